@@ -1,0 +1,16 @@
+//! The DLMS/COSEM protocol core of meterfleet.
+//!
+//! Sans-IO: codecs take bytes and return typed values, state machines take input and the current
+//! time and hand out bytes and events. Nothing here opens a socket or reads a clock.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod axdr;
+pub mod codec;
+
+#[cfg(test)]
+mod strategies;
+
+pub use axdr::Data;
+pub use codec::{DecodeError, ErrorKind, Reader};

@@ -1,0 +1,25 @@
+//! Command-line arguments and their dispatch.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Emulated DLMS/COSEM meter fleets and a conformance harness for firmware image transfer.
+#[derive(Debug, Parser)]
+#[command(name = "meterfleet", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode a hex-encoded APDU or frame and print what it holds.
+    Decode(crate::decode::DecodeArgs),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Decode(args) => crate::decode::run(args),
+    }
+}

@@ -1,0 +1,11 @@
+//! The `meterfleet` command line.
+
+use clap::Parser;
+
+mod cli;
+mod decode;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    cli::run(args)
+}
