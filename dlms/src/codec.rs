@@ -217,6 +217,30 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A wire type with a matching encoder and decoder.
+pub trait Codec<'a>: Sized {
+    /// Appends the encoding.
+    fn encode(&self, out: &mut Vec<u8>);
+
+    /// Reads one value from the reader.
+    fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError>;
+
+    /// The encoding as a new vector.
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+
+    /// Decodes exactly one value from `bytes`; trailing bytes are an error.
+    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let value = Self::read(&mut r)?;
+        r.expect_end()?;
+        Ok(value)
+    }
+}
+
 /// Appends a BER-style length in its shortest form.
 pub fn put_length(out: &mut Vec<u8>, len: usize) {
     if len < 0x80 {
@@ -254,7 +278,17 @@ mod tests {
 
     #[test]
     fn lengths_round_trip_in_shortest_form() {
-        for len in [0usize, 1, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF, 0x10000, 0xFFFF_FFFF] {
+        for len in [
+            0usize,
+            1,
+            0x7F,
+            0x80,
+            0xFF,
+            0x100,
+            0xFFFF,
+            0x10000,
+            0xFFFF_FFFF,
+        ] {
             let mut out = Vec::new();
             put_length(&mut out, len);
             assert_eq!(out.len(), length_len(len));

@@ -6,11 +6,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod acse;
+pub mod apdu;
 pub mod axdr;
 pub mod codec;
+pub mod conformance;
 
 #[cfg(test)]
 mod strategies;
 
+pub use apdu::Apdu;
 pub use axdr::Data;
-pub use codec::{DecodeError, ErrorKind, Reader};
+pub use codec::{Codec, DecodeError, ErrorKind, Reader};

@@ -116,7 +116,10 @@ impl TypeDescription {
             (TypeDescription::Structure(members), Data::Structure(items))
                 if items.len() == members.len() =>
             {
-                members.iter().zip(items).all(|(m, i)| m.encode_value(i, out))
+                members
+                    .iter()
+                    .zip(items)
+                    .all(|(m, i)| m.encode_value(i, out))
             }
             _ => false,
         }

@@ -10,7 +10,8 @@ fn hex(s: &str) -> Vec<u8> {
 /// Gurux.DLMS.Conformance.Test `Development/Tests/LN/ImageUpdate.xml`.
 #[test]
 fn image_to_activate_info_from_gurux_conformance_test() {
-    let bytes = hex("01 01 02 03 06 00 00 04 00 09 0E 47 75 72 75 78 20 46 57 20 31 2E 32 2E 33 09 00");
+    let bytes =
+        hex("01 01 02 03 06 00 00 04 00 09 0E 47 75 72 75 78 20 46 57 20 31 2E 32 2E 33 09 00");
     let value = Data::decode(&bytes).unwrap();
     assert_eq!(
         value,
@@ -26,19 +27,27 @@ fn image_to_activate_info_from_gurux_conformance_test() {
 /// protocol-notes §9 V7, computed with the Gurux `SetBitString` algorithm.
 #[test]
 fn bit_string_vectors_v7() {
-    let six = Data::BitString(BitString::from_bools([true, true, true, false, false, false]));
+    let six = Data::BitString(BitString::from_bools([
+        true, true, true, false, false, false,
+    ]));
     assert_eq!(six.to_bytes(), hex("04 06 E0"));
     let mut ten = BitString::zeros(10);
     ten.set(0, true);
     ten.set(9, true);
     assert_eq!(Data::BitString(ten).to_bytes(), hex("04 0A 80 40"));
-    assert_eq!(Data::BitString(BitString::zeros(0)).to_bytes(), hex("04 00"));
+    assert_eq!(
+        Data::BitString(BitString::zeros(0)).to_bytes(),
+        hex("04 00")
+    );
 }
 
 /// protocol-notes §9 V3 values (U9N-parsed GET responses): 200, TRUE, enum 3.
 #[test]
 fn simple_values_v3() {
-    assert_eq!(Data::decode(&hex("06 00 00 00 C8")).unwrap(), Data::DoubleLongUnsigned(200));
+    assert_eq!(
+        Data::decode(&hex("06 00 00 00 C8")).unwrap(),
+        Data::DoubleLongUnsigned(200)
+    );
     assert_eq!(Data::decode(&hex("03 01")).unwrap(), Data::Boolean(true));
     assert_eq!(Data::decode(&hex("03 FF")).unwrap(), Data::Boolean(true));
     assert_eq!(Data::decode(&hex("16 03")).unwrap(), Data::Enum(3));
@@ -64,9 +73,21 @@ fn long_octet_string_uses_long_form_length() {
 #[test]
 fn errors_name_the_offset() {
     let err = Data::decode(&hex("02 02 11 01 FF")).unwrap_err();
-    assert_eq!(err, DecodeError { kind: ErrorKind::UnknownTag(0xFF), offset: 4 });
+    assert_eq!(
+        err,
+        DecodeError {
+            kind: ErrorKind::UnknownTag(0xFF),
+            offset: 4
+        }
+    );
     let err = Data::decode(&hex("11 01 00")).unwrap_err();
-    assert_eq!(err, DecodeError { kind: ErrorKind::TrailingBytes, offset: 2 });
+    assert_eq!(
+        err,
+        DecodeError {
+            kind: ErrorKind::TrailingBytes,
+            offset: 2
+        }
+    );
     let err = Data::decode(&hex("09 05 00")).unwrap_err();
     assert_eq!(err.kind, ErrorKind::MissingBytes);
 }
