@@ -29,7 +29,7 @@ pub fn read_any_tlv<'a>(r: &mut Reader<'a>) -> Result<(u8, usize, &'a [u8]), Dec
 
 /// Reads the content of a TLV nested inside `content` (which starts at `base` in the APDU),
 /// requiring it to fill `content` exactly; errors carry APDU offsets.
-pub fn nested<'a>(content: &'a [u8], base: usize, tag: u8) -> Result<&'a [u8], DecodeError> {
+pub fn nested(content: &[u8], base: usize, tag: u8) -> Result<&[u8], DecodeError> {
     let mut r = Reader::new(content);
     let inner = read_tlv(&mut r, tag).map_err(|e| shift(e, base))?;
     r.expect_end().map_err(|e| shift(e, base))?;

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test of meterfleet, as CI does: formatting, lints, the Rust test suites (unit,
+# property, fuzz-corpus replay) and the interop tests against Gurux's Python library, whose
+# pinned virtual environment this script creates in .venv on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== formatting"
+cargo fmt --all -- --check
+
+echo "== lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== python environment for interop tests (.venv, pinned by scripts/requirements.txt)"
+if [ ! -x .venv/bin/python ] || ! cmp -s scripts/requirements.txt .venv/requirements.txt; then
+  rm -rf .venv
+  python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+  cp scripts/requirements.txt .venv/requirements.txt
+fi
+export MF_PYTHON="$PWD/.venv/bin/python"
+export MF_REQUIRE_INTEROP=1
+
+echo "== tests"
+cargo test --workspace --locked
+
+echo "== benchmarks compile"
+cargo bench --workspace --locked --no-run
