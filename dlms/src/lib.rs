@@ -11,6 +11,8 @@ pub mod apdu;
 pub mod axdr;
 pub mod codec;
 pub mod conformance;
+pub mod hdlc;
+pub mod wrapper;
 
 #[cfg(test)]
 mod strategies;

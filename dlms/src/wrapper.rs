@@ -1,0 +1,274 @@
+//! The IEC 62056-4-7 wrapper used over TCP and UDP (protocol-notes §6.1).
+//!
+//! An 8-byte header of four big-endian u16 fields: version 0x0001, source wPort, destination
+//! wPort, and the length of the APDU that follows (u9n `wrappers.py`, Gurux `GetWrapperFrame`).
+//! TCP is a stream, so [`WrapperDecoder`] reassembles frames across partial reads and splits
+//! several frames that arrive in one read.
+
+use crate::codec::{DecodeError, ErrorKind, Reader};
+use thiserror::Error;
+
+/// The only wrapper version defined.
+pub const VERSION: u16 = 0x0001;
+/// The size of the wrapper header.
+pub const HEADER_LEN: usize = 8;
+
+/// Reserved wPort numbers (u9n docstring, protocol-notes §6.1).
+pub mod wport {
+    /// No station.
+    pub const NO_STATION: u16 = 0;
+    /// Client management process.
+    pub const CLIENT_MANAGEMENT: u16 = 1;
+    /// Public client.
+    pub const PUBLIC_CLIENT: u16 = 16;
+    /// Server management logical device.
+    pub const MANAGEMENT_LOGICAL_DEVICE: u16 = 1;
+    /// All stations (broadcast).
+    pub const ALL_STATION: u16 = 127;
+}
+
+/// The wrapper header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WrapperHeader {
+    /// Protocol version (0x0001).
+    pub version: u16,
+    /// The sender's wPort.
+    pub source: u16,
+    /// The receiver's wPort.
+    pub destination: u16,
+    /// The length of the APDU that follows.
+    pub length: u16,
+}
+
+impl WrapperHeader {
+    /// Appends the 8 header bytes.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        for v in [self.version, self.source, self.destination, self.length] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+
+    /// Parses 8 header bytes, rejecting versions other than 0x0001.
+    pub fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let header = WrapperHeader {
+            version: r.u16()?,
+            source: r.u16()?,
+            destination: r.u16()?,
+            length: r.u16()?,
+        };
+        if header.version != VERSION {
+            return Err(r.error_at(ErrorKind::InvalidValue("wrapper version"), 0));
+        }
+        Ok(header)
+    }
+}
+
+/// Wraps one APDU from `source` to `destination`; `None` if it is longer than 65,535 bytes.
+pub fn wrap(source: u16, destination: u16, apdu: &[u8]) -> Option<Vec<u8>> {
+    let length = u16::try_from(apdu.len()).ok()?;
+    let mut out = Vec::with_capacity(HEADER_LEN + apdu.len());
+    WrapperHeader {
+        version: VERSION,
+        source,
+        destination,
+        length,
+    }
+    .encode(&mut out);
+    out.extend_from_slice(apdu);
+    Some(out)
+}
+
+/// One reassembled wrapper frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrapperFrame {
+    /// The sender's wPort.
+    pub source: u16,
+    /// The receiver's wPort.
+    pub destination: u16,
+    /// The APDU.
+    pub apdu: Vec<u8>,
+}
+
+/// Why a wrapper stream cannot go on: the peer must be disconnected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum WrapperError {
+    /// The header's version is not 0x0001.
+    #[error("wrapper version 0x{0:04X} is not 0x0001")]
+    BadVersion(u16),
+    /// The announced APDU is longer than this receiver accepts.
+    #[error("wrapper length {length} exceeds the limit of {limit}")]
+    TooLong {
+        /// The announced length.
+        length: u16,
+        /// The receiver's limit.
+        limit: u16,
+    },
+}
+
+/// Reassembles wrapper frames from a byte stream.
+#[derive(Debug)]
+pub struct WrapperDecoder {
+    buf: Vec<u8>,
+    start: usize,
+    limit: u16,
+}
+
+impl WrapperDecoder {
+    /// A decoder that refuses APDUs longer than `limit` bytes.
+    pub fn new(limit: u16) -> Self {
+        WrapperDecoder {
+            buf: Vec::new(),
+            start: 0,
+            limit,
+        }
+    }
+
+    /// Appends bytes received from the stream.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The number of buffered bytes not yet returned in a frame.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// The next complete frame, `Ok(None)` if more bytes are needed, or an error that ends the
+    /// stream.
+    pub fn next_frame(&mut self) -> Result<Option<WrapperFrame>, WrapperError> {
+        let pending = &self.buf[self.start..];
+        if pending.len() < HEADER_LEN {
+            self.compact();
+            return Ok(None);
+        }
+        let version = u16::from_be_bytes([pending[0], pending[1]]);
+        if version != VERSION {
+            return Err(WrapperError::BadVersion(version));
+        }
+        let header =
+            WrapperHeader::parse(&pending[..HEADER_LEN]).expect("8 bytes, version checked");
+        if header.length > self.limit {
+            return Err(WrapperError::TooLong {
+                length: header.length,
+                limit: self.limit,
+            });
+        }
+        let total = HEADER_LEN + header.length as usize;
+        if pending.len() < total {
+            self.compact();
+            return Ok(None);
+        }
+        let apdu = pending[HEADER_LEN..total].to_vec();
+        self.start += total;
+        Ok(Some(WrapperFrame {
+            source: header.source,
+            destination: header.destination,
+            apdu,
+        }))
+    }
+
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        hex::decode(s.replace(' ', "")).unwrap()
+    }
+
+    /// protocol-notes §9 V1-W: the Green Book AARQ wrapped from client 16 to server 1 (header per
+    /// u9n `wrappers.py`).
+    #[test]
+    fn aarq_in_a_wrapper_v1w() {
+        let aarq = hex("60 1D A1 09 06 07 60 85 74 05 08 01 01 BE 10 04 0E 01 00 00 00 06 5F 1F 04 00 00 7E 1F 04 B0");
+        let frame = wrap(16, 1, &aarq).unwrap();
+        assert_eq!(&frame[..8], &hex("00 01 00 10 00 01 00 1F"));
+        let mut dec = WrapperDecoder::new(2048);
+        dec.push(&frame);
+        let got = dec.next_frame().unwrap().unwrap();
+        assert_eq!((got.source, got.destination, got.apdu), (16, 1, aarq));
+        assert_eq!(dec.next_frame().unwrap(), None);
+    }
+
+    #[test]
+    fn two_frames_in_one_read_and_one_frame_in_many_reads() {
+        let a = wrap(1, 16, b"first").unwrap();
+        let b = wrap(1, 16, b"second!").unwrap();
+        let mut stream = a.clone();
+        stream.extend(&b);
+        let mut dec = WrapperDecoder::new(100);
+        for byte in &stream[..3] {
+            dec.push(&[*byte]);
+            assert_eq!(dec.next_frame().unwrap(), None);
+        }
+        dec.push(&stream[3..]);
+        assert_eq!(dec.next_frame().unwrap().unwrap().apdu, b"first");
+        assert_eq!(dec.next_frame().unwrap().unwrap().apdu, b"second!");
+        assert_eq!(dec.next_frame().unwrap(), None);
+        assert_eq!(dec.buffered(), 0);
+    }
+
+    #[test]
+    fn wrong_version_and_over_limit_end_the_stream() {
+        let mut dec = WrapperDecoder::new(4);
+        dec.push(&hex("00 02 00 10 00 01 00 01 AA"));
+        assert_eq!(dec.next_frame(), Err(WrapperError::BadVersion(2)));
+        let mut dec = WrapperDecoder::new(4);
+        dec.push(&hex("00 01 00 10 00 01 00 05"));
+        assert_eq!(
+            dec.next_frame(),
+            Err(WrapperError::TooLong {
+                length: 5,
+                limit: 4
+            })
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn header_round_trips(source: u16, destination: u16, length: u16) {
+            let h = WrapperHeader { version: VERSION, source, destination, length };
+            let mut out = Vec::new();
+            h.encode(&mut out);
+            prop_assert_eq!(WrapperHeader::parse(&out).unwrap(), h);
+        }
+
+        #[test]
+        fn frames_survive_any_split(apdus in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 1..5), cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6)) {
+            let stream: Vec<u8> = apdus.iter().flat_map(|a| wrap(16, 1, a).unwrap()).collect();
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
+            points.push(0);
+            points.push(stream.len());
+            points.sort();
+            let mut dec = WrapperDecoder::new(64);
+            let mut got = Vec::new();
+            for w in points.windows(2) {
+                dec.push(&stream[w[0]..w[1]]);
+                while let Some(f) = dec.next_frame().unwrap() {
+                    got.push(f.apdu);
+                }
+            }
+            prop_assert_eq!(got, apdus);
+        }
+
+        #[test]
+        fn arbitrary_streams_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut dec = WrapperDecoder::new(64);
+            dec.push(&bytes);
+            while let Ok(Some(_)) = dec.next_frame() {}
+        }
+    }
+}
