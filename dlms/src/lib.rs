@@ -12,6 +12,7 @@ pub mod axdr;
 pub mod codec;
 pub mod conformance;
 pub mod hdlc;
+pub mod security;
 pub mod wrapper;
 
 #[cfg(test)]

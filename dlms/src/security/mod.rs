@@ -1,0 +1,11 @@
+//! Security: LLS passwords, HLS mechanism 5 (GMAC), security suite 0 ciphering and invocation
+//! counters (protocol-notes §7). The cryptography is RustCrypto's (`aes-gcm`, `ctr`); this
+//! module only arranges its inputs as DLMS prescribes.
+
+mod context;
+mod hls;
+mod suite0;
+
+pub use context::{CipherContext, ReplayGuard};
+pub use hls::{gmac_response, password_matches, verify_gmac_response};
+pub use suite0::{protect, unprotect, Keys, SecurityControl, SecurityError, TAG_LEN};
