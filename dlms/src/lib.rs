@@ -8,6 +8,7 @@
 
 pub mod acse;
 pub mod apdu;
+pub mod association;
 pub mod axdr;
 pub mod codec;
 pub mod conformance;
