@@ -24,5 +24,8 @@ export MF_REQUIRE_INTEROP=1
 echo "== tests"
 cargo test --workspace --locked
 
+echo "== fuzz targets compile (run them with cargo-fuzz, see fuzz/README.md)"
+cargo check --manifest-path fuzz/Cargo.toml --locked --quiet
+
 echo "== benchmarks compile"
 cargo bench --workspace --locked --no-run

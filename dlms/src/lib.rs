@@ -12,6 +12,7 @@ pub mod association;
 pub mod axdr;
 pub mod codec;
 pub mod conformance;
+pub mod fuzzing;
 pub mod hdlc;
 pub mod security;
 pub mod wrapper;
