@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 echo "== formatting"
 cargo fmt --all -- --check
 
+echo "== the protocol core stays sans-IO: no async runtime or socket crate under dlms"
+if cargo tree -p dlms --edges normal --prefix none --locked | grep -Ei '^(tokio|mio|async-std|smol|socket2|futures)[ -]'; then
+  echo "dlms must not depend on an I/O crate" >&2
+  exit 1
+fi
+
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

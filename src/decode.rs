@@ -1,34 +1,91 @@
-//! `meterfleet decode`: show what a captured hex APDU or frame holds.
+//! `meterfleet decode`: show what a captured hex frame, APDU or A-XDR value holds.
 
+use dlms::hdlc::FrameRepr;
+use dlms::wrapper::{WrapperHeader, HEADER_LEN};
+use dlms::{Apdu, Codec, Data};
 use std::process::ExitCode;
 
 /// Arguments of `meterfleet decode`.
 #[derive(Debug, clap::Args)]
 pub struct DecodeArgs {
-    /// The bytes in hex (spaces allowed).
-    hex: String,
+    /// The bytes in hex (spaces and colons allowed): an HDLC frame (7E ... 7E), a wrapper
+    /// frame (00 01 ...), an APDU, or an A-XDR value.
+    hex: Vec<String>,
 }
 
-/// Decodes and prints, or reports the decoding error with its offset.
+/// Decodes and prints, or reports each decoding error with its offset.
 pub fn run(args: DecodeArgs) -> ExitCode {
-    let cleaned: String = args.hex.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = match parse_hex(&cleaned) {
-        Some(b) => b,
-        None => {
-            eprintln!("error: not hex: {}", args.hex);
-            return ExitCode::from(2);
-        }
+    let cleaned: String = args
+        .hex
+        .concat()
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
+    let Some(bytes) = parse_hex(&cleaned) else {
+        eprintln!("error: not hex: {}", args.hex.join(" "));
+        return ExitCode::from(2);
     };
-    match dlms::Data::decode(&bytes) {
-        Ok(data) => {
-            println!("{data:?}");
+    match describe(&bytes) {
+        Ok(text) => {
+            println!("{text}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
+        Err(text) => {
+            eprintln!("{text}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// What the bytes hold, trying the outermost layers first.
+fn describe(bytes: &[u8]) -> Result<String, String> {
+    if bytes.first() == Some(&dlms::hdlc::FLAG) {
+        let frame = FrameRepr::parse(bytes).map_err(|e| format!("HDLC frame: {e}"))?;
+        let mut text = format!(
+            "HDLC frame: {} -> {}, {:?}, segmented: {}",
+            frame.source, frame.destination, frame.control, frame.segmented
+        );
+        let info = frame
+            .info
+            .strip_prefix(&dlms::hdlc::LLC_REQUEST[..])
+            .or_else(|| frame.info.strip_prefix(&dlms::hdlc::LLC_RESPONSE[..]));
+        match info {
+            Some(apdu) => text.push_str(&format!("\n{}", describe_apdu(apdu)?)),
+            None if !frame.info.is_empty() => {
+                text.push_str(&format!("\ninformation: {}", hex(frame.info)))
+            }
+            None => {}
+        }
+        return Ok(text);
+    }
+    if bytes.len() >= HEADER_LEN && bytes[..2] == [0x00, 0x01] {
+        if let Ok(h) = WrapperHeader::parse(&bytes[..HEADER_LEN]) {
+            if h.length as usize == bytes.len() - HEADER_LEN {
+                return Ok(format!(
+                    "wrapper: wPort {} -> {}, {} bytes\n{}",
+                    h.source,
+                    h.destination,
+                    h.length,
+                    describe_apdu(&bytes[HEADER_LEN..])?
+                ));
+            }
+        }
+    }
+    describe_apdu(bytes).or_else(|apdu_err| {
+        Data::decode(bytes)
+            .map(|d| format!("A-XDR {}: {d:#?}", d.type_name()))
+            .map_err(|data_err| format!("not an APDU ({apdu_err}) nor A-XDR data ({data_err})"))
+    })
+}
+
+fn describe_apdu(bytes: &[u8]) -> Result<String, String> {
+    Apdu::decode(bytes)
+        .map(|a| format!("{a:#?}"))
+        .map_err(|e| format!("APDU: {e}"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
@@ -39,4 +96,25 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_each_layer() {
+        let hdlc = parse_hex("7EA02C022321 10AF9FE6E600601DA109060760857405080101BE10040E01000000065F1F0400001E1DFFFFC5E47E".replace(' ', "").as_str()).unwrap();
+        let text = describe(&hdlc).unwrap();
+        assert!(text.starts_with("HDLC frame: 16 -> 1/17"), "{text}");
+        assert!(text.contains("Aarq"), "{text}");
+        let wrapped = parse_hex("000100100001000DC001C1001200002C0000FF0200").unwrap();
+        let text = describe(&wrapped).unwrap();
+        assert!(text.starts_with("wrapper: wPort 16 -> 1"), "{text}");
+        assert!(text.contains("attribute_id: 2"), "{text}");
+        let data = parse_hex("0406E0").unwrap();
+        assert!(describe(&data).unwrap().starts_with("A-XDR bit-string"));
+        let err = describe(&parse_hex("C00999").unwrap()).unwrap_err();
+        assert!(err.contains("offset 1"), "{err}");
+    }
 }
