@@ -66,28 +66,35 @@ impl TypeDescription {
         }
     }
 
-    fn read_value<'a>(&self, r: &mut Reader<'a>, depth: usize) -> Result<Data<'a>, DecodeError> {
+    /// Reads one element's value, spending one unit of `budget` per value built so that a
+    /// type description cannot multiply a few input bytes into millions of values.
+    fn read_value<'a>(
+        &self,
+        r: &mut Reader<'a>,
+        depth: usize,
+        budget: &mut usize,
+    ) -> Result<Data<'a>, DecodeError> {
         let start = r.offset();
         if depth >= MAX_DEPTH {
             return Err(r.error_at(ErrorKind::TooDeep, start));
         }
+        *budget = budget
+            .checked_sub(1)
+            .ok_or_else(|| r.error_at(ErrorKind::BadLength, start))?;
         match self {
             TypeDescription::Simple(t) => read_body(r, *t, start, depth),
             TypeDescription::Array { count, element } => {
                 let count = *count as usize;
-                if count > r.remaining() && !element.may_be_empty() {
-                    return Err(r.error(ErrorKind::BadLength));
-                }
-                let mut items = Vec::with_capacity(count.min(r.remaining()));
+                let mut items = Vec::with_capacity(count.min(*budget));
                 for _ in 0..count {
-                    items.push(element.read_value(r, depth + 1)?);
+                    items.push(element.read_value(r, depth + 1, budget)?);
                 }
                 Ok(Data::Array(items))
             }
             TypeDescription::Structure(members) => {
                 let mut items = Vec::with_capacity(members.len());
                 for m in members {
-                    items.push(m.read_value(r, depth + 1)?);
+                    items.push(m.read_value(r, depth + 1, budget)?);
                 }
                 Ok(Data::Structure(items))
             }
@@ -199,6 +206,10 @@ impl<'a> CompactArray<'a> {
     }
 }
 
+/// The most values a compact-array's contents may decode into, per content byte (plus a
+/// fixed allowance): enough for structures of small fields, too little for amplification.
+const VALUES_PER_BYTE: usize = 4;
+
 fn decode_elements<'b>(
     description: &TypeDescription,
     contents: &'b [u8],
@@ -209,8 +220,9 @@ fn decode_elements<'b>(
     if !contents.is_empty() && description.may_be_empty() {
         return Err(r.error(ErrorKind::InvalidValue("compact-array element type")));
     }
+    let mut budget = contents.len() * VALUES_PER_BYTE + 64;
     while !r.is_empty() {
-        out.push(description.read_value(&mut r, depth)?);
+        out.push(description.read_value(&mut r, depth, &mut budget)?);
     }
     Ok(out)
 }
@@ -239,6 +251,36 @@ mod tests {
             panic!("not a compact-array")
         };
         assert_eq!(back.elements().unwrap(), elems);
+    }
+
+    /// Found by the `data` fuzz target: nested arrays of small elements in the type
+    /// description used to expand 30 bytes into gigabytes of values.
+    #[test]
+    fn nested_array_counts_cannot_amplify_the_input() {
+        let bytes = [
+            0x13, 0x02, 0x02, 0x12, 0x01, 0x40, 0x01, 0x01, 0x2D, 0x00, 0x00, 0x02, 0x03, 0x03,
+            0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x1B, 0x15, 0x08, 0x02, 0x02,
+            0x12, 0x13,
+        ];
+        assert_eq!(Data::decode(&bytes).unwrap_err().kind, ErrorKind::BadLength);
+        let td = TypeDescription::Array {
+            count: 60_000,
+            element: Box::new(TypeDescription::Structure(vec![
+                TypeDescription::Simple(tag::NULL),
+                TypeDescription::Simple(tag::NULL),
+                TypeDescription::Simple(tag::NULL),
+                TypeDescription::Simple(tag::NULL),
+                TypeDescription::Simple(tag::UNSIGNED),
+            ])),
+        };
+        let mut bytes = vec![tag::COMPACT_ARRAY];
+        td.encode(&mut bytes);
+        bytes.extend([0x82, 0xEA, 0x60]);
+        bytes.extend(std::iter::repeat_n(0u8, 60_000));
+        assert!(
+            Data::decode(&bytes).is_err(),
+            "6 values a byte for 60,000 bytes is over budget"
+        );
     }
 
     #[test]
