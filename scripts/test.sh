@@ -28,10 +28,16 @@ export MF_PYTHON="$PWD/.venv/bin/python"
 export MF_REQUIRE_INTEROP=1
 
 echo "== tests"
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
 
 echo "== fuzz targets compile (run them with cargo-fuzz, see fuzz/README.md)"
 cargo check --manifest-path fuzz/Cargo.toml --locked --quiet
 
 echo "== benchmarks compile"
 cargo bench --workspace --locked --no-run
+
+# One closing line with the totals of every cargo test binary above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -58,26 +58,31 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader at the start of `buf`.
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
     /// The offset of the next byte to be read.
+    #[inline]
     pub fn offset(&self) -> usize {
         self.pos
     }
 
     /// How many bytes are left.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
     /// True when every byte has been read.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
 
     /// An error of `kind` at the current offset.
+    #[inline]
     pub fn error(&self, kind: ErrorKind) -> DecodeError {
         DecodeError {
             kind,
@@ -86,11 +91,13 @@ impl<'a> Reader<'a> {
     }
 
     /// An error of `kind` at an earlier offset.
+    #[inline]
     pub fn error_at(&self, kind: ErrorKind, offset: usize) -> DecodeError {
         DecodeError { kind, offset }
     }
 
     /// Fails with `TrailingBytes` unless every byte has been read.
+    #[inline]
     pub fn expect_end(&self) -> Result<(), DecodeError> {
         if self.is_empty() {
             Ok(())
@@ -100,6 +107,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next byte, without consuming it.
+    #[inline]
     pub fn peek(&self) -> Result<u8, DecodeError> {
         self.buf
             .get(self.pos)
@@ -108,6 +116,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes the next `n` bytes.
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.remaining() {
             return Err(self.error(ErrorKind::MissingBytes));
@@ -118,6 +127,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes every byte that is left.
+    #[inline]
     pub fn rest(&mut self) -> &'a [u8] {
         let out = &self.buf[self.pos..];
         self.pos = self.buf.len();
@@ -125,6 +135,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes `N` bytes as an array.
+    #[inline]
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let bytes = self.take(N)?;
         let mut out = [0u8; N];
@@ -133,6 +144,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one byte.
+    #[inline]
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         let b = self.peek()?;
         self.pos += 1;
@@ -140,26 +152,31 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a big-endian u16.
+    #[inline]
     pub fn u16(&mut self) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.array()?))
     }
 
     /// Reads a big-endian u32.
+    #[inline]
     pub fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.array()?))
     }
 
     /// Reads a big-endian u64.
+    #[inline]
     pub fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
     /// Reads an A-XDR boolean: 0x00 is false, any other value is true.
+    #[inline]
     pub fn bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.u8()? != 0)
     }
 
     /// Reads a BER-style length (`< 0x80`, or `0x81 n`, `0x82 nn nn`, `0x84 nnnnnnnn`).
+    #[inline]
     pub fn length(&mut self) -> Result<usize, DecodeError> {
         let start = self.pos;
         let first = self.u8()?;
@@ -181,6 +198,7 @@ impl<'a> Reader<'a> {
     ///
     /// Use this for byte lengths (not element counts) so that no caller allocates more than
     /// the input can fill.
+    #[inline]
     pub fn byte_length(&mut self) -> Result<usize, DecodeError> {
         let start = self.pos;
         let len = self.length()?;
@@ -191,6 +209,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a length-prefixed byte string (BER-style length, then that many bytes).
+    #[inline]
     pub fn length_prefixed(&mut self) -> Result<&'a [u8], DecodeError> {
         let len = self.byte_length()?;
         self.take(len)
@@ -198,6 +217,7 @@ impl<'a> Reader<'a> {
 
     /// Reads an element count and checks that the input could hold that many elements of at
     /// least `min_element_len` bytes each, so a hostile count cannot force a large allocation.
+    #[inline]
     pub fn count(&mut self, min_element_len: usize) -> Result<usize, DecodeError> {
         let start = self.pos;
         let count = self.length()?;
@@ -208,6 +228,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an A-XDR OPTIONAL marker: `00` absent, `01` present.
+    #[inline]
     pub fn optional(&mut self) -> Result<bool, DecodeError> {
         match self.u8()? {
             0 => Ok(false),

@@ -1,6 +1,8 @@
 //! proptest strategies shared by the crate's round-trip tests.
 
-use crate::axdr::{BitString, CompactArray, Data, Date, DateTime, Time, TypeDescription};
+use crate::axdr::{
+    BitString, CompactArray, Data, Date, DateTime, EncodedData, Time, TypeDescription,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use std::borrow::Cow;
@@ -140,7 +142,7 @@ fn method() -> impl Strategy<Value = MethodDescriptor> {
 fn with_selection() -> impl Strategy<Value = AttributeWithSelection<'static>> {
     (
         attribute(),
-        proptest::option::of((any::<u8>(), simple_data())),
+        proptest::option::of((any::<u8>(), simple_encoded())),
     )
         .prop_map(|(a, sel)| AttributeWithSelection {
             attribute: a,
@@ -153,7 +155,7 @@ fn with_selection() -> impl Strategy<Value = AttributeWithSelection<'static>> {
 
 fn get_data_result() -> impl Strategy<Value = GetDataResult<'static>> {
     prop_oneof![
-        data().prop_map(GetDataResult::Data),
+        encoded().prop_map(GetDataResult::Data),
         dar().prop_map(GetDataResult::Error)
     ]
 }
@@ -200,10 +202,12 @@ fn get_response() -> impl Strategy<Value = GetResponse<'static>> {
 
 fn set_request() -> impl Strategy<Value = SetRequest<'static>> {
     prop_oneof![
-        (iip(), with_selection(), data()).prop_map(|(iip, attribute, value)| SetRequest::Normal {
-            iip,
-            attribute,
-            value
+        (iip(), with_selection(), encoded()).prop_map(|(iip, attribute, value)| {
+            SetRequest::Normal {
+                iip,
+                attribute,
+                value,
+            }
         }),
         (iip(), with_selection(), block_sa()).prop_map(|(iip, attribute, block)| {
             SetRequest::WithFirstDatablock {
@@ -213,7 +217,7 @@ fn set_request() -> impl Strategy<Value = SetRequest<'static>> {
             }
         }),
         (iip(), block_sa()).prop_map(|(iip, block)| SetRequest::WithDatablock { iip, block }),
-        (iip(), vec(with_selection(), 0..3), vec(data(), 0..3)).prop_map(
+        (iip(), vec(with_selection(), 0..3), vec(encoded(), 0..3)).prop_map(
             |(iip, attributes, values)| SetRequest::WithList {
                 iip,
                 attributes,
@@ -255,7 +259,7 @@ fn set_response() -> impl Strategy<Value = SetResponse> {
 
 fn action_request() -> impl Strategy<Value = ActionRequest<'static>> {
     prop_oneof![
-        (iip(), method(), proptest::option::of(data())).prop_map(|(iip, method, parameters)| {
+        (iip(), method(), proptest::option::of(encoded())).prop_map(|(iip, method, parameters)| {
             ActionRequest::Normal {
                 iip,
                 method,
@@ -264,13 +268,15 @@ fn action_request() -> impl Strategy<Value = ActionRequest<'static>> {
         }),
         (iip(), any::<u32>())
             .prop_map(|(iip, block_number)| ActionRequest::NextPblock { iip, block_number }),
-        (iip(), vec(method(), 0..3), vec(data(), 0..3)).prop_map(|(iip, methods, parameters)| {
-            ActionRequest::WithList {
-                iip,
-                methods,
-                parameters,
+        (iip(), vec(method(), 0..3), vec(encoded(), 0..3)).prop_map(
+            |(iip, methods, parameters)| {
+                ActionRequest::WithList {
+                    iip,
+                    methods,
+                    parameters,
+                }
             }
-        }),
+        ),
         (iip(), method(), block_sa())
             .prop_map(|(iip, method, block)| ActionRequest::WithFirstPblock { iip, method, block }),
         (iip(), vec(method(), 0..3), block_sa()).prop_map(|(iip, methods, block)| {
@@ -493,7 +499,7 @@ pub fn apdu() -> impl Strategy<Value = Apdu<'static>> {
         set_response().prop_map(Apdu::SetResponse),
         action_request().prop_map(Apdu::ActionRequest),
         action_response().prop_map(Apdu::ActionResponse),
-        (proptest::option::of(owned(12)), attribute(), data()).prop_map(
+        (proptest::option::of(owned(12)), attribute(), encoded()).prop_map(
             |(time, attribute, value)| {
                 Apdu::EventNotification(EventNotification {
                     time,
@@ -502,7 +508,7 @@ pub fn apdu() -> impl Strategy<Value = Apdu<'static>> {
                 })
             }
         ),
-        (any::<u32>(), owned(12), data()).prop_map(|(long_invoke_id, date_time, body)| {
+        (any::<u32>(), owned(12), encoded()).prop_map(|(long_invoke_id, date_time, body)| {
             Apdu::DataNotification(DataNotification {
                 long_invoke_id,
                 date_time,
@@ -543,4 +549,12 @@ pub fn apdu() -> impl Strategy<Value = Apdu<'static>> {
                 }
             )),
     ]
+}
+
+fn encoded() -> impl Strategy<Value = EncodedData<'static>> {
+    data().prop_map(EncodedData::from)
+}
+
+fn simple_encoded() -> impl Strategy<Value = EncodedData<'static>> {
+    simple_data().prop_map(EncodedData::from)
 }

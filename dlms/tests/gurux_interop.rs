@@ -91,7 +91,7 @@ fn image_action(method_id: i8, parameters: Data<'static>) -> Vec<u8> {
             instance: IMAGE,
             method_id,
         },
-        parameters: Some(parameters),
+        parameters: Some(parameters.into()),
     }
     .to_bytes()
 }
@@ -154,7 +154,7 @@ fn ours_for_gurux_messages() -> Vec<(&'static str, Vec<u8>)> {
             SetRequest::Normal {
                 iip: IIP,
                 attribute: attr(18, IMAGE, 5),
-                value: Data::Boolean(true),
+                value: Data::Boolean(true).into(),
             }
             .to_bytes(),
         ),
@@ -263,7 +263,7 @@ fn ours_for_gurux_to_parse() -> Vec<(&'static str, Vec<u8>, Vec<&'static str>)> 
             "get_response_bits",
             GetResponse::Normal {
                 iip: IIP,
-                result: GetDataResult::Data(Data::BitString(bits)),
+                result: GetDataResult::Data(Data::BitString(bits).into()),
             }
             .to_bytes(),
             vec!["<GetResponseNormal>", "<BitString Value=\"1000000001\" />"],
@@ -299,8 +299,8 @@ fn ours_for_gurux_to_parse() -> Vec<(&'static str, Vec<u8>, Vec<&'static str>)> 
             GetResponse::WithList {
                 iip: IIP,
                 results: vec![
-                    GetDataResult::Data(Data::DoubleLongUnsigned(200)),
-                    GetDataResult::Data(Data::Enum(3)),
+                    GetDataResult::Data(Data::DoubleLongUnsigned(200).into()),
+                    GetDataResult::Data(Data::Enum(3).into()),
                 ],
             }
             .to_bytes(),
@@ -378,7 +378,7 @@ fn ours_for_gurux_to_parse() -> Vec<(&'static str, Vec<u8>, Vec<&'static str>)> 
                     instance: CLOCK,
                     attribute_id: 2,
                 },
-                value: Data::DoubleLongUnsigned(1),
+                value: Data::DoubleLongUnsigned(1).into(),
             }
             .to_bytes(),
             vec!["<EventNotificationRequest>", "<ClassId Value=\"0008\" />"],
@@ -388,7 +388,7 @@ fn ours_for_gurux_to_parse() -> Vec<(&'static str, Vec<u8>, Vec<&'static str>)> 
             DataNotification {
                 long_invoke_id: 1,
                 date_time: Cow::Borrowed(&[]),
-                body: Data::Structure(vec![Data::LongUnsigned(7)]),
+                body: Data::Structure(vec![Data::LongUnsigned(7)]).into(),
             }
             .to_bytes(),
             vec!["<DataNotification>", "<UInt16 Value=\"0007\" />"],

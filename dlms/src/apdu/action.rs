@@ -4,7 +4,7 @@ use super::common::{
     put_list, read_list, ActionResult, DataBlockSa, GetDataResult, InvokeIdAndPriority,
     MethodDescriptor, METHOD_DESCRIPTOR_LEN,
 };
-use crate::axdr::Data;
+use crate::axdr::EncodedData;
 use crate::codec::{Codec, DecodeError, ErrorKind, Reader};
 
 /// ACTION-Request (tag 0xC3).
@@ -17,7 +17,7 @@ pub enum ActionRequest<'a> {
         /// The method.
         method: MethodDescriptor,
         /// The method-invocation-parameters, if any.
-        parameters: Option<Data<'a>>,
+        parameters: Option<EncodedData<'a>>,
     },
     /// ACTION-Request-Next-Pblock: asks for the next block of a long reply.
     NextPblock {
@@ -33,7 +33,7 @@ pub enum ActionRequest<'a> {
         /// The methods.
         methods: Vec<MethodDescriptor>,
         /// One parameter per method.
-        parameters: Vec<Data<'a>>,
+        parameters: Vec<EncodedData<'a>>,
     },
     /// ACTION-Request-With-First-Pblock: the first block of long parameters.
     WithFirstPblock {
@@ -143,7 +143,7 @@ impl<'a> Codec<'a> for ActionRequest<'a> {
                 iip,
                 method: MethodDescriptor::read(r)?,
                 parameters: if r.optional()? {
-                    Some(Data::read(r)?)
+                    Some(EncodedData::read(r)?)
                 } else {
                     None
                 },
@@ -155,7 +155,7 @@ impl<'a> Codec<'a> for ActionRequest<'a> {
             3 => ActionRequest::WithList {
                 iip,
                 methods: read_methods(r)?,
-                parameters: read_list(r, 1, Data::read)?,
+                parameters: read_list(r, 1, EncodedData::read)?,
             },
             4 => ActionRequest::WithFirstPblock {
                 iip,

@@ -1,7 +1,7 @@
 //! The pieces every xDLMS service shares: names of objects, attributes and methods, the invoke-id,
 //! result codes and the data blocks of block transfer (protocol-notes §5.3).
 
-use crate::axdr::Data;
+use crate::axdr::EncodedData;
 use crate::codec::{put_length_prefixed, Codec, DecodeError, ErrorKind, Reader};
 use std::borrow::Cow;
 
@@ -210,7 +210,7 @@ pub struct SelectiveAccess<'a> {
     /// The access selector.
     pub selector: u8,
     /// The access parameters.
-    pub parameters: Data<'a>,
+    pub parameters: EncodedData<'a>,
 }
 
 /// An attribute descriptor with its optional selective access, as GET and SET carry it.
@@ -249,7 +249,7 @@ impl<'a> Codec<'a> for AttributeWithSelection<'a> {
         let access = if r.optional()? {
             Some(SelectiveAccess {
                 selector: r.u8()?,
-                parameters: Data::read(r)?,
+                parameters: EncodedData::read(r)?,
             })
         } else {
             None
@@ -262,7 +262,7 @@ impl<'a> Codec<'a> for AttributeWithSelection<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum GetDataResult<'a> {
     /// The value.
-    Data(Data<'a>),
+    Data(EncodedData<'a>),
     /// The reason access failed.
     Error(DataAccessResult),
 }
@@ -281,7 +281,7 @@ impl<'a> Codec<'a> for GetDataResult<'a> {
     fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let at = r.offset();
         match r.u8()? {
-            0 => Ok(GetDataResult::Data(Data::read(r)?)),
+            0 => Ok(GetDataResult::Data(EncodedData::read(r)?)),
             1 => Ok(GetDataResult::Error(DataAccessResult(r.u8()?))),
             t => Err(r.error_at(ErrorKind::UnknownTag(t), at)),
         }

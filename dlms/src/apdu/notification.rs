@@ -1,7 +1,7 @@
 //! Event-Notification-Request and Data-Notification: unsolicited pushes from a meter.
 
 use super::common::AttributeDescriptor;
-use crate::axdr::Data;
+use crate::axdr::EncodedData;
 use crate::codec::{put_length_prefixed, Codec, DecodeError, Reader};
 use std::borrow::Cow;
 
@@ -13,7 +13,7 @@ pub struct EventNotification<'a> {
     /// The attribute reported.
     pub attribute: AttributeDescriptor,
     /// Its value.
-    pub value: Data<'a>,
+    pub value: EncodedData<'a>,
 }
 
 impl<'a> Codec<'a> for EventNotification<'a> {
@@ -40,7 +40,7 @@ impl<'a> Codec<'a> for EventNotification<'a> {
         Ok(EventNotification {
             time,
             attribute: AttributeDescriptor::read(r)?,
-            value: Data::read(r)?,
+            value: EncodedData::read(r)?,
         })
     }
 }
@@ -53,7 +53,7 @@ pub struct DataNotification<'a> {
     /// The date-time (empty when absent, else 12 bytes).
     pub date_time: Cow<'a, [u8]>,
     /// The notification body.
-    pub body: Data<'a>,
+    pub body: EncodedData<'a>,
 }
 
 impl<'a> Codec<'a> for DataNotification<'a> {
@@ -69,7 +69,7 @@ impl<'a> Codec<'a> for DataNotification<'a> {
         Ok(DataNotification {
             long_invoke_id: r.u32()?,
             date_time: Cow::Borrowed(r.length_prefixed()?),
-            body: Data::read(r)?,
+            body: EncodedData::read(r)?,
         })
     }
 }

@@ -4,7 +4,7 @@ use super::common::{
     put_list, read_list, AttributeWithSelection, DataAccessResult, DataBlockSa,
     InvokeIdAndPriority, ATTRIBUTE_WITH_SELECTION_MIN,
 };
-use crate::axdr::Data;
+use crate::axdr::EncodedData;
 use crate::codec::{Codec, DecodeError, ErrorKind, Reader};
 
 /// SET-Request (tag 0xC1).
@@ -17,7 +17,7 @@ pub enum SetRequest<'a> {
         /// The attribute.
         attribute: AttributeWithSelection<'a>,
         /// The value to write.
-        value: Data<'a>,
+        value: EncodedData<'a>,
     },
     /// SET-Request-With-First-Datablock: the first block of a long value.
     WithFirstDatablock {
@@ -42,7 +42,7 @@ pub enum SetRequest<'a> {
         /// The attributes.
         attributes: Vec<AttributeWithSelection<'a>>,
         /// One value per attribute.
-        values: Vec<Data<'a>>,
+        values: Vec<EncodedData<'a>>,
     },
     /// SET-Request-With-List-And-First-Datablock.
     WithListAndFirstDatablock {
@@ -118,7 +118,7 @@ impl<'a> Codec<'a> for SetRequest<'a> {
             1 => SetRequest::Normal {
                 iip,
                 attribute: AttributeWithSelection::read(r)?,
-                value: Data::read(r)?,
+                value: EncodedData::read(r)?,
             },
             2 => SetRequest::WithFirstDatablock {
                 iip,
@@ -132,7 +132,7 @@ impl<'a> Codec<'a> for SetRequest<'a> {
             4 => SetRequest::WithList {
                 iip,
                 attributes: attrs(r)?,
-                values: read_list(r, 1, Data::read)?,
+                values: read_list(r, 1, EncodedData::read)?,
             },
             5 => SetRequest::WithListAndFirstDatablock {
                 iip,

@@ -39,13 +39,16 @@ fn get_response_normal_v3() {
     let cases = [
         (
             "C4 01 C1 00 06 00 00 00 C8",
-            GetDataResult::Data(Data::DoubleLongUnsigned(200)),
+            GetDataResult::Data(Data::DoubleLongUnsigned(200).into()),
         ),
         (
             "C4 01 C1 00 03 01",
-            GetDataResult::Data(Data::Boolean(true)),
+            GetDataResult::Data(Data::Boolean(true).into()),
         ),
-        ("C4 01 C1 00 16 03", GetDataResult::Data(Data::Enum(3))),
+        (
+            "C4 01 C1 00 16 03",
+            GetDataResult::Data(Data::Enum(3).into()),
+        ),
         (
             "C4 01 C1 01 01",
             GetDataResult::Error(DataAccessResult::HARDWARE_FAULT),
@@ -80,10 +83,13 @@ fn image_transfer_actions_v4() {
     let initiate = ActionRequest::Normal {
         iip: InvokeIdAndPriority(0xC1),
         method: image_method(1),
-        parameters: Some(Data::Structure(vec![
-            Data::octets(b"Gurux FW 1.2.3"),
-            Data::DoubleLongUnsigned(1024),
-        ])),
+        parameters: Some(
+            Data::Structure(vec![
+                Data::octets(b"Gurux FW 1.2.3"),
+                Data::DoubleLongUnsigned(1024),
+            ])
+            .into(),
+        ),
     };
     assert_eq!(
         initiate.to_bytes(),
@@ -93,10 +99,9 @@ fn image_transfer_actions_v4() {
     let transfer = ActionRequest::Normal {
         iip: InvokeIdAndPriority(0xC1),
         method: image_method(2),
-        parameters: Some(Data::Structure(vec![
-            Data::DoubleLongUnsigned(0),
-            Data::octets(&block),
-        ])),
+        parameters: Some(
+            Data::Structure(vec![Data::DoubleLongUnsigned(0), Data::octets(&block)]).into(),
+        ),
     };
     let wire = hex("C3 01 C1 00 12 00 00 2C 00 00 FF 02 01 02 02 06 00 00 00 00 09 10 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F");
     assert_eq!(transfer.to_bytes(), wire);
@@ -104,7 +109,7 @@ fn image_transfer_actions_v4() {
     let verify = ActionRequest::Normal {
         iip: InvokeIdAndPriority(0xC1),
         method: image_method(3),
-        parameters: Some(Data::Integer(0)),
+        parameters: Some(Data::Integer(0).into()),
     };
     assert_eq!(
         verify.to_bytes(),
@@ -149,7 +154,7 @@ fn hls_reply_to_authentication_vectors() {
     };
     assert_eq!((method.class_id, method.method_id), (15, 1));
     assert_eq!(method.instance, ObisCode::new(0, 0, 40, 0, 0, 255));
-    assert_eq!(parameters.unwrap().as_bytes().unwrap().len(), 17);
+    assert_eq!(parameters.unwrap().decode().as_bytes().unwrap().len(), 17);
     let resp = hex("C7 01 C0 00 01 00 09 11 10 00 00 1A FD E8 85 7B 72 8A 34 99 10 6A A6 65 D1");
     let decoded = ActionResponse::decode(&resp).unwrap();
     assert_eq!(decoded.to_bytes(), resp);
@@ -198,10 +203,18 @@ fn unknown_choice_is_reported_at_its_offset() {
 fn image_block_payload_is_borrowed() {
     let wire = hex("C3 01 C1 00 12 00 00 2C 00 00 FF 02 01 02 02 06 00 00 00 00 09 10 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F");
     let ActionRequest::Normal {
-        parameters: Some(Data::Structure(items)),
+        parameters: Some(params),
         ..
     } = ActionRequest::decode(&wire).unwrap()
     else {
+        panic!()
+    };
+    assert_eq!(
+        params.as_bytes().as_ptr(),
+        wire[13..].as_ptr(),
+        "parameters borrowed"
+    );
+    let Data::Structure(items) = params.decode() else {
         panic!()
     };
     let Data::OctetString(std::borrow::Cow::Borrowed(b)) = &items[1] else {

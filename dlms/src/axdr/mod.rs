@@ -6,10 +6,12 @@
 mod bitstring;
 mod compact;
 mod datetime;
+mod encoded;
 
 pub use bitstring::BitString;
 pub use compact::{CompactArray, TypeDescription};
 pub use datetime::{Date, DateTime, Time};
+pub use encoded::EncodedData;
 
 use crate::codec::{put_length, put_length_prefixed, DecodeError, ErrorKind, Reader};
 use std::borrow::Cow;
