@@ -15,11 +15,15 @@ pub struct Cli {
 enum Command {
     /// Decode a hex-encoded APDU or frame and print what it holds.
     Decode(crate::decode::DecodeArgs),
+    /// Make keys, build signed firmware images, inspect and corrupt them.
+    #[command(subcommand)]
+    Image(crate::image_cmd::ImageCommand),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Decode(args) => crate::decode::run(args),
+        Command::Image(command) => crate::image_cmd::run(command),
     }
 }

@@ -14,6 +14,7 @@ pub mod codec;
 pub mod conformance;
 pub mod fuzzing;
 pub mod hdlc;
+pub mod image;
 pub mod security;
 pub mod wrapper;
 

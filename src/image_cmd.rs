@@ -1,0 +1,262 @@
+//! `meterfleet image`: make keys, build signed images, inspect them, and break them on purpose.
+
+use dlms::image::{self, Corruption};
+use p256::ecdsa::{SigningKey, VerifyingKey};
+use p256::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// `meterfleet image ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum ImageCommand {
+    /// Make an ECDSA P-256 key pair: PREFIX.key (PKCS#8 PEM) and PREFIX.pub (public key PEM).
+    Keygen {
+        /// Where to write the keys, without extension.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Build a signed image for one firmware part.
+    Build {
+        /// The private key (PREFIX.key).
+        #[arg(long)]
+        key: PathBuf,
+        /// The target firmware part: 0 metrology, 1 application, 2 communication module.
+        #[arg(long)]
+        part: u8,
+        /// The version identifier the meter reports once the image is active.
+        #[arg(long)]
+        version: String,
+        /// The payload file.
+        payload: PathBuf,
+        /// Where to write the image.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+    },
+    /// Show an image's header and check it, with its signature when a key is given.
+    Inspect {
+        /// The image.
+        image: PathBuf,
+        /// A public key (PREFIX.pub) to verify the signature with.
+        #[arg(long)]
+        trust_key: Option<PathBuf>,
+    },
+    /// Write a deliberately broken copy of an image.
+    Corrupt {
+        /// The image.
+        image: PathBuf,
+        /// bad-signature, flipped-bit, truncated, or wrong-part=B (needs --key to re-sign).
+        #[arg(long)]
+        how: String,
+        /// The private key, for wrong-part.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Where to write the broken image.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+    },
+}
+
+/// Runs an image command, printing a clear error naming the file on failure.
+pub fn run(command: ImageCommand) -> ExitCode {
+    match execute(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Loads a PKCS#8 PEM private key.
+pub fn load_signing_key(path: &Path) -> Result<SigningKey, String> {
+    let pem =
+        String::from_utf8(read(path)?).map_err(|_| format!("{}: not PEM text", path.display()))?;
+    SigningKey::from_pkcs8_pem(&pem)
+        .map_err(|e| format!("{}: not a P-256 PKCS#8 private key: {e}", path.display()))
+}
+
+/// Loads a PEM public key.
+pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey, String> {
+    let pem =
+        String::from_utf8(read(path)?).map_err(|_| format!("{}: not PEM text", path.display()))?;
+    VerifyingKey::from_public_key_pem(&pem)
+        .map_err(|e| format!("{}: not a P-256 public key: {e}", path.display()))
+}
+
+fn with_extension(prefix: &Path, ext: &str) -> PathBuf {
+    let mut s = prefix.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+fn execute(command: ImageCommand) -> Result<(), String> {
+    match command {
+        ImageCommand::Keygen { out } => {
+            let key = SigningKey::random(&mut rand_core::OsRng);
+            let private = key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(|e| format!("encoding the private key: {e}"))?;
+            let public = key
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|e| format!("encoding the public key: {e}"))?;
+            let (key_path, pub_path) = (with_extension(&out, "key"), with_extension(&out, "pub"));
+            write(&key_path, private.as_bytes())?;
+            write(&pub_path, public.as_bytes())?;
+            println!("wrote {} and {}", key_path.display(), pub_path.display());
+        }
+        ImageCommand::Build {
+            key,
+            part,
+            version,
+            payload,
+            out,
+        } => {
+            let key = load_signing_key(&key)?;
+            let payload = read(&payload)?;
+            let image =
+                image::build(&key, part, version.as_bytes(), &payload).ok_or_else(|| {
+                    format!(
+                    "--part must be 0..={} and --version 1..={} bytes (got part {part}, {} bytes)",
+                    image::MAX_PART,
+                    image::MAX_IDENTIFIER_LEN,
+                    version.len()
+                )
+                })?;
+            write(&out, &image)?;
+            println!(
+                "wrote {} ({} bytes, part {part}, version {version})",
+                out.display(),
+                image.len()
+            );
+        }
+        ImageCommand::Inspect { image, trust_key } => {
+            let bytes = read(&image)?;
+            let info = image::parse(&bytes).map_err(|e| format!("{}: {e}", image.display()))?;
+            println!("image: {} ({} bytes)", image.display(), bytes.len());
+            println!("firmware part: {}", info.part);
+            println!(
+                "version identifier: {}",
+                String::from_utf8_lossy(info.identifier)
+            );
+            println!(
+                "payload: {} bytes, CRC-32 {:08X} (ok)",
+                info.payload.len(),
+                info.crc32
+            );
+            match trust_key {
+                Some(pub_path) => {
+                    let key = load_verifying_key(&pub_path)?;
+                    image::verify(&bytes, &key).map_err(|e| format!("{}: {e}", image.display()))?;
+                    println!("signature: valid for {}", pub_path.display());
+                }
+                None => println!("signature: not checked (no --trust-key)"),
+            }
+        }
+        ImageCommand::Corrupt {
+            image,
+            how,
+            key,
+            out,
+        } => {
+            let bytes = read(&image)?;
+            let corruption = match how.as_str() {
+                "bad-signature" => Corruption::BadSignature,
+                "flipped-bit" => Corruption::FlippedBit,
+                "truncated" => Corruption::Truncated,
+                other => match other.strip_prefix("wrong-part=").map(str::parse::<u8>) {
+                    Some(Ok(part)) => Corruption::WrongPart(part),
+                    _ => {
+                        return Err(format!(
+                            "--how {other}: expected bad-signature, flipped-bit, truncated or wrong-part=B"
+                        ))
+                    }
+                },
+            };
+            let key = key.as_deref().map(load_signing_key).transpose()?;
+            if matches!(corruption, Corruption::WrongPart(_)) && key.is_none() {
+                return Err("--how wrong-part=B re-signs the image: give --key".into());
+            }
+            let broken = image::corrupt(&bytes, corruption, key.as_ref()).ok_or_else(|| {
+                format!(
+                    "{}: not an image that can be corrupted that way",
+                    image.display()
+                )
+            })?;
+            write(&out, &broken)?;
+            println!("wrote {} ({how})", out.display());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keygen_build_inspect_and_corrupt_work_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("vendor");
+        execute(ImageCommand::Keygen {
+            out: prefix.clone(),
+        })
+        .unwrap();
+        let payload = dir.path().join("fw.bin");
+        std::fs::write(&payload, vec![0x5Au8; 5000]).unwrap();
+        let image = dir.path().join("fw.img");
+        execute(ImageCommand::Build {
+            key: with_extension(&prefix, "key"),
+            part: 1,
+            version: "APP-2.0.0".into(),
+            payload,
+            out: image.clone(),
+        })
+        .unwrap();
+        let public = with_extension(&prefix, "pub");
+        execute(ImageCommand::Inspect {
+            image: image.clone(),
+            trust_key: Some(public.clone()),
+        })
+        .unwrap();
+        let broken = dir.path().join("bad.img");
+        execute(ImageCommand::Corrupt {
+            image: image.clone(),
+            how: "bad-signature".into(),
+            key: None,
+            out: broken.clone(),
+        })
+        .unwrap();
+        let err = execute(ImageCommand::Inspect {
+            image: broken,
+            trust_key: Some(public),
+        })
+        .unwrap_err();
+        assert!(err.contains("bad signature"), "{err}");
+        let err = execute(ImageCommand::Corrupt {
+            image,
+            how: "wrong-part=0".into(),
+            key: None,
+            out: dir.path().join("x"),
+        })
+        .unwrap_err();
+        assert!(err.contains("--key"), "{err}");
+    }
+
+    #[test]
+    fn missing_key_file_is_named() {
+        let err = load_signing_key(Path::new("/nonexistent/k.key")).unwrap_err();
+        assert!(err.starts_with("/nonexistent/k.key"), "{err}");
+    }
+}
