@@ -1,1 +1,11 @@
-//! The meter side of meterfleet: COSEM objects, the meter, persistence, faults and the fleet runtime (being built).
+//! The meter side of meterfleet: an emulated DLMS/COSEM meter whose request handling is
+//! sans-IO, with image transfer (IC 18), signed images, two firmware slots per part, an event
+//! log, persistence across reboots, and behaviour set by a profile.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod events;
+pub mod firmware;
+pub mod profile;
+pub mod transfer;

@@ -1,0 +1,248 @@
+//! Meter profiles: every behaviour the Blue Book leaves open is a named option here, never a
+//! hard-coded choice. The default is the strict reading of protocol-notes §3.
+//!
+//! Profiles are TOML; unknown keys are errors, and errors name the file, line and field.
+
+use serde::Deserialize;
+use std::path::Path;
+
+/// What initiate does when called again with the identifier and size of the transfer in
+/// progress (protocol-notes §3.2; the Blue Book wording quoted by SPODES says reset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reinitiate {
+    /// Reset the whole transfer.
+    Reset,
+    /// Keep the blocks received if identifier and size are unchanged and status is 1..3.
+    ResumeIfSame,
+}
+
+/// What a client at an address may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rights {
+    /// GET only.
+    ReadOnly,
+    /// GET everything; SET and ACTION only on the image transfer process (IC 18 and the
+    /// activation scheduler), so that a bench head-end without keys can upgrade.
+    ReadAndUpgrade,
+    /// Everything.
+    Full,
+}
+
+/// How a client authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientAuth {
+    /// No authentication.
+    None,
+    /// LLS with the client's `password`.
+    Lls,
+    /// HLS-GMAC with security suite 0 ciphering, with the meter's keys.
+    HlsGmac,
+}
+
+/// One client address the meter accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientProfile {
+    /// The client SAP.
+    pub sap: u16,
+    /// How it authenticates.
+    pub authentication: ClientAuth,
+    /// The LLS password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// What it may do.
+    pub rights: Rights,
+}
+
+/// A meter's behaviour.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeterProfile {
+    /// image_block_size (attribute 2), in bytes.
+    pub image_block_size: u32,
+    /// The largest APDU the meter accepts (server-max-receive-pdu-size).
+    pub max_pdu_size: u16,
+    /// The largest image initiate accepts; larger is "storage full" (other-reason).
+    pub max_image_size: u32,
+    /// Initiate with the same identifier and size: reset or resume.
+    pub reinitiate: Reinitiate,
+    /// The result code for initiate and block transfer while image_transfer_enabled is FALSE
+    /// (250 other-reason by default; 3 read-write-denied and 2 temporary-failure are seen too).
+    pub disabled_result: u8,
+    /// Whether verify and activate also need image_transfer_enabled (UNCONFIRMED, §10 item 3).
+    pub verify_activate_need_enabled: bool,
+    /// Whether a last block padded to the full block size is accepted (and truncated).
+    pub accept_padded_last_block: bool,
+    /// How long verification runs; 0 verifies synchronously, more answers temporary-failure
+    /// and keeps status 2 until done.
+    pub verify_ms: u64,
+    /// How long the meter is unreachable while it reboots into a new image.
+    pub activation_reboot_ms: u64,
+    /// How long an ordinary reboot keeps the meter unreachable.
+    pub reboot_ms: u64,
+    /// image_transfer_status after the reboot into a new image: 6 (activation successful) or
+    /// 0 (not initiated), as some deployments do.
+    pub status_after_activation: u8,
+    /// Accept images that are not MFIM containers (opaque test images): verification only
+    /// checks completeness, and the image activates on `default_part`.
+    pub accept_opaque_images: bool,
+    /// The firmware part an opaque image upgrades.
+    pub default_part: u8,
+    /// Whether the metrology part (b = 0) may be upgraded at all.
+    pub metrology_upgradable: bool,
+    /// The clients the meter accepts.
+    pub clients: Vec<ClientProfile>,
+}
+
+impl Default for MeterProfile {
+    fn default() -> Self {
+        MeterProfile {
+            image_block_size: 200,
+            max_pdu_size: 1024,
+            max_image_size: 16 * 1024 * 1024,
+            reinitiate: Reinitiate::Reset,
+            disabled_result: 250,
+            verify_activate_need_enabled: false,
+            accept_padded_last_block: true,
+            verify_ms: 0,
+            activation_reboot_ms: 2_000,
+            reboot_ms: 2_000,
+            status_after_activation: 6,
+            accept_opaque_images: false,
+            default_part: 1,
+            metrology_upgradable: false,
+            clients: vec![
+                ClientProfile {
+                    sap: 16,
+                    authentication: ClientAuth::None,
+                    password: None,
+                    rights: Rights::ReadAndUpgrade,
+                },
+                ClientProfile {
+                    sap: 1,
+                    authentication: ClientAuth::Lls,
+                    password: Some("12345678".into()),
+                    rights: Rights::Full,
+                },
+                ClientProfile {
+                    sap: 48,
+                    authentication: ClientAuth::HlsGmac,
+                    password: None,
+                    rights: Rights::Full,
+                },
+            ],
+        }
+    }
+}
+
+/// A profile file that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ProfileError {
+    /// The file.
+    pub path: String,
+    /// What is wrong, with line and field where known.
+    pub message: String,
+}
+
+impl MeterProfile {
+    /// Parses a profile from TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ProfileError> {
+        let err = |message: String| ProfileError {
+            path: origin.to_string(),
+            message,
+        };
+        let profile: MeterProfile = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| format!("line {}: ", text[..s.start].matches('\n').count() + 1))
+                .unwrap_or_default();
+            err(format!("{line}{}", e.message()))
+        })?;
+        profile.validate().map_err(err)?;
+        Ok(profile)
+    }
+
+    /// Reads a profile file.
+    pub fn load(path: &Path) -> Result<Self, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.image_block_size == 0 {
+            return Err("field image_block_size: must be at least 1".into());
+        }
+        // The block, its number and about 25 bytes of ACTION header must fit one APDU (OSGP-275).
+        if self.image_block_size as usize + 32 > self.max_pdu_size as usize {
+            return Err(format!(
+                "field image_block_size: {} does not fit max_pdu_size {} with the ACTION header",
+                self.image_block_size, self.max_pdu_size
+            ));
+        }
+        if ![6, 0].contains(&self.status_after_activation) {
+            return Err("field status_after_activation: must be 6 or 0".into());
+        }
+        for (i, c) in self.clients.iter().enumerate() {
+            if (c.authentication == ClientAuth::Lls) != c.password.is_some() {
+                return Err(format!(
+                    "field clients[{i}].password: required with authentication = \"lls\" and only then"
+                ));
+            }
+        }
+        if self.default_part > 2 {
+            return Err("field default_part: this meter has parts 0, 1 and 2".into());
+        }
+        Ok(())
+    }
+
+    /// The profile of a client SAP, if the meter accepts it.
+    pub fn client(&self, sap: u16) -> Option<&ClientProfile> {
+        self.clients.iter().find(|c| c.sap == sap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_strict_default() {
+        assert_eq!(
+            MeterProfile::from_toml("", "p.toml").unwrap(),
+            MeterProfile::default()
+        );
+    }
+
+    #[test]
+    fn options_parse() {
+        let p = MeterProfile::from_toml(
+            "reinitiate = \"resume-if-same\"\nverify_ms = 5000\n[[clients]]\nsap = 16\nauthentication = \"none\"\nrights = \"read-only\"\n",
+            "p.toml",
+        )
+        .unwrap();
+        assert_eq!(p.reinitiate, Reinitiate::ResumeIfSame);
+        assert_eq!(p.verify_ms, 5000);
+        assert_eq!(p.client(16).unwrap().rights, Rights::ReadOnly);
+        assert!(p.client(1).is_none());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let e = MeterProfile::from_toml("verify_ms = 1\nimage_blok_size = 3\n", "meters/a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("meters/a.toml: line 2"), "{e}");
+        assert!(e.contains("image_blok_size"), "{e}");
+        let e = MeterProfile::from_toml("image_block_size = 4000\n", "b.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("field image_block_size"), "{e}");
+    }
+}
