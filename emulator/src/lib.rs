@@ -5,7 +5,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access;
+pub mod cosem;
 pub mod events;
 pub mod firmware;
+pub mod meter;
 pub mod profile;
+pub mod session;
+pub mod state;
 pub mod transfer;

@@ -78,6 +78,10 @@ pub struct Accepted {
 
 impl Association {
     /// HLS pass 3 and 4: checks the client's f(StoC) and returns f(CtoS) for the ACTION reply.
+    ///
+    /// The invocation counter inside f(StoC) is not run through the replay guard: it precedes
+    /// the counter of the ciphered ACTION that carries it (which the guard has already
+    /// accepted), and StoC is fresh for every association, so f(StoC) cannot be replayed.
     pub fn reply_to_hls(&mut self, f_stoc: &[u8]) -> Result<Vec<u8>, SecurityError> {
         let cipher = self
             .cipher
@@ -87,8 +91,7 @@ impl Association {
             .challenge
             .as_ref()
             .ok_or(SecurityError::AuthenticationFailed)?;
-        let ic = verify_gmac_response(&cipher.keys, &cipher.peer_title, stoc, f_stoc)?;
-        cipher.replay_guard.accept(ic)?;
+        verify_gmac_response(&cipher.keys, &cipher.peer_title, stoc, f_stoc)?;
         let own_ic = cipher.next_invocation_counter;
         cipher.next_invocation_counter += 1;
         let reply = gmac_response(&cipher.keys, &cipher.own_title, own_ic, ctos);

@@ -25,6 +25,14 @@ impl<'a> EncodedData<'a> {
         Ok(EncodedData(Cow::Borrowed(r.take(len)?)))
     }
 
+    /// Exactly one value's encoding from `bytes`; trailing bytes are an error.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let value = Self::read(&mut r)?;
+        r.expect_end()?;
+        Ok(value)
+    }
+
     /// The encoding of `value`.
     pub fn new(value: &Data<'_>) -> EncodedData<'static> {
         EncodedData(Cow::Owned(value.to_bytes()))

@@ -1,0 +1,952 @@
+//! The emulated meter: request APDU bytes and the time in, reply APDU bytes and events out.
+//!
+//! Sans-IO: the transport (wrapper or HDLC over TCP) lives at the edge, which feeds each
+//! request with [`Meter::handle_apdu`], calls [`Meter::handle_timeout`] when
+//! [`Meter::poll_timeout`] says, drains [`Meter::poll_event`] (a reboot drops every
+//! connection), and persists [`Meter::state`] when [`Meter::take_dirty`] says it changed.
+
+use crate::cosem::{self, association_ln::AssociationView, Env, Kind, MethodOutcome, Object};
+use crate::events::EventCode;
+use crate::profile::{ClientAuth, MeterProfile, Rights};
+use crate::session::{IncomingBlocks, IncomingTarget, OutgoingBlocks, Session, MAX_INCOMING};
+use crate::state::MeterState;
+use dlms::acse::{Aare, Aarq, AssociationResult, SourceDiagnostic};
+use dlms::apdu::{
+    ActionOutcome, ActionRequest, ActionResponse, Apdu, AttributeWithSelection,
+    DataAccessResult as R, DataBlockG, DataBlockSa, ExceptionResponse, GetDataResult, GetRequest,
+    GetResponse, InvokeIdAndPriority, MethodDescriptor, ServiceError, SetRequest, SetResponse,
+    StateError,
+};
+use dlms::association::{Account, Ciphering, ServerAuthentication, ServerPolicy};
+use dlms::axdr::EncodedData;
+use dlms::codec::put_length;
+use dlms::conformance::Conformance;
+use dlms::security::{Keys, ReplayGuard, SecurityControl, SecurityError};
+use dlms::{Codec, Data};
+use p256::ecdsa::VerifyingKey;
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+/// The security material of a meter.
+#[derive(Debug, Clone)]
+pub struct MeterKeys {
+    /// The meter's system title.
+    pub system_title: [u8; 8],
+    /// The global unicast encryption key and the authentication key.
+    pub keys: Keys,
+}
+
+impl Default for MeterKeys {
+    /// The keys Gurux's examples use: title "MTR00001", EK 000102..0F, AK D0D1..DF.
+    fn default() -> Self {
+        MeterKeys {
+            system_title: *b"MTR00001",
+            keys: Keys {
+                encryption: core::array::from_fn(|i| i as u8),
+                authentication: core::array::from_fn(|i| 0xD0 + i as u8),
+            },
+        }
+    }
+}
+
+/// How a meter is built.
+#[derive(Debug, Clone, Default)]
+pub struct MeterConfig {
+    /// Behaviour.
+    pub profile: MeterProfile,
+    /// The key images must be signed with.
+    pub trusted_key: Option<VerifyingKey>,
+    /// Security material for HLS and ciphering.
+    pub keys: MeterKeys,
+}
+
+/// What the edge must know of a meter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeterEvent {
+    /// The meter rebooted: drop every connection and refuse new ones until `until_ms`.
+    Offline {
+        /// When the meter answers again.
+        until_ms: u64,
+    },
+    /// The meter is up again.
+    Online,
+}
+
+/// The conformance an emulated meter offers.
+pub const SUPPORTED_CONFORMANCE: Conformance = Conformance::GET
+    .union(Conformance::SET)
+    .union(Conformance::ACTION)
+    .union(Conformance::SELECTIVE_ACCESS)
+    .union(Conformance::BLOCK_TRANSFER_WITH_GET)
+    .union(Conformance::BLOCK_TRANSFER_WITH_SET)
+    .union(Conformance::BLOCK_TRANSFER_WITH_ACTION)
+    .union(Conformance::MULTIPLE_REFERENCES)
+    .union(Conformance::PRIORITY_MGMT_SUPPORTED)
+    .union(Conformance::ATTRIBUTE0_SUPPORTED_WITH_GET);
+
+/// An emulated meter.
+#[derive(Debug)]
+pub struct Meter {
+    config: MeterConfig,
+    objects: Vec<Object>,
+    state: MeterState,
+    session: Option<Session>,
+    offline_until_ms: Option<u64>,
+    activating: bool,
+    activation_due: bool,
+    events: VecDeque<MeterEvent>,
+    dirty: bool,
+}
+
+fn exception(state_error: StateError, service_error: ServiceError) -> Vec<u8> {
+    ExceptionResponse {
+        state_error,
+        service_error,
+    }
+    .to_bytes()
+}
+
+impl Meter {
+    /// A meter with factory state.
+    pub fn new(config: MeterConfig) -> Self {
+        Self::with_state(config, MeterState::default())
+    }
+
+    /// A meter resuming from persisted state (as after a power cycle).
+    pub fn with_state(config: MeterConfig, mut state: MeterState) -> Self {
+        state.transfer.after_reboot();
+        if state.transfer.data.len() != state.transfer.size as usize {
+            // The image bytes are stored apart; without them nothing is acknowledged.
+            state.transfer.data = vec![0; state.transfer.size as usize];
+            state.transfer.received.fill(false);
+        }
+        Meter {
+            config,
+            objects: cosem::catalogue(),
+            state,
+            session: None,
+            offline_until_ms: None,
+            activating: false,
+            activation_due: false,
+            events: VecDeque::new(),
+            dirty: false,
+        }
+    }
+
+    /// The persistent state.
+    pub fn state(&self) -> &MeterState {
+        &self.state
+    }
+
+    /// The persistent state, for fault injection and tests.
+    pub fn state_mut(&mut self) -> &mut MeterState {
+        self.dirty = true;
+        &mut self.state
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> &MeterProfile {
+        &self.config.profile
+    }
+
+    /// True (once) if the persistent state changed since the last call.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// True while the meter is rebooting.
+    pub fn is_offline(&self) -> bool {
+        self.offline_until_ms.is_some()
+    }
+
+    /// The next event for the edge.
+    pub fn poll_event(&mut self) -> Option<MeterEvent> {
+        self.events.pop_front()
+    }
+
+    /// The connection to the client dropped: the association ends.
+    pub fn disconnect(&mut self) {
+        self.session = None;
+    }
+
+    /// Reboots now, unreachable for `offline_ms`; the association is lost, stored state kept.
+    pub fn reboot(&mut self, now_ms: u64, offline_ms: u64) {
+        self.session = None;
+        self.state.transfer.after_reboot();
+        self.offline_until_ms = Some(now_ms + offline_ms);
+        self.events.push_back(MeterEvent::Offline {
+            until_ms: now_ms + offline_ms,
+        });
+        self.dirty = true;
+    }
+
+    /// When [`Self::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let schedule = self
+            .state
+            .scheduled_activation_ms
+            .map(|t| t.saturating_add_signed(-self.state.clock_offset_ms));
+        [
+            self.offline_until_ms,
+            self.state.transfer.poll_timeout(),
+            schedule,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn env(&mut self, now_ms: u64) -> Env<'_> {
+        Env {
+            state: &mut self.state,
+            profile: &self.config.profile,
+            trusted_key: self.config.trusted_key.as_ref(),
+            now_ms,
+        }
+    }
+
+    /// Runs whatever is due: the end of a reboot (completing an activation), the end of an
+    /// asynchronous verification, a scheduled activation.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.offline_until_ms.is_some_and(|t| now_ms >= t) {
+            self.offline_until_ms = None;
+            if std::mem::take(&mut self.activating) {
+                let fail = self.state.fail_next_activation.take();
+                let mut parts = std::mem::take(&mut self.state.parts);
+                self.env(now_ms)
+                    .with_transfer(|t, c| t.complete_activation(c, &mut parts, fail.as_deref()));
+                self.state.parts = parts;
+            }
+            let time = self.env(now_ms).meter_time_ms();
+            self.state.log.record(time, EventCode::Reboot, "power up");
+            self.events.push_back(MeterEvent::Online);
+            self.dirty = true;
+        }
+        if self.offline_until_ms.is_some() {
+            return;
+        }
+        if self
+            .state
+            .transfer
+            .poll_timeout()
+            .is_some_and(|t| now_ms >= t)
+        {
+            self.env(now_ms).with_transfer(|t, c| t.handle_timeout(c));
+            self.dirty = true;
+        }
+        let due = self.state.scheduled_activation_ms;
+        if due.is_some_and(|t| self.env(now_ms).meter_time_ms() >= t) {
+            self.state.scheduled_activation_ms = None;
+            self.state.scheduled_activation_raw = None;
+            let (_, activation) = self.env(now_ms).with_transfer(|t, c| t.activate(c));
+            if activation.is_some() {
+                self.begin_activation(now_ms);
+            }
+            self.dirty = true;
+        }
+    }
+
+    fn begin_activation(&mut self, now_ms: u64) {
+        self.activating = true;
+        let offline = self.config.profile.activation_reboot_ms;
+        self.reboot(now_ms, offline);
+    }
+
+    /// Answers one request APDU from `client_sap`; `None` when the meter does not answer
+    /// (rebooting, or an unconfirmed service). An activation's reply is built before the
+    /// meter reboots into the new image.
+    pub fn handle_apdu(&mut self, now_ms: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
+        let reply = self.answer(now_ms, client_sap, request);
+        if std::mem::take(&mut self.activation_due) {
+            self.begin_activation(now_ms);
+        }
+        reply
+    }
+
+    fn answer(&mut self, now_ms: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
+        if self.offline_until_ms.is_some() {
+            return None;
+        }
+        if request.len() > self.config.profile.max_pdu_size as usize {
+            return Some(exception(
+                StateError::ServiceNotAllowed,
+                ServiceError::PduTooLong,
+            ));
+        }
+        let apdu = match Apdu::decode(request) {
+            Ok(a) => a,
+            Err(e) => {
+                let error = match e.kind {
+                    dlms::ErrorKind::UnknownTag(_) if e.offset == 0 => StateError::ServiceUnknown,
+                    _ => StateError::ServiceNotAllowed,
+                };
+                return Some(exception(error, ServiceError::ServiceNotSupported));
+            }
+        };
+        match apdu {
+            Apdu::Aarq(aarq) => Some(self.associate(now_ms, client_sap, &aarq).to_bytes()),
+            Apdu::Rlrq(_) => {
+                self.session = None;
+                Some(dlms::association::release_response().to_bytes())
+            }
+            Apdu::Ciphered(c) => self.ciphered(now_ms, |cipher| cipher.unprotect_apdu(&c), false),
+            Apdu::GeneralCiphering(g) => {
+                self.ciphered(now_ms, |cipher| cipher.unprotect_general(&g), true)
+            }
+            other => {
+                if self
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.association.cipher.is_some())
+                {
+                    // A ciphered context takes only ciphered service APDUs.
+                    return Some(exception(
+                        StateError::ServiceNotAllowed,
+                        ServiceError::OperationNotPossible,
+                    ));
+                }
+                self.service(now_ms, other)
+            }
+        }
+    }
+
+    fn ciphered(
+        &mut self,
+        now_ms: u64,
+        unprotect: impl FnOnce(&mut dlms::security::CipherContext) -> Result<Vec<u8>, SecurityError>,
+        general: bool,
+    ) -> Option<Vec<u8>> {
+        let Some(session) = self.session.as_mut() else {
+            return Some(exception(
+                StateError::ServiceNotAllowed,
+                ServiceError::OperationNotPossible,
+            ));
+        };
+        let sap = session.client_sap;
+        let Some(cipher) = session.association.cipher.as_mut() else {
+            return Some(exception(
+                StateError::ServiceNotAllowed,
+                ServiceError::OperationNotPossible,
+            ));
+        };
+        let plain = match unprotect(cipher) {
+            Ok(p) => p,
+            Err(SecurityError::Replay { last, .. }) => {
+                return Some(exception(
+                    StateError::ServiceNotAllowed,
+                    ServiceError::InvocationCounterError(last),
+                ))
+            }
+            Err(_) => {
+                return Some(exception(
+                    StateError::ServiceNotAllowed,
+                    ServiceError::DecipheringError,
+                ))
+            }
+        };
+        if let Some(last) = cipher.replay_guard.last() {
+            self.state.client_invocation_counters.insert(sap, last);
+            self.dirty = true;
+        }
+        let inner = match Apdu::decode(&plain) {
+            Ok(a @ (Apdu::GetRequest(_) | Apdu::SetRequest(_) | Apdu::ActionRequest(_))) => a,
+            _ => {
+                return Some(exception(
+                    StateError::ServiceNotAllowed,
+                    ServiceError::ServiceNotSupported,
+                ))
+            }
+        };
+        let reply = self.service(now_ms, inner)?;
+        let cipher = self.session.as_mut()?.association.cipher.as_mut()?;
+        let protected = if general {
+            cipher.protect_general(&reply)
+        } else {
+            cipher.protect_apdu(&reply)
+        };
+        self.state.invocation_counter = cipher.next_invocation_counter;
+        self.dirty = true;
+        protected.ok()
+    }
+
+    fn associate(&mut self, now_ms: u64, client_sap: u16, aarq: &Aarq) -> Aare {
+        let Some(client) = self.config.profile.client(client_sap).cloned() else {
+            return Aare {
+                application_context: aarq.application_context,
+                result: AssociationResult::RejectedPermanent,
+                diagnostic: SourceDiagnostic::User(dlms::acse::user_diagnostic::NO_REASON_GIVEN),
+                responding_ap_title: None,
+                responder_acse_requirements: false,
+                mechanism: None,
+                responding_authentication_value: None,
+                user_information: None,
+            };
+        };
+        let authentication = match client.authentication {
+            ClientAuth::None => ServerAuthentication::None,
+            ClientAuth::Lls => ServerAuthentication::Lls {
+                password: client.password.clone().unwrap_or_default().into_bytes(),
+            },
+            ClientAuth::HlsGmac => ServerAuthentication::HlsGmac,
+        };
+        let account = Account {
+            client_sap,
+            authentication,
+            ciphered: client.authentication == ClientAuth::HlsGmac,
+        };
+        let policy = ServerPolicy {
+            supported_conformance: SUPPORTED_CONFORMANCE,
+            max_receive_pdu_size: self.config.profile.max_pdu_size,
+            min_client_pdu_size: 64,
+            ciphering: Some(Ciphering {
+                keys: self.config.keys.keys.clone(),
+                system_title: self.config.keys.system_title,
+                security_control: SecurityControl::AUTHENTICATED_ENCRYPTED,
+                invocation_counter: self.state.invocation_counter,
+            }),
+        };
+        let replay = ReplayGuard::after(
+            self.state
+                .client_invocation_counters
+                .get(&client_sap)
+                .copied(),
+        );
+        let stoc = self.challenge(now_ms, client_sap);
+        let accepted = policy.accept(&account, aarq, &stoc, replay);
+        self.session = accepted.association.map(|association| {
+            if let Some(c) = &association.cipher {
+                self.state.invocation_counter = c.next_invocation_counter;
+                if let Some(last) = c.replay_guard.last() {
+                    self.state
+                        .client_invocation_counters
+                        .insert(client_sap, last);
+                }
+                self.dirty = true;
+            }
+            Session {
+                client_sap,
+                rights: client.rights,
+                association,
+                context: aarq.application_context,
+                mechanism: aarq.mechanism.unwrap_or(0),
+                outgoing: None,
+                incoming: None,
+            }
+        });
+        accepted.aare
+    }
+
+    /// The StoC challenge: 16 bytes that differ per association (not secret in an emulator,
+    /// but never repeated for one meter, as the invocation counter moves on).
+    fn challenge(&self, now_ms: u64, client_sap: u16) -> Vec<u8> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.config.keys.system_title);
+        h.update(now_ms.to_be_bytes());
+        h.update(client_sap.to_be_bytes());
+        h.update(self.state.invocation_counter.to_be_bytes());
+        h.update((self.state.log.entries.len() as u64).to_be_bytes());
+        h.finalize()[..16].to_vec()
+    }
+
+    fn service(&mut self, now_ms: u64, apdu: Apdu<'_>) -> Option<Vec<u8>> {
+        let Some(session) = &self.session else {
+            return Some(exception(
+                StateError::ServiceNotAllowed,
+                ServiceError::OperationNotPossible,
+            ));
+        };
+        let authenticated = session.association.authenticated;
+        Some(match apdu {
+            Apdu::GetRequest(req) => {
+                if !authenticated {
+                    return Some(get_error(req.iip(), R::READ_WRITE_DENIED));
+                }
+                self.get(now_ms, req)
+            }
+            Apdu::SetRequest(req) => {
+                if !authenticated {
+                    return Some(set_error(&req, R::READ_WRITE_DENIED));
+                }
+                self.set(now_ms, req)
+            }
+            Apdu::ActionRequest(req) => self.action(now_ms, req),
+            _ => exception(
+                StateError::ServiceNotAllowed,
+                ServiceError::ServiceNotSupported,
+            ),
+        })
+    }
+
+    fn find(&self, class_id: u16, ln: &dlms::apdu::ObisCode) -> Result<Object, R> {
+        match self.objects.iter().find(|o| o.ln == *ln) {
+            None => Err(R::OBJECT_UNDEFINED),
+            Some(o) if o.class_id != class_id => Err(R::OBJECT_CLASS_INCONSISTENT),
+            Some(o) => Ok(*o),
+        }
+    }
+
+    fn view(&self) -> Option<AssociationView> {
+        let s = self.session.as_ref()?;
+        Some(AssociationView {
+            client_sap: s.client_sap,
+            server_sap: 1,
+            rights: s.rights,
+            conformance: s.association.negotiated.conformance,
+            client_max_pdu: s.association.negotiated.client_max_receive_pdu_size,
+            server_max_pdu: s.association.negotiated.server_max_receive_pdu_size,
+            context: s.context,
+            mechanism: s.mechanism,
+            authenticated: s.association.authenticated,
+        })
+    }
+
+    fn get_value(
+        &mut self,
+        now_ms: u64,
+        a: &AttributeWithSelection<'_>,
+    ) -> Result<Data<'static>, R> {
+        let d = &a.attribute;
+        let object = self.find(d.class_id, &d.instance)?;
+        if d.attribute_id < 1 || d.attribute_id > object.attributes {
+            return Err(cosem::NO_SUCH_INDEX);
+        }
+        if a.access.is_some() && object.kind != Kind::EventLog {
+            return Err(R::OTHER_REASON);
+        }
+        let view = self.view().expect("a session exists");
+        let objects = &self.objects;
+        let env = Env {
+            state: &mut self.state,
+            profile: &self.config.profile,
+            trusted_key: self.config.trusted_key.as_ref(),
+            now_ms,
+        };
+        match object.kind {
+            Kind::AssociationLn => {
+                cosem::association_ln::get(&view, objects, &object, d.attribute_id)
+            }
+            Kind::Clock => cosem::clock::get(&env, &object, d.attribute_id),
+            Kind::ImageTransfer => cosem::image_transfer::get(&env, &object, d.attribute_id),
+            Kind::ActivationScheduler => cosem::schedule::get(&env, &object, d.attribute_id),
+            Kind::ActivationScript => cosem::script_table::get(&object, d.attribute_id),
+            Kind::EventLog => cosem::profile_generic::get(&env, &object, d.attribute_id),
+            Kind::FirmwareIdentifier(_)
+            | Kind::FirmwareSignature(_)
+            | Kind::LastEventCode
+            | Kind::LastEventDetail => cosem::data::get(&env, &object, d.attribute_id),
+        }
+    }
+
+    /// The largest APDU the client accepts, and whether it takes GET datablocks.
+    fn reply_limit(&self) -> (usize, bool) {
+        let s = self.session.as_ref().expect("a session exists");
+        let n = &s.association.negotiated;
+        (
+            n.client_max_receive_pdu_size as usize,
+            n.conformance.contains(Conformance::BLOCK_TRANSFER_WITH_GET),
+        )
+    }
+
+    /// A GET reply: whole if it fits the client's PDU size, else the first datablock.
+    fn get_reply(&mut self, iip: InvokeIdAndPriority, whole: Vec<u8>, data: Vec<u8>) -> Vec<u8> {
+        let (limit, blocks_allowed) = self.reply_limit();
+        if whole.len() <= limit {
+            return whole;
+        }
+        if !blocks_allowed {
+            return get_error(iip, R::OTHER_REASON);
+        }
+        // C4 02 iip, last, block number (4), choice, length (up to 3): 13 bytes of header.
+        let block_len = limit.saturating_sub(13).max(1);
+        let outgoing = OutgoingBlocks {
+            data,
+            block_len,
+            last_sent: 0,
+            iip,
+        };
+        self.next_block(outgoing, 1)
+    }
+
+    fn next_block(&mut self, mut outgoing: OutgoingBlocks, number: u32) -> Vec<u8> {
+        let iip = outgoing.iip;
+        let Some((bytes, last)) = outgoing.block(number) else {
+            return datablock_error(iip, R::DATA_BLOCK_NUMBER_INVALID);
+        };
+        let reply = GetResponse::WithDatablock {
+            iip,
+            block: DataBlockG {
+                last_block: last,
+                block_number: number,
+                result: Ok(Cow::Borrowed(bytes)),
+            },
+        }
+        .to_bytes();
+        outgoing.last_sent = number;
+        if let Some(s) = self.session.as_mut() {
+            s.outgoing = (!last).then_some(outgoing);
+        }
+        reply
+    }
+
+    fn get(&mut self, now_ms: u64, req: GetRequest<'_>) -> Vec<u8> {
+        match req {
+            GetRequest::Normal { iip, attribute } => {
+                if let Some(s) = self.session.as_mut() {
+                    s.outgoing = None;
+                }
+                let result = match self.get_value(now_ms, &attribute) {
+                    Ok(value) => GetDataResult::Data(EncodedData::new(&value)),
+                    Err(e) => GetDataResult::Error(e),
+                };
+                let data = match &result {
+                    GetDataResult::Data(v) => v.as_bytes().to_vec(),
+                    GetDataResult::Error(_) => Vec::new(),
+                };
+                let whole = GetResponse::Normal { iip, result }.to_bytes();
+                self.get_reply(iip, whole, data)
+            }
+            GetRequest::WithList { iip, attributes } => {
+                let results: Vec<GetDataResult<'static>> = attributes
+                    .iter()
+                    .map(|a| match self.get_value(now_ms, a) {
+                        Ok(v) => GetDataResult::Data(EncodedData::new(&v)),
+                        Err(e) => GetDataResult::Error(e),
+                    })
+                    .collect();
+                let mut data = Vec::new();
+                put_length(&mut data, results.len());
+                for r in &results {
+                    r.encode(&mut data);
+                }
+                let whole = GetResponse::WithList { iip, results }.to_bytes();
+                self.get_reply(iip, whole, data)
+            }
+            GetRequest::Next { iip, block_number } => {
+                match self.session.as_mut().and_then(|s| s.outgoing.take()) {
+                    Some(out) if out.last_sent == block_number => {
+                        self.next_block(out, block_number + 1)
+                    }
+                    Some(_) => datablock_error(iip, R::DATA_BLOCK_NUMBER_INVALID),
+                    None => datablock_error(iip, R::NO_LONG_GET_IN_PROGRESS),
+                }
+            }
+        }
+    }
+
+    fn set_value(&mut self, now_ms: u64, a: &AttributeWithSelection<'_>, value: &Data<'_>) -> R {
+        let d = &a.attribute;
+        let object = match self.find(d.class_id, &d.instance) {
+            Ok(o) => o,
+            Err(e) => return e,
+        };
+        if d.attribute_id < 1 || d.attribute_id > object.attributes {
+            return cosem::NO_SUCH_INDEX;
+        }
+        let rights = self.session.as_ref().map_or(Rights::ReadOnly, |s| s.rights);
+        if crate::access::attribute_mode(rights, &object, d.attribute_id)
+            & crate::access::mode::WRITE
+            == 0
+        {
+            return R::READ_WRITE_DENIED;
+        }
+        self.dirty = true;
+        let mut env = self.env(now_ms);
+        match object.kind {
+            Kind::Clock => cosem::clock::set(&mut env, d.attribute_id, value),
+            Kind::ImageTransfer => cosem::image_transfer::set(&mut env, d.attribute_id, value),
+            Kind::ActivationScheduler => cosem::schedule::set(&mut env, d.attribute_id, value),
+            _ => R::READ_WRITE_DENIED,
+        }
+    }
+
+    fn set(&mut self, now_ms: u64, req: SetRequest<'_>) -> Vec<u8> {
+        match req {
+            SetRequest::Normal {
+                iip,
+                attribute,
+                value,
+            } => {
+                let result = self.set_value(now_ms, &attribute, &value.decode());
+                SetResponse::Normal { iip, result }.to_bytes()
+            }
+            SetRequest::WithList {
+                iip,
+                attributes,
+                values,
+            } => {
+                let results = if attributes.len() == values.len() {
+                    attributes
+                        .iter()
+                        .zip(&values)
+                        .map(|(a, v)| self.set_value(now_ms, a, &v.decode()))
+                        .collect()
+                } else {
+                    vec![R::TYPE_UNMATCHED; attributes.len()]
+                };
+                SetResponse::WithList { iip, results }.to_bytes()
+            }
+            SetRequest::WithFirstDatablock {
+                iip,
+                attribute,
+                block,
+            } => {
+                let target = IncomingTarget::Set(AttributeWithSelection {
+                    attribute: attribute.attribute,
+                    access: None,
+                });
+                self.incoming_block(now_ms, iip, target, &block, true)
+            }
+            SetRequest::WithDatablock { iip, block } => {
+                let target = match self.session.as_ref().and_then(|s| s.incoming.as_ref()) {
+                    Some(i) => i.target.clone(),
+                    None => {
+                        return set_error_last(iip, R::NO_LONG_SET_IN_PROGRESS, block.block_number)
+                    }
+                };
+                self.incoming_block(now_ms, iip, target, &block, false)
+            }
+            SetRequest::WithListAndFirstDatablock { iip, .. } => SetResponse::Normal {
+                iip,
+                result: R::OTHER_REASON,
+            }
+            .to_bytes(),
+        }
+    }
+
+    /// Collects one block of a long SET or ACTION; runs the request on the last block.
+    fn incoming_block(
+        &mut self,
+        now_ms: u64,
+        iip: InvokeIdAndPriority,
+        target: IncomingTarget,
+        block: &DataBlockSa<'_>,
+        first: bool,
+    ) -> Vec<u8> {
+        let is_action = matches!(target, IncomingTarget::Action(_));
+        let fail = |r: R, n: u32| {
+            if is_action {
+                action_result(iip, r)
+            } else {
+                set_error_last(iip, r, n)
+            }
+        };
+        let session = self.session.as_mut().expect("a session exists");
+        let mut incoming = match (first, session.incoming.take()) {
+            (true, _) => IncomingBlocks {
+                target,
+                data: Vec::new(),
+                last_received: 0,
+            },
+            (false, Some(i)) => i,
+            (false, None) => return fail(R::NO_LONG_SET_IN_PROGRESS, block.block_number),
+        };
+        if block.block_number != incoming.last_received + 1 {
+            return fail(R::DATA_BLOCK_NUMBER_INVALID, block.block_number);
+        }
+        if incoming.data.len() + block.raw_data.len() > MAX_INCOMING {
+            return fail(R::OTHER_REASON, block.block_number);
+        }
+        incoming.data.extend_from_slice(&block.raw_data);
+        incoming.last_received = block.block_number;
+        if !block.last_block {
+            let n = block.block_number;
+            session.incoming = Some(incoming);
+            return if is_action {
+                ActionResponse::NextPblock {
+                    iip,
+                    block_number: n,
+                }
+                .to_bytes()
+            } else {
+                SetResponse::Datablock {
+                    iip,
+                    block_number: n,
+                }
+                .to_bytes()
+            };
+        }
+        let value = match EncodedData::parse(&incoming.data) {
+            Ok(v) => v,
+            Err(_) => return fail(R::TYPE_UNMATCHED, block.block_number),
+        };
+        match incoming.target {
+            IncomingTarget::Set(attribute) => {
+                let result = self.set_value(now_ms, &attribute, &value.decode());
+                SetResponse::LastDatablock {
+                    iip,
+                    result,
+                    block_number: block.block_number,
+                }
+                .to_bytes()
+            }
+            IncomingTarget::Action(method) => {
+                let outcome = self.invoke(now_ms, &method, Some(&value));
+                action_reply(iip, outcome)
+            }
+        }
+    }
+
+    fn invoke(
+        &mut self,
+        now_ms: u64,
+        m: &MethodDescriptor,
+        params: Option<&EncodedData<'_>>,
+    ) -> MethodOutcome {
+        let object = match self.find(m.class_id, &m.instance) {
+            Ok(o) => o,
+            Err(e) => return MethodOutcome::result(e),
+        };
+        if m.method_id < 1 || m.method_id > object.methods {
+            return MethodOutcome::result(cosem::NO_SUCH_INDEX);
+        }
+        let session = self.session.as_ref().expect("a session exists");
+        if !session.association.authenticated && object.kind != Kind::AssociationLn {
+            return MethodOutcome::result(R::READ_WRITE_DENIED);
+        }
+        if !crate::access::method_allowed(session.rights, &object, m.method_id) {
+            return MethodOutcome::result(R::READ_WRITE_DENIED);
+        }
+        self.dirty = true;
+        let outcome = match object.kind {
+            Kind::AssociationLn => self.reply_to_hls(params),
+            Kind::ImageTransfer => {
+                cosem::image_transfer::action(&mut self.env(now_ms), m.method_id, params)
+            }
+            Kind::ActivationScript => {
+                cosem::script_table::action(&mut self.env(now_ms), m.method_id, params)
+            }
+            _ => MethodOutcome::result(cosem::NO_SUCH_INDEX),
+        };
+        if outcome.activation.is_some() {
+            // The reply goes out first; the reboot drops the connection after it.
+            self.activation_due = true;
+        }
+        outcome
+    }
+
+    fn reply_to_hls(&mut self, params: Option<&EncodedData<'_>>) -> MethodOutcome {
+        let session = self.session.as_mut().expect("a session exists");
+        let f_stoc = params.map(|p| p.decode().into_owned());
+        let Some(Data::OctetString(f_stoc)) = f_stoc else {
+            return MethodOutcome::result(R::TYPE_UNMATCHED);
+        };
+        match session.association.reply_to_hls(&f_stoc) {
+            Ok(f_ctos) => {
+                if let Some(c) = &session.association.cipher {
+                    self.state.invocation_counter = c.next_invocation_counter;
+                }
+                MethodOutcome {
+                    result: R::SUCCESS,
+                    data: Some(Data::OctetString(f_ctos.into())),
+                    activation: None,
+                }
+            }
+            Err(_) => MethodOutcome::result(R::OTHER_REASON),
+        }
+    }
+
+    fn action(&mut self, now_ms: u64, req: ActionRequest<'_>) -> Vec<u8> {
+        match req {
+            ActionRequest::Normal {
+                iip,
+                method,
+                parameters,
+            } => {
+                let outcome = self.invoke(now_ms, &method, parameters.as_ref());
+                action_reply(iip, outcome)
+            }
+            ActionRequest::WithList {
+                iip,
+                methods,
+                parameters,
+            } => {
+                let outcomes = methods
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let o = self.invoke(now_ms, m, parameters.get(i));
+                        outcome_of(o)
+                    })
+                    .collect();
+                ActionResponse::WithList { iip, outcomes }.to_bytes()
+            }
+            ActionRequest::WithFirstPblock { iip, method, block } => {
+                self.incoming_block(now_ms, iip, IncomingTarget::Action(method), &block, true)
+            }
+            ActionRequest::WithPblock { iip, block } => {
+                let target = match self.session.as_ref().and_then(|s| s.incoming.as_ref()) {
+                    Some(i) => i.target.clone(),
+                    None => return action_result(iip, R::NO_LONG_GET_IN_PROGRESS),
+                };
+                self.incoming_block(now_ms, iip, target, &block, false)
+            }
+            ActionRequest::NextPblock { iip, .. }
+            | ActionRequest::WithListAndFirstPblock { iip, .. } => {
+                action_result(iip, R::OTHER_REASON)
+            }
+        }
+    }
+}
+
+fn outcome_of(o: MethodOutcome) -> ActionOutcome<'static> {
+    ActionOutcome {
+        result: o.result,
+        return_parameters: o.data.map(|d| GetDataResult::Data(EncodedData::new(&d))),
+    }
+}
+
+fn action_reply(iip: InvokeIdAndPriority, o: MethodOutcome) -> Vec<u8> {
+    ActionResponse::Normal {
+        iip,
+        outcome: outcome_of(o),
+    }
+    .to_bytes()
+}
+
+fn action_result(iip: InvokeIdAndPriority, r: R) -> Vec<u8> {
+    action_reply(iip, MethodOutcome::result(r))
+}
+
+fn get_error(iip: InvokeIdAndPriority, r: R) -> Vec<u8> {
+    GetResponse::Normal {
+        iip,
+        result: GetDataResult::Error(r),
+    }
+    .to_bytes()
+}
+
+fn datablock_error(iip: InvokeIdAndPriority, r: R) -> Vec<u8> {
+    GetResponse::WithDatablock {
+        iip,
+        block: DataBlockG {
+            last_block: true,
+            block_number: 0,
+            result: Err(r),
+        },
+    }
+    .to_bytes()
+}
+
+fn set_error(req: &SetRequest<'_>, r: R) -> Vec<u8> {
+    let iip = match req {
+        SetRequest::Normal { iip, .. }
+        | SetRequest::WithFirstDatablock { iip, .. }
+        | SetRequest::WithDatablock { iip, .. }
+        | SetRequest::WithList { iip, .. }
+        | SetRequest::WithListAndFirstDatablock { iip, .. } => *iip,
+    };
+    SetResponse::Normal { iip, result: r }.to_bytes()
+}
+
+fn set_error_last(iip: InvokeIdAndPriority, r: R, block_number: u32) -> Vec<u8> {
+    SetResponse::LastDatablock {
+        iip,
+        result: r,
+        block_number,
+    }
+    .to_bytes()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,636 @@
+use super::*;
+use crate::cosem::{ACTIVATION_SCHEDULER, ASSOCIATION_LN, CLOCK, EVENT_LOG, IMAGE_TRANSFER};
+use crate::transfer::Status;
+use dlms::apdu::{AttributeDescriptor, ObisCode};
+use dlms::association::{ClientAssociation, ClientAuthentication, ClientSettings};
+use p256::ecdsa::SigningKey;
+
+const T0: u64 = 1_790_000_000_000;
+
+fn vendor_key() -> SigningKey {
+    SigningKey::from_slice(&[0x33; 32]).unwrap()
+}
+
+fn config() -> MeterConfig {
+    MeterConfig {
+        trusted_key: Some(*vendor_key().verifying_key()),
+        ..MeterConfig::default()
+    }
+}
+
+/// A head-end talking straight to a meter, APDU by APDU.
+struct Bench {
+    meter: Meter,
+    now: u64,
+    sap: u16,
+    settings: ClientSettings,
+    client: Option<ClientAssociation>,
+}
+
+impl Bench {
+    fn new(meter: Meter, sap: u16, authentication: ClientAuthentication) -> Self {
+        let ciphering = matches!(authentication, ClientAuthentication::HlsGmac { .. }).then(|| {
+            let keys = MeterKeys::default();
+            Ciphering {
+                keys: keys.keys,
+                system_title: *b"HEADEND1",
+                security_control: SecurityControl::AUTHENTICATED_ENCRYPTED,
+                invocation_counter: 1,
+            }
+        });
+        Bench {
+            meter,
+            now: T0,
+            sap,
+            settings: ClientSettings {
+                authentication,
+                ciphering,
+                ..ClientSettings::default()
+            },
+            client: None,
+        }
+    }
+
+    fn public(meter: Meter) -> Self {
+        let mut b = Self::new(meter, 16, ClientAuthentication::None);
+        b.associate().unwrap();
+        b
+    }
+
+    fn raw(&mut self, request: &[u8]) -> Option<Vec<u8>> {
+        self.meter.handle_apdu(self.now, self.sap, request)
+    }
+
+    fn associate(&mut self) -> Result<(), dlms::association::AssociationError> {
+        let reply = self.raw(&self.settings.aarq().to_bytes()).unwrap();
+        let aare = Aare::decode(&reply).unwrap();
+        let mut client = self.settings.check_aare(&aare)?;
+        if let ClientAuthentication::HlsGmac { ctos } = self.settings.authentication.clone() {
+            let f_stoc = client.hls_reply()?;
+            self.client = Some(client);
+            let outcome = self.action(
+                15,
+                ASSOCIATION_LN,
+                1,
+                Some(Data::OctetString(f_stoc.into())),
+            );
+            let Some(GetDataResult::Data(f_ctos)) = outcome.return_parameters else {
+                panic!("no f(CtoS): {outcome:?}")
+            };
+            let f_ctos = f_ctos.decode().as_bytes().unwrap().to_vec();
+            self.client
+                .as_mut()
+                .unwrap()
+                .check_hls_result(&ctos, &f_ctos)?;
+        } else {
+            self.client = Some(client);
+        }
+        Ok(())
+    }
+
+    /// Sends a service APDU (ciphered if the association is) and returns the plain reply.
+    fn service(&mut self, plain: Vec<u8>) -> Vec<u8> {
+        let cipher = self.client.as_mut().and_then(|c| c.cipher.as_mut());
+        let Some(cipher) = cipher else {
+            return self.raw(&plain).expect("a reply");
+        };
+        let wire = cipher.protect_apdu(&plain).unwrap();
+        let reply = self
+            .meter
+            .handle_apdu(self.now, self.sap, &wire)
+            .expect("a reply");
+        let cipher = self.client.as_mut().unwrap().cipher.as_mut().unwrap();
+        match Apdu::decode(&reply).unwrap() {
+            Apdu::Ciphered(c) => cipher.unprotect_apdu(&c).unwrap(),
+            other => panic!("plain reply to a ciphered request: {other:?}"),
+        }
+    }
+
+    fn get(&mut self, class_id: u16, ln: ObisCode, attribute_id: i8) -> Result<Data<'static>, R> {
+        let req = GetRequest::Normal {
+            iip: InvokeIdAndPriority(0xC1),
+            attribute: AttributeWithSelection::plain(AttributeDescriptor {
+                class_id,
+                instance: ln,
+                attribute_id,
+            }),
+        };
+        let reply = self.service(req.to_bytes());
+        match GetResponse::decode(&reply).unwrap() {
+            GetResponse::Normal {
+                result: GetDataResult::Data(d),
+                ..
+            } => Ok(d.decode().into_owned()),
+            GetResponse::Normal {
+                result: GetDataResult::Error(e),
+                ..
+            } => Err(e),
+            GetResponse::WithDatablock { .. } => self.rest_of_blocks(reply),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn rest_of_blocks(&mut self, first: Vec<u8>) -> Result<Data<'static>, R> {
+        let mut data = Vec::new();
+        let mut reply = first;
+        loop {
+            let GetResponse::WithDatablock { block, .. } = GetResponse::decode(&reply).unwrap()
+            else {
+                panic!("not a datablock")
+            };
+            data.extend_from_slice(&block.result?);
+            if block.last_block {
+                return Ok(Data::decode(&data).unwrap().into_owned());
+            }
+            let next = GetRequest::Next {
+                iip: InvokeIdAndPriority(0xC1),
+                block_number: block.block_number,
+            };
+            reply = self.service(next.to_bytes());
+        }
+    }
+
+    fn set(&mut self, class_id: u16, ln: ObisCode, attribute_id: i8, value: Data<'_>) -> R {
+        let req = SetRequest::Normal {
+            iip: InvokeIdAndPriority(0xC1),
+            attribute: AttributeWithSelection::plain(AttributeDescriptor {
+                class_id,
+                instance: ln,
+                attribute_id,
+            }),
+            value: EncodedData::new(&value),
+        };
+        let SetResponse::Normal { result, .. } =
+            SetResponse::decode(&self.service(req.to_bytes())).unwrap()
+        else {
+            panic!()
+        };
+        result
+    }
+
+    fn action(
+        &mut self,
+        class_id: u16,
+        ln: ObisCode,
+        method_id: i8,
+        params: Option<Data<'_>>,
+    ) -> ActionOutcome<'static> {
+        let req = ActionRequest::Normal {
+            iip: InvokeIdAndPriority(0xC1),
+            method: MethodDescriptor {
+                class_id,
+                instance: ln,
+                method_id,
+            },
+            parameters: params.as_ref().map(EncodedData::new),
+        };
+        let reply = self.service(req.to_bytes());
+        let ActionResponse::Normal { outcome, .. } = ActionResponse::decode(&reply).unwrap() else {
+            panic!()
+        };
+        ActionOutcome {
+            result: outcome.result,
+            return_parameters: outcome.return_parameters.map(|r| match r {
+                GetDataResult::Data(d) => GetDataResult::Data(d.into_owned()),
+                GetDataResult::Error(e) => GetDataResult::Error(e),
+            }),
+        }
+    }
+
+    fn image_action(&mut self, method: i8, params: Data<'_>) -> R {
+        self.action(18, IMAGE_TRANSFER, method, Some(params)).result
+    }
+
+    fn initiate(&mut self, id: &[u8], size: usize) -> R {
+        self.image_action(
+            1,
+            Data::Structure(vec![
+                Data::octets(id),
+                Data::DoubleLongUnsigned(size as u32),
+            ]),
+        )
+    }
+
+    fn block(&mut self, n: u32, bytes: &[u8]) -> R {
+        self.image_action(
+            2,
+            Data::Structure(vec![Data::DoubleLongUnsigned(n), Data::octets(bytes)]),
+        )
+    }
+
+    fn send_image(&mut self, image: &[u8], skip: &[u32]) {
+        for (n, chunk) in image.chunks(200).enumerate() {
+            if !skip.contains(&(n as u32)) {
+                assert_eq!(self.block(n as u32, chunk), R::SUCCESS, "block {n}");
+            }
+        }
+    }
+
+    /// Lets the meter finish rebooting.
+    fn wait_until_online(&mut self) {
+        let until = self.meter.poll_timeout().expect("a reboot in progress");
+        self.now = until;
+        self.meter.handle_timeout(self.now);
+        assert!(!self.meter.is_offline());
+    }
+}
+
+fn signed_image(part: u8, version: &str, len: usize) -> Vec<u8> {
+    dlms::image::build(&vendor_key(), part, version.as_bytes(), &vec![0x4D; len]).unwrap()
+}
+
+#[test]
+fn attributes_have_the_blue_book_types_before_initiate() {
+    let mut b = Bench::public(Meter::new(config()));
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 1),
+        Ok(Data::OctetString(IMAGE_TRANSFER.0.to_vec().into()))
+    );
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 2),
+        Ok(Data::DoubleLongUnsigned(200))
+    );
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 3),
+        Ok(Data::BitString(dlms::axdr::BitString::zeros(0)))
+    );
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 4),
+        Ok(Data::DoubleLongUnsigned(0))
+    );
+    assert_eq!(b.get(18, IMAGE_TRANSFER, 5), Ok(Data::Boolean(true)));
+    assert_eq!(b.get(18, IMAGE_TRANSFER, 6), Ok(Data::Enum(0)));
+    assert_eq!(b.get(18, IMAGE_TRANSFER, 7), Ok(Data::Array(vec![])));
+}
+
+#[test]
+fn bad_references_get_the_prescribed_results() {
+    let mut b = Bench::public(Meter::new(config()));
+    assert_eq!(
+        b.get(18, ObisCode::new(0, 0, 44, 0, 9, 255), 2),
+        Err(R::OBJECT_UNDEFINED)
+    );
+    assert_eq!(
+        b.get(1, IMAGE_TRANSFER, 2),
+        Err(R::OBJECT_CLASS_INCONSISTENT)
+    );
+    assert_eq!(b.get(18, IMAGE_TRANSFER, 8), Err(R::READ_WRITE_DENIED));
+    assert_eq!(
+        b.set(18, IMAGE_TRANSFER, 5, Data::Unsigned(1)),
+        R::TYPE_UNMATCHED
+    );
+    assert_eq!(b.image_action(1, Data::Integer(0)), R::TYPE_UNMATCHED);
+    assert_eq!(
+        b.action(18, IMAGE_TRANSFER, 5, None).result,
+        R::READ_WRITE_DENIED
+    );
+}
+
+#[test]
+fn public_client_may_upgrade_but_not_set_the_clock() {
+    let mut b = Bench::public(Meter::new(config()));
+    let now = Data::OctetString(
+        dlms::axdr::DateTime::from_unix_utc(T0 / 1000)
+            .to_bytes()
+            .to_vec()
+            .into(),
+    );
+    assert_eq!(b.set(8, CLOCK, 2, now), R::READ_WRITE_DENIED);
+    assert_eq!(
+        b.set(18, IMAGE_TRANSFER, 5, Data::Boolean(false)),
+        R::SUCCESS
+    );
+    assert_eq!(
+        b.initiate(b"x", 100),
+        R::OTHER_REASON,
+        "disabled: other-reason by default"
+    );
+}
+
+#[test]
+fn full_upgrade_reboots_into_the_new_firmware_and_keeps_the_old() {
+    let mut b = Bench::public(Meter::new(config()));
+    let image = signed_image(1, "APP-2.0.0", 3000);
+    assert_eq!(b.initiate(b"APP-2.0.0", image.len()), R::SUCCESS);
+    b.send_image(&image, &[2, 7]);
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 4),
+        Ok(Data::DoubleLongUnsigned(2))
+    );
+    let Ok(Data::BitString(bits)) = b.get(18, IMAGE_TRANSFER, 3) else {
+        panic!()
+    };
+    assert_eq!(bits.len(), image.len().div_ceil(200));
+    assert_eq!(
+        (bits.get(0), bits.get(2), bits.get(7)),
+        (Some(true), Some(false), Some(false))
+    );
+    b.send_image(
+        &image,
+        &(0..100).filter(|n| ![2, 7].contains(n)).collect::<Vec<_>>(),
+    );
+    assert_eq!(b.image_action(3, Data::Integer(0)), R::SUCCESS);
+    let Ok(Data::Array(info)) = b.get(18, IMAGE_TRANSFER, 7) else {
+        panic!()
+    };
+    assert_eq!(
+        info[0].as_elements().unwrap()[..2],
+        [
+            Data::DoubleLongUnsigned(image.len() as u32),
+            Data::octets(b"APP-2.0.0")
+        ]
+    );
+    assert_eq!(b.image_action(4, Data::Integer(0)), R::SUCCESS);
+    assert!(b.meter.is_offline(), "activation reboots the meter");
+    assert_eq!(
+        b.meter.poll_event(),
+        Some(MeterEvent::Offline {
+            until_ms: b.now + 2000
+        })
+    );
+    assert_eq!(
+        b.raw(&b.settings.aarq().to_bytes()),
+        None,
+        "no answer while rebooting"
+    );
+    b.wait_until_online();
+    let mut b = Bench::public(b.meter);
+    assert_eq!(
+        b.get(1, ObisCode::new(1, 1, 0, 2, 0, 255), 2),
+        Ok(Data::octets(b"APP-2.0.0"))
+    );
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 6),
+        Ok(Data::Enum(Status::ActivationSuccessful as u8))
+    );
+    assert_eq!(
+        b.meter.state().parts[1]
+            .previous
+            .as_ref()
+            .unwrap()
+            .identifier,
+        b"APP-1.0.0"
+    );
+    let Ok(Data::Array(log)) = b.get(7, EVENT_LOG, 2) else {
+        panic!()
+    };
+    let codes: Vec<_> = log
+        .iter()
+        .map(|e| e.as_elements().unwrap()[1].clone())
+        .collect();
+    let expected = [
+        EventCode::TransferInitiated,
+        EventCode::FirmwareReadyForActivation,
+        EventCode::ActivationSucceeded,
+        EventCode::Reboot,
+    ];
+    assert_eq!(codes, expected.map(|c| Data::LongUnsigned(c as u16)));
+}
+
+#[test]
+fn a_reboot_mid_transfer_keeps_every_acknowledged_block() {
+    let mut b = Bench::public(Meter::new(config()));
+    let image = signed_image(2, "COM-2.0.0", 2000);
+    b.initiate(b"COM-2.0.0", image.len());
+    b.send_image(&image[..1000], &[]);
+    b.meter.reboot(b.now, 500);
+    b.wait_until_online();
+    let mut b = Bench::public(b.meter);
+    assert_eq!(b.get(18, IMAGE_TRANSFER, 6), Ok(Data::Enum(1)));
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 4),
+        Ok(Data::DoubleLongUnsigned(5))
+    );
+}
+
+#[test]
+fn persisted_state_restores_a_meter() {
+    let mut b = Bench::public(Meter::new(config()));
+    b.initiate(b"COM-2.0.0", 1000);
+    b.block(0, &[7; 200]);
+    let state = b.meter.state().clone();
+    let json = serde_json::to_string(&state).unwrap();
+    let mut restored: MeterState = serde_json::from_str(&json).unwrap();
+    restored.transfer.data = state.transfer.data.clone();
+    let mut b = Bench::public(Meter::with_state(config(), restored));
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 4),
+        Ok(Data::DoubleLongUnsigned(1))
+    );
+}
+
+#[test]
+fn the_object_list_goes_out_in_blocks_to_a_small_client() {
+    let mut b = Bench::new(Meter::new(config()), 16, ClientAuthentication::None);
+    b.settings.max_receive_pdu_size = 128;
+    b.associate().unwrap();
+    let Ok(Data::Array(list)) = b.get(15, ASSOCIATION_LN, 2) else {
+        panic!()
+    };
+    assert_eq!(list.len(), crate::cosem::catalogue().len());
+    let first = list[0].as_elements().unwrap();
+    assert_eq!(first[0], Data::LongUnsigned(15));
+}
+
+#[test]
+fn requests_longer_than_the_pdu_size_are_refused() {
+    let mut b = Bench::public(Meter::new(config()));
+    b.initiate(b"x", 4000);
+    let params = Data::Structure(vec![Data::DoubleLongUnsigned(0), Data::octets(&[0; 1500])]);
+    let req = ActionRequest::Normal {
+        iip: InvokeIdAndPriority(0xC1),
+        method: MethodDescriptor {
+            class_id: 18,
+            instance: IMAGE_TRANSFER,
+            method_id: 2,
+        },
+        parameters: Some(EncodedData::new(&params)),
+    };
+    let reply = b.raw(&req.to_bytes()).unwrap();
+    assert_eq!(
+        ExceptionResponse::decode(&reply).unwrap().service_error,
+        ServiceError::PduTooLong
+    );
+}
+
+#[test]
+fn lls_needs_the_right_password() {
+    let mut b = Bench::new(
+        Meter::new(config()),
+        1,
+        ClientAuthentication::Lls {
+            password: b"wrong".to_vec(),
+        },
+    );
+    assert!(b.associate().is_err());
+    let mut b = Bench::new(
+        Meter::new(config()),
+        1,
+        ClientAuthentication::Lls {
+            password: b"12345678".to_vec(),
+        },
+    );
+    b.associate().unwrap();
+    let now = Data::OctetString(
+        dlms::axdr::DateTime::from_unix_utc(T0 / 1000 + 3600)
+            .to_bytes()
+            .to_vec()
+            .into(),
+    );
+    assert_eq!(
+        b.set(8, CLOCK, 2, now),
+        R::SUCCESS,
+        "management client may set the clock"
+    );
+}
+
+#[test]
+fn hls_gmac_client_works_ciphered_and_is_refused_before_pass_three() {
+    let mut b = Bench::new(
+        Meter::new(config()),
+        48,
+        ClientAuthentication::HlsGmac {
+            ctos: b"0123456789ABCDEF".to_vec(),
+        },
+    );
+    b.associate().unwrap();
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 2),
+        Ok(Data::DoubleLongUnsigned(200))
+    );
+    let mut early = Bench::new(
+        Meter::new(config()),
+        48,
+        ClientAuthentication::HlsGmac {
+            ctos: b"0123456789ABCDEF".to_vec(),
+        },
+    );
+    let reply = early.raw(&early.settings.aarq().to_bytes()).unwrap();
+    early.client = Some(
+        early
+            .settings
+            .check_aare(&Aare::decode(&reply).unwrap())
+            .unwrap(),
+    );
+    assert_eq!(early.get(18, IMAGE_TRANSFER, 2), Err(R::READ_WRITE_DENIED));
+}
+
+#[test]
+fn pblocks_carry_a_block_too_big_for_one_apdu() {
+    let mut b = Bench::public(Meter::new(config()));
+    let image = signed_image(1, "APP-3.0.0", 300);
+    b.initiate(b"APP-3.0.0", image.len());
+    let params = EncodedData::new(&Data::Structure(vec![
+        Data::DoubleLongUnsigned(0),
+        Data::octets(&image[..200]),
+    ]));
+    let bytes = params.as_bytes();
+    let method = MethodDescriptor {
+        class_id: 18,
+        instance: IMAGE_TRANSFER,
+        method_id: 2,
+    };
+    let iip = InvokeIdAndPriority(0xC1);
+    let first = ActionRequest::WithFirstPblock {
+        iip,
+        method,
+        block: DataBlockSa {
+            last_block: false,
+            block_number: 1,
+            raw_data: bytes[..100].into(),
+        },
+    };
+    let reply = b.service(first.to_bytes());
+    assert_eq!(
+        ActionResponse::decode(&reply).unwrap(),
+        ActionResponse::NextPblock {
+            iip,
+            block_number: 1
+        }
+    );
+    let last = ActionRequest::WithPblock {
+        iip,
+        block: DataBlockSa {
+            last_block: true,
+            block_number: 2,
+            raw_data: bytes[100..].into(),
+        },
+    };
+    let reply = b.service(last.to_bytes());
+    let ActionResponse::Normal { outcome, .. } = ActionResponse::decode(&reply).unwrap() else {
+        panic!()
+    };
+    assert_eq!(outcome.result, R::SUCCESS);
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 4),
+        Ok(Data::DoubleLongUnsigned(1))
+    );
+}
+
+#[test]
+fn scheduled_activation_runs_at_its_time() {
+    let mut b = Bench::public(Meter::new(config()));
+    let image = signed_image(1, "APP-4.0.0", 500);
+    b.initiate(b"APP-4.0.0", image.len());
+    b.send_image(&image, &[]);
+    assert_eq!(b.image_action(3, Data::Integer(0)), R::SUCCESS);
+    let at = dlms::axdr::DateTime::from_unix_utc(T0 / 1000 + 600);
+    let mut time = Vec::new();
+    at.time.encode(&mut time);
+    let mut date = Vec::new();
+    at.date.encode(&mut date);
+    let entry = Data::Array(vec![Data::Structure(vec![
+        Data::OctetString(time.into()),
+        Data::OctetString(date.into()),
+    ])]);
+    assert_eq!(b.set(22, ACTIVATION_SCHEDULER, 4, entry), R::SUCCESS);
+    assert_eq!(b.meter.poll_timeout(), Some(T0 + 600_000));
+    b.now = T0 + 600_000;
+    b.meter.handle_timeout(b.now);
+    assert!(b.meter.is_offline());
+    b.wait_until_online();
+    assert_eq!(b.meter.state().parts[1].active.identifier, b"APP-4.0.0");
+}
+
+#[test]
+fn power_loss_during_activation_rolls_back() {
+    let mut b = Bench::public(Meter::new(config()));
+    let image = signed_image(1, "APP-5.0.0", 500);
+    b.initiate(b"APP-5.0.0", image.len());
+    b.send_image(&image, &[]);
+    b.meter.state_mut().fail_next_activation = Some("power loss during activation".into());
+    assert_eq!(b.image_action(4, Data::Integer(0)), R::SUCCESS);
+    b.wait_until_online();
+    let mut b = Bench::public(b.meter);
+    assert_eq!(b.get(18, IMAGE_TRANSFER, 6), Ok(Data::Enum(7)));
+    assert_eq!(
+        b.get(1, ObisCode::new(1, 1, 0, 2, 0, 255), 2),
+        Ok(Data::octets(b"APP-1.0.0"))
+    );
+}
+
+#[test]
+fn requests_without_association_get_an_exception() {
+    let mut meter = Meter::new(config());
+    let get = GetRequest::Normal {
+        iip: InvokeIdAndPriority(0xC1),
+        attribute: AttributeWithSelection::plain(AttributeDescriptor {
+            class_id: 18,
+            instance: IMAGE_TRANSFER,
+            attribute_id: 2,
+        }),
+    };
+    let reply = meter.handle_apdu(T0, 16, &get.to_bytes()).unwrap();
+    assert!(matches!(
+        Apdu::decode(&reply).unwrap(),
+        Apdu::ExceptionResponse(_)
+    ));
+    let reply = meter.handle_apdu(T0, 16, &[0x99, 0x00]).unwrap();
+    assert_eq!(
+        Apdu::decode(&reply).unwrap(),
+        Apdu::ExceptionResponse(ExceptionResponse {
+            state_error: StateError::ServiceUnknown,
+            service_error: ServiceError::ServiceNotSupported
+        })
+    );
+}
