@@ -15,6 +15,8 @@ pub struct Cli {
 enum Command {
     /// Decode a hex-encoded APDU or frame and print what it holds.
     Decode(crate::decode::DecodeArgs),
+    /// Run one emulated meter on a TCP port until interrupted.
+    Emulate(crate::emulate::EmulateArgs),
     /// Make keys, build signed firmware images, inspect and corrupt them.
     #[command(subcommand)]
     Image(crate::image_cmd::ImageCommand),
@@ -25,5 +27,6 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Decode(args) => crate::decode::run(args),
         Command::Image(command) => crate::image_cmd::run(command),
+        Command::Emulate(args) => crate::emulate::run(args),
     }
 }

@@ -10,6 +10,7 @@ pub mod cosem;
 pub mod events;
 pub mod firmware;
 pub mod meter;
+pub mod net;
 pub mod profile;
 pub mod session;
 pub mod state;

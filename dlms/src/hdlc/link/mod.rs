@@ -129,6 +129,8 @@ struct Segment {
 pub struct HdlcLink {
     role: Role,
     config: LinkConfig,
+    /// This station's address as the peer uses it (a server learns it from the SNRM).
+    local: HdlcAddress,
     state: State,
     params: HdlcParameters,
     peer: Option<HdlcAddress>,
@@ -162,6 +164,7 @@ impl HdlcLink {
         };
         HdlcLink {
             role,
+            local: config.local,
             peer: config.peer,
             params,
             config,
@@ -276,7 +279,7 @@ impl HdlcLink {
                 return;
             }
         };
-        if !same_address(&frame.destination, &self.config.local) {
+        if !self.addressed_to_us(&frame.destination) {
             return;
         }
         if let Some(peer) = self.peer {
@@ -292,10 +295,21 @@ impl HdlcLink {
         }
     }
 
+    /// True if `dest` is this station: exactly, or (for a server) its logical address alone in
+    /// the 1-byte form.
+    fn addressed_to_us(&self, dest: &HdlcAddress) -> bool {
+        same_address(dest, &self.config.local)
+            || (self.role == Role::Server
+                && dest.width == 1
+                && dest.upper == self.config.local.upper)
+    }
+
     fn server_frame(&mut self, frame: &FrameRepr<'_>) {
         let pf = frame.control.pf();
         match frame.control {
             Control::Snrm { .. } => {
+                // Answer from the address the client used.
+                self.local = frame.destination;
                 let proposed = match HdlcParameters::parse(frame.info) {
                     Ok(p) => p,
                     Err(_) => {
@@ -558,7 +572,7 @@ impl HdlcLink {
         let frame = FrameRepr {
             segmented,
             destination: peer,
-            source: self.config.local,
+            source: self.local,
             control,
             info,
         };

@@ -322,3 +322,36 @@ proptest! {
         prop_assert_eq!(Wire::apdus(&w.client_events), apdus);
     }
 }
+
+#[test]
+fn server_answers_a_one_byte_logical_address_from_that_address() {
+    let addr = HdlcAddress::server(1, 17);
+    let mut server = HdlcLink::new(
+        Role::Server,
+        LinkConfig::server(addr, HdlcParameters::default()),
+    );
+    let now = Instant::now();
+    let snrm = FrameRepr {
+        segmented: false,
+        destination: HdlcAddress {
+            upper: 1,
+            lower: None,
+            width: 1,
+        },
+        source: HdlcAddress::client(16),
+        control: Control::Snrm { pf: true },
+        info: &[],
+    };
+    server.handle_input(now, &snrm.to_bytes());
+    let ua = server.poll_transmit(now).unwrap();
+    let ua = FrameRepr::parse(&ua).unwrap();
+    assert_eq!(ua.control, Control::Ua { pf: true });
+    assert_eq!(
+        ua.source,
+        HdlcAddress {
+            upper: 1,
+            lower: None,
+            width: 1
+        }
+    );
+}

@@ -1,0 +1,4 @@
+//! The edge of the emulator: sockets, clocks and files around the sans-IO meter.
+
+pub mod serve;
+pub mod store;

@@ -1,0 +1,264 @@
+//! One meter on a TCP listener, over the IEC 62056-4-7 wrapper or HDLC. This is the only place
+//! the meter meets sockets and clocks: it feeds requests and time in, and acts on the meter's
+//! events (a reboot drops every connection and refuses new ones until the meter is back).
+
+use super::store::DirStore;
+use crate::meter::{Meter, MeterEvent};
+use dlms::hdlc::{HdlcAddress, HdlcLink, HdlcParameters, LinkConfig, LinkEvent, Role};
+use dlms::wrapper::{wrap, WrapperDecoder};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// How requests are framed on the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// The IEC 62056-4-7 wrapper (port 4059).
+    Wrapper,
+    /// HDLC (IEC 62056-46), as through a serial-to-TCP adapter.
+    Hdlc,
+}
+
+/// The meter's logical device (wrapper wPort, HDLC upper address).
+pub const LOGICAL_DEVICE: u16 = 1;
+/// The HDLC lower (physical) address of an emulated meter.
+pub const PHYSICAL_ADDRESS: u16 = 17;
+
+/// Milliseconds since the Unix epoch, the meter's notion of now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A meter shared by its connections, with its store and a reboot signal.
+pub struct MeterHost {
+    meter: Mutex<Meter>,
+    store: Option<DirStore>,
+    generation: watch::Sender<u64>,
+    /// The connection whose AARQ made the current association, so that another connection
+    /// closing does not end it.
+    owner: Mutex<Option<u64>>,
+    next_connection: std::sync::atomic::AtomicU64,
+}
+
+impl MeterHost {
+    /// Hosts `meter`, persisting to `store` when given.
+    pub fn new(meter: Meter, store: Option<DirStore>) -> Arc<Self> {
+        Arc::new(MeterHost {
+            meter: Mutex::new(meter),
+            store,
+            generation: watch::channel(0).0,
+            owner: Mutex::new(None),
+            next_connection: std::sync::atomic::AtomicU64::new(1),
+        })
+    }
+
+    /// Runs `f` on the meter, then persists and handles its events.
+    pub fn with_meter<T>(&self, f: impl FnOnce(&mut Meter) -> T) -> T {
+        let mut meter = self.meter.lock().expect("meter lock");
+        let out = f(&mut meter);
+        if meter.take_dirty() {
+            if let Some(store) = &self.store {
+                if let Err(e) = store.save(meter.state()) {
+                    tracing::error!("persisting the meter state failed: {e}");
+                }
+            }
+        }
+        while let Some(event) = meter.poll_event() {
+            match event {
+                MeterEvent::Offline { until_ms } => {
+                    tracing::info!(
+                        back_in_ms = until_ms.saturating_sub(now_ms()),
+                        "meter rebooting"
+                    );
+                    self.generation.send_modify(|g| *g += 1);
+                }
+                MeterEvent::Online => tracing::info!("meter back online"),
+            }
+        }
+        out
+    }
+
+    fn connection_id(&self) -> u64 {
+        self.next_connection
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A connection closed: its association, if it is the current one, ends.
+    fn disconnect(&self, connection: u64) {
+        let mut owner = self.owner.lock().expect("owner lock");
+        if *owner == Some(connection) {
+            *owner = None;
+            self.with_meter(|m| m.disconnect());
+        }
+    }
+
+    fn handle(&self, connection: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
+        if request.first() == Some(&dlms::apdu::tag::AARQ) {
+            *self.owner.lock().expect("owner lock") = Some(connection);
+        }
+        let reply = self.with_meter(|m| m.handle_apdu(now_ms(), client_sap, request));
+        tracing::info!(
+            client = client_sap,
+            request = %summary(request),
+            reply = %reply.as_deref().map_or("(none)".into(), summary),
+        );
+        reply
+    }
+
+    fn offline(&self) -> bool {
+        self.with_meter(|m| m.is_offline())
+    }
+}
+
+/// A one-line description of an APDU for the log.
+fn summary(apdu: &[u8]) -> String {
+    use dlms::Codec;
+    match dlms::Apdu::decode(apdu) {
+        Ok(a) => {
+            let text = format!("{a:?}");
+            if text.len() > 160 {
+                let head: String = text.chars().take(160).collect();
+                format!("{head}… ({} bytes)", apdu.len())
+            } else {
+                text
+            }
+        }
+        Err(e) => format!("undecodable ({e}): {} bytes", apdu.len()),
+    }
+}
+
+/// Runs the meter's timers (verification, scheduled activation, the end of a reboot).
+async fn timers(host: Arc<MeterHost>) {
+    loop {
+        let next = host.with_meter(|m| m.poll_timeout());
+        let wait = next.map_or(Duration::from_millis(500), |t| {
+            Duration::from_millis(t.saturating_sub(now_ms()).min(500))
+        });
+        tokio::time::sleep(wait).await;
+        host.with_meter(|m| m.handle_timeout(now_ms()));
+    }
+}
+
+/// Serves the meter on `listener` until the task is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    host: Arc<MeterHost>,
+    transport: Transport,
+) -> std::io::Result<()> {
+    tokio::spawn(timers(host.clone()));
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        if host.offline() {
+            // A rebooting meter does not answer: the connection is closed at once.
+            drop(stream);
+            continue;
+        }
+        tracing::info!(%peer, "connection");
+        let host = host.clone();
+        tokio::spawn(async move {
+            let result = match transport {
+                Transport::Wrapper => wrapper_connection(stream, host).await,
+                Transport::Hdlc => hdlc_connection(stream, host.clone()).await,
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+            tracing::info!(%peer, "disconnected");
+        });
+    }
+}
+
+async fn wrapper_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std::io::Result<()> {
+    let id = host.connection_id();
+    let mut rebooted = host.generation.subscribe();
+    let mut decoder = WrapperDecoder::new(u16::MAX);
+    let mut buf = vec![0u8; 4096];
+    let result = loop {
+        tokio::select! {
+            n = stream.read(&mut buf) => {
+                let n = n?;
+                if n == 0 {
+                    break Ok(());
+                }
+                decoder.push(&buf[..n]);
+                loop {
+                    let frame = match decoder.next_frame() {
+                        Ok(Some(f)) => f,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!("closing: {e}");
+                            host.disconnect(id);
+                            return Ok(());
+                        }
+                    };
+                    if frame.destination != LOGICAL_DEVICE {
+                        continue;
+                    }
+                    if let Some(reply) = host.handle(id, frame.source, &frame.apdu) {
+                        if let Some(bytes) = wrap(frame.destination, frame.source, &reply) {
+                            stream.write_all(&bytes).await?;
+                        }
+                    }
+                }
+            }
+            _ = rebooted.changed() => break Ok(()),
+        }
+    };
+    host.disconnect(id);
+    result
+}
+
+async fn hdlc_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std::io::Result<()> {
+    let id = host.connection_id();
+    let mut rebooted = host.generation.subscribe();
+    let parameters = HdlcParameters {
+        max_info_tx: 512,
+        max_info_rx: 512,
+        window_tx: 7,
+        window_rx: 7,
+    };
+    let address = HdlcAddress::server(LOGICAL_DEVICE, PHYSICAL_ADDRESS);
+    let mut link = HdlcLink::new(Role::Server, LinkConfig::server(address, parameters));
+    let mut buf = vec![0u8; 4096];
+    let result = loop {
+        let now = Instant::now();
+        while let Some(event) = link.poll_event() {
+            match event {
+                LinkEvent::Apdu(apdu) => {
+                    let sap = link.peer().map_or(0, |p| p.upper);
+                    if let Some(reply) = host.handle(id, sap, &apdu) {
+                        let _ = link.send_apdu(&reply);
+                    }
+                }
+                LinkEvent::Disconnected(reason) => {
+                    tracing::debug!(?reason, "HDLC link down");
+                    host.disconnect(id);
+                }
+                LinkEvent::Connected(p) => tracing::debug!(?p, "HDLC link up"),
+            }
+        }
+        while let Some(frame) = link.poll_transmit(now) {
+            stream.write_all(&frame).await?;
+        }
+        let sleep = link.poll_timeout().map_or(Duration::from_secs(3600), |t| {
+            t.saturating_duration_since(now)
+        });
+        tokio::select! {
+            n = stream.read(&mut buf) => {
+                let n = n?;
+                if n == 0 {
+                    break Ok(());
+                }
+                link.handle_input(Instant::now(), &buf[..n]);
+            }
+            _ = tokio::time::sleep(sleep) => link.handle_timeout(Instant::now()),
+            _ = rebooted.changed() => break Ok(()),
+        }
+    };
+    host.disconnect(id);
+    result
+}

@@ -1,0 +1,104 @@
+//! `meterfleet emulate`: one emulated meter on a TCP port, until interrupted.
+
+use emulator::meter::{Meter, MeterConfig};
+use emulator::net::serve::{serve, MeterHost, Transport, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
+use emulator::net::store::DirStore;
+use emulator::profile::MeterProfile;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `meterfleet emulate`.
+#[derive(Debug, clap::Args)]
+pub struct EmulateArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:4059")]
+    listen: SocketAddr,
+    /// The framing: wrapper (IEC 62056-4-7) or hdlc (IEC 62056-46).
+    #[arg(long, value_enum, default_value_t = TransportArg::Wrapper)]
+    transport: TransportArg,
+    /// A meter profile (TOML); the default is the strict reading of the Blue Book.
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// The public key (PEM) images must be signed with.
+    #[arg(long)]
+    trust_key: Option<PathBuf>,
+    /// Keep the meter's non-volatile state here, so it survives restarts.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+}
+
+/// The framing on the wire.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TransportArg {
+    /// IEC 62056-4-7 wrapper.
+    Wrapper,
+    /// HDLC.
+    Hdlc,
+}
+
+/// Runs the meter; fails with a message naming the file or address that is wrong.
+pub fn run(args: EmulateArgs) -> ExitCode {
+    match start(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(args: EmulateArgs) -> Result<(), String> {
+    let profile = match &args.profile {
+        Some(path) => MeterProfile::load(path).map_err(|e| e.to_string())?,
+        None => MeterProfile::default(),
+    };
+    let trusted_key = args
+        .trust_key
+        .as_deref()
+        .map(crate::image_cmd::load_verifying_key)
+        .transpose()?;
+    let store = args.state_dir.as_deref().map(DirStore::open).transpose()?;
+    let state = store.as_ref().map(DirStore::load).transpose()?.flatten();
+    let config = MeterConfig {
+        profile,
+        trusted_key,
+        ..MeterConfig::default()
+    };
+    let meter = match state {
+        Some(state) => Meter::with_state(config, state),
+        None => Meter::new(config),
+    };
+    let transport = match args.transport {
+        TransportArg::Wrapper => Transport::Wrapper,
+        TransportArg::Hdlc => Transport::Hdlc,
+    };
+    let host = MeterHost::new(meter, store);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("listening on {}: {e}", args.listen))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let addressing = match transport {
+            Transport::Wrapper => format!("wrapper, server wPort {LOGICAL_DEVICE}"),
+            Transport::Hdlc => format!(
+                "HDLC, server address {LOGICAL_DEVICE}/{PHYSICAL_ADDRESS} (or {LOGICAL_DEVICE} alone)"
+            ),
+        };
+        println!("meter listening on {local} ({addressing}); clients 16 (no authentication), 1 (LLS), 48 (HLS-GMAC)");
+        if args.trust_key.is_none() {
+            println!("note: no --trust-key, so signed images cannot be verified");
+        }
+        tokio::select! {
+            r = serve(listener, host, transport) => r.map_err(|e| e.to_string()),
+            _ = tokio::signal::ctrl_c() => {
+                println!("interrupted");
+                Ok(())
+            }
+        }
+    })
+}
