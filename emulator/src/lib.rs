@@ -9,6 +9,7 @@ pub mod access;
 pub mod cosem;
 pub mod events;
 pub mod firmware;
+pub mod fuzzing;
 pub mod meter;
 pub mod net;
 pub mod profile;

@@ -634,3 +634,166 @@ fn requests_without_association_get_an_exception() {
         })
     );
 }
+
+mod model {
+    //! A model-based test: random request sequences against a plain model of the strict
+    //! profile, checking the invariants of protocol-notes §3 after every step.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Initiate { image: usize },
+        Block { n: u32, padded: bool },
+        Verify,
+        Activate,
+        Reboot,
+        SetEnabled(bool),
+        Disconnect,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            1 => (0usize..2).prop_map(|image| Op::Initiate { image }),
+            8 => (0u32..9, any::<bool>()).prop_map(|(n, padded)| Op::Block { n, padded }),
+            2 => Just(Op::Verify),
+            1 => Just(Op::Activate),
+            1 => Just(Op::Reboot),
+            1 => any::<bool>().prop_map(Op::SetEnabled),
+            1 => Just(Op::Disconnect),
+        ]
+    }
+
+    /// What the strict reading says the meter holds.
+    #[derive(Debug, Default)]
+    struct Model {
+        enabled: bool,
+        status: u8,
+        image: Option<usize>,
+        bits: Vec<bool>,
+    }
+
+    /// Legal image_transfer_status transitions (protocol-notes §3.3), including staying put.
+    fn legal(from: u8, to: u8) -> bool {
+        from == to
+            || to == 1
+            || matches!(
+                (from, to),
+                (1, 3) | (1, 4) | (4, 3) | (1, 5) | (3, 5) | (5, 6) | (5, 7)
+            )
+    }
+
+    fn images() -> [Vec<u8>; 2] {
+        [
+            signed_image(1, "APP-9.0.0", 1000),
+            image::corrupt(
+                &signed_image(1, "APP-9.9.9", 1000),
+                image::Corruption::BadSignature,
+                None,
+            )
+            .unwrap(),
+        ]
+    }
+
+    use dlms::image;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn the_meter_follows_the_model(ops in proptest::collection::vec(op(), 1..60)) {
+            let images = images();
+            let mut b = Bench::public(Meter::new(config()));
+            let mut m = Model { enabled: true, ..Model::default() };
+            for op in ops {
+                if b.meter.is_offline() {
+                    b.wait_until_online();
+                    b = Bench::public(b.meter);
+                }
+                let before = m.status;
+                match op {
+                    Op::Initiate { image } => {
+                        let r = b.initiate(if image == 0 { b"good" } else { b"bad" }, images[image].len());
+                        if m.enabled {
+                            prop_assert_eq!(r, R::SUCCESS);
+                            m = Model { enabled: true, status: 1, image: Some(image), bits: vec![false; images[image].len().div_ceil(200)] };
+                        } else {
+                            prop_assert_eq!(r, R::OTHER_REASON);
+                        }
+                    }
+                    Op::Block { n, padded } => {
+                        let bytes = m.image.map(|i| images[i].clone()).unwrap_or_default();
+                        let start = (n as usize * 200).min(bytes.len());
+                        let mut chunk = bytes[start..(start + 200).min(bytes.len())].to_vec();
+                        if padded && !chunk.is_empty() {
+                            chunk.resize(200, 0);
+                        }
+                        let r = b.block(n, &chunk);
+                        let ok = m.enabled && m.status == 1 && (n as usize) < m.bits.len();
+                        prop_assert_eq!(r, if ok { R::SUCCESS } else { R::OTHER_REASON }, "block {}", n);
+                        if ok {
+                            m.bits[n as usize] = true;
+                        }
+                    }
+                    Op::Verify => {
+                        let r = b.image_action(3, Data::Integer(0));
+                        match m.status {
+                            1 | 4 => {
+                                let good = m.bits.iter().all(|x| *x) && m.image == Some(0);
+                                prop_assert_eq!(r, if good { R::SUCCESS } else { R::OTHER_REASON });
+                                m.status = if good { 3 } else { 4 };
+                            }
+                            3 => prop_assert_eq!(r, R::SUCCESS),
+                            _ => prop_assert_eq!(r, R::OTHER_REASON),
+                        }
+                    }
+                    Op::Activate => {
+                        let r = b.image_action(4, Data::Integer(0));
+                        let complete_and_good = m.bits.iter().all(|x| *x) && m.image == Some(0);
+                        match m.status {
+                            3 => {
+                                prop_assert_eq!(r, R::SUCCESS);
+                                m.status = 5;
+                            }
+                            1 if complete_and_good => {
+                                prop_assert_eq!(r, R::SUCCESS);
+                                m.status = 5;
+                            }
+                            1 => {
+                                prop_assert_eq!(r, R::OTHER_REASON);
+                                m.status = 4;
+                            }
+                            _ => prop_assert_eq!(r, R::OTHER_REASON),
+                        }
+                        if m.status == 5 {
+                            prop_assert_eq!(&b.meter.state().transfer.data, &images[0], "activated image is the one sent");
+                            b.wait_until_online();
+                            b = Bench::public(b.meter);
+                            m.status = 6;
+                            prop_assert_eq!(&b.meter.state().parts[1].active.identifier, b"APP-9.0.0");
+                        }
+                    }
+                    Op::Reboot => {
+                        b.meter.reboot(b.now, 100);
+                        b.wait_until_online();
+                        b = Bench::public(b.meter);
+                    }
+                    Op::SetEnabled(on) => {
+                        prop_assert_eq!(b.set(18, IMAGE_TRANSFER, 5, Data::Boolean(on)), R::SUCCESS);
+                        m.enabled = on;
+                    }
+                    Op::Disconnect => {
+                        b.meter.disconnect();
+                        b = Bench::public(b.meter);
+                    }
+                }
+                prop_assert!(legal(before, m.status), "illegal model transition {} -> {}", before, m.status);
+                // Attributes 3, 4 and 6 equal the model: nothing acknowledged is ever lost.
+                let Ok(Data::BitString(bits)) = b.get(18, IMAGE_TRANSFER, 3) else { panic!("attribute 3") };
+                prop_assert_eq!(bits.iter().collect::<Vec<_>>(), m.bits.clone());
+                let first_gap = m.bits.iter().position(|x| !x).unwrap_or(m.bits.len()) as u32;
+                prop_assert_eq!(b.get(18, IMAGE_TRANSFER, 4), Ok(Data::DoubleLongUnsigned(first_gap)));
+                prop_assert_eq!(b.get(18, IMAGE_TRANSFER, 6), Ok(Data::Enum(m.status)));
+            }
+        }
+    }
+}
