@@ -275,12 +275,15 @@ impl Meter {
         }
         let apdu = match Apdu::decode(request) {
             Ok(a) => a,
+            // An APDU of an unknown service, or a known one whose body does not decode.
             Err(e) => {
-                let error = match e.kind {
-                    dlms::ErrorKind::UnknownTag(_) if e.offset == 0 => StateError::ServiceUnknown,
-                    _ => StateError::ServiceNotAllowed,
-                };
-                return Some(exception(error, ServiceError::ServiceNotSupported));
+                return Some(match e.kind {
+                    dlms::ErrorKind::UnknownTag(_) if e.offset == 0 => exception(
+                        StateError::ServiceUnknown,
+                        ServiceError::ServiceNotSupported,
+                    ),
+                    _ => exception(StateError::ServiceNotAllowed, ServiceError::OtherReason),
+                });
             }
         };
         match apdu {

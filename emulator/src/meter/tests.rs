@@ -625,6 +625,13 @@ fn requests_without_association_get_an_exception() {
         Apdu::decode(&reply).unwrap(),
         Apdu::ExceptionResponse(_)
     ));
+    let malformed = meter
+        .handle_apdu(T0, 16, &[0xC3, 0x01, 0xC1, 0x00])
+        .unwrap();
+    assert_eq!(
+        ExceptionResponse::decode(&malformed).unwrap().service_error,
+        ServiceError::OtherReason
+    );
     let reply = meter.handle_apdu(T0, 16, &[0x99, 0x00]).unwrap();
     assert_eq!(
         Apdu::decode(&reply).unwrap(),

@@ -1,0 +1,79 @@
+//! Meter benchmarks: `cargo bench --bench meter`. The hot path of an upgrade: the bytes of an
+//! ACTION image_block_transfer with a 1 KiB block in, the ACTION-Response bytes out, through
+//! association checks, access rights, the IC 18 state machine and the one copy into the image.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use dlms::apdu::{ActionRequest, InvokeIdAndPriority, MethodDescriptor, ObisCode};
+use dlms::association::ClientSettings;
+use dlms::axdr::EncodedData;
+use dlms::{Codec, Data};
+use emulator::meter::{Meter, MeterConfig};
+use emulator::profile::MeterProfile;
+
+const BLOCK: usize = 1024;
+const BLOCKS: u32 = 256;
+
+fn block_request(n: u32, payload: &[u8]) -> Vec<u8> {
+    ActionRequest::Normal {
+        iip: InvokeIdAndPriority(0xC1),
+        method: MethodDescriptor {
+            class_id: 18,
+            instance: ObisCode::new(0, 0, 44, 0, 0, 255),
+            method_id: 2,
+        },
+        parameters: Some(EncodedData::new(&Data::Structure(vec![
+            Data::DoubleLongUnsigned(n),
+            Data::octets(payload),
+        ]))),
+    }
+    .to_bytes()
+}
+
+fn image_block_transfer(c: &mut Criterion) {
+    let profile = MeterProfile {
+        image_block_size: BLOCK as u32,
+        max_pdu_size: 2048,
+        ..MeterProfile::default()
+    };
+    let mut meter = Meter::new(MeterConfig {
+        profile,
+        ..MeterConfig::default()
+    });
+    let now = 1_790_000_000_000;
+    meter
+        .handle_apdu(now, 16, &ClientSettings::default().aarq().to_bytes())
+        .unwrap();
+    let initiate = ActionRequest::Normal {
+        iip: InvokeIdAndPriority(0xC1),
+        method: MethodDescriptor {
+            class_id: 18,
+            instance: ObisCode::new(0, 0, 44, 0, 0, 255),
+            method_id: 1,
+        },
+        parameters: Some(EncodedData::new(&Data::Structure(vec![
+            Data::octets(b"bench"),
+            Data::DoubleLongUnsigned(BLOCK as u32 * BLOCKS),
+        ]))),
+    };
+    meter.handle_apdu(now, 16, &initiate.to_bytes()).unwrap();
+    let payload = vec![0xA5u8; BLOCK];
+    let requests: Vec<Vec<u8>> = (0..BLOCKS).map(|n| block_request(n, &payload)).collect();
+    assert_eq!(
+        meter.handle_apdu(now, 16, &requests[0]).unwrap(),
+        [0xC7, 0x01, 0xC1, 0x00, 0x00],
+        "the block is accepted"
+    );
+    let mut g = c.benchmark_group("meter");
+    g.throughput(Throughput::Bytes(BLOCK as u64));
+    let mut i = 0usize;
+    g.bench_function("image_block_transfer_1k", |b| {
+        b.iter(|| {
+            i = (i + 1) % requests.len();
+            meter.handle_apdu(now, 16, black_box(&requests[i]))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, image_block_transfer);
+criterion_main!(benches);

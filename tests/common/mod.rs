@@ -1,0 +1,111 @@
+//! What the integration tests share: the pinned Python environment, the `meterfleet` binary,
+//! and emulated meter processes.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The project's root folder.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python of the environment the README test command creates; `None` (after saying so)
+/// when it is missing, a failure when MF_REQUIRE_INTEROP is set.
+pub fn python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("MF_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    if candidate.exists() {
+        return Some(candidate);
+    }
+    assert!(
+        std::env::var("MF_REQUIRE_INTEROP").is_err(),
+        "MF_REQUIRE_INTEROP is set but {} is missing",
+        candidate.display()
+    );
+    eprintln!(
+        "skipped: no Python environment at {}; run ./scripts/test.sh",
+        candidate.display()
+    );
+    None
+}
+
+/// Runs `meterfleet` with `args`, which must succeed.
+pub fn meterfleet(args: &[&str]) {
+    let status = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "meterfleet {args:?}");
+}
+
+/// A vendor key pair and a signed image for part 1, version `version`, in `dir`; returns the
+/// public key and the image.
+pub fn signed_image(dir: &Path, version: &str, payload_len: u32) -> (PathBuf, PathBuf) {
+    let prefix = dir.join("vendor");
+    meterfleet(&["image", "keygen", "--out", prefix.to_str().unwrap()]);
+    let payload = dir.join("fw.bin");
+    std::fs::write(
+        &payload,
+        (0..payload_len)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let image = dir.join("fw.img");
+    let key = format!("{}.key", prefix.display());
+    meterfleet(&[
+        "image",
+        "build",
+        "--key",
+        &key,
+        "--part",
+        "1",
+        "--version",
+        version,
+        payload.to_str().unwrap(),
+        "-o",
+        image.to_str().unwrap(),
+    ]);
+    (PathBuf::from(format!("{}.pub", prefix.display())), image)
+}
+
+/// A `meterfleet emulate` process on a free loopback port, killed when dropped.
+pub struct Emulator {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl Emulator {
+    /// Starts `meterfleet emulate --listen 127.0.0.1:0` with further `args`.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+            .args(["emulate", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .split_whitespace()
+            .nth(3)
+            .and_then(|addr| addr.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        Emulator { child, port }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
