@@ -8,6 +8,7 @@
 pub mod access;
 pub mod cosem;
 pub mod events;
+pub mod faults;
 pub mod firmware;
 pub mod fuzzing;
 pub mod meter;

@@ -7,6 +7,7 @@
 
 use crate::cosem::{self, association_ln::AssociationView, Env, Kind, MethodOutcome, Object};
 use crate::events::EventCode;
+use crate::faults::{FaultState, Injection};
 use crate::profile::{ClientAuth, MeterProfile, Rights};
 use crate::session::{IncomingBlocks, IncomingTarget, OutgoingBlocks, Session, MAX_INCOMING};
 use crate::state::MeterState;
@@ -54,6 +55,8 @@ impl Default for MeterKeys {
 pub struct MeterConfig {
     /// Behaviour.
     pub profile: MeterProfile,
+    /// Faults to inject.
+    pub faults: crate::faults::Faults,
     /// The key images must be signed with.
     pub trusted_key: Option<VerifyingKey>,
     /// Security material for HLS and ciphering.
@@ -70,6 +73,8 @@ pub enum MeterEvent {
     },
     /// The meter is up again.
     Online,
+    /// Drop every connection now (an injected cut; the meter stays up).
+    CutConnections,
 }
 
 /// The conformance an emulated meter offers.
@@ -94,8 +99,10 @@ pub struct Meter {
     offline_until_ms: Option<u64>,
     activating: bool,
     activation_due: bool,
+    power_cut: bool,
     events: VecDeque<MeterEvent>,
     dirty: bool,
+    faults: FaultState,
 }
 
 fn exception(state_error: StateError, service_error: ServiceError) -> Vec<u8> {
@@ -121,6 +128,7 @@ impl Meter {
             state.transfer.received.fill(false);
         }
         Meter {
+            faults: FaultState::new(config.faults.clone()),
             config,
             objects: cosem::catalogue(),
             state,
@@ -128,6 +136,7 @@ impl Meter {
             offline_until_ms: None,
             activating: false,
             activation_due: false,
+            power_cut: false,
             events: VecDeque::new(),
             dirty: false,
         }
@@ -256,17 +265,30 @@ impl Meter {
     /// (rebooting, or an unconfirmed service). An activation's reply is built before the
     /// meter reboots into the new image.
     pub fn handle_apdu(&mut self, now_ms: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
+        if self.offline_until_ms.is_some() {
+            return None;
+        }
+        if self.faults.on_request() == Some(Injection::CutConnection) {
+            self.session = None;
+            self.events.push_back(MeterEvent::CutConnections);
+            return None;
+        }
         let reply = self.answer(now_ms, client_sap, request);
+        if std::mem::take(&mut self.power_cut) {
+            let offline = self.config.profile.reboot_ms;
+            self.reboot(now_ms, offline);
+            return None;
+        }
         if std::mem::take(&mut self.activation_due) {
             self.begin_activation(now_ms);
+            if self.faults.silent_activation() {
+                return None;
+            }
         }
         reply
     }
 
     fn answer(&mut self, now_ms: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
-        if self.offline_until_ms.is_some() {
-            return None;
-        }
         if request.len() > self.config.profile.max_pdu_size as usize {
             return Some(exception(
                 StateError::ServiceNotAllowed,
@@ -811,6 +833,17 @@ impl Meter {
             return MethodOutcome::result(R::READ_WRITE_DENIED);
         }
         self.dirty = true;
+        if object.kind == Kind::ImageTransfer && m.method_id == 2 {
+            let block = params.and_then(cosem::image_transfer::block_parameters);
+            match block.and_then(|(n, _)| self.faults.on_block(n)) {
+                Some(Injection::LoseBlock) => return MethodOutcome::result(R::SUCCESS),
+                Some(Injection::PowerCut) => {
+                    self.power_cut = true;
+                    return MethodOutcome::result(R::HARDWARE_FAULT);
+                }
+                _ => {}
+            }
+        }
         let outcome = match object.kind {
             Kind::AssociationLn => self.reply_to_hls(params),
             Kind::ImageTransfer => {

@@ -804,3 +804,111 @@ mod model {
         }
     }
 }
+
+mod faults {
+    use super::*;
+    use crate::faults::Faults;
+
+    fn meter(faults: Faults) -> Meter {
+        Meter::new(MeterConfig { faults, ..config() })
+    }
+
+    #[test]
+    fn a_lost_block_is_acknowledged_but_missing_until_sent_again() {
+        let mut b = Bench::public(meter(Faults {
+            lose_blocks: [1].into(),
+            ..Faults::default()
+        }));
+        b.initiate(b"x", 600);
+        for n in 0..3 {
+            assert_eq!(b.block(n, &[n as u8; 200]), R::SUCCESS);
+        }
+        assert_eq!(
+            b.get(18, IMAGE_TRANSFER, 4),
+            Ok(Data::DoubleLongUnsigned(1))
+        );
+        assert_eq!(b.block(1, &[1; 200]), R::SUCCESS);
+        assert_eq!(
+            b.get(18, IMAGE_TRANSFER, 4),
+            Ok(Data::DoubleLongUnsigned(3))
+        );
+    }
+
+    #[test]
+    fn a_power_cut_at_a_block_gives_no_reply_and_keeps_earlier_blocks() {
+        let mut b = Bench::public(meter(Faults {
+            reboot_at_block: Some(2),
+            ..Faults::default()
+        }));
+        b.initiate(b"x", 600);
+        b.block(0, &[0; 200]);
+        b.block(1, &[1; 200]);
+        let req = ActionRequest::Normal {
+            iip: InvokeIdAndPriority(0xC1),
+            method: MethodDescriptor {
+                class_id: 18,
+                instance: IMAGE_TRANSFER,
+                method_id: 2,
+            },
+            parameters: Some(EncodedData::new(&Data::Structure(vec![
+                Data::DoubleLongUnsigned(2),
+                Data::octets(&[2; 200]),
+            ]))),
+        };
+        assert_eq!(b.raw(&req.to_bytes()), None);
+        assert!(b.meter.is_offline());
+        b.wait_until_online();
+        let mut b = Bench::public(b.meter);
+        assert_eq!(
+            b.get(18, IMAGE_TRANSFER, 4),
+            Ok(Data::DoubleLongUnsigned(2))
+        );
+    }
+
+    #[test]
+    fn silent_activation_reboots_without_a_reply() {
+        let mut b = Bench::public(meter(Faults {
+            silent_activation: true,
+            ..Faults::default()
+        }));
+        let image = signed_image(1, "APP-6.0.0", 300);
+        b.initiate(b"x", image.len());
+        b.send_image(&image, &[]);
+        let activate = ActionRequest::Normal {
+            iip: InvokeIdAndPriority(0xC1),
+            method: MethodDescriptor {
+                class_id: 18,
+                instance: IMAGE_TRANSFER,
+                method_id: 4,
+            },
+            parameters: Some(EncodedData::new(&Data::Integer(0))),
+        };
+        assert_eq!(b.raw(&activate.to_bytes()), None);
+        b.wait_until_online();
+        assert_eq!(b.meter.state().parts[1].active.identifier, b"APP-6.0.0");
+    }
+
+    #[test]
+    fn a_cut_connection_drops_the_association() {
+        let mut b = Bench::public(meter(Faults {
+            cut_connection_at_request: Some(3),
+            ..Faults::default()
+        }));
+        assert!(b.get(18, IMAGE_TRANSFER, 2).is_ok());
+        let get = GetRequest::Normal {
+            iip: InvokeIdAndPriority(0xC1),
+            attribute: AttributeWithSelection::plain(AttributeDescriptor {
+                class_id: 18,
+                instance: IMAGE_TRANSFER,
+                attribute_id: 2,
+            }),
+        };
+        assert_eq!(b.raw(&get.to_bytes()), None);
+        assert_eq!(b.meter.poll_event(), Some(MeterEvent::CutConnections));
+        let reply = b.raw(&get.to_bytes()).unwrap();
+        assert!(
+            matches!(Apdu::decode(&reply).unwrap(), Apdu::ExceptionResponse(_)),
+            "no association any more"
+        );
+    }
+}

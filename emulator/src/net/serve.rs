@@ -77,6 +77,10 @@ impl MeterHost {
                     self.generation.send_modify(|g| *g += 1);
                 }
                 MeterEvent::Online => tracing::info!("meter back online"),
+                MeterEvent::CutConnections => {
+                    tracing::info!("injected fault: connections cut");
+                    self.generation.send_modify(|g| *g += 1);
+                }
             }
         }
         out
