@@ -1,1 +1,10 @@
-//! The client side of meterfleet: sessions, the image transfer driver, campaigns and conformance cases (being built).
+//! The client side of meterfleet: DLMS sessions over the wrapper or HDLC, and the image
+//! transfer driver that upgrades a meter as a careful head-end would.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod connection;
+pub mod session;
+pub mod target;
+pub mod transfer;

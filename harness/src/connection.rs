@@ -1,0 +1,189 @@
+//! One TCP connection to a meter carrying APDUs over the wrapper or HDLC, with a timeout on
+//! every exchange. HDLC runs `dlms`'s sans-IO link in the client role.
+
+use crate::target::{Target, Transport};
+use dlms::hdlc::{HdlcLink, HdlcParameters, LinkConfig, LinkEvent, Role};
+use dlms::wrapper::{wrap, WrapperDecoder};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Why an exchange with the meter failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LinkFailure {
+    /// Connecting or an I/O operation failed.
+    #[error("I/O: {0}")]
+    Io(String),
+    /// No reply in time.
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    /// The meter closed the connection (or the HDLC link went down).
+    #[error("connection closed by the meter")]
+    Closed,
+    /// The meter sent something that is not a frame.
+    #[error("framing: {0}")]
+    Framing(String),
+}
+
+fn io(e: std::io::Error) -> LinkFailure {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionReset
+        | std::io::ErrorKind::BrokenPipe
+        | std::io::ErrorKind::UnexpectedEof
+        | std::io::ErrorKind::ConnectionAborted => LinkFailure::Closed,
+        _ => LinkFailure::Io(e.to_string()),
+    }
+}
+
+/// A connection carrying APDUs.
+pub struct Connection {
+    stream: TcpStream,
+    framing: Framing,
+    client_sap: u16,
+    server_wport: u16,
+    buf: Vec<u8>,
+}
+
+enum Framing {
+    Wrapper(WrapperDecoder),
+    Hdlc(Box<HdlcLink>),
+}
+
+impl Connection {
+    /// Connects (and, over HDLC, sets up the link) within `timeout`.
+    pub async fn open(target: &Target, timeout: Duration) -> Result<Self, LinkFailure> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(target.address))
+            .await
+            .map_err(|_| LinkFailure::Timeout(timeout))?
+            .map_err(io)?;
+        stream.set_nodelay(true).map_err(io)?;
+        let framing = match target.transport {
+            Transport::Wrapper => Framing::Wrapper(WrapperDecoder::new(u16::MAX)),
+            Transport::Hdlc => {
+                let parameters = HdlcParameters {
+                    max_info_tx: 1024,
+                    max_info_rx: 1024,
+                    window_tx: 1,
+                    window_rx: 1,
+                };
+                let mut config =
+                    LinkConfig::client(target.client_sap as u8, target.server_hdlc, parameters);
+                config.response_timeout = timeout.min(Duration::from_secs(2));
+                Framing::Hdlc(Box::new(HdlcLink::new(Role::Client, config)))
+            }
+        };
+        let mut conn = Connection {
+            stream,
+            framing,
+            client_sap: target.client_sap,
+            server_wport: target.server_wport,
+            buf: vec![0; 8192],
+        };
+        if let Framing::Hdlc(link) = &mut conn.framing {
+            link.connect(Instant::now());
+            conn.pump(timeout, |e| {
+                matches!(e, LinkEvent::Connected(_)).then_some(())
+            })
+            .await?;
+        }
+        Ok(conn)
+    }
+
+    /// Sends one APDU and waits for the reply APDU.
+    pub async fn exchange(
+        &mut self,
+        apdu: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, LinkFailure> {
+        match &mut self.framing {
+            Framing::Wrapper(decoder) => {
+                let frame = wrap(self.client_sap, self.server_wport, apdu)
+                    .ok_or_else(|| LinkFailure::Framing("APDU longer than 65,535 bytes".into()))?;
+                self.stream.write_all(&frame).await.map_err(io)?;
+                let deadline = tokio::time::Instant::now() + timeout;
+                loop {
+                    match decoder.next_frame() {
+                        Ok(Some(f)) if f.destination == self.client_sap => return Ok(f.apdu),
+                        Ok(Some(_)) => continue,
+                        Ok(None) => {}
+                        Err(e) => return Err(LinkFailure::Framing(e.to_string())),
+                    }
+                    let n = tokio::time::timeout_at(deadline, self.stream.read(&mut self.buf))
+                        .await
+                        .map_err(|_| LinkFailure::Timeout(timeout))?
+                        .map_err(io)?;
+                    if n == 0 {
+                        return Err(LinkFailure::Closed);
+                    }
+                    decoder.push(&self.buf[..n]);
+                }
+            }
+            Framing::Hdlc(link) => {
+                link.send_apdu(apdu).map_err(|_| LinkFailure::Closed)?;
+                self.pump(timeout, |e| match e {
+                    LinkEvent::Apdu(a) => Some(a),
+                    _ => None,
+                })
+                .await
+            }
+        }
+    }
+
+    /// Runs the HDLC link until `want` picks an event, the link goes down, or time runs out.
+    async fn pump<T>(
+        &mut self,
+        timeout: Duration,
+        mut want: impl FnMut(LinkEvent) -> Option<T>,
+    ) -> Result<T, LinkFailure> {
+        let Framing::Hdlc(link) = &mut self.framing else {
+            unreachable!("pump is for HDLC")
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = Instant::now();
+            while let Some(frame) = link.poll_transmit(now) {
+                self.stream.write_all(&frame).await.map_err(io)?;
+            }
+            while let Some(event) = link.poll_event() {
+                if let LinkEvent::Disconnected(_) = event {
+                    return Err(LinkFailure::Closed);
+                }
+                if let Some(t) = want(event) {
+                    return Ok(t);
+                }
+            }
+            if now >= deadline {
+                return Err(LinkFailure::Timeout(timeout));
+            }
+            let wake = link.poll_timeout().map_or(deadline, |t| t.min(deadline));
+            tokio::select! {
+                n = self.stream.read(&mut self.buf) => {
+                    let n = n.map_err(io)?;
+                    if n == 0 {
+                        return Err(LinkFailure::Closed);
+                    }
+                    link.handle_input(Instant::now(), &self.buf[..n]);
+                }
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
+                    link.handle_timeout(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Ends the connection (DISC over HDLC, best effort).
+    pub async fn close(mut self) {
+        if let Framing::Hdlc(link) = &mut self.framing {
+            if link.is_connected() {
+                link.disconnect(Instant::now());
+                let _ = self
+                    .pump(Duration::from_millis(500), |e| {
+                        matches!(e, LinkEvent::Disconnected(_)).then_some(())
+                    })
+                    .await;
+            }
+        }
+        let _ = self.stream.shutdown().await;
+    }
+}

@@ -1,0 +1,399 @@
+//! A DLMS client session: association (none, LLS, HLS-GMAC with suite 0 ciphering) and GET, SET
+//! and ACTION, following GET datablocks and sending ACTION pblocks when the parameters do not
+//! fit the meter's PDU size. Every APDU exchanged can be kept in a trace.
+
+use crate::connection::{Connection, LinkFailure};
+use crate::target::{Auth, Target};
+use dlms::acse::Aare;
+use dlms::apdu::{
+    ActionOutcome, ActionRequest, ActionResponse, Apdu, AttributeDescriptor,
+    AttributeWithSelection, DataAccessResult, DataBlockSa, ExceptionResponse, GetDataResult,
+    GetRequest, GetResponse, InvokeIdAndPriority, MethodDescriptor, ObisCode, SetRequest,
+    SetResponse,
+};
+use dlms::association::{
+    AssociationError, Ciphering, ClientAssociation, ClientAuthentication, ClientSettings,
+};
+use dlms::axdr::EncodedData;
+use dlms::security::SecurityControl;
+use dlms::{Codec, Data};
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Why a request failed (as opposed to the meter answering it with an error result).
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SessionError {
+    /// The connection failed.
+    #[error(transparent)]
+    Link(#[from] LinkFailure),
+    /// The association was refused.
+    #[error("association: {0}")]
+    Association(#[from] AssociationError),
+    /// The meter answered with an exception-response.
+    #[error("exception-response: {0:?}")]
+    Exception(ExceptionResponse),
+    /// The reply could not be decoded, or is not a reply to the request.
+    #[error("bad reply: {0}")]
+    BadReply(String),
+}
+
+/// Which way an APDU went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Client to meter.
+    Request,
+    /// Meter to client.
+    Reply,
+}
+
+/// One APDU exchanged, for reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TraceEntry {
+    /// Milliseconds since the session started.
+    pub at_ms: u64,
+    /// Which way.
+    pub direction: Direction,
+    /// The APDU in hex (plain text of ciphered APDUs).
+    pub hex: String,
+    /// The APDU decoded.
+    pub decoded: String,
+}
+
+/// An associated session with one meter.
+pub struct Session {
+    conn: Connection,
+    /// `None` only until the AARE is in.
+    association: Option<ClientAssociation>,
+    timeout: Duration,
+    invoke_id: u8,
+    started: Instant,
+    trace: Option<Vec<TraceEntry>>,
+}
+
+/// The most trace entries a session keeps.
+const TRACE_LIMIT: usize = 10_000;
+
+fn settings_for(auth: &Auth) -> ClientSettings {
+    match auth {
+        Auth::None => ClientSettings::default(),
+        Auth::Lls(password) => ClientSettings {
+            authentication: ClientAuthentication::Lls {
+                password: password.clone(),
+            },
+            ..ClientSettings::default()
+        },
+        Auth::HlsGmac { keys, system_title } => {
+            // A fresh challenge per association; not secret, but never repeated.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            ClientSettings {
+                authentication: ClientAuthentication::HlsGmac {
+                    ctos: nanos.to_be_bytes().to_vec(),
+                },
+                ciphering: Some(Ciphering {
+                    keys: keys.clone(),
+                    system_title: *system_title,
+                    security_control: SecurityControl::AUTHENTICATED_ENCRYPTED,
+                    invocation_counter: (nanos / 1_000_000) as u32,
+                }),
+                ..ClientSettings::default()
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Connects and associates; `trace` keeps every APDU.
+    pub async fn open(target: &Target, trace: bool) -> Result<Self, SessionError> {
+        let timeout = target.request_timeout;
+        let conn = Connection::open(target, timeout).await?;
+        let settings = settings_for(&target.auth);
+        let mut session = Session {
+            conn,
+            association: None,
+            timeout,
+            invoke_id: 0,
+            started: Instant::now(),
+            trace: trace.then(Vec::new),
+        };
+        let aarq = settings.aarq().to_bytes();
+        let reply = session.exchange_plain(&aarq).await?;
+        let aare =
+            Aare::decode(&reply).map_err(|e| SessionError::BadReply(format!("AARE: {e}")))?;
+        let mut association = settings.check_aare(&aare)?;
+        let f_stoc = match &settings.authentication {
+            ClientAuthentication::HlsGmac { .. } => Some(association.hls_reply()?),
+            _ => None,
+        };
+        session.association = Some(association);
+        if let (ClientAuthentication::HlsGmac { ctos }, Some(f_stoc)) =
+            (&settings.authentication, f_stoc)
+        {
+            let method = MethodDescriptor {
+                class_id: 15,
+                instance: ObisCode::new(0, 0, 40, 0, 0, 255),
+                method_id: 1,
+            };
+            let outcome = session
+                .action(method, Some(Data::OctetString(f_stoc.into())))
+                .await?;
+            let f_ctos = match outcome.return_parameters {
+                Some(GetDataResult::Data(d)) if outcome.result == DataAccessResult::SUCCESS => {
+                    d.decode().as_bytes().map(<[u8]>::to_vec)
+                }
+                _ => None,
+            };
+            let f_ctos = f_ctos.ok_or_else(|| {
+                SessionError::BadReply(format!("reply_to_HLS_authentication: {}", outcome.result))
+            })?;
+            session.association_mut().check_hls_result(ctos, &f_ctos)?;
+        }
+        Ok(session)
+    }
+
+    /// The negotiated context.
+    pub fn negotiated(&self) -> dlms::association::Negotiated {
+        self.association
+            .as_ref()
+            .expect("associated in open")
+            .negotiated
+    }
+
+    fn association_mut(&mut self) -> &mut ClientAssociation {
+        self.association.as_mut().expect("associated in open")
+    }
+
+    /// The trace so far, if kept.
+    pub fn take_trace(&mut self) -> Vec<TraceEntry> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn record(&mut self, direction: Direction, apdu: &[u8]) {
+        if let Some(trace) = &mut self.trace {
+            if trace.len() < TRACE_LIMIT {
+                let decoded = match Apdu::decode(apdu) {
+                    Ok(a) => format!("{a:?}"),
+                    Err(e) => format!("undecodable: {e}"),
+                };
+                trace.push(TraceEntry {
+                    at_ms: self.started.elapsed().as_millis() as u64,
+                    direction,
+                    hex: apdu.iter().map(|b| format!("{b:02X}")).collect(),
+                    decoded,
+                });
+            }
+        }
+    }
+
+    async fn exchange_plain(&mut self, request: &[u8]) -> Result<Vec<u8>, SessionError> {
+        self.record(Direction::Request, request);
+        let reply = self.conn.exchange(request, self.timeout).await?;
+        self.record(Direction::Reply, &reply);
+        Ok(reply)
+    }
+
+    /// Sends a service APDU (ciphered in a ciphered association) and returns the plain reply.
+    async fn exchange(&mut self, request: &[u8]) -> Result<Vec<u8>, SessionError> {
+        let ciphered = self
+            .association
+            .as_ref()
+            .is_some_and(|a| a.cipher.is_some());
+        if !ciphered {
+            let reply = self.exchange_plain(request).await?;
+            return check_exception(reply);
+        }
+        self.record(Direction::Request, request);
+        let wire = self
+            .association_mut()
+            .cipher
+            .as_mut()
+            .expect("ciphered")
+            .protect_apdu(request)
+            .map_err(|e| SessionError::BadReply(e.to_string()))?;
+        let reply = self.conn.exchange(&wire, self.timeout).await?;
+        let cipher = self.association_mut().cipher.as_mut().expect("ciphered");
+        let plain = match Apdu::decode(&reply) {
+            Ok(Apdu::Ciphered(c)) => cipher
+                .unprotect_apdu(&c)
+                .map_err(|e| SessionError::BadReply(format!("deciphering the reply: {e}")))?,
+            Ok(Apdu::GeneralCiphering(g)) => cipher
+                .unprotect_general(&g)
+                .map_err(|e| SessionError::BadReply(format!("deciphering the reply: {e}")))?,
+            _ => reply,
+        };
+        self.record(Direction::Reply, &plain);
+        check_exception(plain)
+    }
+
+    fn next_iip(&mut self) -> InvokeIdAndPriority {
+        self.invoke_id = (self.invoke_id + 1) % 16;
+        InvokeIdAndPriority::new(self.invoke_id, true, true)
+    }
+
+    /// GET of one attribute: the value, or the meter's data-access-result.
+    pub async fn get(
+        &mut self,
+        class_id: u16,
+        instance: ObisCode,
+        attribute_id: i8,
+    ) -> Result<Result<Data<'static>, DataAccessResult>, SessionError> {
+        let iip = self.next_iip();
+        let request = GetRequest::Normal {
+            iip,
+            attribute: AttributeWithSelection::plain(AttributeDescriptor {
+                class_id,
+                instance,
+                attribute_id,
+            }),
+        };
+        let mut reply = self.exchange(&request.to_bytes()).await?;
+        let mut data = Vec::new();
+        loop {
+            let response = GetResponse::decode(&reply)
+                .map_err(|e| SessionError::BadReply(format!("GET-Response: {e}")))?;
+            match response {
+                GetResponse::Normal { result, .. } => {
+                    return Ok(match result {
+                        GetDataResult::Data(d) => Ok(d.decode().into_owned()),
+                        GetDataResult::Error(e) => Err(e),
+                    })
+                }
+                GetResponse::WithDatablock { block, .. } => {
+                    let bytes = match block.result {
+                        Ok(b) => b,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    data.extend_from_slice(&bytes);
+                    if block.last_block {
+                        let value = Data::decode(&data)
+                            .map_err(|e| SessionError::BadReply(format!("GET datablocks: {e}")))?;
+                        return Ok(Ok(value.into_owned()));
+                    }
+                    let next = GetRequest::Next {
+                        iip,
+                        block_number: block.block_number,
+                    };
+                    reply = self.exchange(&next.to_bytes()).await?;
+                }
+                GetResponse::WithList { .. } => {
+                    return Err(SessionError::BadReply(
+                        "GET-Response-With-List to a GET".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// SET of one attribute: the meter's data-access-result.
+    pub async fn set(
+        &mut self,
+        class_id: u16,
+        instance: ObisCode,
+        attribute_id: i8,
+        value: &Data<'_>,
+    ) -> Result<DataAccessResult, SessionError> {
+        let request = SetRequest::Normal {
+            iip: self.next_iip(),
+            attribute: AttributeWithSelection::plain(AttributeDescriptor {
+                class_id,
+                instance,
+                attribute_id,
+            }),
+            value: EncodedData::new(value),
+        };
+        let reply = self.exchange(&request.to_bytes()).await?;
+        match SetResponse::decode(&reply) {
+            Ok(SetResponse::Normal { result, .. }) => Ok(result),
+            Ok(other) => Err(SessionError::BadReply(format!("unexpected {other:?}"))),
+            Err(e) => Err(SessionError::BadReply(format!("SET-Response: {e}"))),
+        }
+    }
+
+    /// ACTION: the outcome. Parameters that do not fit the meter's PDU size go as pblocks.
+    pub async fn action(
+        &mut self,
+        method: MethodDescriptor,
+        parameters: Option<Data<'_>>,
+    ) -> Result<ActionOutcome<'static>, SessionError> {
+        let iip = self.next_iip();
+        let parameters = parameters.as_ref().map(EncodedData::new);
+        let request = ActionRequest::Normal {
+            iip,
+            method,
+            parameters: parameters.clone(),
+        }
+        .to_bytes();
+        let limit = self.negotiated().server_max_receive_pdu_size as usize;
+        let reply = match parameters {
+            Some(p) if request.len() > limit => {
+                self.action_in_pblocks(iip, method, p.as_bytes(), limit)
+                    .await?
+            }
+            _ => self.exchange(&request).await?,
+        };
+        match ActionResponse::decode(&reply) {
+            Ok(ActionResponse::Normal { outcome, .. }) => Ok(ActionOutcome {
+                result: outcome.result,
+                return_parameters: outcome.return_parameters.map(|r| match r {
+                    GetDataResult::Data(d) => GetDataResult::Data(d.into_owned()),
+                    GetDataResult::Error(e) => GetDataResult::Error(e),
+                }),
+            }),
+            Ok(other) => Err(SessionError::BadReply(format!("unexpected {other:?}"))),
+            Err(e) => Err(SessionError::BadReply(format!("ACTION-Response: {e}"))),
+        }
+    }
+
+    async fn action_in_pblocks(
+        &mut self,
+        iip: InvokeIdAndPriority,
+        method: MethodDescriptor,
+        encoded: &[u8],
+        limit: usize,
+    ) -> Result<Vec<u8>, SessionError> {
+        // C3 04 iip, descriptor (9), last, number (4), length (up to 3): 20 bytes of header.
+        let chunk = limit.saturating_sub(20).max(1);
+        let blocks: Vec<&[u8]> = encoded.chunks(chunk).collect();
+        let mut reply = Vec::new();
+        for (i, bytes) in blocks.iter().enumerate() {
+            let block = DataBlockSa {
+                last_block: i + 1 == blocks.len(),
+                block_number: i as u32 + 1,
+                raw_data: Cow::Borrowed(bytes),
+            };
+            let request = if i == 0 {
+                ActionRequest::WithFirstPblock { iip, method, block }
+            } else {
+                ActionRequest::WithPblock { iip, block }
+            };
+            reply = self.exchange(&request.to_bytes()).await?;
+            if i + 1 < blocks.len() {
+                match ActionResponse::decode(&reply) {
+                    Ok(ActionResponse::NextPblock { block_number, .. })
+                        if block_number == i as u32 + 1 => {}
+                    _ => return Ok(reply),
+                }
+            }
+        }
+        Ok(reply)
+    }
+
+    /// Releases the association (RLRQ, best effort) and closes the connection.
+    pub async fn close(mut self) {
+        let rlrq = dlms::association::release_request().to_bytes();
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.exchange_plain(&rlrq)).await;
+        self.conn.close().await;
+    }
+}
+
+fn check_exception(reply: Vec<u8>) -> Result<Vec<u8>, SessionError> {
+    if reply.first() == Some(&dlms::apdu::tag::EXCEPTION_RESPONSE) {
+        if let Ok(e) = ExceptionResponse::decode(&reply) {
+            return Err(SessionError::Exception(e));
+        }
+    }
+    Ok(reply)
+}

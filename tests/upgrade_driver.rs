@@ -1,0 +1,198 @@
+//! The image transfer driver against emulated meters on loopback: one test per field fault it
+//! must survive, and the bad signature it must report as a clear failure.
+
+use dlms::image;
+use emulator::faults::Faults;
+use emulator::meter::{Meter, MeterConfig};
+use emulator::net::serve::{serve, MeterHost, Transport as MeterTransport};
+use emulator::profile::MeterProfile;
+use harness::target::{Target, Transport};
+use harness::transfer::{Driver, Evidence, Outcome, Plan, Report, Step};
+use p256::ecdsa::SigningKey;
+use std::time::Duration;
+
+fn vendor() -> SigningKey {
+    SigningKey::from_slice(&[0x5C; 32]).unwrap()
+}
+
+fn fast_profile() -> MeterProfile {
+    MeterProfile {
+        activation_reboot_ms: 300,
+        reboot_ms: 300,
+        ..MeterProfile::default()
+    }
+}
+
+/// Starts an emulated meter on a free loopback port and returns its target.
+async fn meter(profile: MeterProfile, faults: Faults, transport: Transport) -> Target {
+    let config = MeterConfig {
+        profile,
+        faults,
+        trusted_key: Some(*vendor().verifying_key()),
+        ..MeterConfig::default()
+    };
+    let host = MeterHost::new(Meter::new(config), None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let served = match transport {
+        Transport::Wrapper => MeterTransport::Wrapper,
+        Transport::Hdlc => MeterTransport::Hdlc,
+    };
+    tokio::spawn(serve(listener, host, served));
+    let mut target = Target::parse(&address.to_string(), transport).unwrap();
+    target.request_timeout = Duration::from_millis(1500);
+    target
+}
+
+fn plan(image: Vec<u8>) -> Plan {
+    Plan {
+        poll_interval: Duration::from_millis(50),
+        reconnect_deadline: Duration::from_secs(15),
+        verify_deadline: Duration::from_secs(15),
+        ..Plan::new(image, b"APP-2.0.0")
+    }
+}
+
+fn good_image() -> Vec<u8> {
+    let payload: Vec<u8> = (0..9_000u32).map(|i| (i % 253) as u8).collect();
+    image::build(&vendor(), 1, b"APP-2.0.0", &payload).unwrap()
+}
+
+async fn upgrade(
+    profile: MeterProfile,
+    faults: Faults,
+    transport: Transport,
+    image: Vec<u8>,
+) -> Report {
+    let target = meter(profile, faults, transport).await;
+    let plan = plan(image);
+    let report = Driver::new(&target, &plan).run().await;
+    let log: Vec<String> = report
+        .events
+        .iter()
+        .map(|e| format!("{:?}: {}", e.step, e.message))
+        .collect();
+    eprintln!("{}", log.join("\n"));
+    report
+}
+
+fn assert_upgraded(report: &Report) {
+    assert_eq!(
+        report.outcome,
+        Outcome::Upgraded {
+            evidence: Evidence::ActiveFirmwareIdentifier("APP-2.0.0".into())
+        },
+        "{:#?}",
+        report.events
+    );
+}
+
+#[tokio::test]
+async fn a_clean_meter_is_upgraded_over_the_wrapper_and_over_hdlc() {
+    for transport in [Transport::Wrapper, Transport::Hdlc] {
+        let report = upgrade(fast_profile(), Faults::default(), transport, good_image()).await;
+        assert_upgraded(&report);
+        assert_eq!(report.passes, 1);
+        assert_eq!(report.blocks_sent, report.blocks_needed);
+        assert_eq!(
+            report.reconnects, 1,
+            "one reconnect, after the activation reboot"
+        );
+        assert!(report.first_block_at <= report.last_block_at);
+    }
+}
+
+#[tokio::test]
+async fn lost_blocks_are_found_in_the_bitmap_and_sent_again() {
+    let faults = Faults {
+        lose_blocks: [3, 7, 20].into(),
+        ..Faults::default()
+    };
+    let report = upgrade(fast_profile(), faults, Transport::Wrapper, good_image()).await;
+    assert_upgraded(&report);
+    assert_eq!(report.passes, 2);
+    assert_eq!(report.blocks_sent, report.blocks_needed + 3);
+}
+
+#[tokio::test]
+async fn a_reboot_in_the_middle_of_the_transfer_resumes_from_the_stored_blocks() {
+    let faults = Faults {
+        reboot_at_block: Some(20),
+        ..Faults::default()
+    };
+    let report = upgrade(fast_profile(), faults, Transport::Wrapper, good_image()).await;
+    assert_upgraded(&report);
+    assert_eq!(
+        report.reconnects, 2,
+        "after the power cut and after the activation"
+    );
+    assert_eq!(
+        report.blocks_sent,
+        report.blocks_needed + 1,
+        "only the block lost with the power is resent"
+    );
+    assert!(report.events.iter().any(|e| e.message.contains("resuming")));
+}
+
+#[tokio::test]
+async fn a_cut_connection_is_reconnected_and_the_transfer_resumed() {
+    let faults = Faults {
+        cut_connection_at_request: Some(25),
+        ..Faults::default()
+    };
+    let report = upgrade(fast_profile(), faults, Transport::Hdlc, good_image()).await;
+    assert_upgraded(&report);
+    assert_eq!(report.reconnects, 2);
+}
+
+#[tokio::test]
+async fn verify_answering_temporary_failure_is_polled_not_repeated() {
+    let profile = MeterProfile {
+        verify_ms: 500,
+        ..fast_profile()
+    };
+    let report = upgrade(profile, Faults::default(), Transport::Wrapper, good_image()).await;
+    assert_upgraded(&report);
+    let verify: Vec<&str> = report
+        .events
+        .iter()
+        .filter(|e| e.step == Step::Verify)
+        .map(|e| e.message.as_str())
+        .collect();
+    assert!(
+        verify
+            .iter()
+            .any(|m| m.contains("temporary-failure") && m.contains("polling")),
+        "{verify:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_activation_that_reboots_without_a_reply_is_confirmed_after_reconnecting() {
+    let faults = Faults {
+        silent_activation: true,
+        ..Faults::default()
+    };
+    let report = upgrade(fast_profile(), faults, Transport::Wrapper, good_image()).await;
+    assert_upgraded(&report);
+    assert!(report
+        .events
+        .iter()
+        .any(|e| e.message.contains("no reply to activate")));
+}
+
+#[tokio::test]
+async fn a_bad_signature_ends_in_a_clear_failure_without_retries() {
+    let bad = image::corrupt(&good_image(), image::Corruption::BadSignature, None).unwrap();
+    let report = upgrade(fast_profile(), Faults::default(), Transport::Wrapper, bad).await;
+    let Outcome::Failed { step, reason } = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    assert_eq!(*step, Step::Verify);
+    assert!(
+        reason.contains("verification failed (status 4)"),
+        "{reason}"
+    );
+    assert_eq!(report.retries, 0);
+    assert_eq!(report.reconnects, 0);
+}
