@@ -15,6 +15,8 @@ pub struct Cli {
 enum Command {
     /// Decode a hex-encoded APDU or frame and print what it holds.
     Decode(crate::decode::DecodeArgs),
+    /// Upgrade one meter, or a fleet from a targets file, as a head-end would.
+    Upgrade(crate::upgrade::UpgradeArgs),
     /// Run one emulated meter on a TCP port until interrupted.
     Emulate(crate::emulate::EmulateArgs),
     /// Make keys, build signed firmware images, inspect and corrupt them.
@@ -28,5 +30,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Decode(args) => crate::decode::run(args),
         Command::Image(command) => crate::image_cmd::run(command),
         Command::Emulate(args) => crate::emulate::run(args),
+        Command::Upgrade(args) => crate::upgrade::run(args),
     }
 }

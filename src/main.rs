@@ -6,6 +6,7 @@ mod cli;
 mod decode;
 mod emulate;
 mod image_cmd;
+mod upgrade;
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod campaign;
 pub mod connection;
 pub mod session;
 pub mod target;
+pub mod targets_file;
 pub mod transfer;
