@@ -207,9 +207,14 @@ impl<'a> Codec<'a> for ActionOutcome<'a> {
         }
     }
 
+    /// Reads the outcome. A missing return-parameters flag at the very end of the APDU is
+    /// read as "absent": Gurux's server (gurux-dlms 1.0.203) sends `C7 01 iip result` on its
+    /// error path.
     fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let result = super::common::DataAccessResult(r.u8()?);
-        let return_parameters = if r.optional()? {
+        let return_parameters = if r.is_empty() {
+            None
+        } else if r.optional()? {
             Some(GetDataResult::read(r)?)
         } else {
             None

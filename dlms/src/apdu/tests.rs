@@ -142,6 +142,18 @@ fn action_response_return_forms_u9n() {
     );
 }
 
+#[test]
+fn action_response_without_the_return_parameters_flag_is_read_as_absent() {
+    let wire = hex("C7 01 C1 01");
+    let ActionResponse::Normal { outcome, .. } = ActionResponse::decode(&wire).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        outcome,
+        ActionOutcome::bare(DataAccessResult::HARDWARE_FAULT)
+    );
+}
+
 /// protocol-notes §9 V4: HLS pass 3 and 4 on Association LN (u9n `test_action.py`).
 #[test]
 fn hls_reply_to_authentication_vectors() {

@@ -108,7 +108,14 @@ pub struct Driver<'a> {
     session: Option<Session>,
     initiated: bool,
     connected_once: bool,
+    recoveries: u32,
+    protocol_errors: u32,
 }
+
+/// Connection losses a transfer survives (reboots, cuts); each outage is also bounded in time.
+const MAX_RECOVERIES: u32 = 50;
+/// Undecodable replies or exception-responses after which a transfer stops.
+const MAX_PROTOCOL_ERRORS: u32 = 3;
 
 fn method(method_id: i8) -> MethodDescriptor {
     MethodDescriptor {
@@ -141,11 +148,13 @@ impl<'a> Driver<'a> {
             session: None,
             initiated: false,
             connected_once: false,
+            recoveries: 0,
+            protocol_errors: 0,
         }
     }
 
-    fn event(&mut self, step: Step, message: impl Into<String>) {
-        let message = message.into();
+    fn event(&mut self, step: Step, message: impl AsRef<str>) {
+        let message = message.as_ref().to_string();
         tracing::debug!(meter = %self.target.name, ?step, "{message}");
         self.report.events.push(Event {
             at_ms: self.started.elapsed().as_millis() as u64,
@@ -164,7 +173,30 @@ impl<'a> Driver<'a> {
                     break Outcome::Failed { step, reason };
                 }
                 Err(Stop::Link(e)) => {
-                    self.event(Step::Connect, format!("connection lost: {e}"));
+                    let link_failure = matches!(e, SessionError::Link(_));
+                    if link_failure {
+                        self.recoveries += 1;
+                    } else {
+                        self.protocol_errors += 1;
+                    }
+                    if self.protocol_errors > MAX_PROTOCOL_ERRORS
+                        || self.recoveries > MAX_RECOVERIES
+                    {
+                        let reason = format!("giving up after {} connection losses and {} unusable replies; last: {e}", self.recoveries, self.protocol_errors);
+                        self.event(Step::Connect, &reason);
+                        break Outcome::Failed {
+                            step: Step::Connect,
+                            reason,
+                        };
+                    }
+                    self.event(
+                        Step::Connect,
+                        if link_failure {
+                            format!("connection lost: {e}")
+                        } else {
+                            format!("unusable reply ({e}): starting the step again")
+                        },
+                    );
                     self.session = None;
                     if let Err(reason) = self.reconnect().await {
                         break Outcome::Failed {
