@@ -1,6 +1,9 @@
 //! What the integration tests share: the pinned Python environment, the `meterfleet` binary,
 //! and emulated meter processes.
 
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
