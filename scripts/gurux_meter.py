@@ -11,6 +11,7 @@ pre-action callback, the workaround the Gurux examples use. Field behaviour on r
   --busy-ms MS     verify and activate answer temporary-failure; verification (status 2)
                    and activation (status 5) take MS milliseconds
   --store FILE     where the received image is written when it is verified
+  --block-size N   image_block_size (200);  --pdu N  the server's max receive PDU size (1024)
 
 After activation the meter "reboots": the connection is closed, connections are refused for a
 second, then the identifier it was initiated with is the active firmware identifier and the
@@ -57,7 +58,7 @@ class Meter(GXDLMSServer):
         self.args = args
         # GXDLMSServer.maxReceivePDUSize's setter calls itself (gurux-dlms 1.0.203): set the
         # server's PDU size in its settings instead.
-        self.settings.maxServerPDUSize = 1024
+        self.settings.maxServerPDUSize = args.pdu
         self.image = GXDLMSImageTransfer()
         self.image.imageBlockSize = args.block_size
         self.image.imageTransferEnabled = True
@@ -271,6 +272,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--block-size", type=int, default=200)
+    p.add_argument("--pdu", type=int, default=1024, help="server max receive PDU size")
     p.add_argument("--lose-block", type=int, default=-1)
     p.add_argument("--busy-ms", type=int, default=0)
     p.add_argument("--store", default=None)

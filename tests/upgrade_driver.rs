@@ -196,3 +196,36 @@ async fn a_bad_signature_ends_in_a_clear_failure_without_retries() {
     assert_eq!(report.retries, 0);
     assert_eq!(report.reconnects, 0);
 }
+
+#[tokio::test]
+async fn blocks_that_do_not_fit_one_apdu_go_in_action_pblocks() {
+    let profile = MeterProfile {
+        image_block_size: 1010,
+        max_pdu_size: 1024,
+        ..fast_profile()
+    };
+    let report = upgrade(profile, Faults::default(), Transport::Wrapper, good_image()).await;
+    assert_upgraded(&report);
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|e| e.message.contains("ACTION pblocks")),
+        "{:#?}",
+        report.events
+    );
+}
+
+#[tokio::test]
+async fn an_hls_gmac_client_upgrades_over_a_ciphered_association() {
+    let mut target = meter(fast_profile(), Faults::default(), Transport::Hdlc).await;
+    let keys = emulator::meter::MeterKeys::default();
+    target.client_sap = 48;
+    target.auth = harness::target::Auth::HlsGmac {
+        keys: keys.keys,
+        system_title: *b"HEADEND1",
+    };
+    let plan = plan(good_image());
+    let report = Driver::new(&target, &plan).run().await;
+    assert_upgraded(&report);
+}

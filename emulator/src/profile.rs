@@ -61,7 +61,7 @@ pub struct ClientProfile {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MeterProfile {
-    /// image_block_size (attribute 2), in bytes.
+    /// image_block_size (attribute 2), in bytes; at most max_pdu_size.
     pub image_block_size: u32,
     /// The largest APDU the meter accepts (server-max-receive-pdu-size).
     pub max_pdu_size: u16,
@@ -179,10 +179,12 @@ impl MeterProfile {
         if self.image_block_size == 0 {
             return Err("field image_block_size: must be at least 1".into());
         }
-        // The block, its number and about 25 bytes of ACTION header must fit one APDU (OSGP-275).
-        if self.image_block_size as usize + 32 > self.max_pdu_size as usize {
+        // The Blue Book note quoted in OSGP-275: the block size shall not exceed the
+        // ServerMaxReceivePduSize. A block that fits but not with its ~25 bytes of ACTION header
+        // must come in ACTION pblocks, which the meter accepts.
+        if self.image_block_size > self.max_pdu_size as u32 {
             return Err(format!(
-                "field image_block_size: {} does not fit max_pdu_size {} with the ACTION header",
+                "field image_block_size: {} exceeds max_pdu_size {}",
                 self.image_block_size, self.max_pdu_size
             ));
         }
