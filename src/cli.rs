@@ -15,6 +15,9 @@ pub struct Cli {
 enum Command {
     /// Decode a hex-encoded APDU or frame and print what it holds.
     Decode(crate::decode::DecodeArgs),
+    /// Start the default fleet in-process and upgrade it: the operator's report, report.json
+    /// and report.html.
+    Demo(crate::demo::DemoArgs),
     /// Upgrade one meter, or a fleet from a targets file, as a head-end would.
     Upgrade(crate::upgrade::UpgradeArgs),
     /// Run one emulated meter on a TCP port until interrupted.
@@ -24,6 +27,13 @@ enum Command {
     Image(crate::image_cmd::ImageCommand),
 }
 
+impl Cli {
+    /// True for commands whose log shows every request a meter answers.
+    pub fn logs_requests(&self) -> bool {
+        matches!(self.command, Command::Emulate(_))
+    }
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
@@ -31,5 +41,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Image(command) => crate::image_cmd::run(command),
         Command::Emulate(args) => crate::emulate::run(args),
         Command::Upgrade(args) => crate::upgrade::run(args),
+        Command::Demo(args) => crate::demo::run(args),
     }
 }

@@ -3,7 +3,6 @@
 use harness::campaign::{self, CampaignSettings};
 use harness::target::{Auth, Target, Transport};
 use harness::transfer::{Activation, Driver, Outcome, Plan};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -239,25 +238,12 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
         concurrency: args.concurrency,
         passes: args.passes,
     };
-    let terminal = std::io::stderr().is_terminal();
     let report = runtime.block_on(campaign::run(
         targets,
         Arc::new(plan),
         &settings,
-        move |done, total| {
-            if terminal {
-                let width = 40;
-                let filled = done * width / total.max(1);
-                eprint!(
-                    "\r[{}{}] {done}/{total}",
-                    "#".repeat(filled),
-                    " ".repeat(width - filled)
-                );
-                if done == total {
-                    eprintln!();
-                }
-            }
-        },
+        crate::progress::bar(),
+        |_, _| {},
     ));
     print!("{}", report.summary.render());
     write_json(&args.json, &report)?;

@@ -104,12 +104,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Runs a campaign; `progress` is called with (done, total) after each meter.
+/// Runs a campaign; `progress` is called with (done, total) after each meter, `after_pass`
+/// with the pass number and the indices of the meters not (yet) upgraded after it.
 pub async fn run(
     targets: Vec<Target>,
     plan: Arc<Plan>,
     settings: &CampaignSettings,
     progress: impl Fn(usize, usize) + Send + Sync + 'static,
+    mut after_pass: impl FnMut(u32, &[usize]),
 ) -> CampaignReport {
     let started = Instant::now();
     let total = targets.len();
@@ -151,13 +153,15 @@ pub async fn run(
             let (i, report) = task.await.expect("transfer task");
             results[i] = Some(MeterResult { report, pass });
         }
-        succeeded_after_pass.push(
-            results
-                .iter()
-                .flatten()
-                .filter(|r| succeeded(&r.report.outcome))
-                .count(),
-        );
+        let failing: Vec<usize> = (0..total)
+            .filter(|&i| {
+                results[i]
+                    .as_ref()
+                    .is_some_and(|r| !succeeded(&r.report.outcome))
+            })
+            .collect();
+        succeeded_after_pass.push(total - failing.len());
+        after_pass(pass, &failing);
     }
     let meters: Vec<MeterResult> = results
         .into_iter()

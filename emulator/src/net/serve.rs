@@ -42,12 +42,40 @@ pub struct MeterHost {
     /// closing does not end it.
     owner: Mutex<Option<u64>>,
     next_connection: std::sync::atomic::AtomicU64,
+    link: LinkShape,
+}
+
+/// The delay a link adds to each exchange: latency both ways, and bytes at its bandwidth.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkShape {
+    /// One-way latency in milliseconds.
+    pub latency_ms: u64,
+    /// Bits per second; 0 is unlimited.
+    pub bits_per_second: u64,
+}
+
+impl LinkShape {
+    /// The time one request of `request` bytes and its reply of `reply` bytes take on the link.
+    pub fn exchange_time(&self, request: usize, reply: usize) -> Duration {
+        let transfer_ms = if self.bits_per_second == 0 {
+            0
+        } else {
+            (request + reply) as u64 * 8 * 1000 / self.bits_per_second
+        };
+        Duration::from_millis(2 * self.latency_ms + transfer_ms)
+    }
 }
 
 impl MeterHost {
     /// Hosts `meter`, persisting to `store` when given.
     pub fn new(meter: Meter, store: Option<DirStore>) -> Arc<Self> {
+        Self::with_link(meter, store, LinkShape::default())
+    }
+
+    /// Hosts `meter` behind a link of the given shape.
+    pub fn with_link(meter: Meter, store: Option<DirStore>, link: LinkShape) -> Arc<Self> {
         Arc::new(MeterHost {
+            link,
             meter: Mutex::new(meter),
             store,
             generation: watch::channel(0).0,
@@ -105,7 +133,7 @@ impl MeterHost {
             *self.owner.lock().expect("owner lock") = Some(connection);
         }
         let reply = self.with_meter(|m| m.handle_apdu(now_ms(), client_sap, request));
-        tracing::info!(
+        tracing::debug!(
             client = client_sap,
             request = %summary(request),
             reply = %reply.as_deref().map_or("(none)".into(), summary),
@@ -161,7 +189,7 @@ pub async fn serve(
             drop(stream);
             continue;
         }
-        tracing::info!(%peer, "connection");
+        tracing::debug!(%peer, "connection");
         let host = host.clone();
         tokio::spawn(async move {
             let result = match transport {
@@ -171,7 +199,7 @@ pub async fn serve(
             if let Err(e) = result {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
-            tracing::info!(%peer, "disconnected");
+            tracing::debug!(%peer, "disconnected");
         });
     }
 }
@@ -203,6 +231,10 @@ async fn wrapper_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std:
                         continue;
                     }
                     if let Some(reply) = host.handle(id, frame.source, &frame.apdu) {
+                        let delay = host.link.exchange_time(frame.apdu.len(), reply.len());
+                        if !delay.is_zero() {
+                            tokio::time::sleep(delay).await;
+                        }
                         if let Some(bytes) = wrap(frame.destination, frame.source, &reply) {
                             stream.write_all(&bytes).await?;
                         }

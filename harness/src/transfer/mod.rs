@@ -134,6 +134,7 @@ impl<'a> Driver<'a> {
             started: Instant::now(),
             report: Report {
                 meter: target.name.clone(),
+                started_at: unix_seconds(SystemTime::now()),
                 outcome: Outcome::ReadyForActivation,
                 blocks_needed: 0,
                 blocks_sent: 0,

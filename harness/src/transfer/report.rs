@@ -88,6 +88,8 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
 pub struct Report {
     /// The meter.
     pub meter: String,
+    /// When the transfer started (Unix seconds).
+    pub started_at: f64,
     /// How it ended.
     pub outcome: Outcome,
     /// Blocks the image needs.

@@ -1,0 +1,131 @@
+//! A fleet of emulated meters in one process: every meter of a scenario on its own loopback
+//! address, like a GPRS meter with its own IP, with the faults the scenario drew for it.
+
+use crate::meter::{Meter, MeterConfig};
+use crate::net::serve::{serve, LinkShape, MeterHost, Transport};
+use crate::scenario::{MeterPlan, Scenario};
+use p256::ecdsa::VerifyingKey;
+use std::sync::Arc;
+
+/// One running meter of a fleet.
+pub struct FleetMeter {
+    /// What the scenario planned for it.
+    pub plan: MeterPlan,
+    /// The running meter.
+    pub host: Arc<MeterHost>,
+}
+
+/// A running fleet.
+pub struct Fleet {
+    /// The meters, in scenario order.
+    pub meters: Vec<FleetMeter>,
+}
+
+/// Open files a fleet of `meters` needs: a listener each, two sockets per connection of a
+/// campaign running in the same process, and a margin.
+pub fn files_needed(meters: usize, concurrency: usize) -> u64 {
+    meters as u64 + 2 * concurrency as u64 + 256
+}
+
+/// Raises the open-file limit to `needed`, or says what to do when the hard limit is too low.
+pub fn ensure_open_files(needed: u64) -> Result<u64, String> {
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .map_err(|e| format!("reading the open-file limit: {e}"))?;
+    if soft >= needed {
+        return Ok(soft);
+    }
+    let raised = rlimit::increase_nofile_limit(needed).unwrap_or(soft);
+    if raised >= needed {
+        return Ok(raised);
+    }
+    Err(limit_message(needed, raised, hard))
+}
+
+/// The message when the open-file limit is too low.
+pub fn limit_message(needed: u64, soft: u64, hard: u64) -> String {
+    format!(
+        "the fleet needs {needed} open files but the limit is {soft} (hard limit {hard}); \
+         raise it with `ulimit -n {needed}` before starting, and if the hard limit is lower, \
+         raise that in /etc/security/limits.conf or the container's settings (--ulimit nofile={needed})"
+    )
+}
+
+/// Starts every meter of `scenario` (wrapper on its own address); `trusted` signs the images the
+/// meters accept, `stranger` is the key doomed meters trust instead.
+pub async fn start(
+    scenario: &Scenario,
+    trusted: VerifyingKey,
+    stranger: VerifyingKey,
+) -> Result<Fleet, String> {
+    let plans = scenario.meters();
+    let mut meters = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let config = MeterConfig {
+            profile: plan.profile.clone(),
+            faults: plan.faults.clone(),
+            trusted_key: Some(if plan.untrusted_key {
+                stranger
+            } else {
+                trusted
+            }),
+            ..MeterConfig::default()
+        };
+        let mut meter = Meter::new(config);
+        if plan.activation_fails {
+            meter.state_mut().fail_next_activation = Some("power loss during activation".into());
+            meter.take_dirty();
+        }
+        let listener = tokio::net::TcpListener::bind(plan.address)
+            .await
+            .map_err(|e| format!("{} ({}): {e}", plan.address, plan.name))?;
+        let (latency_ms, bits_per_second) = plan.link;
+        let host = MeterHost::with_link(
+            meter,
+            None,
+            LinkShape {
+                latency_ms,
+                bits_per_second,
+            },
+        );
+        tokio::spawn(serve(listener, host.clone(), Transport::Wrapper));
+        meters.push(FleetMeter { plan, host });
+    }
+    Ok(Fleet { meters })
+}
+
+impl Fleet {
+    /// A targets file (for `meterfleet upgrade --targets`) naming every meter.
+    pub fn targets_toml(&self) -> String {
+        let mut out = String::from("# Written by meterfleet for `meterfleet upgrade --targets`.\n[defaults]\ntransport = \"wrapper\"\nclient = 16\n");
+        for m in &self.meters {
+            out.push_str(&format!(
+                "\n[[meter]]\nname = \"{}\"\naddress = \"{}\"\n",
+                m.plan.name, m.plan.address
+            ));
+        }
+        out
+    }
+
+    /// How many meters no head-end can upgrade.
+    pub fn doomed(&self) -> usize {
+        self.meters.iter().filter(|m| m.plan.doomed()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_message_says_what_to_do() {
+        let m = limit_message(20_256, 1024, 4096);
+        assert!(m.contains("20256 open files"), "{m}");
+        assert!(m.contains("ulimit -n 20256"), "{m}");
+        assert!(m.contains("hard limit 4096"), "{m}");
+    }
+
+    #[test]
+    fn a_fleet_within_the_limit_needs_nothing_raised() {
+        assert!(ensure_open_files(64).is_ok());
+    }
+}

@@ -1,0 +1,385 @@
+//! Fleet scenarios: populations of meters with their profile, link, and a fault mix from which
+//! each meter's faults are drawn by a generator seeded from the fleet seed and the meter's
+//! index, so the same scenario and seed replay the same faults.
+//!
+//! Scenarios are TOML; unknown keys are errors naming the file, line and field.
+
+use crate::faults::Faults;
+use crate::profile::MeterProfile;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+/// A whole fleet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The scenario's name.
+    pub name: String,
+    /// The fleet seed: every meter's faults derive from it and the meter's index.
+    pub seed: u64,
+    /// Emulated delays (latency, verification, reboots) are divided by this factor.
+    #[serde(default = "one")]
+    pub time_scale: f64,
+    /// The first meter's address; meters take consecutive addresses from it (127.0.0.0/8).
+    #[serde(default = "first_address")]
+    pub first_address: Ipv4Addr,
+    /// The TCP port every meter listens on.
+    #[serde(default = "port")]
+    pub port: u16,
+    /// The image a campaign sends (the demo builds and signs it).
+    pub image: ImageSpec,
+    /// The populations.
+    pub population: Vec<Population>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn first_address() -> Ipv4Addr {
+    Ipv4Addr::new(127, 1, 0, 1)
+}
+fn port() -> u16 {
+    4059
+}
+
+/// The image a campaign sends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    /// The firmware part.
+    pub part: u8,
+    /// The version identifier.
+    pub version: String,
+    /// The payload size in bytes.
+    pub size: u32,
+}
+
+/// Latency and bandwidth of a communication technology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkKind {
+    /// Loopback speed.
+    Lan,
+    /// GPRS: about 300 ms round trip, 40 kbit/s.
+    Gprs,
+    /// Narrowband PLC: about 600 ms, 2.4 kbit/s.
+    Plc,
+    /// RF mesh: about 150 ms, 20 kbit/s.
+    Rf,
+}
+
+impl LinkKind {
+    /// One-way latency in milliseconds and bandwidth in bits per second (0 = unlimited).
+    pub fn shape(self) -> (u64, u64) {
+        match self {
+            LinkKind::Lan => (0, 0),
+            LinkKind::Gprs => (150, 40_000),
+            LinkKind::Plc => (300, 2_400),
+            LinkKind::Rf => (75, 20_000),
+        }
+    }
+}
+
+/// The probabilities of each fault, per meter (or per block for `lose_block`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultMix {
+    /// Per block: the meter acknowledges it without storing it.
+    pub lose_block: f64,
+    /// Per meter: power cut at a random block during the transfer.
+    pub power_cut: f64,
+    /// Per meter: the connection is cut at a random request.
+    pub cut_connection: f64,
+    /// Per meter: activation reboots without replying.
+    pub silent_activation: f64,
+    /// Per meter: the first activation fails (power loss) and rolls back.
+    pub activation_fails: f64,
+    /// Per meter: the meter trusts another vendor's key, so the image never verifies. Such
+    /// meters are doomed: no head-end can upgrade them.
+    pub untrusted_key: f64,
+    /// Verification time in milliseconds, drawn uniformly from this range.
+    pub verify_ms: Option<[u64; 2]>,
+}
+
+/// A group of meters alike.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Population {
+    /// The population's name (meter names derive from it).
+    pub name: String,
+    /// How many meters.
+    pub count: u32,
+    /// The link technology.
+    #[serde(default = "lan")]
+    pub link: LinkKind,
+    /// The meter profile.
+    #[serde(default)]
+    pub profile: MeterProfile,
+    /// The fault mix.
+    #[serde(default)]
+    pub faults: FaultMix,
+}
+
+fn lan() -> LinkKind {
+    LinkKind::Lan
+}
+
+/// One meter of a scenario, with its drawn faults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterPlan {
+    /// The meter's index in the fleet.
+    pub index: u32,
+    /// Its name.
+    pub name: String,
+    /// Its address.
+    pub address: std::net::SocketAddr,
+    /// Its profile (time-scaled).
+    pub profile: MeterProfile,
+    /// Its faults.
+    pub faults: Faults,
+    /// The first activation fails and rolls back.
+    pub activation_fails: bool,
+    /// It trusts another vendor's key: doomed.
+    pub untrusted_key: bool,
+    /// One-way latency (ms, time-scaled) and bandwidth (bit/s, time-scaled).
+    pub link: (u64, u64),
+}
+
+impl MeterPlan {
+    /// True if no head-end can upgrade this meter.
+    pub fn doomed(&self) -> bool {
+        self.untrusted_key
+    }
+}
+
+/// A scenario file that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ScenarioError {
+    /// The file.
+    pub origin: String,
+    /// What is wrong, with line and field where known.
+    pub message: String,
+}
+
+impl Scenario {
+    /// Parses scenario TOML; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ScenarioError> {
+        let err = |message: String| ScenarioError {
+            origin: origin.to_string(),
+            message,
+        };
+        let scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| format!("line {}: ", text[..s.start].matches('\n').count() + 1))
+                .unwrap_or_default();
+            err(format!("{line}{}", e.message()))
+        })?;
+        scenario.validate().map_err(err)?;
+        Ok(scenario)
+    }
+
+    /// Reads a scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            origin: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !(self.time_scale > 0.0) {
+            return Err("field time_scale: must be above 0".into());
+        }
+        if self.first_address.octets()[0] != 127 {
+            return Err("field first_address: meters listen on loopback only (127.0.0.0/8)".into());
+        }
+        let total: u64 = self.population.iter().map(|p| p.count as u64).sum();
+        if total == 0 {
+            return Err("field population: no meters".into());
+        }
+        if u32::from(self.first_address) as u64 + total
+            > u32::from(Ipv4Addr::new(127, 255, 255, 254)) as u64
+        {
+            return Err(format!(
+                "field population: {total} meters do not fit 127.0.0.0/8 from {}",
+                self.first_address
+            ));
+        }
+        for (i, p) in self.population.iter().enumerate() {
+            let f = &p.faults;
+            for (name, v) in [
+                ("lose_block", f.lose_block),
+                ("power_cut", f.power_cut),
+                ("cut_connection", f.cut_connection),
+                ("silent_activation", f.silent_activation),
+                ("activation_fails", f.activation_fails),
+                ("untrusted_key", f.untrusted_key),
+            ] {
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(format!(
+                        "field population[{i}].faults.{name}: a probability, 0 to 1"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of meters.
+    pub fn meter_count(&self) -> u32 {
+        self.population.iter().map(|p| p.count).sum()
+    }
+
+    /// Every meter with its drawn faults, in fleet order. The same scenario gives the same plans.
+    pub fn meters(&self) -> Vec<MeterPlan> {
+        let mut out = Vec::with_capacity(self.meter_count() as usize);
+        let base = u32::from(self.first_address);
+        let scale = |ms: u64| (ms as f64 / self.time_scale).round() as u64;
+        let mut index = 0u32;
+        for p in &self.population {
+            for i in 0..p.count {
+                // One generator per meter: seeded from the fleet seed and the meter's index, so a
+                // meter's faults do not depend on any other meter (or on a shard's other meters).
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    self.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                );
+                let f = &p.faults;
+                let mut profile = p.profile.clone();
+                profile.activation_reboot_ms = scale(profile.activation_reboot_ms);
+                profile.reboot_ms = scale(profile.reboot_ms);
+                if let Some([lo, hi]) = f.verify_ms {
+                    profile.verify_ms = scale(rng.gen_range(lo..=hi.max(lo)));
+                } else {
+                    profile.verify_ms = scale(profile.verify_ms);
+                }
+                let blocks = self.image.size.div_ceil(profile.image_block_size) + 1;
+                let mut faults = Faults::default();
+                for n in 0..blocks {
+                    if rng.gen_bool(f.lose_block) {
+                        faults.lose_blocks.insert(n);
+                    }
+                }
+                if rng.gen_bool(f.power_cut) {
+                    faults.reboot_at_block = Some(rng.gen_range(0..blocks));
+                }
+                if rng.gen_bool(f.cut_connection) {
+                    faults.cut_connection_at_request = Some(rng.gen_range(5..blocks + 10));
+                }
+                faults.silent_activation = rng.gen_bool(f.silent_activation);
+                let activation_fails = rng.gen_bool(f.activation_fails);
+                let untrusted_key = rng.gen_bool(f.untrusted_key);
+                let (latency, bandwidth) = p.link.shape();
+                let ip = Ipv4Addr::from(base + index);
+                out.push(MeterPlan {
+                    index,
+                    name: format!("{}-{:05}", p.name, i + 1),
+                    address: std::net::SocketAddr::from((ip, self.port)),
+                    profile,
+                    faults,
+                    activation_fails,
+                    untrusted_key,
+                    link: (scale(latency), (bandwidth as f64 * self.time_scale) as u64),
+                });
+                index += 1;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: &str = r#"
+name = "small"
+seed = 7
+time_scale = 10.0
+
+[image]
+part = 1
+version = "APP-2.0.0"
+size = 20000
+
+[[population]]
+name = "home"
+count = 50
+link = "gprs"
+faults = { lose_block = 0.05, power_cut = 0.2, untrusted_key = 0.1, verify_ms = [0, 3000] }
+"#;
+
+    #[test]
+    fn the_same_seed_draws_the_same_faults_and_another_seed_others() {
+        let a = Scenario::from_toml(SMALL, "s.toml").unwrap().meters();
+        let b = Scenario::from_toml(SMALL, "s.toml").unwrap().meters();
+        assert_eq!(a, b);
+        let c = Scenario::from_toml(&SMALL.replace("seed = 7", "seed = 8"), "s.toml")
+            .unwrap()
+            .meters();
+        assert_ne!(a, c);
+        assert!(a.iter().any(|m| !m.faults.lose_blocks.is_empty()));
+        assert!(a.iter().any(|m| m.faults.reboot_at_block.is_some()));
+        assert_eq!(a[0].address, "127.1.0.1:4059".parse().unwrap());
+        assert_eq!(a[49].address, "127.1.0.50:4059".parse().unwrap());
+        assert_eq!(
+            a[3].link,
+            (15, 400_000),
+            "GPRS latency and bandwidth, time-scaled by 10"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_field() {
+        let e = Scenario::from_toml(
+            &SMALL.replace("count = 50", "count = 50\ncolour = 1"),
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("f.toml: line"), "{e}");
+        assert!(e.to_string().contains("colour"), "{e}");
+        let e = Scenario::from_toml(
+            &SMALL.replace("lose_block = 0.05", "lose_block = 5.0"),
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("field population[0].faults.lose_block"),
+            "{e}"
+        );
+        let e = Scenario::from_toml(
+            &SMALL.replace(
+                "time_scale = 10.0",
+                "time_scale = 10.0\nfirst_address = \"10.0.0.1\"",
+            ),
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("loopback only"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+
+    /// Every scenario under `scenarios/` parses.
+    #[test]
+    fn shipped_scenarios_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(s.meter_count() > 0);
+            n += 1;
+        }
+        assert!(n >= 5);
+    }
+}

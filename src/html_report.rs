@@ -1,0 +1,241 @@
+//! The demo's HTML report: one static page, inline SVG charts, no external assets.
+
+use crate::demo::DemoReport;
+use std::fmt::Write;
+
+const W: f64 = 640.0;
+const H: f64 = 200.0;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A line chart of (x, y) points scaled into the frame, with axis labels.
+fn line_chart(title: &str, x_label: &str, y_label: &str, points: &[(f64, f64)]) -> String {
+    let max_x = points.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-9);
+    let max_y = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9);
+    let path: Vec<String> = points
+        .iter()
+        .map(|(x, y)| {
+            format!(
+                "{:.1},{:.1}",
+                40.0 + x / max_x * (W - 50.0),
+                H - 25.0 - y / max_y * (H - 40.0)
+            )
+        })
+        .collect();
+    format!(
+        r##"<figure><figcaption>{title}</figcaption><svg viewBox="0 0 {W} {H}" width="{W}" height="{H}">
+<line x1="40" y1="{b}" x2="{r}" y2="{b}" stroke="#888"/><line x1="40" y1="15" x2="40" y2="{b}" stroke="#888"/>
+<polyline fill="none" stroke="#2a6" stroke-width="2" points="{pts}"/>
+<text x="40" y="{lx}" font-size="11">0</text><text x="{r}" y="{lx}" font-size="11" text-anchor="end">{max_x:.1} {x_label}</text>
+<text x="36" y="20" font-size="11" text-anchor="end">{max_y:.0}</text><text x="44" y="12" font-size="11">{y_label}</text>
+</svg></figure>"##,
+        b = H - 25.0,
+        r = W - 10.0,
+        lx = H - 8.0,
+        pts = path.join(" ")
+    )
+}
+
+/// A bar chart of counts.
+fn bar_chart(title: &str, x_label: &str, bins: &[usize], max_x: f64) -> String {
+    let max = bins.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let width = (W - 50.0) / bins.len().max(1) as f64;
+    let mut bars = String::new();
+    for (i, n) in bins.iter().enumerate() {
+        let h = *n as f64 / max * (H - 40.0);
+        let _ = write!(
+            bars,
+            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="#36c"><title>{n}</title></rect>"##,
+            40.0 + i as f64 * width,
+            H - 25.0 - h,
+            (width - 1.0).max(1.0)
+        );
+    }
+    format!(
+        r##"<figure><figcaption>{title}</figcaption><svg viewBox="0 0 {W} {H}" width="{W}" height="{H}">
+<line x1="40" y1="{b}" x2="{r}" y2="{b}" stroke="#888"/>{bars}
+<text x="40" y="{lx}" font-size="11">0</text><text x="{r}" y="{lx}" font-size="11" text-anchor="end">{max_x:.2} {x_label}</text>
+<text x="36" y="20" font-size="11" text-anchor="end">{max:.0}</text>
+</svg></figure>"##,
+        b = H - 25.0,
+        r = W - 10.0,
+        lx = H - 8.0,
+    )
+}
+
+/// Block bitmaps of incomplete meters: a row a meter, a cell a block.
+fn bitmaps(report: &DemoReport) -> String {
+    let mut out = String::new();
+    for pass in &report.incomplete_after_pass {
+        let _ = write!(
+            out,
+            "<h3>After pass {}: {} meters not upgraded</h3>",
+            pass.pass, pass.count
+        );
+        if pass.meters.is_empty() {
+            continue;
+        }
+        let cell = 4.0;
+        let cols = pass
+            .meters
+            .iter()
+            .map(|m| m.bitmap.len())
+            .max()
+            .unwrap_or(0) as f64;
+        let height = pass.meters.len() as f64 * (cell + 2.0) + 4.0;
+        let mut svg = format!(
+            r#"<svg width="{:.0}" height="{height:.0}">"#,
+            170.0 + cols * cell
+        );
+        for (row, m) in pass.meters.iter().enumerate() {
+            let y = 2.0 + row as f64 * (cell + 2.0);
+            let _ = write!(
+                svg,
+                r#"<text x="0" y="{:.1}" font-size="6">{}</text>"#,
+                y + cell,
+                escape(&m.meter)
+            );
+            for (col, bit) in m.bitmap.chars().enumerate() {
+                let colour = if bit == '1' { "#2a6" } else { "#d33" };
+                let _ = write!(
+                    svg,
+                    r#"<rect x="{:.1}" y="{y:.1}" width="{cell}" height="{cell}" fill="{colour}"/>"#,
+                    170.0 + col as f64 * cell
+                );
+            }
+        }
+        svg.push_str("</svg>");
+        out.push_str(&svg);
+    }
+    out
+}
+
+/// The whole page.
+pub fn render(report: &DemoReport) -> String {
+    let s = &report.summary;
+    let start = report
+        .meters
+        .iter()
+        .map(|m| m.started_at)
+        .fold(f64::INFINITY, f64::min);
+    let mut finished: Vec<f64> = report
+        .meters
+        .iter()
+        .filter(|m| m.upgraded)
+        .map(|m| m.started_at + m.duration_seconds - start)
+        .collect();
+    finished.sort_by(f64::total_cmp);
+    let upgraded_over_time: Vec<(f64, f64)> = std::iter::once((0.0, 0.0))
+        .chain(
+            finished
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (*t, (i + 1) as f64)),
+        )
+        .collect();
+    // Throughput: each meter's blocks spread evenly between its first and last block.
+    let span = s.duration_seconds.max(0.001);
+    let buckets = 60usize;
+    let mut throughput = vec![0.0f64; buckets];
+    for m in &report.meters {
+        if let (Some(a), Some(b)) = (m.first_block_at, m.last_block_at) {
+            let (a, b) = (a - start, (b - start).max(a - start + 1e-3));
+            for (i, slot) in throughput.iter_mut().enumerate() {
+                let (lo, hi) = (
+                    i as f64 * span / buckets as f64,
+                    (i + 1) as f64 * span / buckets as f64,
+                );
+                let overlap = (b.min(hi) - a.max(lo)).max(0.0);
+                *slot += m.blocks_sent as f64 * overlap / (b - a);
+            }
+        }
+    }
+    let per_second = span / buckets as f64;
+    let throughput: Vec<(f64, f64)> = throughput
+        .iter()
+        .enumerate()
+        .map(|(i, n)| ((i as f64 + 0.5) * per_second, n / per_second))
+        .collect();
+    let durations: Vec<f64> = report
+        .meters
+        .iter()
+        .filter(|m| m.upgraded)
+        .map(|m| m.duration_seconds)
+        .collect();
+    let max_d = durations.iter().copied().fold(0.0, f64::max).max(1e-9);
+    let mut hist = vec![0usize; 20];
+    for d in &durations {
+        hist[((d / max_d * 20.0) as usize).min(19)] += 1;
+    }
+    let mut rows = String::new();
+    for (k, v) in [
+        ("expected", s.expected.to_string()),
+        (
+            "succeeded",
+            format!("{} ({:.1} %)", s.succeeded, s.success_percent),
+        ),
+        (
+            "failed",
+            format!("{} ({:.1} %)", s.failed, s.unsuccessful_percent),
+        ),
+        ("doomed by the scenario", report.scenario.doomed.to_string()),
+        ("duration", format!("{:.1} s", s.duration_seconds)),
+        (
+            "blocks sent / needed",
+            format!("{} / {}", s.blocks_sent, s.blocks_needed),
+        ),
+        ("retries", s.retries.to_string()),
+        (
+            "passes",
+            format!(
+                "{} (succeeded after each: {:?})",
+                s.passes, s.succeeded_after_pass
+            ),
+        ),
+    ] {
+        let _ = write!(rows, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
+    }
+    let mut failures = String::new();
+    for m in report.meters.iter().filter(|m| !m.upgraded) {
+        let _ = write!(
+            failures,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&m.name),
+            if m.doomed { "yes" } else { "no" },
+            escape(&m.outcome)
+        );
+    }
+    format!(
+        r#"<!doctype html><html><head><meta charset="utf-8"><title>meterfleet demo: {name}</title>
+<style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto}}table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:.2rem .6rem;text-align:left}}figure{{margin:1rem 0}}figcaption{{font-weight:bold}}</style></head><body>
+<h1>Firmware campaign: scenario {name}, seed {seed}</h1>
+<p>{meters} emulated meters, image {version} ({size} bytes).</p>
+<table>{rows}</table>
+{c1}{c2}{c3}
+<h2>Meters still incomplete after each pass</h2>
+<p>Each row a meter, each cell a block: green received, red missing.</p>
+{bitmaps}
+<h2>Meters not upgraded</h2>
+<table><tr><th>meter</th><th>doomed</th><th>outcome</th></tr>{failures}</table>
+</body></html>
+"#,
+        name = escape(&report.scenario.name),
+        seed = report.scenario.seed,
+        meters = report.scenario.meters,
+        version = escape(&report.scenario.image_version),
+        size = report.scenario.image_size,
+        c1 = line_chart(
+            "Meters upgraded over time",
+            "s",
+            "meters",
+            &upgraded_over_time
+        ),
+        c2 = line_chart("Block throughput", "s", "blocks/s", &throughput),
+        c3 = bar_chart("Per-meter duration (upgraded meters)", "s", &hist, max_d),
+        bitmaps = bitmaps(report),
+    )
+}

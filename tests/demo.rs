@@ -1,0 +1,81 @@
+//! `meterfleet demo` on a small fleet: the report's schema, statistics that agree with the
+//! per-meter outcomes, every meter the scenario does not doom upgraded, and the same seed giving
+//! the same per-meter results.
+
+mod common;
+
+use common::root;
+use serde_json::Value;
+use std::process::Command;
+
+fn demo(out: &std::path::Path) -> (bool, Value) {
+    let status = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+        .args(["demo", "--scenario"])
+        .arg(root().join("tests/data/small-fleet.toml"))
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let report = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert!(std::fs::read_to_string(out.join("report.html"))
+        .unwrap()
+        .contains("Meters upgraded over time"));
+    (status.success(), report)
+}
+
+fn per_meter(report: &Value) -> Vec<(String, bool, bool, u64, u64)> {
+    report["meters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["doomed"].as_bool().unwrap(),
+                m["upgraded"].as_bool().unwrap(),
+                m["pass"].as_u64().unwrap(),
+                m["blocks_needed"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_demo_report_is_complete_consistent_and_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, report) = demo(&dir.path().join("a"));
+    assert!(
+        ok,
+        "every meter the scenario does not doom must be upgraded"
+    );
+    assert_eq!(report["schema"], "meterfleet-demo-report/1");
+    let s = &report["summary"];
+    let meters = report["meters"].as_array().unwrap();
+    assert_eq!(s["expected"], 60);
+    assert_eq!(meters.len(), 60);
+    let upgraded = meters.iter().filter(|m| m["upgraded"] == true).count() as u64;
+    assert_eq!(s["succeeded"].as_u64().unwrap(), upgraded);
+    assert_eq!(s["failed"].as_u64().unwrap(), 60 - upgraded);
+    let doomed = meters.iter().filter(|m| m["doomed"] == true).count() as u64;
+    assert_eq!(report["scenario"]["doomed"].as_u64().unwrap(), doomed);
+    assert!(doomed > 0, "the small scenario dooms at least one meter");
+    assert_eq!(upgraded, 60 - doomed, "exactly the doomed meters fail");
+    let sent: u64 = meters
+        .iter()
+        .map(|m| m["blocks_sent"].as_u64().unwrap())
+        .sum();
+    assert_eq!(s["blocks_sent"].as_u64().unwrap(), sent);
+    let after = s["succeeded_after_pass"].as_array().unwrap();
+    assert_eq!(after.last().unwrap().as_u64().unwrap(), upgraded);
+    assert_eq!(
+        report["incomplete_after_pass"].as_array().unwrap().len(),
+        after.len()
+    );
+    let (_, again) = demo(&dir.path().join("b"));
+    assert_eq!(
+        per_meter(&report),
+        per_meter(&again),
+        "the same seed gives the same run"
+    );
+}
