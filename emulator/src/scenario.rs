@@ -193,7 +193,7 @@ impl Scenario {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if !(self.time_scale > 0.0) {
+        if self.time_scale.is_nan() || self.time_scale <= 0.0 {
             return Err("field time_scale: must be above 0".into());
         }
         if self.first_address.octets()[0] != 127 {

@@ -57,11 +57,8 @@ pub struct LinkShape {
 impl LinkShape {
     /// The time one request of `request` bytes and its reply of `reply` bytes take on the link.
     pub fn exchange_time(&self, request: usize, reply: usize) -> Duration {
-        let transfer_ms = if self.bits_per_second == 0 {
-            0
-        } else {
-            (request + reply) as u64 * 8 * 1000 / self.bits_per_second
-        };
+        let bits = (request + reply) as u64 * 8 * 1000;
+        let transfer_ms = bits.checked_div(self.bits_per_second).unwrap_or(0);
         Duration::from_millis(2 * self.latency_ms + transfer_ms)
     }
 }
