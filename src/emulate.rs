@@ -24,8 +24,15 @@ pub struct EmulateArgs {
     #[arg(long)]
     trust_key: Option<PathBuf>,
     /// Keep the meter's non-volatile state here, so it survives restarts.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "scenario")]
     state_dir: Option<PathBuf>,
+    /// Run a whole fleet from a scenario file instead of one meter: every meter on its own
+    /// loopback address (needs --trust-key).
+    #[arg(long, requires = "trust_key")]
+    scenario: Option<PathBuf>,
+    /// With --scenario: where to write the targets file for `meterfleet upgrade --targets`.
+    #[arg(long, default_value = "targets.toml", requires = "scenario")]
+    targets_out: PathBuf,
 }
 
 /// The framing on the wire.
@@ -49,6 +56,9 @@ pub fn run(args: EmulateArgs) -> ExitCode {
 }
 
 fn start(args: EmulateArgs) -> Result<(), String> {
+    if let Some(path) = &args.scenario {
+        return start_fleet(path, &args);
+    }
     let profile = match &args.profile {
         Some(path) => MeterProfile::load(path).map_err(|e| e.to_string())?,
         None => MeterProfile::default(),
@@ -100,5 +110,38 @@ fn start(args: EmulateArgs) -> Result<(), String> {
                 Ok(())
             }
         }
+    })
+}
+
+/// Runs every meter of a scenario until interrupted.
+fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String> {
+    let scenario = emulator::scenario::Scenario::load(path).map_err(|e| e.to_string())?;
+    let trusted = crate::image_cmd::load_verifying_key(args.trust_key.as_deref().expect("clap requires it"))?;
+    // Doomed meters trust a key nobody has.
+    let stranger = *p256::ecdsa::SigningKey::random(&mut rand_core::OsRng).verifying_key();
+    let count = scenario.meter_count() as usize;
+    emulator::fleet::ensure_open_files(emulator::fleet::files_needed(count, 0))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    runtime.block_on(async {
+        let fleet = emulator::fleet::start(&scenario, trusted, stranger).await?;
+        std::fs::write(&args.targets_out, fleet.targets_toml())
+            .map_err(|e| format!("{}: {e}", args.targets_out.display()))?;
+        let first = &fleet.meters[0].plan.address;
+        let last = &fleet.meters[count - 1].plan.address;
+        println!(
+            "{count} meters of scenario {} (seed {}) listening on {} to {} (wrapper, server wPort 1), {} doomed; targets written to {}",
+            scenario.name,
+            scenario.seed,
+            first,
+            last,
+            fleet.doomed(),
+            args.targets_out.display()
+        );
+        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+        println!("interrupted");
+        Ok(())
     })
 }
