@@ -116,7 +116,8 @@ fn start(args: EmulateArgs) -> Result<(), String> {
 /// Runs every meter of a scenario until interrupted.
 fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String> {
     let scenario = emulator::scenario::Scenario::load(path).map_err(|e| e.to_string())?;
-    let trusted = crate::image_cmd::load_verifying_key(args.trust_key.as_deref().expect("clap requires it"))?;
+    let trusted =
+        crate::image_cmd::load_verifying_key(args.trust_key.as_deref().expect("clap requires it"))?;
     // Doomed meters trust a key nobody has.
     let stranger = *p256::ecdsa::SigningKey::random(&mut rand_core::OsRng).verifying_key();
     let count = scenario.meter_count() as usize;

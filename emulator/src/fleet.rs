@@ -59,10 +59,12 @@ pub async fn start(
 ) -> Result<Fleet, String> {
     let plans = scenario.meters();
     let mut meters = Vec::with_capacity(plans.len());
+    let store = crate::blocks::BlockStore::new();
     for plan in plans {
         let config = MeterConfig {
             profile: plan.profile.clone(),
             faults: plan.faults.clone(),
+            block_store: Some(store.clone()),
             trusted_key: Some(if plan.untrusted_key {
                 stranger
             } else {

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod blocks;
 pub mod cosem;
 pub mod events;
 pub mod faults;

@@ -180,6 +180,8 @@ pub struct Env<'a> {
     pub profile: &'a MeterProfile,
     /// The key images must be signed with.
     pub trusted_key: Option<&'a VerifyingKey>,
+    /// The fleet's shared block store, if any.
+    pub store: Option<&'a crate::blocks::BlockStore>,
     /// Emulated time, milliseconds since the Unix epoch.
     pub now_ms: u64,
 }
@@ -203,6 +205,7 @@ impl Env<'_> {
             trusted_key: self.trusted_key,
             parts: &state.parts,
             log: &mut state.log,
+            store: self.store,
             now_ms,
         };
         f(&mut state.transfer, &mut ctx)

@@ -61,6 +61,8 @@ pub struct MeterConfig {
     pub trusted_key: Option<VerifyingKey>,
     /// Security material for HLS and ciphering.
     pub keys: MeterKeys,
+    /// The fleet's shared block store; `None` keeps the image in the meter.
+    pub block_store: Option<std::sync::Arc<crate::blocks::BlockStore>>,
 }
 
 /// What the edge must know of a meter.
@@ -124,8 +126,14 @@ impl Meter {
         state.transfer.after_reboot();
         if state.transfer.data.len() != state.transfer.size as usize {
             // The image bytes are stored apart; without them nothing is acknowledged.
-            state.transfer.data = vec![0; state.transfer.size as usize];
-            state.transfer.received.fill(false);
+            let t = &mut state.transfer;
+            t.data = crate::blocks::ImageData::new(
+                config.block_store.as_deref(),
+                &t.identifier,
+                t.size,
+                t.block_size.max(1),
+            );
+            t.received.fill(false);
         }
         Meter {
             faults: FaultState::new(config.faults.clone()),
@@ -210,6 +218,7 @@ impl Meter {
             state: &mut self.state,
             profile: &self.config.profile,
             trusted_key: self.config.trusted_key.as_ref(),
+            store: self.config.block_store.as_deref(),
             now_ms,
         }
     }
@@ -545,6 +554,7 @@ impl Meter {
             state: &mut self.state,
             profile: &self.config.profile,
             trusted_key: self.config.trusted_key.as_ref(),
+            store: self.config.block_store.as_deref(),
             now_ms,
         };
         match object.kind {

@@ -772,7 +772,7 @@ mod model {
                             _ => prop_assert_eq!(r, R::OTHER_REASON),
                         }
                         if m.status == 5 {
-                            prop_assert_eq!(&b.meter.state().transfer.data, &images[0], "activated image is the one sent");
+                            prop_assert_eq!(&b.meter.state().transfer.data.to_vec(), &images[0], "activated image is the one sent");
                             b.wait_until_online();
                             b = Bench::public(b.meter);
                             m.status = 6;

@@ -41,17 +41,17 @@ impl DirStore {
         let mut state: MeterState = serde_json::from_str(&text)
             .map_err(|e| format!("{}: line {}: {e}", state_path.display(), e.line()))?;
         let image_path = self.dir.join("image.bin");
-        state.transfer.data = match std::fs::read(&image_path) {
+        state.transfer.data = crate::blocks::ImageData::Owned(match std::fs::read(&image_path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(format!("{}: {e}", image_path.display())),
-        };
+        });
         Ok(Some(state))
     }
 
     /// Stores the state.
     pub fn save(&self, state: &MeterState) -> std::io::Result<()> {
-        replace(&self.dir.join("image.bin"), &state.transfer.data)?;
+        replace(&self.dir.join("image.bin"), &state.transfer.data.to_vec())?;
         let json = serde_json::to_vec_pretty(state).expect("meter state serializes");
         replace(&self.dir.join("state.json"), &json)
     }
@@ -68,7 +68,7 @@ mod tests {
         assert_eq!(store.load().unwrap(), None);
         let mut state = MeterState::default();
         state.transfer.size = 3;
-        state.transfer.data = vec![1, 2, 3];
+        state.transfer.data = crate::blocks::ImageData::Owned(vec![1, 2, 3]);
         state.invocation_counter = 42;
         store.save(&state).unwrap();
         assert_eq!(store.load().unwrap(), Some(state));

@@ -4,6 +4,7 @@
 //! module keeps the status, the received blocks and the image, and decides each result by the
 //! meter's profile. Time is passed in as milliseconds.
 
+use crate::blocks::{BlockStore, ImageData};
 use crate::events::{EventCode, EventLog};
 use crate::firmware::{Firmware, FirmwarePart};
 use crate::profile::{MeterProfile, Reinitiate};
@@ -65,7 +66,7 @@ pub struct Transfer {
     pub received: BitVec<u8, Msb0>,
     /// The image bytes received so far (stored apart from the JSON state).
     #[serde(skip)]
-    pub data: Vec<u8>,
+    pub data: ImageData,
     /// The result of the last successful verification (attribute 7).
     pub to_activate: Option<ImageToActivate>,
     /// When an asynchronous verification ends.
@@ -81,7 +82,7 @@ impl Default for Transfer {
             size: 0,
             block_size: 0,
             received: BitVec::new(),
-            data: Vec::new(),
+            data: ImageData::default(),
             to_activate: None,
             verify_due_ms: None,
         }
@@ -105,6 +106,8 @@ pub struct Ctx<'a> {
     pub parts: &'a [FirmwarePart],
     /// The event log.
     pub log: &'a mut EventLog,
+    /// The fleet's shared block store, if the meter is part of one.
+    pub store: Option<&'a BlockStore>,
     /// Meter time, milliseconds since the Unix epoch.
     pub now_ms: u64,
 }
@@ -164,7 +167,7 @@ impl Transfer {
             size,
             block_size,
             received: BitVec::repeat(false, size.div_ceil(block_size) as usize),
-            data: vec![0; size as usize],
+            data: ImageData::new(ctx.store, identifier, size, block_size),
             to_activate: None,
             verify_due_ms: None,
         };
@@ -202,7 +205,7 @@ impl Transfer {
         if !accepted {
             return R::OTHER_REASON;
         }
-        self.data[start..start + expected].copy_from_slice(&value[..expected]);
+        self.data.write_block(number, bs, &value[..expected]);
         self.received.set(number as usize, true);
         R::SUCCESS
     }
@@ -284,9 +287,10 @@ impl Transfer {
                 self.first_not_transferred()
             ));
         }
+        let bytes = self.data.to_vec();
         let parsed = match ctx.trusted_key {
-            Some(key) => image::verify(&self.data, key),
-            None => image::parse(&self.data),
+            Some(key) => image::verify(&bytes, key),
+            None => image::parse(&bytes),
         };
         let (part, identification, signature) = match parsed {
             Ok(info) if ctx.trusted_key.is_some() => {

@@ -33,6 +33,7 @@ impl Bench {
             trusted_key: Some(&self.key),
             parts: &self.parts,
             log: &mut self.log,
+            store: None,
             now_ms: self.now,
         };
         f(&mut self.t, &mut ctx)

@@ -1,0 +1,197 @@
+//! Where a meter keeps the image it receives: its own buffer (a single meter, persisted), or a
+//! process-wide store of canonical blocks shared by a fleet, plus only the blocks in which this
+//! meter's copy differs. 10,000 meters receiving the same 1 MiB image then hold it once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// The canonical blocks of one image, as the first meter to receive each block got it.
+#[derive(Debug)]
+pub struct Canonical {
+    size: usize,
+    block_size: usize,
+    blocks: Vec<OnceLock<Box<[u8]>>>,
+}
+
+/// The process-wide store: one [`Canonical`] per image (identifier, size and block size),
+/// freed when no meter holds it any more.
+#[derive(Debug, Default)]
+pub struct BlockStore {
+    images: Mutex<HashMap<(Vec<u8>, u32, u32), Weak<Canonical>>>,
+}
+
+impl BlockStore {
+    /// An empty store.
+    pub fn new() -> Arc<Self> {
+        Arc::new(BlockStore::default())
+    }
+
+    /// The canonical blocks of an image, created on first use.
+    pub fn image(&self, identifier: &[u8], size: u32, block_size: u32) -> Arc<Canonical> {
+        let mut images = self.images.lock().expect("block store lock");
+        let key = (identifier.to_vec(), size, block_size);
+        if let Some(existing) = images.get(&key).and_then(Weak::upgrade) {
+            return existing;
+        }
+        images.retain(|_, w| w.strong_count() > 0);
+        let count = size.div_ceil(block_size) as usize;
+        let canonical = Arc::new(Canonical {
+            size: size as usize,
+            block_size: block_size as usize,
+            blocks: (0..count).map(|_| OnceLock::new()).collect(),
+        });
+        images.insert(key, Arc::downgrade(&canonical));
+        canonical
+    }
+
+    /// The images the store holds now.
+    pub fn image_count(&self) -> usize {
+        self.images
+            .lock()
+            .expect("block store lock")
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count()
+    }
+}
+
+/// The bytes of the image a meter is receiving.
+#[derive(Debug, Clone)]
+pub enum ImageData {
+    /// The meter's own buffer of the whole image.
+    Owned(Vec<u8>),
+    /// Canonical blocks shared with other meters, and this meter's blocks that differ.
+    Shared {
+        /// The shared blocks.
+        canonical: Arc<Canonical>,
+        /// This meter's blocks that differ from the canonical ones.
+        own: BTreeMap<u32, Box<[u8]>>,
+    },
+}
+
+/// Two buffers are equal when they hold the same image, however it is stored.
+impl PartialEq for ImageData {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.to_vec() == other.to_vec()
+    }
+}
+
+impl Eq for ImageData {}
+
+impl Default for ImageData {
+    fn default() -> Self {
+        ImageData::Owned(Vec::new())
+    }
+}
+
+impl ImageData {
+    /// A buffer for an image of `size` bytes: shared through `store` if given.
+    pub fn new(store: Option<&BlockStore>, identifier: &[u8], size: u32, block_size: u32) -> Self {
+        match store {
+            Some(s) => ImageData::Shared {
+                canonical: s.image(identifier, size, block_size),
+                own: BTreeMap::new(),
+            },
+            None => ImageData::Owned(vec![0; size as usize]),
+        }
+    }
+
+    /// The image size.
+    pub fn len(&self) -> usize {
+        match self {
+            ImageData::Owned(v) => v.len(),
+            ImageData::Shared { canonical, .. } => canonical.size,
+        }
+    }
+
+    /// True for an empty image.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stores block `n` (exactly its bytes: the last block may be short).
+    pub fn write_block(&mut self, n: u32, block_size: usize, bytes: &[u8]) {
+        match self {
+            ImageData::Owned(v) => {
+                let start = n as usize * block_size;
+                v[start..start + bytes.len()].copy_from_slice(bytes);
+            }
+            ImageData::Shared { canonical, own } => {
+                let Some(slot) = canonical.blocks.get(n as usize) else {
+                    return;
+                };
+                let stored = slot.get_or_init(|| bytes.into());
+                if **stored == *bytes {
+                    own.remove(&n);
+                } else {
+                    own.insert(n, bytes.into());
+                }
+            }
+        }
+    }
+
+    /// The whole image (blocks never received read as zeros).
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self {
+            ImageData::Owned(v) => v.clone(),
+            ImageData::Shared { canonical, own } => {
+                let mut out = vec![0; canonical.size];
+                for (n, slot) in canonical.blocks.iter().enumerate() {
+                    let block = own
+                        .get(&(n as u32))
+                        .map(|b| &**b)
+                        .or_else(|| slot.get().map(|b| &**b));
+                    if let Some(b) = block {
+                        let start = n * canonical.block_size;
+                        out[start..start + b.len()].copy_from_slice(b);
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Bytes this meter holds on its own (the shared blocks not counted).
+    pub fn own_bytes(&self) -> usize {
+        match self {
+            ImageData::Owned(v) => v.len(),
+            ImageData::Shared { own, .. } => own.values().map(|b| b.len()).sum(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meters_sharing_an_image_hold_only_their_differences() {
+        let store = BlockStore::new();
+        let mut a = ImageData::new(Some(&store), b"img", 10, 4);
+        let mut b = ImageData::new(Some(&store), b"img", 10, 4);
+        a.write_block(0, 4, &[1, 2, 3, 4]);
+        a.write_block(2, 4, &[9, 9]);
+        b.write_block(0, 4, &[1, 2, 3, 4]);
+        b.write_block(2, 4, &[7, 7]);
+        b.write_block(1, 4, &[5, 5, 5, 5]);
+        assert_eq!(a.own_bytes(), 0);
+        assert_eq!(
+            b.own_bytes(),
+            2,
+            "only b's last block differs from the canonical one"
+        );
+        assert_eq!(a.to_vec(), [1, 2, 3, 4, 5, 5, 5, 5, 9, 9]);
+        assert_eq!(b.to_vec(), [1, 2, 3, 4, 5, 5, 5, 5, 7, 7]);
+        assert_eq!(store.image_count(), 1);
+        drop((a, b));
+        assert_eq!(store.image_count(), 0, "freed with its last meter");
+    }
+
+    #[test]
+    fn an_owned_buffer_behaves_the_same() {
+        let mut a = ImageData::new(None, b"img", 10, 4);
+        a.write_block(2, 4, &[9, 9]);
+        assert_eq!(a.to_vec(), [0, 0, 0, 0, 0, 0, 0, 0, 9, 9]);
+        assert_eq!(a.own_bytes(), 10);
+    }
+}
