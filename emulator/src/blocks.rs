@@ -13,11 +13,13 @@ pub struct Canonical {
     blocks: Vec<OnceLock<Box<[u8]>>>,
 }
 
-/// The process-wide store: one [`Canonical`] per image (identifier, size and block size),
-/// freed when no meter holds it any more.
+/// What identifies an image in the store: identifier, size and block size.
+type ImageKey = (Vec<u8>, u32, u32);
+
+/// The process-wide store: one [`Canonical`] per image, freed when no meter holds it any more.
 #[derive(Debug, Default)]
 pub struct BlockStore {
-    images: Mutex<HashMap<(Vec<u8>, u32, u32), Weak<Canonical>>>,
+    images: Mutex<HashMap<ImageKey, Weak<Canonical>>>,
 }
 
 impl BlockStore {
