@@ -22,6 +22,9 @@ enum Command {
     Upgrade(crate::upgrade::UpgradeArgs),
     /// Run one emulated meter on a TCP port until interrupted.
     Emulate(crate::emulate::EmulateArgs),
+    /// Measure: fleet memory per meter and a campaign's block throughput.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
     /// Make keys, build signed firmware images, inspect and corrupt them.
     #[command(subcommand)]
     Image(crate::image_cmd::ImageCommand),
@@ -42,5 +45,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Emulate(args) => crate::emulate::run(args),
         Command::Upgrade(args) => crate::upgrade::run(args),
         Command::Demo(args) => crate::demo::run(args),
+        Command::Bench(command) => crate::bench::run(command),
     }
 }

@@ -1,0 +1,242 @@
+//! `meterfleet bench fleet`: memory per meter at fleet scale, idle and in the middle of a
+//! transfer, and a campaign's block throughput with the fleet in another process.
+
+use dlms::apdu::{ActionRequest, InvokeIdAndPriority, MethodDescriptor, ObisCode};
+use dlms::association::ClientSettings;
+use dlms::axdr::EncodedData;
+use dlms::{Codec, Data};
+use emulator::scenario::Scenario;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// `meterfleet bench ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Fleet memory (idle, mid-transfer) and, with --campaign, a campaign's throughput.
+    Fleet {
+        /// Meters in the fleet.
+        #[arg(long, default_value_t = 10_000)]
+        meters: u32,
+        /// Image size in KiB.
+        #[arg(long, default_value_t = 256)]
+        image_kib: u32,
+        /// Also run a campaign over the fleet, started as a separate `meterfleet emulate`
+        /// process, and report block transfers per second.
+        #[arg(long)]
+        campaign: bool,
+        /// Meters upgraded at once in the campaign.
+        #[arg(long, default_value_t = 1000)]
+        concurrency: usize,
+    },
+}
+
+/// Runs a benchmark.
+pub fn run(command: BenchCommand) -> ExitCode {
+    match command {
+        BenchCommand::Fleet {
+            meters,
+            image_kib,
+            campaign,
+            concurrency,
+        } => match fleet(meters, image_kib, campaign, concurrency) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// A value in kB from /proc (this process's VmRSS, or the system's Slab).
+fn proc_kb(file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Resident memory of this process plus kernel slab memory (sockets live there), in bytes.
+fn memory() -> u64 {
+    (proc_kb("/proc/self/status", "VmRSS:") + proc_kb("/proc/meminfo", "Slab:")) * 1024
+}
+
+fn scenario(meters: u32, image_kib: u32) -> Scenario {
+    let text = format!(
+        "name = \"bench\"\nseed = 1\n[image]\npart = 1\nversion = \"BENCH-2\"\nsize = {}\n[[population]]\nname = \"m\"\ncount = {meters}\nprofile = {{ image_block_size = 1024, max_pdu_size = 2048, activation_reboot_ms = 1000 }}\n",
+        image_kib * 1024
+    );
+    Scenario::from_toml(&text, "bench scenario").expect("the bench scenario is valid")
+}
+
+fn action(method_id: i8, parameters: Data<'_>) -> Vec<u8> {
+    ActionRequest::Normal {
+        iip: InvokeIdAndPriority(0xC1),
+        method: MethodDescriptor {
+            class_id: 18,
+            instance: ObisCode::new(0, 0, 44, 0, 0, 255),
+            method_id,
+        },
+        parameters: Some(EncodedData::new(&parameters)),
+    }
+    .to_bytes()
+}
+
+fn fleet(meters: u32, image_kib: u32, campaign: bool, concurrency: usize) -> Result<(), String> {
+    let scenario = scenario(meters, image_kib);
+    let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar");
+    let payload = vec![0x5A; (image_kib * 1024) as usize];
+    let image = dlms::image::build(&key, 1, b"BENCH-2", &payload).expect("valid image parameters");
+    emulator::fleet::ensure_open_files(emulator::fleet::files_needed(
+        meters as usize,
+        concurrency,
+    ))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    println!(
+        "machine: {} cores; fleet of {meters} meters, {image_kib} KiB image in 1 KiB blocks",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let before = memory();
+    let started = Instant::now();
+    let fleet = runtime.block_on(emulator::fleet::start(
+        &scenario,
+        *key.verifying_key(),
+        *key.verifying_key(),
+    ))?;
+    let start_time = started.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = memory().saturating_sub(before);
+    println!(
+        "meters started: {} in {:.2} s; idle: {:.1} KiB per meter (process RSS + kernel slab)",
+        fleet.meters.len(),
+        start_time.as_secs_f64(),
+        idle as f64 / 1024.0 / meters as f64
+    );
+    // Half of the image into every meter, through its request handling (no sockets).
+    let aarq = ClientSettings::default().aarq().to_bytes();
+    let initiate = action(
+        1,
+        Data::Structure(vec![
+            Data::octets(b"BENCH-2"),
+            Data::DoubleLongUnsigned(image.len() as u32),
+        ]),
+    );
+    let half = image.len().div_ceil(1024) / 2;
+    let blocks: Vec<Vec<u8>> = (0..half)
+        .map(|n| {
+            action(
+                2,
+                Data::Structure(vec![
+                    Data::DoubleLongUnsigned(n as u32),
+                    Data::octets(&image[n * 1024..(n + 1) * 1024]),
+                ]),
+            )
+        })
+        .collect();
+    let now = emulator::net::serve::now_ms();
+    for m in &fleet.meters {
+        m.host.with_meter(|meter| {
+            meter.handle_apdu(now, 16, &aarq);
+            meter.handle_apdu(now, 16, &initiate);
+            for b in &blocks {
+                meter.handle_apdu(now, 16, b);
+            }
+            meter.disconnect();
+        });
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mid = memory().saturating_sub(before);
+    println!(
+        "mid-transfer ({half} of {} blocks in every meter): {:.1} KiB per meter",
+        image.len().div_ceil(1024),
+        mid as f64 / 1024.0 / meters as f64
+    );
+    drop(fleet);
+    if campaign {
+        runtime.block_on(campaign_rate(meters, image, concurrency))?;
+    }
+    Ok(())
+}
+
+/// A campaign against a fleet in a separate `meterfleet emulate --scenario` process.
+async fn campaign_rate(meters: u32, image: Vec<u8>, concurrency: usize) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("meterfleet-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar");
+    use p256::pkcs8::EncodePublicKey;
+    let public = dir.join("vendor.pub");
+    let pem = key
+        .verifying_key()
+        .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+        .map_err(|e| e.to_string())?;
+    std::fs::write(&public, pem).map_err(|e| e.to_string())?;
+    let scenario_file = dir.join("bench.toml");
+    std::fs::write(
+        &scenario_file,
+        format!(
+            "name = \"bench\"\nseed = 1\nfirst_address = \"127.2.0.1\"\n[image]\npart = 1\nversion = \"BENCH-2\"\nsize = {}\n[[population]]\nname = \"m\"\ncount = {meters}\nprofile = {{ image_block_size = 1024, max_pdu_size = 2048, activation_reboot_ms = 1000 }}\n",
+            image.len()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let targets = dir.join("targets.toml");
+    let mut child =
+        tokio::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+            .args(["emulate", "--scenario"])
+            .arg(&scenario_file)
+            .arg("--trust-key")
+            .arg(&public)
+            .arg("--targets-out")
+            .arg(&targets)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+    use tokio::io::AsyncBufReadExt;
+    let mut line = String::new();
+    tokio::io::BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .await
+        .map_err(|e| e.to_string())?;
+    let targets = harness::targets_file::load(&targets)?;
+    let plan = harness::transfer::Plan {
+        poll_interval: Duration::from_millis(100),
+        ..harness::transfer::Plan::new(image, b"BENCH-2")
+    };
+    let settings = harness::campaign::CampaignSettings {
+        concurrency,
+        passes: 3,
+    };
+    let report = harness::campaign::run(
+        targets,
+        std::sync::Arc::new(plan),
+        &settings,
+        crate::progress::bar(),
+        |_, _| {},
+    )
+    .await;
+    let s = &report.summary;
+    let span = s.last_block_at.unwrap_or(0.0) - s.first_block_at.unwrap_or(0.0);
+    println!(
+        "campaign: {} of {} meters upgraded in {:.1} s wall ({} passes); {} block transfers in {:.1} s: {:.0} blocks/s",
+        s.succeeded,
+        s.expected,
+        s.duration_seconds,
+        s.passes,
+        s.blocks_sent,
+        span,
+        s.blocks_sent as f64 / span.max(1e-9)
+    );
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
