@@ -43,6 +43,8 @@ pub struct MeterHost {
     owner: Mutex<Option<u64>>,
     next_connection: std::sync::atomic::AtomicU64,
     link: LinkShape,
+    /// Woken when a request may have changed the meter's next deadline.
+    timer: tokio::sync::Notify,
 }
 
 /// The delay a link adds to each exchange: latency both ways, and bytes at its bandwidth.
@@ -78,6 +80,7 @@ impl MeterHost {
             generation: watch::channel(0).0,
             owner: Mutex::new(None),
             next_connection: std::sync::atomic::AtomicU64::new(1),
+            timer: tokio::sync::Notify::new(),
         })
     }
 
@@ -129,7 +132,14 @@ impl MeterHost {
         if request.first() == Some(&dlms::apdu::tag::AARQ) {
             *self.owner.lock().expect("owner lock") = Some(connection);
         }
-        let reply = self.with_meter(|m| m.handle_apdu(now_ms(), client_sap, request));
+        let reply = self.with_meter(|m| {
+            let before = m.poll_timeout();
+            let reply = m.handle_apdu(now_ms(), client_sap, request);
+            if m.poll_timeout() != before {
+                self.timer.notify_one();
+            }
+            reply
+        });
         tracing::debug!(
             client = client_sap,
             request = %summary(request),
@@ -160,15 +170,18 @@ fn summary(apdu: &[u8]) -> String {
     }
 }
 
-/// Runs the meter's timers (verification, scheduled activation, the end of a reboot).
+/// Runs the meter's timers (verification, scheduled activation, the end of a reboot): sleeps
+/// until the meter's next deadline, or until a request may have moved it.
 async fn timers(host: Arc<MeterHost>) {
     loop {
         let next = host.with_meter(|m| m.poll_timeout());
-        let wait = next.map_or(Duration::from_millis(500), |t| {
-            Duration::from_millis(t.saturating_sub(now_ms()).min(500))
+        let wait = next.map_or(Duration::from_secs(3600), |t| {
+            Duration::from_millis(t.saturating_sub(now_ms()))
         });
-        tokio::time::sleep(wait).await;
-        host.with_meter(|m| m.handle_timeout(now_ms()));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => host.with_meter(|m| m.handle_timeout(now_ms())),
+            _ = host.timer.notified() => {}
+        }
     }
 }
 
