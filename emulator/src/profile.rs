@@ -17,6 +17,45 @@ pub enum Reinitiate {
     ResumeIfSame,
 }
 
+/// Named vendor deviations from the Blue Book (protocol-notes §8.3). Each is a deliberate
+/// non-conformance that the harness must detect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Quirk {
+    /// Attribute 3 with each byte's bits LSB-first (OSGP-SIM, §8.3 item 9).
+    ReversedBitOrder,
+    /// Attribute 3's length is the byte count times 8 (OSGP-SIM, §8.3 item 9).
+    BitStringLengthInBytes,
+    /// Attribute 4 is the last block received plus one, not the first gap (GX-IT, GX-C; item 10).
+    FirstNotTransferredIsLastPlusOne,
+    /// Blocks past the end are acknowledged (and dropped) instead of refused (GX-C; §3.2).
+    NoRangeCheck,
+    /// Verification succeeds with blocks missing.
+    VerifyIgnoresMissingBlocks,
+    /// The image's signature is not checked (CRC and structure still are).
+    NoSignatureCheck,
+    /// A reboot forgets every received block (the transfer must start again).
+    ForgetsBlocksOnReboot,
+    /// Attribute 7 answers hardware-fault when there is nothing to activate (GX-CPP-PR9, item 8).
+    HardwareFaultForEmptyInfo,
+    /// Boolean TRUE is accepted only as 0xFF; 0x01 is refused (CONNEXO, item 4).
+    TrueOnlyAsFf,
+    /// image_transfer_enabled is FALSE until written (OSGP-ADP, CONNEXO, item 3).
+    EnableMustBeWrittenFirst,
+    /// Activation reboots without replying (GX-WEB, item 2).
+    ActivationWithoutReply,
+    /// After initiate, attribute 6 still reads 0 for a while (OSGP-ADP, item 12).
+    StatusStaysZeroAfterInitiate,
+    /// An identifier ending in ".corrupt" fails verification (OSGP-SIM test hook, item 14).
+    CorruptIdentifierFailsVerification,
+    /// Blocks are accepted without checking image_transfer_enabled or the status (GX-IT, item 15).
+    NoEnabledOrStatusChecks,
+    /// Verify while verification runs answers hardware-fault, not temporary-failure (item 7).
+    HardwareFaultWhileVerifying,
+    /// The last block must be zero-padded to the block size (CONNEXO, item 5).
+    PaddedLastBlockRequired,
+}
+
 /// What a client at an address may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -93,6 +132,11 @@ pub struct MeterProfile {
     pub default_part: u8,
     /// Whether the metrology part (b = 0) may be upgraded at all.
     pub metrology_upgradable: bool,
+    /// The image identifier the meter insists on, if any (GX-WEB: "Some meters expect the image
+    /// identifier to be the exact name the meter manufacturer has given"); others are refused.
+    pub required_identifier: Option<String>,
+    /// Vendor deviations, by name.
+    pub quirks: std::collections::BTreeSet<Quirk>,
     /// The clients the meter accepts.
     pub clients: Vec<ClientProfile>,
 }
@@ -114,6 +158,8 @@ impl Default for MeterProfile {
             accept_opaque_images: false,
             default_part: 1,
             metrology_upgradable: false,
+            required_identifier: None,
+            quirks: std::collections::BTreeSet::new(),
             clients: vec![
                 ClientProfile {
                     sap: 16,
@@ -202,6 +248,11 @@ impl MeterProfile {
             return Err("field default_part: this meter has parts 0, 1 and 2".into());
         }
         Ok(())
+    }
+
+    /// True if the meter has quirk `q`.
+    pub fn has(&self, q: Quirk) -> bool {
+        self.quirks.contains(&q)
     }
 
     /// The profile of a client SAP, if the meter accepts it.

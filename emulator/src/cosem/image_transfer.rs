@@ -2,6 +2,7 @@
 //! §2), over the state machine of `crate::transfer`.
 
 use super::{logical_name, Env, MethodOutcome, Object, NO_SUCH_INDEX};
+use crate::profile::Quirk;
 use dlms::apdu::DataAccessResult as R;
 use dlms::axdr::{tag, BitString, EncodedData};
 use dlms::Data;
@@ -9,16 +10,42 @@ use dlms::Data;
 /// GET of an image transfer attribute.
 pub fn get(env: &Env<'_>, object: &Object, attr: i8) -> Result<Data<'static>, R> {
     let t = &env.state.transfer;
+    let quirk = |q| env.profile.has(q);
     Ok(match attr {
         1 => logical_name(&object.ln),
         2 => Data::DoubleLongUnsigned(env.profile.image_block_size),
-        3 => Data::BitString(
-            BitString::from_bytes(t.received.len(), t.received.as_raw_slice().to_vec())
-                .expect("a bit vector's raw bytes fit its length"),
-        ),
+        3 => {
+            let mut bytes = t.received.as_raw_slice().to_vec();
+            if quirk(Quirk::ReversedBitOrder) {
+                bytes.iter_mut().for_each(|b| *b = b.reverse_bits());
+            }
+            let len = if quirk(Quirk::BitStringLengthInBytes) {
+                bytes.len() * 8
+            } else {
+                t.received.len()
+            };
+            Data::BitString(
+                BitString::from_bytes(len, bytes).expect("a bit vector's raw bytes fit its length"),
+            )
+        }
+        4 if quirk(Quirk::FirstNotTransferredIsLastPlusOne) => {
+            Data::DoubleLongUnsigned(t.last_block.map_or(0, |n| n + 1))
+        }
         4 => Data::DoubleLongUnsigned(t.first_not_transferred()),
         5 => Data::Boolean(t.enabled),
+        6 if t
+            .status_hidden_until_ms
+            .is_some_and(|until| env.meter_time_ms() < until) =>
+        {
+            Data::Enum(0)
+        }
         6 => Data::Enum(t.status as u8),
+        7 if quirk(Quirk::HardwareFaultForEmptyInfo)
+            && (t.to_activate.is_none()
+                || t.status != crate::transfer::Status::VerificationSuccessful) =>
+        {
+            return Err(R::HARDWARE_FAULT)
+        }
         7 => Data::Array(
             t.to_activate
                 .iter()

@@ -8,7 +8,7 @@
 use crate::cosem::{self, association_ln::AssociationView, Env, Kind, MethodOutcome, Object};
 use crate::events::EventCode;
 use crate::faults::{FaultState, Injection};
-use crate::profile::{ClientAuth, MeterProfile, Rights};
+use crate::profile::{ClientAuth, MeterProfile, Quirk, Rights};
 use crate::session::{IncomingBlocks, IncomingTarget, OutgoingBlocks, Session, MAX_INCOMING};
 use crate::state::MeterState;
 use dlms::acse::{Aare, Aarq, AssociationResult, SourceDiagnostic};
@@ -118,12 +118,14 @@ fn exception(state_error: StateError, service_error: ServiceError) -> Vec<u8> {
 impl Meter {
     /// A meter with factory state.
     pub fn new(config: MeterConfig) -> Self {
-        Self::with_state(config, MeterState::default())
+        let mut state = MeterState::default();
+        state.transfer.enabled = !config.profile.has(Quirk::EnableMustBeWrittenFirst);
+        Self::with_state(config, state)
     }
 
     /// A meter resuming from persisted state (as after a power cycle).
     pub fn with_state(config: MeterConfig, mut state: MeterState) -> Self {
-        state.transfer.after_reboot();
+        state.transfer.after_reboot(&config.profile);
         if state.transfer.data.len() != state.transfer.size as usize {
             // The image bytes are stored apart; without them nothing is acknowledged.
             let t = &mut state.transfer;
@@ -189,7 +191,7 @@ impl Meter {
     /// Reboots now, unreachable for `offline_ms`; the association is lost, stored state kept.
     pub fn reboot(&mut self, now_ms: u64, offline_ms: u64) {
         self.session = None;
-        self.state.transfer.after_reboot();
+        self.state.transfer.after_reboot(&self.config.profile);
         self.offline_until_ms = Some(now_ms + offline_ms);
         self.events.push_back(MeterEvent::Offline {
             until_ms: now_ms + offline_ms,
@@ -290,7 +292,9 @@ impl Meter {
         }
         if std::mem::take(&mut self.activation_due) {
             self.begin_activation(now_ms);
-            if self.faults.silent_activation() {
+            if self.faults.silent_activation()
+                || self.config.profile.has(Quirk::ActivationWithoutReply)
+            {
                 return None;
             }
         }
@@ -702,6 +706,15 @@ impl Meter {
                 attribute,
                 value,
             } => {
+                if self.config.profile.has(Quirk::TrueOnlyAsFf) && value.as_bytes() == [0x03, 0x01]
+                {
+                    // This meter takes only 0xFF as TRUE (CONNEXO `setBooleanValue`).
+                    return SetResponse::Normal {
+                        iip,
+                        result: R::TYPE_UNMATCHED,
+                    }
+                    .to_bytes();
+                }
                 let result = self.set_value(now_ms, &attribute, &value.decode());
                 SetResponse::Normal { iip, result }.to_bytes()
             }

@@ -912,3 +912,151 @@ mod faults {
         );
     }
 }
+
+mod quirks {
+    //! Every quirk is observable on the wire: the same exchange gives a different answer from
+    //! a meter with the quirk than from a strict one.
+    use super::*;
+    use crate::profile::Quirk;
+
+    /// The exchange that shows `quirk`, run on a meter with `profile`; what the client saw.
+    fn observe(quirk: Quirk, mut profile: MeterProfile) -> String {
+        if quirk == Quirk::HardwareFaultWhileVerifying {
+            profile.verify_ms = 1000;
+        }
+        let mut b = Bench::public(Meter::new(MeterConfig {
+            profile,
+            ..config()
+        }));
+        let image = signed_image(1, "APP-7.0.0", 900);
+        let seen = match quirk {
+            Quirk::ReversedBitOrder | Quirk::BitStringLengthInBytes => {
+                b.initiate(b"x", 1000);
+                b.block(0, &[0; 200]);
+                format!("{:?}", b.get(18, IMAGE_TRANSFER, 3))
+            }
+            Quirk::FirstNotTransferredIsLastPlusOne => {
+                b.initiate(b"x", 1000);
+                b.block(0, &[0; 200]);
+                b.block(3, &[0; 200]);
+                format!("{:?}", b.get(18, IMAGE_TRANSFER, 4))
+            }
+            Quirk::NoRangeCheck => {
+                b.initiate(b"x", 1000);
+                format!("{:?}", b.block(99, &[0; 200]))
+            }
+            Quirk::VerifyIgnoresMissingBlocks => {
+                b.initiate(b"x", 1000);
+                b.block(0, &[0; 200]);
+                format!("{:?}", b.image_action(3, Data::Integer(0)))
+            }
+            Quirk::NoSignatureCheck => {
+                let bad = dlms::image::corrupt(&image, dlms::image::Corruption::BadSignature, None)
+                    .unwrap();
+                b.initiate(b"x", bad.len());
+                b.send_image(&bad, &[]);
+                format!("{:?}", b.image_action(3, Data::Integer(0)))
+            }
+            Quirk::ForgetsBlocksOnReboot => {
+                b.initiate(b"x", 1000);
+                b.block(0, &[0; 200]);
+                b.meter.reboot(b.now, 10);
+                b.wait_until_online();
+                let mut b = Bench::public(b.meter);
+                format!("{:?}", b.get(18, IMAGE_TRANSFER, 4))
+            }
+            Quirk::HardwareFaultForEmptyInfo => format!("{:?}", b.get(18, IMAGE_TRANSFER, 7)),
+            Quirk::TrueOnlyAsFf => {
+                format!("{:?}", b.set(18, IMAGE_TRANSFER, 5, Data::Boolean(true)))
+            }
+            Quirk::EnableMustBeWrittenFirst => format!("{:?}", b.get(18, IMAGE_TRANSFER, 5)),
+            Quirk::ActivationWithoutReply => {
+                b.initiate(b"x", image.len());
+                b.send_image(&image, &[]);
+                let activate = ActionRequest::Normal {
+                    iip: InvokeIdAndPriority(0xC1),
+                    method: MethodDescriptor {
+                        class_id: 18,
+                        instance: IMAGE_TRANSFER,
+                        method_id: 4,
+                    },
+                    parameters: Some(EncodedData::new(&Data::Integer(0))),
+                };
+                format!("{:?}", b.raw(&activate.to_bytes()))
+            }
+            Quirk::StatusStaysZeroAfterInitiate => {
+                b.initiate(b"x", 1000);
+                format!("{:?}", b.get(18, IMAGE_TRANSFER, 6))
+            }
+            Quirk::CorruptIdentifierFailsVerification => {
+                b.initiate(b"APP-7.0.0.corrupt", image.len());
+                b.send_image(&image, &[]);
+                format!("{:?}", b.image_action(3, Data::Integer(0)))
+            }
+            Quirk::NoEnabledOrStatusChecks => {
+                b.initiate(b"x", 1000);
+                b.set(18, IMAGE_TRANSFER, 5, Data::Boolean(false));
+                format!("{:?}", b.block(0, &[0; 200]))
+            }
+            Quirk::HardwareFaultWhileVerifying => {
+                b.initiate(b"x", image.len());
+                b.send_image(&image, &[]);
+                b.image_action(3, Data::Integer(0));
+                format!("{:?}", b.image_action(3, Data::Integer(0)))
+            }
+            Quirk::PaddedLastBlockRequired => {
+                b.initiate(b"x", 900);
+                format!("{:?}", b.block(4, &[0; 100]))
+            }
+        };
+        seen
+    }
+
+    const ALL: [Quirk; 16] = [
+        Quirk::ReversedBitOrder,
+        Quirk::BitStringLengthInBytes,
+        Quirk::FirstNotTransferredIsLastPlusOne,
+        Quirk::NoRangeCheck,
+        Quirk::VerifyIgnoresMissingBlocks,
+        Quirk::NoSignatureCheck,
+        Quirk::ForgetsBlocksOnReboot,
+        Quirk::HardwareFaultForEmptyInfo,
+        Quirk::TrueOnlyAsFf,
+        Quirk::EnableMustBeWrittenFirst,
+        Quirk::ActivationWithoutReply,
+        Quirk::StatusStaysZeroAfterInitiate,
+        Quirk::CorruptIdentifierFailsVerification,
+        Quirk::NoEnabledOrStatusChecks,
+        Quirk::HardwareFaultWhileVerifying,
+        Quirk::PaddedLastBlockRequired,
+    ];
+
+    #[test]
+    fn every_quirk_is_observable_on_the_wire() {
+        for quirk in ALL {
+            let strict = observe(quirk, MeterProfile::default());
+            let quirky = observe(
+                quirk,
+                MeterProfile {
+                    quirks: [quirk].into(),
+                    ..MeterProfile::default()
+                },
+            );
+            assert_ne!(strict, quirky, "{quirk:?} is not visible");
+        }
+    }
+
+    #[test]
+    fn a_required_identifier_refuses_others() {
+        let profile = MeterProfile {
+            required_identifier: Some("VENDOR-FW-7".into()),
+            ..MeterProfile::default()
+        };
+        let mut b = Bench::public(Meter::new(MeterConfig {
+            profile,
+            ..config()
+        }));
+        assert_eq!(b.initiate(b"anything", 1000), R::OTHER_REASON);
+        assert_eq!(b.initiate(b"VENDOR-FW-7", 1000), R::SUCCESS);
+    }
+}

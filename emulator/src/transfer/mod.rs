@@ -7,7 +7,7 @@
 use crate::blocks::{BlockStore, ImageData};
 use crate::events::{EventCode, EventLog};
 use crate::firmware::{Firmware, FirmwarePart};
-use crate::profile::{MeterProfile, Reinitiate};
+use crate::profile::{MeterProfile, Quirk, Reinitiate};
 use bitvec::prelude::{BitVec, Msb0};
 use dlms::apdu::DataAccessResult as R;
 use dlms::image;
@@ -71,6 +71,12 @@ pub struct Transfer {
     pub to_activate: Option<ImageToActivate>,
     /// When an asynchronous verification ends.
     pub verify_due_ms: Option<u64>,
+    /// The last block received (for the "last + 1" quirk).
+    #[serde(default)]
+    pub last_block: Option<u32>,
+    /// Until when attribute 6 still reads 0 after initiate (a quirk).
+    #[serde(default)]
+    pub status_hidden_until_ms: Option<u64>,
 }
 
 impl Default for Transfer {
@@ -85,6 +91,8 @@ impl Default for Transfer {
             data: ImageData::default(),
             to_activate: None,
             verify_due_ms: None,
+            last_block: None,
+            status_hidden_until_ms: None,
         }
     }
 }
@@ -136,7 +144,7 @@ impl Transfer {
     }
 
     fn enabled_for_transfer(&self, ctx: &Ctx<'_>) -> Result<(), R> {
-        if self.enabled {
+        if self.enabled || ctx.profile.has(Quirk::NoEnabledOrStatusChecks) {
             Ok(())
         } else {
             Err(R(ctx.profile.disabled_result))
@@ -150,6 +158,11 @@ impl Transfer {
         }
         if size == 0 || size > ctx.profile.max_image_size {
             return R::OTHER_REASON;
+        }
+        if let Some(required) = &ctx.profile.required_identifier {
+            if identifier != required.as_bytes() {
+                return R::OTHER_REASON;
+            }
         }
         let same = identifier == self.identifier.as_slice() && size == self.size;
         let in_progress = matches!(
@@ -170,6 +183,11 @@ impl Transfer {
             data: ImageData::new(ctx.store, identifier, size, block_size),
             to_activate: None,
             verify_due_ms: None,
+            last_block: None,
+            status_hidden_until_ms: ctx
+                .profile
+                .has(Quirk::StatusStaysZeroAfterInitiate)
+                .then_some(ctx.now_ms + 2000),
         };
         ctx.log.record(
             ctx.now_ms,
@@ -188,23 +206,28 @@ impl Transfer {
         if let Err(r) = self.enabled_for_transfer(ctx) {
             return r;
         }
-        if self.status != Status::Initiated {
+        if self.status != Status::Initiated && !ctx.profile.has(Quirk::NoEnabledOrStatusChecks) {
             return R::OTHER_REASON;
         }
         let count = self.block_count();
         if number >= count {
-            return R::OTHER_REASON;
+            let dropped = ctx.profile.has(Quirk::NoRangeCheck) && count > 0;
+            return if dropped { R::SUCCESS } else { R::OTHER_REASON };
         }
         let bs = self.block_size as usize;
         let start = number as usize * bs;
         let expected = (self.size as usize - start).min(bs);
         let is_last = number + 1 == count;
         let len = value.len();
-        let accepted =
-            len == expected || (is_last && ctx.profile.accept_padded_last_block && len == bs);
+        let accepted = if is_last && ctx.profile.has(Quirk::PaddedLastBlockRequired) {
+            len == bs
+        } else {
+            len == expected || (is_last && ctx.profile.accept_padded_last_block && len == bs)
+        };
         if !accepted {
             return R::OTHER_REASON;
         }
+        self.last_block = Some(number);
         self.data.write_block(number, bs, &value[..expected]);
         self.received.set(number as usize, true);
         R::SUCCESS
@@ -217,6 +240,11 @@ impl Transfer {
         }
         match self.status {
             Status::NotInitiated => R::OTHER_REASON,
+            Status::VerificationInitiated
+                if ctx.profile.has(Quirk::HardwareFaultWhileVerifying) =>
+            {
+                R::HARDWARE_FAULT
+            }
             Status::VerificationInitiated => R::TEMPORARY_FAILURE,
             Status::VerificationSuccessful => R::SUCCESS,
             Status::Initiated | Status::VerificationFailed => {
@@ -279,6 +307,19 @@ impl Transfer {
     }
 
     fn inspect(&self, ctx: &Ctx<'_>) -> Result<ImageToActivate, String> {
+        if ctx.profile.has(Quirk::CorruptIdentifierFailsVerification)
+            && self.identifier.ends_with(b".corrupt")
+        {
+            return Err("identifier marked .corrupt".into());
+        }
+        if !self.complete() && ctx.profile.has(Quirk::VerifyIgnoresMissingBlocks) {
+            return Ok(ImageToActivate {
+                size: self.size,
+                identification: self.identifier.clone(),
+                signature: Vec::new(),
+                part: ctx.profile.default_part,
+            });
+        }
         if !self.complete() {
             let missing = self.received.count_zeros();
             return Err(format!(
@@ -288,7 +329,10 @@ impl Transfer {
             ));
         }
         let bytes = self.data.to_vec();
-        let parsed = match ctx.trusted_key {
+        let trusted_key = ctx
+            .trusted_key
+            .filter(|_| !ctx.profile.has(Quirk::NoSignatureCheck));
+        let parsed = match trusted_key {
             Some(key) => image::verify(&bytes, key),
             None => image::parse(&bytes),
         };
@@ -384,11 +428,19 @@ impl Transfer {
         }
     }
 
-    /// A reboot that is not an activation: an interrupted verification starts over.
-    pub fn after_reboot(&mut self) {
+    /// A reboot that is not an activation: an interrupted verification starts over (and a meter
+    /// with the "forgets blocks" quirk loses every block it had).
+    pub fn after_reboot(&mut self, profile: &MeterProfile) {
         if self.status == Status::VerificationInitiated {
             self.status = Status::Initiated;
             self.verify_due_ms = None;
+        }
+        if profile.has(Quirk::ForgetsBlocksOnReboot)
+            && matches!(self.status, Status::Initiated | Status::VerificationFailed)
+        {
+            self.received.fill(false);
+            self.status = Status::Initiated;
+            self.last_block = None;
         }
     }
 }
