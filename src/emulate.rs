@@ -33,6 +33,13 @@ pub struct EmulateArgs {
     /// With --scenario: where to write the targets file for `meterfleet upgrade --targets`.
     #[arg(long, default_value = "targets.toml", requires = "scenario")]
     targets_out: PathBuf,
+    /// With --scenario: the control endpoint (/metrics, /meters, /meters/NAME, POST
+    /// /meters/NAME/reboot).
+    #[arg(long, default_value = "127.0.0.1:9059", requires = "scenario")]
+    control: SocketAddr,
+    /// With --scenario: append every meter's events to this file as JSON lines.
+    #[arg(long, requires = "scenario")]
+    events: Option<PathBuf>,
 }
 
 /// The framing on the wire.
@@ -127,19 +134,27 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
     runtime.block_on(async {
-        let fleet = emulator::fleet::start(&scenario, trusted, stranger).await?;
+        let fleet = std::sync::Arc::new(emulator::fleet::start(&scenario, trusted, stranger).await?);
+        let control = tokio::net::TcpListener::bind(args.control)
+            .await
+            .map_err(|e| format!("control endpoint {}: {e}", args.control))?;
+        tokio::spawn(emulator::control::serve(control, fleet.clone()));
+        if let Some(path) = args.events.clone() {
+            tokio::spawn(emulator::fleet::write_events(fleet.clone(), path));
+        }
         std::fs::write(&args.targets_out, fleet.targets_toml())
             .map_err(|e| format!("{}: {e}", args.targets_out.display()))?;
         let first = &fleet.meters[0].plan.address;
         let last = &fleet.meters[count - 1].plan.address;
         println!(
-            "{count} meters of scenario {} (seed {}) listening on {} to {} (wrapper, server wPort 1), {} doomed; targets written to {}",
+            "{count} meters of scenario {} (seed {}) listening on {} to {} (wrapper, server wPort 1), {} doomed; targets written to {}; control on http://{}",
             scenario.name,
             scenario.seed,
             first,
             last,
             fleet.doomed(),
-            args.targets_out.display()
+            args.targets_out.display(),
+            args.control
         );
         tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
         println!("interrupted");

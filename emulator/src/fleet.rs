@@ -114,6 +114,36 @@ impl Fleet {
     }
 }
 
+/// Appends every meter's new event-log entries to `path` as JSON lines, once a second, until
+/// the task is dropped: `{"meter": ..., "time_ms": ..., "code": ..., "detail": ...}`.
+pub async fn write_events(fleet: Arc<Fleet>, path: std::path::PathBuf) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    let mut seen = vec![0usize; fleet.meters.len()];
+    loop {
+        for (i, m) in fleet.meters.iter().enumerate() {
+            let lines: Vec<String> = m.host.with_meter(|meter| {
+                let entries = &meter.state().log.entries;
+                // The log is bounded: if it wrapped, start from its oldest entry.
+                let from = seen[i].min(entries.len());
+                seen[i] = entries.len();
+                entries[from..]
+                    .iter()
+                    .map(|e| serde_json::json!({"meter": m.plan.name, "time_ms": e.time_ms, "code": e.code, "detail": e.detail}).to_string())
+                    .collect()
+            });
+            for line in lines {
+                writeln!(file, "{line}")?;
+            }
+        }
+        file.flush()?;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

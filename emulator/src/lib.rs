@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod blocks;
+pub mod control;
 pub mod cosem;
 pub mod events;
 pub mod faults;

@@ -79,6 +79,25 @@ pub enum MeterEvent {
     CutConnections,
 }
 
+/// What a meter counts for metrics (since it was created, across reboots).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MeterStats {
+    /// Image blocks stored.
+    pub blocks_received: u64,
+    /// Reboots (activations included).
+    pub reboots: u64,
+    /// Activations that brought up the new image.
+    pub activations_succeeded: u64,
+    /// Activations that failed and rolled back.
+    pub activations_failed: u64,
+    /// Blocks acknowledged without being stored (injected).
+    pub lost_blocks: u64,
+    /// Power cuts injected.
+    pub power_cuts: u64,
+    /// Connection cuts injected.
+    pub connection_cuts: u64,
+}
+
 /// The conformance an emulated meter offers.
 pub const SUPPORTED_CONFORMANCE: Conformance = Conformance::GET
     .union(Conformance::SET)
@@ -105,6 +124,7 @@ pub struct Meter {
     events: VecDeque<MeterEvent>,
     dirty: bool,
     faults: FaultState,
+    stats: MeterStats,
 }
 
 fn exception(state_error: StateError, service_error: ServiceError) -> Vec<u8> {
@@ -139,6 +159,7 @@ impl Meter {
         }
         Meter {
             faults: FaultState::new(config.faults.clone()),
+            stats: MeterStats::default(),
             config,
             objects: cosem::catalogue(),
             state,
@@ -173,6 +194,11 @@ impl Meter {
         std::mem::take(&mut self.dirty)
     }
 
+    /// The meter's counters.
+    pub fn stats(&self) -> MeterStats {
+        self.stats
+    }
+
     /// True while the meter is rebooting.
     pub fn is_offline(&self) -> bool {
         self.offline_until_ms.is_some()
@@ -190,6 +216,7 @@ impl Meter {
 
     /// Reboots now, unreachable for `offline_ms`; the association is lost, stored state kept.
     pub fn reboot(&mut self, now_ms: u64, offline_ms: u64) {
+        self.stats.reboots += 1;
         self.session = None;
         self.state.transfer.after_reboot(&self.config.profile);
         self.offline_until_ms = Some(now_ms + offline_ms);
@@ -236,6 +263,11 @@ impl Meter {
                 self.env(now_ms)
                     .with_transfer(|t, c| t.complete_activation(c, &mut parts, fail.as_deref()));
                 self.state.parts = parts;
+                if fail.is_some() {
+                    self.stats.activations_failed += 1;
+                } else {
+                    self.stats.activations_succeeded += 1;
+                }
             }
             let time = self.env(now_ms).meter_time_ms();
             self.state.log.record(time, EventCode::Reboot, "power up");
@@ -280,6 +312,7 @@ impl Meter {
             return None;
         }
         if self.faults.on_request() == Some(Injection::CutConnection) {
+            self.stats.connection_cuts += 1;
             self.session = None;
             self.events.push_back(MeterEvent::CutConnections);
             return None;
@@ -859,8 +892,12 @@ impl Meter {
         if object.kind == Kind::ImageTransfer && m.method_id == 2 {
             let block = params.and_then(cosem::image_transfer::block_parameters);
             match block.and_then(|(n, _)| self.faults.on_block(n)) {
-                Some(Injection::LoseBlock) => return MethodOutcome::result(R::SUCCESS),
+                Some(Injection::LoseBlock) => {
+                    self.stats.lost_blocks += 1;
+                    return MethodOutcome::result(R::SUCCESS);
+                }
                 Some(Injection::PowerCut) => {
+                    self.stats.power_cuts += 1;
                     self.power_cut = true;
                     return MethodOutcome::result(R::HARDWARE_FAULT);
                 }
@@ -877,6 +914,9 @@ impl Meter {
             }
             _ => MethodOutcome::result(cosem::NO_SUCH_INDEX),
         };
+        if object.kind == Kind::ImageTransfer && m.method_id == 2 && outcome.result == R::SUCCESS {
+            self.stats.blocks_received += 1;
+        }
         if outcome.activation.is_some() {
             // The reply goes out first; the reboot drops the connection after it.
             self.activation_due = true;
