@@ -96,10 +96,7 @@ fn fleet(meters: u32, image_kib: u32, campaign: bool, concurrency: usize) -> Res
         meters as usize,
         concurrency,
     ))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let runtime = crate::cli::runtime()?;
     println!(
         "machine: {} cores; fleet of {meters} meters, {image_kib} KiB image in 1 KiB blocks",
         std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -128,14 +128,7 @@ fn key(seed: u64, role: &str) -> SigningKey {
 
 /// Runs the demo; the exit status is 0 when every meter the scenario does not doom is upgraded.
 pub fn run(args: DemoArgs) -> ExitCode {
-    match execute(args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    crate::cli::exit_status(execute(args))
 }
 
 fn execute(args: DemoArgs) -> Result<bool, String> {
@@ -189,10 +182,7 @@ pub fn demo(scenario: &Scenario, concurrency: usize, passes: u32) -> Result<Demo
         scenario.meter_count() as usize,
         concurrency,
     ))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let runtime = crate::cli::runtime()?;
     runtime.block_on(async {
         let fleet: Fleet =
             fleet::start(scenario, *vendor.verifying_key(), *stranger.verifying_key()).await?;

@@ -91,10 +91,7 @@ fn start(args: EmulateArgs) -> Result<(), String> {
         TransportArg::Hdlc => Transport::Hdlc,
     };
     let host = MeterHost::new(meter, store);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let runtime = crate::cli::runtime()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -129,10 +126,7 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
     let stranger = *p256::ecdsa::SigningKey::random(&mut rand_core::OsRng).verifying_key();
     let count = scenario.meter_count() as usize;
     emulator::fleet::ensure_open_files(emulator::fleet::files_needed(count, 0))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let runtime = crate::cli::runtime()?;
     runtime.block_on(async {
         let fleet = std::sync::Arc::new(emulator::fleet::start(&scenario, trusted, stranger).await?);
         let control = tokio::net::TcpListener::bind(args.control)

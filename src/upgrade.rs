@@ -175,14 +175,7 @@ fn write_json(path: &Option<PathBuf>, value: &impl serde::Serialize) -> Result<(
 /// Runs the upgrade; the exit status is 0 only if every meter reached the new firmware (or,
 /// with --activate no or at=, was verified and left ready).
 pub fn run(args: UpgradeArgs) -> ExitCode {
-    match execute(args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    crate::cli::exit_status(execute(args))
 }
 
 fn execute(args: UpgradeArgs) -> Result<bool, String> {
@@ -208,10 +201,7 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
             t
         })
         .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let runtime = crate::cli::runtime()?;
     if args.target.is_some() {
         let report = runtime.block_on(Driver::new(&targets[0], &plan).run());
         for e in &report.events {

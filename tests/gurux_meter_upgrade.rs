@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::{python, root};
-use std::io::{BufRead, BufReader};
+use common::{python, root, spawn_listening};
 use std::process::{Child, Command, Stdio};
 
 struct GuruxMeter {
@@ -17,24 +16,13 @@ struct GuruxMeter {
 
 impl GuruxMeter {
     fn start(python: &std::path::Path, store: &std::path::Path) -> Self {
-        let mut child = Command::new(python)
-            .arg(root().join("scripts/gurux_meter.py"))
-            .args(["--lose-block", "3", "--busy-ms", "800", "--store"])
-            .arg(store)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("{line:?}"));
+        let (child, port) = spawn_listening(
+            Command::new(python)
+                .arg(root().join("scripts/gurux_meter.py"))
+                .args(["--lose-block", "3", "--busy-ms", "800", "--store"])
+                .arg(store)
+                .stderr(Stdio::inherit()),
+        );
         GuruxMeter { child, port }
     }
 }

@@ -21,3 +21,12 @@ pub mod scenario;
 pub mod session;
 pub mod state;
 pub mod transfer;
+
+/// A TOML parse error as "line N: message", for errors that name the file, line and field.
+pub(crate) fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let line = e
+        .span()
+        .map(|s| format!("line {}: ", text[..s.start].matches('\n').count() + 1))
+        .unwrap_or_default();
+    format!("{line}{}", e.message())
+}

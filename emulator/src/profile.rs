@@ -201,13 +201,8 @@ impl MeterProfile {
             path: origin.to_string(),
             message,
         };
-        let profile: MeterProfile = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| format!("line {}: ", text[..s.start].matches('\n').count() + 1))
-                .unwrap_or_default();
-            err(format!("{line}{}", e.message()))
-        })?;
+        let profile: MeterProfile =
+            toml::from_str(text).map_err(|e| err(crate::toml_error(text, &e)))?;
         profile.validate().map_err(err)?;
         Ok(profile)
     }

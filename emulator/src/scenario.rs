@@ -172,13 +172,8 @@ impl Scenario {
             origin: origin.to_string(),
             message,
         };
-        let scenario: Scenario = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| format!("line {}: ", text[..s.start].matches('\n').count() + 1))
-                .unwrap_or_default();
-            err(format!("{line}{}", e.message()))
-        })?;
+        let scenario: Scenario =
+            toml::from_str(text).map_err(|e| err(crate::toml_error(text, &e)))?;
         scenario.validate().map_err(err)?;
         Ok(scenario)
     }

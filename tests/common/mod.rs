@@ -75,6 +75,26 @@ pub fn signed_image(dir: &Path, version: &str, payload_len: u32) -> (PathBuf, Pa
     (PathBuf::from(format!("{}.pub", prefix.display())), image)
 }
 
+/// Starts `command`, which prints "... HOST:PORT" as its first line once it listens; returns the
+/// process and the port.
+pub fn spawn_listening(command: &mut Command) -> (Child, u16) {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split_whitespace()
+        .find_map(|word| {
+            word.rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .filter(|_| word.contains(':'))
+        })
+        .unwrap_or_else(|| panic!("no HOST:PORT in {line:?}"));
+    (child, port)
+}
+
 /// A `meterfleet emulate` process on a free loopback port, killed when dropped.
 pub struct Emulator {
     child: Child,
@@ -85,23 +105,12 @@ pub struct Emulator {
 impl Emulator {
     /// Starts `meterfleet emulate --listen 127.0.0.1:0` with further `args`.
     pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-            .args(["emulate", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .split_whitespace()
-            .nth(3)
-            .and_then(|addr| addr.rsplit(':').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        let (child, port) = spawn_listening(
+            Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+                .args(["emulate", "--listen", "127.0.0.1:0"])
+                .args(args)
+                .stderr(Stdio::null()),
+        );
         Emulator { child, port }
     }
 }

@@ -5,6 +5,9 @@
 //! Needs the Python environment the README test command creates. Without it the tests say so
 //! and pass, unless MF_REQUIRE_INTEROP=1 (set by scripts/test.sh), which makes them fail.
 
+mod common;
+
+use common::{python, root};
 use dlms::acse::{
     context, mechanism, user_diagnostic, Aare, Aarq, AssociationResult, InitiateRequest,
     InitiateResponse, RequestUserInformation, ResponseUserInformation, Rlre, SourceDiagnostic,
@@ -17,33 +20,10 @@ use dlms::Codec;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("MF_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    if candidate.exists() {
-        return Some(candidate);
-    }
-    assert!(
-        std::env::var("MF_REQUIRE_INTEROP").is_err(),
-        "MF_REQUIRE_INTEROP is set but {} does not exist",
-        candidate.display()
-    );
-    eprintln!(
-        "skipped: no Python environment at {}; run ./scripts/test.sh",
-        candidate.display()
-    );
-    None
-}
-
-fn gurux(python: &PathBuf, mode: &str, input: Option<&Value>) -> Map<String, Value> {
+fn gurux(python: &Path, mode: &str, input: Option<&Value>) -> Map<String, Value> {
     let mut child = Command::new(python)
         .arg(root().join("scripts/gurux_interop.py"))
         .arg(mode)
