@@ -38,10 +38,12 @@ impl CipheredApdu<'_> {
 impl<'a> Codec<'a> for CipheredApdu<'a> {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(self.tag);
-        put_length(out, 5 + self.payload.len());
-        out.push(self.security_control);
-        out.extend_from_slice(&self.invocation_counter.to_be_bytes());
-        out.extend_from_slice(&self.payload);
+        put_sc_ic_payload(
+            out,
+            self.security_control,
+            self.invocation_counter,
+            &self.payload,
+        );
     }
 
     fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
@@ -60,6 +62,15 @@ impl<'a> Codec<'a> for CipheredApdu<'a> {
     }
 }
 
+/// Appends the ciphered content: its length, then SC ‖ IC ‖ payload.
+fn put_sc_ic_payload(out: &mut Vec<u8>, sc: u8, ic: u32, payload: &[u8]) {
+    put_length(out, 5 + payload.len());
+    out.push(sc);
+    out.extend_from_slice(&ic.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Reads the ciphered content: its length, then SC ‖ IC ‖ payload.
 fn read_sc_ic_payload<'a>(r: &mut Reader<'a>) -> Result<(u8, u32, Cow<'a, [u8]>), DecodeError> {
     let len_at = r.offset();
     let content = r.length_prefixed()?;
@@ -97,10 +108,12 @@ impl<'a> Codec<'a> for GeneralCiphering<'a> {
             super::tag::GENERAL_GLO_CIPHERING
         });
         put_length_prefixed(out, &self.system_title);
-        put_length(out, 5 + self.payload.len());
-        out.push(self.security_control);
-        out.extend_from_slice(&self.invocation_counter.to_be_bytes());
-        out.extend_from_slice(&self.payload);
+        put_sc_ic_payload(
+            out,
+            self.security_control,
+            self.invocation_counter,
+            &self.payload,
+        );
     }
 
     fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {

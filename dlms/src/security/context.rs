@@ -115,17 +115,37 @@ impl CipherContext {
         }))
     }
 
+    /// Removes protection with the keys for `dedicated`, then accepts the invocation counter:
+    /// a tampered APDU never moves the counter.
+    fn unprotect_checked(
+        &mut self,
+        dedicated: bool,
+        title: &[u8; 8],
+        sc: u8,
+        ic: u32,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, SecurityError> {
+        let plain = unprotect(
+            &self.keys_for(dedicated),
+            title,
+            SecurityControl(sc),
+            ic,
+            payload,
+        )?;
+        self.replay_guard.accept(ic)?;
+        Ok(plain)
+    }
+
     /// Unwraps a glo- or ded- APDU from the peer, checking the tag and the invocation counter.
     pub fn unprotect_apdu(&mut self, apdu: &CipheredApdu<'_>) -> Result<Vec<u8>, SecurityError> {
-        let plain = unprotect(
-            &self.keys_for(apdu.is_dedicated()),
-            &self.peer_title,
-            SecurityControl(apdu.security_control),
+        let title = self.peer_title;
+        self.unprotect_checked(
+            apdu.is_dedicated(),
+            &title,
+            apdu.security_control,
             apdu.invocation_counter,
             &apdu.payload,
-        )?;
-        self.replay_guard.accept(apdu.invocation_counter)?;
-        Ok(plain)
+        )
     }
 
     /// Unwraps a general-glo-ciphering APDU from the peer.
@@ -138,15 +158,13 @@ impl CipherContext {
             .as_ref()
             .try_into()
             .map_err(|_| SecurityError::BadSystemTitle)?;
-        let plain = unprotect(
-            &self.keys_for(apdu.dedicated),
+        self.unprotect_checked(
+            apdu.dedicated,
             &title,
-            SecurityControl(apdu.security_control),
+            apdu.security_control,
             apdu.invocation_counter,
             &apdu.payload,
-        )?;
-        self.replay_guard.accept(apdu.invocation_counter)?;
-        Ok(plain)
+        )
     }
 }
 
