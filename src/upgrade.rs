@@ -48,6 +48,9 @@ pub struct UpgradeArgs {
     /// Zero-pad the last block to the block size.
     #[arg(long)]
     pad_last_block: bool,
+    /// Keep every APDU exchanged (hex and decoded) in the JSON report.
+    #[arg(long)]
+    trace: bool,
     /// Seconds one request may wait for its reply.
     #[arg(long, default_value_t = 5.0)]
     timeout: f64,
@@ -151,6 +154,7 @@ fn plan(args: &UpgradeArgs) -> Result<Plan, String> {
         part,
         activation,
         pad_last_block: args.pad_last_block,
+        trace: args.trace,
         reconnect_deadline: Duration::from_secs_f64(args.reconnect_deadline),
         ..Plan::new(image, &identifier)
     })

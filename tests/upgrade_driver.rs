@@ -229,3 +229,28 @@ async fn an_hls_gmac_client_upgrades_over_a_ciphered_association() {
     let report = Driver::new(&target, &plan).run().await;
     assert_upgraded(&report);
 }
+
+#[tokio::test]
+async fn a_traced_transfer_keeps_every_apdu_across_the_reboot() {
+    let target = meter(fast_profile(), Faults::default(), Transport::Wrapper).await;
+    let plan = Plan {
+        trace: true,
+        ..plan(good_image())
+    };
+    let report = Driver::new(&target, &plan).run().await;
+    assert_upgraded(&report);
+    let aarqs = report
+        .trace
+        .iter()
+        .filter(|t| t.hex.starts_with("60"))
+        .count();
+    assert_eq!(
+        aarqs, 2,
+        "one association before the activation reboot, one after"
+    );
+    assert!(report
+        .trace
+        .iter()
+        .any(|t| t.decoded.starts_with("ActionRequest")));
+    assert!(report.trace.len() > 2 * report.blocks_needed as usize);
+}

@@ -65,6 +65,8 @@ pub struct Plan {
     pub reconnect_deadline: Duration,
     /// Whether a mismatch in image_to_activate_info ends the transfer.
     pub info_mismatch_fatal: bool,
+    /// Keep every APDU exchanged (hex and decoded) in the report.
+    pub trace: bool,
 }
 
 impl Plan {
@@ -83,6 +85,7 @@ impl Plan {
             verify_deadline: Duration::from_secs(120),
             reconnect_deadline: Duration::from_secs(120),
             info_mismatch_fatal: false,
+            trace: false,
         }
     }
 }
@@ -145,6 +148,7 @@ impl<'a> Driver<'a> {
                 last_block_at: None,
                 duration: Duration::ZERO,
                 events: Vec::new(),
+                trace: Vec::new(),
             },
             session: None,
             initiated: false,
@@ -190,6 +194,7 @@ impl<'a> Driver<'a> {
                             reason,
                         };
                     }
+                    self.keep_trace();
                     self.event(
                         Step::Connect,
                         if link_failure {
@@ -209,6 +214,7 @@ impl<'a> Driver<'a> {
                 }
             }
         };
+        self.keep_trace();
         if let Some(s) = self.session.take() {
             s.close().await;
         }
@@ -222,7 +228,7 @@ impl<'a> Driver<'a> {
         let deadline = Instant::now() + self.plan.reconnect_deadline;
         let mut backoff = Duration::from_millis(100);
         loop {
-            match Session::open(self.target, false).await {
+            match Session::open(self.target, self.plan.trace).await {
                 Ok(s) => {
                     let n = s.negotiated();
                     self.event(
@@ -258,6 +264,14 @@ impl<'a> Driver<'a> {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
+        }
+    }
+
+    /// Moves the current session's APDU trace into the report.
+    fn keep_trace(&mut self) {
+        if let Some(s) = self.session.as_mut() {
+            let trace = s.take_trace();
+            self.report.trace.extend(trace);
         }
     }
 
@@ -712,6 +726,7 @@ impl<'a> Driver<'a> {
                     ),
                 }
                 // The meter reboots: drop the connection and find it again.
+                self.keep_trace();
                 self.session = None;
                 tokio::time::sleep(self.plan.poll_interval).await;
                 self.reconnect()

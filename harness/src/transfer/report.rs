@@ -111,6 +111,9 @@ pub struct Report {
     pub duration: Duration,
     /// Every decision, in order.
     pub events: Vec<Event>,
+    /// Every APDU exchanged, when the plan asked for a trace (times are per session).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<crate::session::TraceEntry>,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
