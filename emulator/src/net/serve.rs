@@ -104,9 +104,9 @@ impl MeterHost {
                     );
                     self.generation.send_modify(|g| *g += 1);
                 }
-                MeterEvent::Online => tracing::info!("meter back online"),
+                MeterEvent::Online => tracing::debug!("meter back online"),
                 MeterEvent::CutConnections => {
-                    tracing::info!("injected fault: connections cut");
+                    tracing::debug!("injected fault: connections cut");
                     self.generation.send_modify(|g| *g += 1);
                 }
             }
