@@ -98,7 +98,7 @@ impl MeterHost {
         while let Some(event) = meter.poll_event() {
             match event {
                 MeterEvent::Offline { until_ms } => {
-                    tracing::info!(
+                    tracing::debug!(
                         back_in_ms = until_ms.saturating_sub(now_ms()),
                         "meter rebooting"
                     );
