@@ -79,32 +79,34 @@ fn bitmaps(report: &DemoReport) -> String {
         if pass.meters.is_empty() {
             continue;
         }
-        let cell = 4.0;
+        // A cell a block, a row a meter: 4 px wide, 10 px tall, names in 9 px text beside them.
+        let (cell_w, row_h, label_w) = (4.0, 12.0, 140.0);
         let cols = pass
             .meters
             .iter()
             .map(|m| m.bitmap.len())
             .max()
             .unwrap_or(0) as f64;
-        let height = pass.meters.len() as f64 * (cell + 2.0) + 4.0;
+        let height = pass.meters.len() as f64 * row_h + 4.0;
         let mut svg = format!(
             r#"<svg width="{:.0}" height="{height:.0}">"#,
-            170.0 + cols * cell
+            label_w + cols * cell_w
         );
         for (row, m) in pass.meters.iter().enumerate() {
-            let y = 2.0 + row as f64 * (cell + 2.0);
+            let y = 2.0 + row as f64 * row_h;
             let _ = write!(
                 svg,
-                r#"<text x="0" y="{:.1}" font-size="6">{}</text>"#,
-                y + cell,
+                r#"<text x="0" y="{:.1}" font-size="9">{}</text>"#,
+                y + 9.0,
                 escape(&m.meter)
             );
             for (col, bit) in m.bitmap.chars().enumerate() {
                 let colour = if bit == '1' { "#2a6" } else { "#d33" };
                 let _ = write!(
                     svg,
-                    r#"<rect x="{:.1}" y="{y:.1}" width="{cell}" height="{cell}" fill="{colour}"/>"#,
-                    170.0 + col as f64 * cell
+                    r#"<rect x="{:.1}" y="{y:.1}" width="{cell_w}" height="{:.1}" fill="{colour}"/>"#,
+                    label_w + col as f64 * cell_w,
+                    row_h - 2.0
                 );
             }
         }
