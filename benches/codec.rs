@@ -3,6 +3,9 @@
 //! Before measuring, it prints the heap allocations of one decode of each message, counted by
 //! a global allocator wrapper, to show that an image block's payload is not copied.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use dlms::acse::{Aare, Aarq};
 use dlms::apdu::*;
@@ -11,7 +14,6 @@ use dlms::hdlc::{crc16, Control, FrameRepr, HdlcAddress};
 use dlms::security::{protect, unprotect, Keys, SecurityControl};
 use dlms::Codec;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Counts allocations and allocated bytes while [`COUNTING`] is set (so the timed loops pay
@@ -55,25 +57,6 @@ fn allocations_of(f: impl FnOnce()) -> (usize, usize) {
     )
 }
 
-fn image_block_request(payload: &[u8]) -> Vec<u8> {
-    ActionRequest::Normal {
-        iip: InvokeIdAndPriority(0xC1),
-        method: MethodDescriptor {
-            class_id: 18,
-            instance: ObisCode::new(0, 0, 44, 0, 0, 255),
-            method_id: 2,
-        },
-        parameters: Some(
-            Data::Structure(vec![
-                Data::DoubleLongUnsigned(41),
-                Data::OctetString(Cow::Borrowed(payload)),
-            ])
-            .into(),
-        ),
-    }
-    .to_bytes()
-}
-
 fn bitstring_response(bits: usize) -> Vec<u8> {
     let bits = BitString::from_bools((0..bits).map(|i| i % 3 != 0));
     GetResponse::Normal {
@@ -113,7 +96,7 @@ fn decode_image_block(wire: &[u8]) -> (u32, &[u8]) {
 
 fn report_allocations() {
     let payload = vec![0xA5u8; 1024];
-    let block = image_block_request(&payload);
+    let block = support::block_request(41, &payload);
     let (n, bytes) = allocations_of(|| {
         black_box(decode_image_block(black_box(&block)));
     });
@@ -130,7 +113,7 @@ fn report_allocations() {
 fn image_block(c: &mut Criterion) {
     report_allocations();
     let payload = vec![0xA5u8; 1024];
-    let wire = image_block_request(&payload);
+    let wire = support::block_request(41, &payload);
     let mut g = c.benchmark_group("image_block_transfer_1k");
     g.bench_function("decode", |b| {
         b.iter(|| ActionRequest::decode(black_box(&wire)).unwrap())

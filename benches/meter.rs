@@ -2,32 +2,17 @@
 //! ACTION image_block_transfer with a 1 KiB block in, the ACTION-Response bytes out, through
 //! association checks, access rights, the IC 18 state machine and the one copy into the image.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use dlms::apdu::{ActionRequest, InvokeIdAndPriority, MethodDescriptor, ObisCode};
 use dlms::association::ClientSettings;
-use dlms::axdr::EncodedData;
 use dlms::{Codec, Data};
 use emulator::meter::{Meter, MeterConfig};
 use emulator::profile::MeterProfile;
 
 const BLOCK: usize = 1024;
 const BLOCKS: u32 = 256;
-
-fn block_request(n: u32, payload: &[u8]) -> Vec<u8> {
-    ActionRequest::Normal {
-        iip: InvokeIdAndPriority(0xC1),
-        method: MethodDescriptor {
-            class_id: 18,
-            instance: ObisCode::new(0, 0, 44, 0, 0, 255),
-            method_id: 2,
-        },
-        parameters: Some(EncodedData::new(&Data::Structure(vec![
-            Data::DoubleLongUnsigned(n),
-            Data::octets(payload),
-        ]))),
-    }
-    .to_bytes()
-}
 
 fn image_block_transfer(c: &mut Criterion) {
     let profile = MeterProfile {
@@ -43,21 +28,18 @@ fn image_block_transfer(c: &mut Criterion) {
     meter
         .handle_apdu(now, 16, &ClientSettings::default().aarq().to_bytes())
         .unwrap();
-    let initiate = ActionRequest::Normal {
-        iip: InvokeIdAndPriority(0xC1),
-        method: MethodDescriptor {
-            class_id: 18,
-            instance: ObisCode::new(0, 0, 44, 0, 0, 255),
-            method_id: 1,
-        },
-        parameters: Some(EncodedData::new(&Data::Structure(vec![
+    let initiate = support::image_request(
+        1,
+        &Data::Structure(vec![
             Data::octets(b"bench"),
             Data::DoubleLongUnsigned(BLOCK as u32 * BLOCKS),
-        ]))),
-    };
-    meter.handle_apdu(now, 16, &initiate.to_bytes()).unwrap();
+        ]),
+    );
+    meter.handle_apdu(now, 16, &initiate).unwrap();
     let payload = vec![0xA5u8; BLOCK];
-    let requests: Vec<Vec<u8>> = (0..BLOCKS).map(|n| block_request(n, &payload)).collect();
+    let requests: Vec<Vec<u8>> = (0..BLOCKS)
+        .map(|n| support::block_request(n, &payload))
+        .collect();
     assert_eq!(
         meter.handle_apdu(now, 16, &requests[0]).unwrap(),
         [0xC7, 0x01, 0xC1, 0x00, 0x00],

@@ -18,6 +18,20 @@ fn config() -> MeterConfig {
     }
 }
 
+/// The bytes of an ACTION-Request-Normal on method `method_id` of image transfer.
+fn image_request(method_id: i8, params: Data<'_>) -> Vec<u8> {
+    ActionRequest::Normal {
+        iip: InvokeIdAndPriority(0xC1),
+        method: MethodDescriptor {
+            class_id: 18,
+            instance: IMAGE_TRANSFER,
+            method_id,
+        },
+        parameters: Some(EncodedData::new(&params)),
+    }
+    .to_bytes()
+}
+
 /// A head-end talking straight to a meter, APDU by APDU.
 struct Bench {
     meter: Meter,
@@ -437,16 +451,8 @@ fn requests_longer_than_the_pdu_size_are_refused() {
     let mut b = Bench::public(Meter::new(config()));
     b.initiate(b"x", 4000);
     let params = Data::Structure(vec![Data::DoubleLongUnsigned(0), Data::octets(&[0; 1500])]);
-    let req = ActionRequest::Normal {
-        iip: InvokeIdAndPriority(0xC1),
-        method: MethodDescriptor {
-            class_id: 18,
-            instance: IMAGE_TRANSFER,
-            method_id: 2,
-        },
-        parameters: Some(EncodedData::new(&params)),
-    };
-    let reply = b.raw(&req.to_bytes()).unwrap();
+    let req = image_request(2, params);
+    let reply = b.raw(&req).unwrap();
     assert_eq!(
         ExceptionResponse::decode(&reply).unwrap().service_error,
         ServiceError::PduTooLong
@@ -843,19 +849,11 @@ mod faults {
         b.initiate(b"x", 600);
         b.block(0, &[0; 200]);
         b.block(1, &[1; 200]);
-        let req = ActionRequest::Normal {
-            iip: InvokeIdAndPriority(0xC1),
-            method: MethodDescriptor {
-                class_id: 18,
-                instance: IMAGE_TRANSFER,
-                method_id: 2,
-            },
-            parameters: Some(EncodedData::new(&Data::Structure(vec![
-                Data::DoubleLongUnsigned(2),
-                Data::octets(&[2; 200]),
-            ]))),
-        };
-        assert_eq!(b.raw(&req.to_bytes()), None);
+        let req = image_request(
+            2,
+            Data::Structure(vec![Data::DoubleLongUnsigned(2), Data::octets(&[2; 200])]),
+        );
+        assert_eq!(b.raw(&req), None);
         assert!(b.meter.is_offline());
         b.wait_until_online();
         let mut b = Bench::public(b.meter);
@@ -874,16 +872,8 @@ mod faults {
         let image = signed_image(1, "APP-6.0.0", 300);
         b.initiate(b"x", image.len());
         b.send_image(&image, &[]);
-        let activate = ActionRequest::Normal {
-            iip: InvokeIdAndPriority(0xC1),
-            method: MethodDescriptor {
-                class_id: 18,
-                instance: IMAGE_TRANSFER,
-                method_id: 4,
-            },
-            parameters: Some(EncodedData::new(&Data::Integer(0))),
-        };
-        assert_eq!(b.raw(&activate.to_bytes()), None);
+        let activate = image_request(4, Data::Integer(0));
+        assert_eq!(b.raw(&activate), None);
         b.wait_until_online();
         assert_eq!(b.meter.state().parts[1].active.identifier, b"APP-6.0.0");
     }
@@ -973,16 +963,8 @@ mod quirks {
             Quirk::ActivationWithoutReply => {
                 b.initiate(b"x", image.len());
                 b.send_image(&image, &[]);
-                let activate = ActionRequest::Normal {
-                    iip: InvokeIdAndPriority(0xC1),
-                    method: MethodDescriptor {
-                        class_id: 18,
-                        instance: IMAGE_TRANSFER,
-                        method_id: 4,
-                    },
-                    parameters: Some(EncodedData::new(&Data::Integer(0))),
-                };
-                format!("{:?}", b.raw(&activate.to_bytes()))
+                let activate = image_request(4, Data::Integer(0));
+                format!("{:?}", b.raw(&activate))
             }
             Quirk::StatusStaysZeroAfterInitiate => {
                 b.initiate(b"x", 1000);
