@@ -20,6 +20,8 @@ enum Command {
     Demo(crate::demo::DemoArgs),
     /// Upgrade one meter, or a fleet from a targets file, as a head-end would.
     Upgrade(crate::upgrade::UpgradeArgs),
+    /// Run the conformance cases against a meter, or the detection matrix.
+    Conform(crate::conform::ConformArgs),
     /// Run one emulated meter on a TCP port until interrupted.
     Emulate(crate::emulate::EmulateArgs),
     /// Measure: fleet memory per meter and a campaign's block throughput.
@@ -31,9 +33,15 @@ enum Command {
 }
 
 impl Cli {
-    /// True for commands whose log shows every request a meter answers.
-    pub fn logs_requests(&self) -> bool {
-        matches!(self.command, Command::Emulate(_))
+    /// The log filter when METERFLEET_LOG is not set: a single emulated meter logs every
+    /// request; the conformance matrix keeps its meters' complaints about bad frames quiet,
+    /// since provoking them is the point.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Emulate(_) => "info,emulator::net::serve=debug",
+            Command::Conform(_) => "info,emulator=error",
+            _ => "info",
+        }
     }
 }
 
@@ -43,6 +51,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Decode(args) => crate::decode::run(args),
         Command::Image(command) => crate::image_cmd::run(command),
         Command::Emulate(args) => crate::emulate::run(args),
+        Command::Conform(args) => crate::conform::run_command(args),
         Command::Upgrade(args) => crate::upgrade::run(args),
         Command::Demo(args) => crate::demo::run(args),
         Command::Bench(command) => crate::bench::run(command),

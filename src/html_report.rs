@@ -1,16 +1,11 @@
 //! The demo's HTML report: one static page, inline SVG charts, no external assets.
 
 use crate::demo::DemoReport;
+use harness::html::escape;
 use std::fmt::Write;
 
 const W: f64 = 640.0;
 const H: f64 = 200.0;
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
 
 /// A line chart of (x, y) points scaled into the frame, with axis labels.
 fn line_chart(title: &str, x_label: &str, y_label: &str, points: &[(f64, f64)]) -> String {

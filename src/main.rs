@@ -4,6 +4,8 @@ use clap::Parser;
 
 mod bench;
 mod cli;
+mod conform;
+mod conform_bench;
 mod decode;
 mod demo;
 mod emulate;
@@ -14,12 +16,8 @@ mod upgrade;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
-    // METERFLEET_LOG overrides; by default a single emulated meter logs every request.
-    let default = if args.logs_requests() {
-        "info,emulator::net::serve=debug"
-    } else {
-        "info"
-    };
+    // METERFLEET_LOG overrides the command's default.
+    let default = args.default_log_filter();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("METERFLEET_LOG")

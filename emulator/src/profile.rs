@@ -56,6 +56,41 @@ pub enum Quirk {
     PaddedLastBlockRequired,
 }
 
+impl Quirk {
+    /// Every quirk, in declaration order.
+    pub const ALL: [Quirk; 16] = [
+        Quirk::ReversedBitOrder,
+        Quirk::BitStringLengthInBytes,
+        Quirk::FirstNotTransferredIsLastPlusOne,
+        Quirk::NoRangeCheck,
+        Quirk::VerifyIgnoresMissingBlocks,
+        Quirk::NoSignatureCheck,
+        Quirk::ForgetsBlocksOnReboot,
+        Quirk::HardwareFaultForEmptyInfo,
+        Quirk::TrueOnlyAsFf,
+        Quirk::EnableMustBeWrittenFirst,
+        Quirk::ActivationWithoutReply,
+        Quirk::StatusStaysZeroAfterInitiate,
+        Quirk::CorruptIdentifierFailsVerification,
+        Quirk::NoEnabledOrStatusChecks,
+        Quirk::HardwareFaultWhileVerifying,
+        Quirk::PaddedLastBlockRequired,
+    ];
+
+    /// The name profile files use (`reversed-bit-order`).
+    pub fn name(self) -> String {
+        let debug = format!("{self:?}");
+        let mut out = String::with_capacity(debug.len() + 4);
+        for (i, c) in debug.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+}
+
 /// What a client at an address may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -2,7 +2,7 @@
 //! every exchange. HDLC runs `dlms`'s sans-IO link in the client role.
 
 use crate::target::{Target, Transport};
-use dlms::hdlc::{HdlcLink, HdlcParameters, LinkConfig, LinkEvent, Role};
+use dlms::hdlc::{HdlcLink, LinkConfig, LinkEvent, Role};
 use dlms::wrapper::{wrap, WrapperDecoder};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -61,14 +61,11 @@ impl Connection {
         let framing = match target.transport {
             Transport::Wrapper => Framing::Wrapper(WrapperDecoder::new(u16::MAX)),
             Transport::Hdlc => {
-                let parameters = HdlcParameters {
-                    max_info_tx: 1024,
-                    max_info_rx: 1024,
-                    window_tx: 1,
-                    window_rx: 1,
-                };
-                let mut config =
-                    LinkConfig::client(target.client_sap as u8, target.server_hdlc, parameters);
+                let mut config = LinkConfig::client(
+                    target.client_sap as u8,
+                    target.server_hdlc,
+                    target.hdlc_parameters,
+                );
                 config.response_timeout = timeout.min(Duration::from_secs(2));
                 Framing::Hdlc(Box::new(HdlcLink::new(Role::Client, config)))
             }

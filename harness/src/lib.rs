@@ -5,7 +5,9 @@
 #![warn(missing_docs)]
 
 pub mod campaign;
+pub mod conform;
 pub mod connection;
+pub mod html;
 pub mod session;
 pub mod target;
 pub mod targets_file;

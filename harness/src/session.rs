@@ -39,7 +39,7 @@ pub enum SessionError {
 }
 
 /// Which way an APDU went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Client to meter.
@@ -49,7 +49,7 @@ pub enum Direction {
 }
 
 /// One APDU exchanged, for reports.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TraceEntry {
     /// Milliseconds since the session started.
     pub at_ms: u64,
@@ -59,6 +59,17 @@ pub struct TraceEntry {
     pub hex: String,
     /// The APDU decoded.
     pub decoded: String,
+}
+
+/// Deliberate changes to the AARQ, for conformance probes; the default changes nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AarqChanges {
+    /// The application context name id to propose instead.
+    pub application_context: Option<u8>,
+    /// The mechanism name id to propose instead.
+    pub mechanism: Option<u8>,
+    /// The client-max-receive-pdu-size to propose instead.
+    pub max_receive_pdu_size: Option<u16>,
 }
 
 /// An associated session with one meter.
@@ -108,9 +119,19 @@ fn settings_for(auth: &Auth) -> ClientSettings {
 impl Session {
     /// Connects and associates; `trace` keeps every APDU.
     pub async fn open(target: &Target, trace: bool) -> Result<Self, SessionError> {
+        Self::open_with(target, &AarqChanges::default(), trace, &mut Vec::new()).await
+    }
+
+    /// Connects and associates with an AARQ changed on purpose (conformance probes). When the
+    /// association fails and `trace` is on, the APDUs exchanged are appended to `failed_trace`.
+    pub async fn open_with(
+        target: &Target,
+        changes: &AarqChanges,
+        trace: bool,
+        failed_trace: &mut Vec<TraceEntry>,
+    ) -> Result<Self, SessionError> {
         let timeout = target.request_timeout;
         let conn = Connection::open(target, timeout).await?;
-        let settings = settings_for(&target.auth);
         let mut session = Session {
             conn,
             association: None,
@@ -119,8 +140,34 @@ impl Session {
             started: Instant::now(),
             trace: trace.then(Vec::new),
         };
-        let aarq = settings.aarq().to_bytes();
-        let reply = session.exchange_plain(&aarq).await?;
+        let mut settings = settings_for(&target.auth);
+        if let Some(size) = changes.max_receive_pdu_size {
+            settings.max_receive_pdu_size = size;
+        }
+        match session.associate(&settings, changes).await {
+            Ok(()) => Ok(session),
+            Err(e) => {
+                failed_trace.append(&mut session.take_trace());
+                session.conn.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn associate(
+        &mut self,
+        settings: &ClientSettings,
+        changes: &AarqChanges,
+    ) -> Result<(), SessionError> {
+        let mut aarq = settings.aarq();
+        if let Some(context) = changes.application_context {
+            aarq.application_context = context;
+        }
+        if let Some(mechanism) = changes.mechanism {
+            aarq.mechanism = Some(mechanism);
+            aarq.sender_acse_requirements = true;
+        }
+        let reply = self.exchange_plain(&aarq.to_bytes()).await?;
         let aare =
             Aare::decode(&reply).map_err(|e| SessionError::BadReply(format!("AARE: {e}")))?;
         let mut association = settings.check_aare(&aare)?;
@@ -128,7 +175,7 @@ impl Session {
             ClientAuthentication::HlsGmac { .. } => Some(association.hls_reply()?),
             _ => None,
         };
-        session.association = Some(association);
+        self.association = Some(association);
         if let (ClientAuthentication::HlsGmac { ctos }, Some(f_stoc)) =
             (&settings.authentication, f_stoc)
         {
@@ -137,7 +184,7 @@ impl Session {
                 instance: ObisCode::new(0, 0, 40, 0, 0, 255),
                 method_id: 1,
             };
-            let outcome = session
+            let outcome = self
                 .action(method, Some(Data::OctetString(f_stoc.into())))
                 .await?;
             let f_ctos = match outcome.return_parameters {
@@ -149,9 +196,9 @@ impl Session {
             let f_ctos = f_ctos.ok_or_else(|| {
                 SessionError::BadReply(format!("reply_to_HLS_authentication: {}", outcome.result))
             })?;
-            session.association_mut().check_hls_result(ctos, &f_ctos)?;
+            self.association_mut().check_hls_result(ctos, &f_ctos)?;
         }
-        Ok(session)
+        Ok(())
     }
 
     /// The negotiated context.
@@ -197,13 +244,19 @@ impl Session {
 
     /// Sends a service APDU (ciphered in a ciphered association) and returns the plain reply.
     async fn exchange(&mut self, request: &[u8]) -> Result<Vec<u8>, SessionError> {
+        let reply = self.raw(request).await?;
+        check_exception(reply)
+    }
+
+    /// Sends an APDU as it is (ciphered in a ciphered association) and returns the plain
+    /// reply as it is, exception-responses included.
+    pub async fn raw(&mut self, request: &[u8]) -> Result<Vec<u8>, SessionError> {
         let ciphered = self
             .association
             .as_ref()
             .is_some_and(|a| a.cipher.is_some());
         if !ciphered {
-            let reply = self.exchange_plain(request).await?;
-            return check_exception(reply);
+            return self.exchange_plain(request).await;
         }
         self.record(Direction::Request, request);
         let wire = self
@@ -225,7 +278,7 @@ impl Session {
             _ => reply,
         };
         self.record(Direction::Reply, &plain);
-        check_exception(plain)
+        Ok(plain)
     }
 
     fn next_iip(&mut self) -> InvokeIdAndPriority {

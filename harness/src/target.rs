@@ -1,6 +1,6 @@
 //! Which meter to talk to, and how.
 
-use dlms::hdlc::HdlcAddress;
+use dlms::hdlc::{HdlcAddress, HdlcParameters};
 use dlms::security::Keys;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -50,6 +50,8 @@ pub struct Target {
     pub auth: Auth,
     /// How long one request may wait for its reply.
     pub request_timeout: Duration,
+    /// The HDLC link parameters proposed in the SNRM.
+    pub hdlc_parameters: HdlcParameters,
 }
 
 impl Target {
@@ -68,6 +70,12 @@ impl Target {
             server_hdlc: HdlcAddress::server(1, 17),
             auth: Auth::None,
             request_timeout: Duration::from_secs(5),
+            hdlc_parameters: HdlcParameters {
+                max_info_tx: 1024,
+                max_info_rx: 1024,
+                window_tx: 1,
+                window_rx: 1,
+            },
         })
     }
 }

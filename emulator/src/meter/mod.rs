@@ -216,6 +216,13 @@ impl Meter {
 
     /// Reboots now, unreachable for `offline_ms`; the association is lost, stored state kept.
     pub fn reboot(&mut self, now_ms: u64, offline_ms: u64) {
+        if self.activating && self.offline_until_ms.is_some() {
+            // Power lost while the new image was being activated: it comes back on the old one
+            // (MCS301: "reboots again with old FW").
+            self.state
+                .fail_next_activation
+                .get_or_insert_with(|| "power lost during activation".into());
+        }
         self.stats.reboots += 1;
         self.session = None;
         self.state.transfer.after_reboot(&self.config.profile);

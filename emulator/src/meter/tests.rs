@@ -994,28 +994,9 @@ mod quirks {
         seen
     }
 
-    const ALL: [Quirk; 16] = [
-        Quirk::ReversedBitOrder,
-        Quirk::BitStringLengthInBytes,
-        Quirk::FirstNotTransferredIsLastPlusOne,
-        Quirk::NoRangeCheck,
-        Quirk::VerifyIgnoresMissingBlocks,
-        Quirk::NoSignatureCheck,
-        Quirk::ForgetsBlocksOnReboot,
-        Quirk::HardwareFaultForEmptyInfo,
-        Quirk::TrueOnlyAsFf,
-        Quirk::EnableMustBeWrittenFirst,
-        Quirk::ActivationWithoutReply,
-        Quirk::StatusStaysZeroAfterInitiate,
-        Quirk::CorruptIdentifierFailsVerification,
-        Quirk::NoEnabledOrStatusChecks,
-        Quirk::HardwareFaultWhileVerifying,
-        Quirk::PaddedLastBlockRequired,
-    ];
-
     #[test]
     fn every_quirk_is_observable_on_the_wire() {
-        for quirk in ALL {
+        for quirk in Quirk::ALL {
             let strict = observe(quirk, MeterProfile::default());
             let quirky = observe(
                 quirk,

@@ -84,10 +84,15 @@ impl MeterHost {
         })
     }
 
-    /// Runs `f` on the meter, then persists and handles its events.
+    /// Runs `f` on the meter, then persists, handles its events, and wakes the timers if its
+    /// next deadline moved.
     pub fn with_meter<T>(&self, f: impl FnOnce(&mut Meter) -> T) -> T {
         let mut meter = self.meter.lock().expect("meter lock");
+        let before = meter.poll_timeout();
         let out = f(&mut meter);
+        if meter.poll_timeout() != before {
+            self.timer.notify_one();
+        }
         if meter.take_dirty() {
             if let Some(store) = &self.store {
                 if let Err(e) = store.save(meter.state()) {
@@ -132,14 +137,7 @@ impl MeterHost {
         if request.first() == Some(&dlms::apdu::tag::AARQ) {
             *self.owner.lock().expect("owner lock") = Some(connection);
         }
-        let reply = self.with_meter(|m| {
-            let before = m.poll_timeout();
-            let reply = m.handle_apdu(now_ms(), client_sap, request);
-            if m.poll_timeout() != before {
-                self.timer.notify_one();
-            }
-            reply
-        });
+        let reply = self.with_meter(|m| m.handle_apdu(now_ms(), client_sap, request));
         tracing::debug!(
             client = client_sap,
             request = %summary(request),
@@ -185,13 +183,22 @@ async fn timers(host: Arc<MeterHost>) {
     }
 }
 
+/// Ends a task when dropped, so that the meter's timers stop with its listener.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Serves the meter on `listener` until the task is dropped.
 pub async fn serve(
     listener: TcpListener,
     host: Arc<MeterHost>,
     transport: Transport,
 ) -> std::io::Result<()> {
-    tokio::spawn(timers(host.clone()));
+    let _timers = AbortOnDrop(tokio::spawn(timers(host.clone())));
     loop {
         let (stream, peer) = listener.accept().await?;
         if host.offline() {

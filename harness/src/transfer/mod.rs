@@ -29,6 +29,19 @@ use std::time::{Duration, Instant, SystemTime};
 const IMAGE_TRANSFER: ObisCode = ObisCode::new(0, 0, 44, 0, 0, 255);
 const ACTIVATION_SCHEDULER: ObisCode = ObisCode::new(0, 0, 15, 0, 2, 255);
 
+/// The activation scheduler's execution_time (IC 22 attribute 4) for one run at `secs` (Unix
+/// seconds, UTC): an array of one {time, date} structure of octet-strings.
+pub fn execution_time(secs: u64) -> Data<'static> {
+    let at = DateTime::from_unix_utc(secs);
+    let (mut time, mut date) = (Vec::new(), Vec::new());
+    at.time.encode(&mut time);
+    at.date.encode(&mut date);
+    Data::Array(vec![Data::Structure(vec![
+        Data::OctetString(time.into()),
+        Data::OctetString(date.into()),
+    ])])
+}
+
 /// When to activate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -678,14 +691,7 @@ impl<'a> Driver<'a> {
                 Ok(Outcome::ReadyForActivation)
             }
             Activation::At(secs) => {
-                let at = DateTime::from_unix_utc(secs);
-                let (mut time, mut date) = (Vec::new(), Vec::new());
-                at.time.encode(&mut time);
-                at.date.encode(&mut date);
-                let value = Data::Array(vec![Data::Structure(vec![
-                    Data::OctetString(time.into()),
-                    Data::OctetString(date.into()),
-                ])]);
+                let value = execution_time(secs);
                 match self
                     .session()
                     .set(22, ACTIVATION_SCHEDULER, 4, &value)

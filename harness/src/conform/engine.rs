@@ -1,0 +1,376 @@
+//! The case engine: runs each case from a fresh association and a known state, step by step,
+//! and turns the first broken expectation into a verdict at the case's level.
+
+use super::case::{Capability, Case, Level};
+use super::check::{check, Observed};
+use super::target::ConformTarget;
+use super::value::{Var, Vars};
+use super::verdict::{CaseResult, Deviation, RunReport, Summary, Verdict, SCHEMA};
+use crate::session::{Session, TraceEntry};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The most exchange lines a result keeps (the last ones, nearest the verdict).
+const EXCHANGE_KEPT: usize = 300;
+
+/// What the bench around the meter can do; a real meter on a desk can do neither.
+pub trait Bench: Send {
+    /// Whether [`Bench::fresh`] puts the meter in its factory state.
+    fn resets(&self) -> bool;
+    /// Puts the meter in its initial state before a case; returns its new address if it moved.
+    fn fresh(&mut self) -> Result<Option<SocketAddr>, String>;
+    /// Power-cycles the meter, if the bench can.
+    fn power_cycle(&mut self) -> Result<(), String>;
+    /// Whether [`Bench::power_cycle`] works.
+    fn can_power_cycle(&self) -> bool;
+}
+
+/// A meter with no bench: no reset between cases, no power control.
+pub struct NoBench;
+
+impl Bench for NoBench {
+    fn resets(&self) -> bool {
+        false
+    }
+
+    fn fresh(&mut self) -> Result<Option<SocketAddr>, String> {
+        Ok(None)
+    }
+
+    fn power_cycle(&mut self) -> Result<(), String> {
+        Err("this target has no power control".into())
+    }
+
+    fn can_power_cycle(&self) -> bool {
+        false
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The run's seed; each case's seed derives from it and the case id.
+    pub seed: u64,
+    /// Run destructive cases against a target that is not emulated.
+    pub allow_destructive: bool,
+    /// List what would run, and why not, without connecting.
+    pub dry_run: bool,
+    /// The longest a case may take.
+    pub case_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            seed: 1,
+            allow_destructive: false,
+            dry_run: false,
+            case_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A case's seed: the run's seed mixed with the id (FNV-1a), so one case replays alone.
+pub fn case_seed(run_seed: u64, id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325 ^ run_seed, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Why a case stopped before its last step.
+pub(crate) enum Stop {
+    /// The meter broke an expectation.
+    Deviation(Deviation),
+    /// The case does not apply to this meter.
+    Skip(String),
+    /// The run broke.
+    Error(String),
+}
+
+/// The transfer a case has started.
+pub(crate) struct Transfer {
+    pub image: Arc<Vec<u8>>,
+    pub block_size: u32,
+    pub block_count: u32,
+    pub sent: BTreeSet<u32>,
+}
+
+/// One case in progress.
+pub(crate) struct Run<'a> {
+    pub target: ConformTarget,
+    pub bench: &'a mut dyn Bench,
+    pub session: Option<Session>,
+    pub vars: Vars,
+    pub transfer: Option<Transfer>,
+    pub trace: Vec<TraceEntry>,
+    pub seed: u64,
+    pub started: Instant,
+}
+
+impl Run<'_> {
+    /// Moves the session's trace into the case's.
+    pub fn collect_trace(&mut self) {
+        if let Some(s) = &mut self.session {
+            self.trace.append(&mut s.take_trace());
+        }
+    }
+
+    /// Adds a line to the exchange that is not an APDU (frame probes, power cycles).
+    pub fn note(&mut self, text: String) {
+        self.trace.push(TraceEntry {
+            at_ms: self.started.elapsed().as_millis() as u64,
+            direction: crate::session::Direction::Request,
+            hex: String::new(),
+            decoded: text,
+        });
+    }
+
+    /// Sets a variable.
+    pub fn set_var(&mut self, name: &str, value: Var) {
+        self.vars.insert(name.to_string(), value);
+    }
+}
+
+fn missing_need(case: &Case, have: &BTreeSet<Capability>) -> Option<String> {
+    let missing: Vec<&str> = case
+        .needs
+        .iter()
+        .filter(|n| !have.contains(n))
+        .map(|n| n.name())
+        .collect();
+    (!missing.is_empty()).then(|| format!("needs {} that the target lacks", missing.join(", ")))
+}
+
+/// Runs `cases` against `target` and reports each as it ends through `progress`.
+pub async fn run(
+    cases: &[Case],
+    target: &ConformTarget,
+    bench: &mut dyn Bench,
+    options: &Options,
+    mut progress: impl FnMut(&CaseResult),
+) -> RunReport {
+    let mut have = target.capabilities();
+    if bench.can_power_cycle() {
+        have.insert(Capability::PowerCycle);
+    }
+    if bench.resets() {
+        have.insert(Capability::FreshMeter);
+    }
+    let mut report = RunReport {
+        schema: SCHEMA.into(),
+        target: target.main.name.clone(),
+        address: target.main.address.to_string(),
+        seed: options.seed,
+        started_unix: crate::transfer::unix_seconds(std::time::SystemTime::now()) as u64,
+        summary: Summary::default(),
+        cases: Vec::new(),
+    };
+    for case in cases {
+        let seed = case_seed(options.seed, &case.id);
+        let skip = missing_need(case, &have).or_else(|| {
+            (case.destructive && !target.emulated && !options.allow_destructive).then(|| {
+                "destructive (activates an image): run with --allow-destructive".to_string()
+            })
+        });
+        let result = match (skip, options.dry_run) {
+            (Some(reason), _) => finished(case, seed, Verdict::Skipped, reason, None, 0),
+            (None, true) => finished(
+                case,
+                seed,
+                Verdict::Skipped,
+                "dry run: would run".into(),
+                None,
+                0,
+            ),
+            (None, false) => run_case(case, target, bench, seed, options.case_timeout).await,
+        };
+        progress(&result);
+        report.cases.push(result);
+    }
+    report.recount();
+    report
+}
+
+fn finished(
+    case: &Case,
+    seed: u64,
+    verdict: Verdict,
+    reason: String,
+    deviation: Option<Deviation>,
+    duration_ms: u64,
+) -> CaseResult {
+    CaseResult {
+        id: case.id.clone(),
+        title: case.title.clone(),
+        subject: case.subject.clone(),
+        level: case.level,
+        verdict,
+        reason,
+        requirement: case.requirement.clone(),
+        source: case.source.clone(),
+        deviation,
+        observations: Vec::new(),
+        baselined: None,
+        seed,
+        duration_ms,
+        exchange: Vec::new(),
+    }
+}
+
+/// Runs one case: a fresh meter (when the bench can), then the steps.
+pub async fn run_case(
+    case: &Case,
+    target: &ConformTarget,
+    bench: &mut dyn Bench,
+    seed: u64,
+    timeout: Duration,
+) -> CaseResult {
+    let started = Instant::now();
+    let mut target = target.clone();
+    match bench.fresh() {
+        Ok(Some(address)) => target.main.address = address,
+        Ok(None) => {}
+        Err(e) => {
+            return finished(
+                case,
+                seed,
+                Verdict::Error,
+                format!("preparing the meter: {e}"),
+                None,
+                0,
+            )
+        }
+    }
+    let mut run = Run {
+        target,
+        bench,
+        session: None,
+        vars: Vars::new(),
+        transfer: None,
+        trace: Vec::new(),
+        seed,
+        started,
+    };
+    let mut observations = Vec::new();
+    let outcome = tokio::time::timeout(timeout, steps(case, &mut run, &mut observations)).await;
+    run.collect_trace();
+    if let Some(session) = run.session.take() {
+        session.close().await;
+    }
+    let stop = match outcome {
+        Ok(stop) => stop,
+        Err(_) => Some(Stop::Error(format!(
+            "the case took longer than {timeout:?}"
+        ))),
+    };
+    let (verdict, reason, deviation) = match stop {
+        None if case.level == Level::Info => {
+            let reason = if observations.is_empty() {
+                "recorded".to_string()
+            } else {
+                observations.join("; ")
+            };
+            (Verdict::Info, reason, None)
+        }
+        None => (Verdict::Pass, "as required".to_string(), None),
+        Some(Stop::Skip(reason)) => (Verdict::Skipped, reason, None),
+        Some(Stop::Error(reason)) => (Verdict::Error, reason, None),
+        Some(Stop::Deviation(d)) => (
+            Verdict::for_deviation(case.level),
+            format!(
+                "step {} ({}): expected {}, observed {}",
+                d.step + 1,
+                d.action,
+                d.expected,
+                d.observed
+            ),
+            Some(d),
+        ),
+    };
+    let mut result = finished(
+        case,
+        seed,
+        verdict,
+        reason,
+        deviation,
+        started.elapsed().as_millis() as u64,
+    );
+    result.observations = observations;
+    if !matches!(verdict, Verdict::Pass | Verdict::Skipped) {
+        let keep = run.trace.len().saturating_sub(EXCHANGE_KEPT);
+        result.exchange = run.trace.split_off(keep);
+    }
+    result
+}
+
+async fn steps(case: &Case, run: &mut Run<'_>, observations: &mut Vec<String>) -> Option<Stop> {
+    for (i, step) in case.steps.iter().enumerate() {
+        let observed: Observed = match run.execute(step).await {
+            Ok(o) => o,
+            Err(stop) => return Some(stop),
+        };
+        if let Some(note) = &step.note {
+            observations.push(format!("{note}: {}", observed.summary()));
+        }
+        let transfer = run.transfer.as_ref();
+        match check(&step.expect, &step.action, &observed, &run.vars, transfer) {
+            Ok(()) => {}
+            Err(super::check::Mismatch::Deviation { expected, observed }) => {
+                let d = Deviation {
+                    step: i,
+                    line: step.line,
+                    action: step.describe(),
+                    expected,
+                    observed,
+                };
+                if case.level == Level::Info {
+                    observations.push(format!(
+                        "step {} ({}): {} rather than {}",
+                        i + 1,
+                        d.action,
+                        d.observed,
+                        d.expected
+                    ));
+                    continue;
+                }
+                return Some(Stop::Deviation(d));
+            }
+            Err(super::check::Mismatch::Error(e)) => {
+                return Some(Stop::Error(format!(
+                    "step {} ({}): {e}",
+                    i + 1,
+                    step.describe()
+                )))
+            }
+        }
+        if let (Some(name), Some(value)) = (&step.capture, &observed.value) {
+            let var = match (value.as_u64(), value.as_bytes()) {
+                (Some(n), _) => Var::Num(n),
+                (_, Some(b)) => Var::Bytes(b.to_vec()),
+                _ => {
+                    return Some(Stop::Error(format!(
+                        "step {}: capture {name}: {} is neither a number nor bytes",
+                        i + 1,
+                        super::value::show(value)
+                    )))
+                }
+            };
+            run.set_var(name, var);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_seeds_differ_by_id_and_run_seed() {
+        assert_ne!(case_seed(1, "a"), case_seed(1, "b"));
+        assert_ne!(case_seed(1, "a"), case_seed(2, "a"));
+        assert_eq!(case_seed(7, "it-x"), case_seed(7, "it-x"));
+    }
+}

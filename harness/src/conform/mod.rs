@@ -1,0 +1,18 @@
+//! Conformance: cases as data (`cases/`), the engine that runs them against a meter, verdicts
+//! graded by the level of each requirement, baselines of known deviations, and reports.
+
+pub mod case;
+mod check;
+pub mod engine;
+mod probe;
+pub mod report;
+mod steps;
+pub mod target;
+mod transfer_steps;
+pub mod value;
+pub mod verdict;
+
+pub use case::{load_catalogue, Case, CaseError, Level};
+pub use engine::{run, Bench, NoBench, Options};
+pub use target::{ConformTarget, Images, TestImage};
+pub use verdict::{Baseline, CaseResult, RunReport, Verdict};

@@ -1,0 +1,51 @@
+//! The console table: case, level, verdict and a one-line reason.
+
+use crate::conform::verdict::RunReport;
+
+/// The table and a summary line.
+pub fn render(report: &RunReport) -> String {
+    let id_width = report
+        .cases
+        .iter()
+        .map(|c| c.id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "{:id_width$}  {:6}  {:10}  reason\n",
+        "case", "level", "verdict"
+    );
+    for c in &report.cases {
+        let level = serde_json::to_value(c.level)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let mut reason = c.reason.clone();
+        if let Some(b) = &c.baselined {
+            reason = format!("[baseline: {b}] {reason}");
+        }
+        out.push_str(&format!(
+            "{:id_width$}  {:6}  {:10}  {}\n",
+            c.id,
+            level,
+            c.verdict.name(),
+            one_line(&reason, 160)
+        ));
+    }
+    let s = &report.summary;
+    out.push_str(&format!(
+        "\n{}: {} cases: {} pass, {} fail, {} non-strict, {} info, {} skipped, {} error ({} deviations in the baseline)\n",
+        report.target, s.total, s.pass, s.fail, s.non_strict, s.info, s.skipped, s.error, s.baselined
+    ));
+    out
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}

@@ -1,0 +1,312 @@
+//! How each step runs: associations, GET, SET, ACTION, raw APDUs and frame probes. The
+//! image transfer helpers are in `transfer_steps`.
+
+use super::case::{Action, ClientKind, Connect, ObjectRef, Poll, Step};
+use super::check::Observed;
+use super::engine::{Run, Stop};
+use super::probe;
+use crate::session::{AarqChanges, Session, SessionError};
+use crate::target::{Auth, Target};
+use dlms::apdu::{GetDataResult, MethodDescriptor};
+use dlms::association::ClientSettings;
+use dlms::Data;
+use std::time::{Duration, Instant};
+
+/// What a failed request shows: no reply, an exception, an undecodable reply.
+pub(crate) fn from_error(e: SessionError) -> Observed {
+    match e {
+        SessionError::Link(l) => Observed {
+            result: Some("no-reply".into()),
+            link_failure: Some(l.to_string()),
+            ..Observed::default()
+        },
+        SessionError::Exception(x) => Observed {
+            result: Some("exception".into()),
+            detail: Some(format!("{x:?}")),
+            ..Observed::default()
+        },
+        SessionError::BadReply(m) => Observed {
+            result: Some("bad-reply".into()),
+            detail: Some(m),
+            ..Observed::default()
+        },
+        SessionError::Association(a) => Observed {
+            association: Some("rejected".into()),
+            detail: Some(a.to_string()),
+            ..Observed::default()
+        },
+    }
+}
+
+impl Run<'_> {
+    /// Runs one step.
+    pub(crate) async fn execute(&mut self, step: &Step) -> Result<Observed, Stop> {
+        match &step.action {
+            Action::Connect(c) => self.connect(c).await,
+            Action::Release => {
+                self.release().await;
+                Ok(Observed::default())
+            }
+            Action::Reconnect(p) => Ok(self.reconnect(p).await),
+            Action::PowerCycle(p) => {
+                self.release().await;
+                self.bench.power_cycle().map_err(Stop::Error)?;
+                self.note("bench: power cycle".into());
+                Ok(self.reconnect(p).await)
+            }
+            Action::Get(r) => self.get(r).await,
+            Action::Require(r) => {
+                let observed = self.get(r).await?;
+                match observed.result.as_deref() {
+                    Some("success") => Ok(observed),
+                    _ => Err(Stop::Skip(format!(
+                        "the meter has no readable {}/{}/{} ({})",
+                        r.class_id,
+                        r.instance(self.target.part),
+                        r.index,
+                        observed.summary()
+                    ))),
+                }
+            }
+            Action::Set(r, v) => {
+                let value = v.build(&self.vars).map_err(Stop::Error)?;
+                self.set(r, &value).await
+            }
+            Action::Invoke(r, v) => {
+                let params = v
+                    .as_ref()
+                    .map(|v| v.build(&self.vars))
+                    .transpose()
+                    .map_err(Stop::Error)?;
+                self.invoke(r, params).await
+            }
+            Action::Initiate(i) => self.initiate(i).await,
+            Action::Send { blocks, pad_last } => {
+                let numbers = self.block_numbers(blocks)?;
+                self.send(&numbers, *pad_last, &step.expect).await
+            }
+            Action::FillGaps => self.fill_gaps().await,
+            Action::Verify(p) => self.verify(p).await,
+            Action::Activate(p) => self.activate(p).await,
+            Action::ScheduleActivation(in_s) => self.schedule_activation(*in_s).await,
+            Action::WaitStatus(w) => self.wait_status(w).await,
+            Action::WaitMs(ms) => {
+                tokio::time::sleep(Duration::from_millis(*ms)).await;
+                Ok(Observed::default())
+            }
+            Action::Raw(apdu) => {
+                let session = self.session().await?;
+                match session.raw(apdu).await {
+                    Ok(reply) => Ok(Observed {
+                        reply: Some(reply),
+                        ..Observed::default()
+                    }),
+                    Err(e) => Ok(from_error(e)),
+                }
+            }
+            Action::WrapperFrame(w) => {
+                let outcome = probe::wrapper_frame(&self.target.main, w).await;
+                self.note(format!("wrapper frame probe {w:?}: {outcome}"));
+                Ok(Observed {
+                    frame: Some(outcome),
+                    ..Observed::default()
+                })
+            }
+            Action::HdlcFrame(h) => {
+                let outcome = probe::hdlc_frame(&self.target.main, h).await;
+                self.note(format!("HDLC SNRM probe {h:?}: {outcome}"));
+                Ok(Observed {
+                    frame: Some(outcome),
+                    ..Observed::default()
+                })
+            }
+        }
+    }
+
+    /// The open session, associating as the main client if there is none.
+    pub(crate) async fn session(&mut self) -> Result<&mut Session, Stop> {
+        if self.session.is_none() {
+            let target = self.target.main.clone();
+            let opened =
+                Session::open_with(&target, &AarqChanges::default(), true, &mut self.trace).await;
+            self.session =
+                Some(opened.map_err(|e| Stop::Error(format!("associating with the meter: {e}")))?);
+        }
+        Ok(self.session.as_mut().expect("just opened"))
+    }
+
+    /// Releases the association and closes the connection.
+    pub(crate) async fn release(&mut self) {
+        self.collect_trace();
+        if let Some(session) = self.session.take() {
+            session.close().await;
+        }
+    }
+
+    /// Drops a session whose connection failed, keeping its trace.
+    pub(crate) fn drop_session(&mut self) {
+        self.collect_trace();
+        self.session = None;
+    }
+
+    fn client_target(&self, c: &Connect) -> Result<Target, Stop> {
+        let mut target = match c.client {
+            ClientKind::Main => self.target.main.clone(),
+            ClientKind::Public => self.target.as_client(16, Auth::None),
+            ClientKind::Lls => {
+                let (sap, pw) = self.target.lls.clone().ok_or_else(|| {
+                    Stop::Error("the case connects as lls: add needs = [\"lls\"]".into())
+                })?;
+                self.target.as_client(sap, Auth::Lls(pw))
+            }
+            ClientKind::Hls => {
+                let h = self.target.hls.clone().ok_or_else(|| {
+                    Stop::Error("the case connects as hls: add needs = [\"hls\"]".into())
+                })?;
+                self.target.as_client(
+                    h.sap,
+                    Auth::HlsGmac {
+                        keys: h.keys,
+                        system_title: h.system_title,
+                    },
+                )
+            }
+        };
+        if let Some(pw) = &c.password {
+            target.auth = Auth::Lls(pw.clone().into_bytes());
+        }
+        if let Some(w) = c.hdlc_window {
+            target.hdlc_parameters.window_tx = w;
+            target.hdlc_parameters.window_rx = w;
+        }
+        if let Some(m) = c.hdlc_max_info {
+            target.hdlc_parameters.max_info_tx = m;
+            target.hdlc_parameters.max_info_rx = m;
+        }
+        Ok(target)
+    }
+
+    async fn connect(&mut self, c: &Connect) -> Result<Observed, Stop> {
+        self.release().await;
+        let target = self.client_target(c)?;
+        let changes = AarqChanges {
+            application_context: c.context,
+            mechanism: c.mechanism,
+            max_receive_pdu_size: c.max_pdu,
+        };
+        match Session::open_with(&target, &changes, true, &mut self.trace).await {
+            Ok(session) => {
+                let agreed = session.negotiated();
+                self.session = Some(session);
+                self.set_var(
+                    "server_max_pdu",
+                    super::value::Var::Num(agreed.server_max_receive_pdu_size as u64),
+                );
+                Ok(Observed {
+                    association: Some("accepted".into()),
+                    conformance: Some((
+                        ClientSettings::default().proposed_conformance,
+                        agreed.conformance,
+                    )),
+                    detail: Some(format!(
+                        "server max PDU {}",
+                        agreed.server_max_receive_pdu_size
+                    )),
+                    ..Observed::default()
+                })
+            }
+            Err(SessionError::Link(crate::connection::LinkFailure::Io(e))) => {
+                Err(Stop::Error(format!("connecting: {e}")))
+            }
+            Err(SessionError::Link(l)) => Ok(Observed {
+                association: Some("none".into()),
+                detail: Some(format!("no AARE: {l}")),
+                ..Observed::default()
+            }),
+            Err(e) => Ok(from_error(e)),
+        }
+    }
+
+    /// Associates again as the main client, retrying while the meter is away.
+    pub(crate) async fn reconnect(&mut self, p: &Poll) -> Observed {
+        self.release().await;
+        let deadline = Instant::now() + Duration::from_secs(p.within_s);
+        loop {
+            let target = self.target.main.clone();
+            match Session::open_with(&target, &AarqChanges::default(), true, &mut Vec::new()).await
+            {
+                Ok(session) => {
+                    self.session = Some(session);
+                    return Observed {
+                        association: Some("accepted".into()),
+                        ..Observed::default()
+                    };
+                }
+                Err(e) if Instant::now() >= deadline => {
+                    return Observed {
+                        association: Some("none".into()),
+                        detail: Some(format!("not back within {} s: {e}", p.within_s)),
+                        ..Observed::default()
+                    };
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(p.poll_ms)).await;
+        }
+    }
+
+    pub(crate) async fn get(&mut self, r: &ObjectRef) -> Result<Observed, Stop> {
+        let instance = r.instance(self.target.part);
+        let session = self.session().await?;
+        Ok(match session.get(r.class_id, instance, r.index).await {
+            Ok(Ok(value)) => Observed {
+                result: Some("success".into()),
+                value: Some(value),
+                ..Observed::default()
+            },
+            Ok(Err(dar)) => Observed::result(dar.name()),
+            Err(e) => {
+                let failed = matches!(e, SessionError::Link(_));
+                if failed {
+                    self.drop_session();
+                }
+                from_error(e)
+            }
+        })
+    }
+
+    pub(crate) async fn set(&mut self, r: &ObjectRef, value: &Data<'_>) -> Result<Observed, Stop> {
+        let instance = r.instance(self.target.part);
+        let session = self.session().await?;
+        Ok(
+            match session.set(r.class_id, instance, r.index, value).await {
+                Ok(dar) => Observed::result(dar.name()),
+                Err(e) => from_error(e),
+            },
+        )
+    }
+
+    pub(crate) async fn invoke(
+        &mut self,
+        r: &ObjectRef,
+        params: Option<Data<'_>>,
+    ) -> Result<Observed, Stop> {
+        let method = MethodDescriptor {
+            class_id: r.class_id,
+            instance: r.instance(self.target.part),
+            method_id: r.index,
+        };
+        let session = self.session().await?;
+        Ok(match session.action(method, params).await {
+            Ok(outcome) => Observed {
+                result: Some(outcome.result.name().into()),
+                value: match outcome.return_parameters {
+                    Some(GetDataResult::Data(d)) => Some(d.decode().into_owned()),
+                    _ => None,
+                },
+                ..Observed::default()
+            },
+            Err(e) => from_error(e),
+        })
+    }
+}

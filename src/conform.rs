@@ -1,0 +1,264 @@
+//! `meterfleet conform`: run the conformance catalogue against a meter (a target file or a
+//! bare `tcp://HOST:PORT`), or against the emulated profiles of the detection matrix.
+
+use crate::conform_bench::{emulated_target, matrix_rows, meter_config, EmulatedBench};
+use harness::conform::report::{console, html, json, junit};
+use harness::conform::{
+    load_catalogue, run, Baseline, Case, ConformTarget, NoBench, Options, RunReport, Verdict,
+};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Arguments of `meterfleet conform`.
+#[derive(Debug, clap::Args)]
+pub struct ConformArgs {
+    /// The meter: a target file (TOML) or tcp://HOST:PORT (public client 16, wrapper).
+    #[arg(long, required_unless_present = "matrix", conflicts_with = "matrix")]
+    target: Option<String>,
+    /// Run the catalogue against the conforming emulated profile and one profile per quirk,
+    /// and print which cases catch each quirk.
+    #[arg(long)]
+    matrix: bool,
+    /// The catalogue folder.
+    #[arg(long, default_value = "cases")]
+    cases: PathBuf,
+    /// Run only these cases (repeatable).
+    #[arg(long = "case", value_name = "ID")]
+    only: Vec<String>,
+    /// The run's seed (each case's seed derives from it and the case id).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Known deviations, each with a reason (overrides the target file's).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Non-strict verdicts fail the run too.
+    #[arg(long)]
+    strict: bool,
+    /// Run destructive cases (they activate an image) against a meter that is not emulated.
+    #[arg(long)]
+    allow_destructive: bool,
+    /// List the cases and whether each would run, without connecting.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write the JSON report (schema meterfleet-conformance-report/1).
+    #[arg(long, conflicts_with = "matrix")]
+    json: Option<PathBuf>,
+    /// Write JUnit XML.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write the HTML page.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// With --html: JSON reports of earlier runs to show side by side (other meters or
+    /// firmware versions).
+    #[arg(long, value_name = "JSON", requires = "html")]
+    compare: Vec<PathBuf>,
+}
+
+/// Runs the command: 0 when nothing unexpected deviates, 1 when something does, 2 on errors.
+pub fn run_command(args: ConformArgs) -> ExitCode {
+    crate::cli::exit_status(conform(&args))
+}
+
+fn select(args: &ConformArgs) -> Result<Vec<Case>, String> {
+    let cases = load_catalogue(&args.cases).map_err(|e| e.to_string())?;
+    if args.only.is_empty() {
+        return Ok(cases);
+    }
+    if let Some(unknown) = args
+        .only
+        .iter()
+        .find(|id| !cases.iter().any(|c| &c.id == *id))
+    {
+        return Err(format!("no case `{unknown}` in {}", args.cases.display()));
+    }
+    Ok(cases
+        .into_iter()
+        .filter(|c| args.only.contains(&c.id))
+        .collect())
+}
+
+fn options(args: &ConformArgs) -> Options {
+    Options {
+        seed: args.seed,
+        allow_destructive: args.allow_destructive,
+        dry_run: args.dry_run,
+        ..Options::default()
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+fn write_reports(args: &ConformArgs, reports: &[RunReport]) -> Result<(), String> {
+    if let (Some(path), [report]) = (&args.json, reports) {
+        write(path, &json::render(report))?;
+    }
+    if let Some(path) = &args.junit {
+        write(path, &junit::render(reports, args.strict)?)?;
+    }
+    if let Some(path) = &args.html {
+        let mut all = reports.to_vec();
+        for earlier in &args.compare {
+            let text = std::fs::read_to_string(earlier)
+                .map_err(|e| format!("{}: {e}", earlier.display()))?;
+            all.push(json::parse(&text, &earlier.display().to_string())?);
+        }
+        write(path, &html::render(&all))?;
+    }
+    Ok(())
+}
+
+fn conform(args: &ConformArgs) -> Result<bool, String> {
+    let cases = select(args)?;
+    if args.matrix {
+        return matrix(args, &cases);
+    }
+    let spec = args
+        .target
+        .as_deref()
+        .expect("clap requires --target without --matrix");
+    let target = if spec.starts_with("tcp://") {
+        ConformTarget::bare(spec)?
+    } else {
+        ConformTarget::load(Path::new(spec))?
+    };
+    let baseline = match args.baseline.as_ref().or(target.baseline.as_ref()) {
+        Some(path) => Baseline::load(path)?,
+        None => Baseline::default(),
+    };
+    let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+    for stale in baseline.unknown_cases(&ids) {
+        eprintln!("warning: the baseline lists `{stale}`, which is not in the catalogue");
+    }
+    let runtime = crate::cli::runtime()?;
+    let mut report = runtime.block_on(run(&cases, &target, &mut NoBench, &options(args), |r| {
+        eprintln!("{:40} {}", r.id, r.verdict.name());
+    }));
+    baseline.apply(&mut report);
+    print!("{}", console::render(&report));
+    write_reports(args, std::slice::from_ref(&report))?;
+    let blocking = report.blocking(args.strict);
+    if !blocking.is_empty() {
+        let ids: Vec<&str> = blocking.iter().map(|c| c.id.as_str()).collect();
+        println!("deviations not in the baseline: {}", ids.join(", "));
+    }
+    Ok(blocking.is_empty())
+}
+
+/// One line of the matrix: the profile, its counts, and the cases that caught it.
+pub struct MatrixLine {
+    /// The profile.
+    pub name: String,
+    /// Whether it is a conforming profile.
+    pub conforming: bool,
+    /// Its run.
+    pub report: RunReport,
+}
+
+impl MatrixLine {
+    /// The cases with fail or non-strict verdicts.
+    pub fn caught_by(&self) -> Vec<String> {
+        self.report
+            .cases
+            .iter()
+            .filter(|c| c.verdict.is_deviation())
+            .map(|c| format!("{} ({})", c.id, c.verdict.name()))
+            .collect()
+    }
+
+    /// Whether this row came out as it must: clean when conforming, caught otherwise, and
+    /// no errors either way.
+    pub fn as_required(&self) -> bool {
+        let s = &self.report.summary;
+        let clean = s.fail == 0 && s.non_strict == 0;
+        s.error == 0 && clean == self.conforming
+    }
+}
+
+/// Runs every row of the matrix, a few at a time.
+pub async fn run_matrix(cases: &[Case], options: &Options) -> Vec<MatrixLine> {
+    let mut rows = Vec::new();
+    let mut pending = tokio::task::JoinSet::new();
+    for (i, row) in matrix_rows().into_iter().enumerate() {
+        if pending.len() >= 4 {
+            if let Some(Ok(done)) = pending.join_next().await {
+                rows.push(done);
+            }
+        }
+        let cases = cases.to_vec();
+        let options = *options;
+        pending.spawn(async move {
+            let target = emulated_target(&row.name, row.transport);
+            let mut bench = EmulatedBench::new(meter_config(row.profile), row.transport);
+            let report = run(&cases, &target, &mut bench, &options, |_| {}).await;
+            (
+                i,
+                MatrixLine {
+                    name: row.name,
+                    conforming: row.conforming,
+                    report,
+                },
+            )
+        });
+    }
+    while let Some(done) = pending.join_next().await {
+        if let Ok(done) = done {
+            rows.push(done);
+        }
+    }
+    rows.sort_by_key(|(i, _)| *i);
+    rows.into_iter().map(|(_, line)| line).collect()
+}
+
+/// The matrix as a table.
+pub fn render_matrix(lines: &[MatrixLine]) -> String {
+    let mut out = format!(
+        "{:36} {:>4} {:>10} {:>5}  {}\n",
+        "profile", "fail", "non-strict", "error", "caught by"
+    );
+    for line in lines {
+        let s = &line.report.summary;
+        let caught = line.caught_by();
+        let cell = match (line.conforming, caught.is_empty()) {
+            (true, true) => "clean, as required".to_string(),
+            (false, true) => "NOT CAUGHT".to_string(),
+            (_, false) if caught.len() > 4 => {
+                format!("{}, and {} more", caught[..4].join(", "), caught.len() - 4)
+            }
+            (_, false) => caught.join(", "),
+        };
+        out.push_str(&format!(
+            "{:36} {:>4} {:>10} {:>5}  {}\n",
+            line.name, s.fail, s.non_strict, s.error, cell
+        ));
+        for c in line
+            .report
+            .cases
+            .iter()
+            .filter(|c| c.verdict == Verdict::Error)
+        {
+            out.push_str(&format!("{:36} error in {}: {}\n", "", c.id, c.reason));
+        }
+    }
+    out
+}
+
+fn matrix(args: &ConformArgs, cases: &[Case]) -> Result<bool, String> {
+    let runtime = crate::cli::runtime()?;
+    let lines = runtime.block_on(run_matrix(cases, &options(args)));
+    print!("{}", render_matrix(&lines));
+    let ok = lines.iter().all(MatrixLine::as_required);
+    println!(
+        "{}",
+        if ok {
+            "every quirk caught; the conforming profile clean over the wrapper and HDLC"
+        } else {
+            "the matrix is not as required (see the rows above)"
+        }
+    );
+    let reports: Vec<RunReport> = lines.into_iter().map(|l| l.report).collect();
+    write_reports(args, &reports)?;
+    Ok(ok)
+}
