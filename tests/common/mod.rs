@@ -80,9 +80,10 @@ pub fn signed_image(dir: &Path, version: &str, payload_len: u32) -> (PathBuf, Pa
 pub fn spawn_listening(command: &mut Command) -> (Child, u16) {
     let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    // Keep reading, so that later lines do not meet a closed pipe and end the process.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let port = line
         .split_whitespace()
         .find_map(|word| {

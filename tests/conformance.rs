@@ -1,0 +1,205 @@
+//! `meterfleet conform` end to end: the detection matrix (every quirk caught, the conforming
+//! profile clean), a bare tcp:// target that must not be accused, the JSON and JUnit reports,
+//! baselines, and case files with mistakes.
+
+mod common;
+
+use common::{root, Emulator};
+use std::process::{Command, Output};
+
+fn conform(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+        .arg("conform")
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn the_matrix_catches_every_quirk_and_finds_the_conforming_profile_clean() {
+    let out = conform(&["--matrix"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    for quirk in emulator::profile::Quirk::ALL {
+        let name = quirk.name();
+        let row = rows
+            .iter()
+            .find(|r| r.split_whitespace().next() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{stdout}"));
+        assert!(
+            row.contains("(fail)") || row.contains("(non-strict)"),
+            "{name} not caught: {row}"
+        );
+    }
+    for transport in ["wrapper", "hdlc"] {
+        let row = rows
+            .iter()
+            .find(|r| r.starts_with(&format!("conforming ({transport})")))
+            .unwrap();
+        assert!(row.contains("clean, as required"), "{row}");
+    }
+    assert!(stdout.contains("every quirk caught"), "{stdout}");
+}
+
+#[test]
+fn a_bare_target_that_conforms_is_not_accused_and_the_reports_follow_their_schema() {
+    let meter = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let junit = dir.path().join("report.xml");
+    let html = dir.path().join("report.html");
+    let address = format!("tcp://127.0.0.1:{}", meter.port);
+    let out = conform(&[
+        "--target",
+        &address,
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["schema"], "meterfleet-conformance-report/1");
+    let cases = report["cases"].as_array().unwrap();
+    assert!(cases.len() >= 50, "{} cases", cases.len());
+    let verdicts = ["pass", "fail", "non-strict", "info", "skipped", "error"];
+    for c in cases {
+        assert!(c["id"].is_string() && c["level"].is_string(), "{c}");
+        let verdict = c["verdict"].as_str().unwrap();
+        assert!(verdicts.contains(&verdict), "{c}");
+        assert!(
+            !["fail", "non-strict", "error"].contains(&verdict),
+            "a conforming meter accused: {} {verdict}: {}",
+            c["id"],
+            c["reason"]
+        );
+    }
+    let verdict_of = |id: &str| {
+        cases
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["verdict"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    // What a bare target cannot provide is skipped with the reason.
+    assert_eq!(verdict_of("it-verify-bad-signature"), "skipped");
+    assert_eq!(verdict_of("it-activate-new-identifier"), "skipped");
+    assert_eq!(verdict_of("it-attr4-first-gap"), "pass");
+    let skipped_reason = cases
+        .iter()
+        .find(|c| c["id"] == "it-verify-bad-signature")
+        .unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        skipped_reason.contains("bad-signature-image"),
+        "{skipped_reason}"
+    );
+    let summary = &report["summary"];
+    assert_eq!(summary["total"].as_u64().unwrap() as usize, cases.len());
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), cases.len());
+    assert!(!xml.contains("<failure"), "{xml}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("image-transfer") && page.contains("it-attr4-first-gap"));
+}
+
+#[test]
+fn a_deviation_fails_the_run_until_the_baseline_lists_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("quirky.toml");
+    std::fs::write(
+        &profile,
+        "quirks = [\"first-not-transferred-is-last-plus-one\"]\n",
+    )
+    .unwrap();
+    let meter = Emulator::start(&["--profile", profile.to_str().unwrap()]);
+    let target = dir.path().join("target.toml");
+    std::fs::write(
+        &target,
+        format!(
+            "name = \"quirky\"\naddress = \"127.0.0.1:{}\"\nclient = \"lls\"\n[lls]\nclient = 1\npassword = \"12345678\"\n",
+            meter.port
+        ),
+    )
+    .unwrap();
+    let target = target.to_str().unwrap();
+    let out = conform(&["--target", target, "--case", "it-attr4-first-gap"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("it-attr4-first-gap") && stdout.contains("fail"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("expected double-long-unsigned 2, observed double-long-unsigned 4"),
+        "{stdout}"
+    );
+
+    let baseline = dir.path().join("baseline.toml");
+    std::fs::write(
+        &baseline,
+        "[[deviation]]\ncase = \"it-attr4-first-gap\"\nreason = \"vendor sets last + 1; fix promised\"\n",
+    )
+    .unwrap();
+    let out = conform(&[
+        "--target",
+        target,
+        "--case",
+        "it-attr4-first-gap",
+        "--baseline",
+        baseline.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("[baseline: vendor sets last + 1"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_bad_case_file_is_named_with_its_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("image-transfer");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join("broken.toml"),
+        "id = \"x\"\ntitle = \"t\"\nlevel = \"must\"\nrequirement = \"r\"\nsource = \"s\"\n\n[[steps]]\nget = \"image_block_size\"\nexpect = { resul = \"success\" }\n",
+    )
+    .unwrap();
+    let out = conform(&[
+        "--target",
+        "tcp://127.0.0.1:9",
+        "--cases",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("broken.toml: line 9: unknown field `resul`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_catalogue_has_every_case_file_valid_and_at_least_fifty() {
+    let cases = harness::conform::load_catalogue(&root().join("cases")).unwrap();
+    assert!(cases.len() >= 50, "{} cases", cases.len());
+    for subject in ["image-transfer", "association", "xdlms", "transport"] {
+        assert!(cases.iter().any(|c| c.subject == subject), "{subject}");
+    }
+}
