@@ -25,6 +25,7 @@ import time
 from gurux_dlms import GXDLMSServer, GXServerReply, ValueEventArgs
 from gurux_dlms.enums import (
     AccessMode,
+    Authentication,
     ErrorCode,
     InterfaceType,
     MethodAccessMode,
@@ -128,6 +129,7 @@ class Meter(GXDLMSServer):
         if index == 1:
             self.identifier, self.size = bytes(params[0]), int(params[1])
             self.blocks = {}
+            self.busy = None  # a new transfer ends any verification or activation running
             self.image.imageActivateInfo = []
             self.update_bitmap()
             self.image.imageTransferStatus = ImageTransferStatus.IMAGE_TRANSFER_INITIATED
@@ -196,6 +198,9 @@ class Meter(GXDLMSServer):
         return True
 
     def onValidateAuthentication(self, authentication, password):
+        # LLS (client 1) needs the password meterfleet's emulated meters use; others pass.
+        if authentication == Authentication.LOW and bytes(password or b"") != b"12345678":
+            return SourceDiagnostic.AUTHENTICATION_FAILURE
         return SourceDiagnostic.NONE
 
     def onGetAttributeAccess(self, arg):
