@@ -158,16 +158,6 @@ pub struct MatrixLine {
 }
 
 impl MatrixLine {
-    /// The cases with fail or non-strict verdicts.
-    pub fn caught_by(&self) -> Vec<String> {
-        self.report
-            .cases
-            .iter()
-            .filter(|c| c.verdict.is_deviation())
-            .map(|c| format!("{} ({})", c.id, c.verdict.name()))
-            .collect()
-    }
-
     /// Whether this row came out as it must: clean when conforming, caught otherwise, and
     /// no errors either way.
     pub fn as_required(&self) -> bool {
@@ -175,6 +165,31 @@ impl MatrixLine {
         let clean = s.fail == 0 && s.non_strict == 0;
         s.error == 0 && clean == self.conforming
     }
+}
+
+/// The cases with fail or non-strict verdicts in `line`, the most specific first: a case that
+/// catches few profiles says more about this one than a case that many profiles break.
+fn caught_by(line: &MatrixLine, lines: &[MatrixLine]) -> Vec<String> {
+    let catches = |id: &str| {
+        lines
+            .iter()
+            .filter(|l| {
+                l.report
+                    .cases
+                    .iter()
+                    .any(|c| c.id == id && c.verdict.is_deviation())
+            })
+            .count()
+    };
+    let mut caught: Vec<(usize, String)> = line
+        .report
+        .cases
+        .iter()
+        .filter(|c| c.verdict.is_deviation())
+        .map(|c| (catches(&c.id), format!("{} ({})", c.id, c.verdict.name())))
+        .collect();
+    caught.sort();
+    caught.into_iter().map(|(_, text)| text).collect()
 }
 
 /// Runs every row of the matrix, a few at a time.
@@ -215,22 +230,22 @@ pub async fn run_matrix(cases: &[Case], options: &Options) -> Vec<MatrixLine> {
 /// The matrix as a table.
 pub fn render_matrix(lines: &[MatrixLine]) -> String {
     let mut out = format!(
-        "{:36} {:>4} {:>10} {:>5}  {}\n",
+        "{:40} {:>4} {:>10} {:>5}  {}\n",
         "profile", "fail", "non-strict", "error", "caught by"
     );
     for line in lines {
         let s = &line.report.summary;
-        let caught = line.caught_by();
+        let caught = caught_by(line, lines);
         let cell = match (line.conforming, caught.is_empty()) {
             (true, true) => "clean, as required".to_string(),
             (false, true) => "NOT CAUGHT".to_string(),
-            (_, false) if caught.len() > 4 => {
-                format!("{}, and {} more", caught[..4].join(", "), caught.len() - 4)
+            (_, false) if caught.len() > 3 => {
+                format!("{}, and {} more", caught[..3].join(", "), caught.len() - 3)
             }
             (_, false) => caught.join(", "),
         };
         out.push_str(&format!(
-            "{:36} {:>4} {:>10} {:>5}  {}\n",
+            "{:40} {:>4} {:>10} {:>5}  {}\n",
             line.name, s.fail, s.non_strict, s.error, cell
         ));
         for c in line
@@ -239,7 +254,7 @@ pub fn render_matrix(lines: &[MatrixLine]) -> String {
             .iter()
             .filter(|c| c.verdict == Verdict::Error)
         {
-            out.push_str(&format!("{:36} error in {}: {}\n", "", c.id, c.reason));
+            out.push_str(&format!("{:40} error in {}: {}\n", "", c.id, c.reason));
         }
     }
     out
