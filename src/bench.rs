@@ -28,6 +28,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1000)]
         concurrency: usize,
     },
+    /// Upgrade a scenario's fleet round after round for a bounded time, printing memory after
+    /// each round.
+    Soak {
+        /// The scenario file.
+        #[arg(long, default_value = "scenarios/gprs-lossy.toml")]
+        scenario: std::path::PathBuf,
+        /// How long, in minutes (the round under way at the end finishes).
+        #[arg(long, default_value_t = 30)]
+        minutes: u64,
+        /// Meters upgraded at once.
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+    },
 }
 
 /// Runs a benchmark.
@@ -38,13 +51,22 @@ pub fn run(command: BenchCommand) -> ExitCode {
             image_kib,
             campaign,
             concurrency,
-        } => match fleet(meters, image_kib, campaign, concurrency) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        } => finish(fleet(meters, image_kib, campaign, concurrency)),
+        BenchCommand::Soak {
+            scenario,
+            minutes,
+            concurrency,
+        } => finish(crate::soak::soak(&scenario, minutes, concurrency)),
+    }
+}
+
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

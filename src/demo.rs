@@ -118,7 +118,7 @@ pub struct DemoReport {
 }
 
 /// A key derived from the seed, so a demo replays with the same keys.
-fn key(seed: u64, role: &str) -> SigningKey {
+pub(crate) fn key(seed: u64, role: &str) -> SigningKey {
     let digest = Sha256::new()
         .chain_update(role)
         .chain_update(seed.to_be_bytes())
@@ -168,6 +168,33 @@ fn execute(args: DemoArgs) -> Result<bool, String> {
     Ok(saved == savable)
 }
 
+/// The campaign targets of an in-process fleet, one per meter.
+pub(crate) fn fleet_targets(fleet: &Fleet) -> Vec<Target> {
+    fleet
+        .meters
+        .iter()
+        .map(|m| {
+            let mut t = Target::parse(&m.plan.address.to_string(), Transport::Wrapper)
+                .expect("a socket address");
+            t.name = m.plan.name.clone();
+            t.request_timeout = Duration::from_secs(5);
+            t
+        })
+        .collect()
+}
+
+/// The transfer plan of an in-process campaign: quick polling, a minute for verification and
+/// for a meter to come back.
+pub(crate) fn fleet_plan(image: Vec<u8>, version: &[u8], part: u8) -> Plan {
+    Plan {
+        part,
+        poll_interval: Duration::from_millis(100),
+        verify_deadline: Duration::from_secs(60),
+        reconnect_deadline: Duration::from_secs(60),
+        ..Plan::new(image, version)
+    }
+}
+
 /// Starts the scenario's fleet, runs the campaign, and gathers the report.
 pub fn demo(scenario: &Scenario, concurrency: usize, passes: u32) -> Result<DemoReport, String> {
     let vendor = key(scenario.seed, "meterfleet demo vendor");
@@ -186,24 +213,8 @@ pub fn demo(scenario: &Scenario, concurrency: usize, passes: u32) -> Result<Demo
     runtime.block_on(async {
         let fleet: Fleet =
             fleet::start(scenario, *vendor.verifying_key(), *stranger.verifying_key()).await?;
-        let targets: Vec<Target> = fleet
-            .meters
-            .iter()
-            .map(|m| {
-                let mut t = Target::parse(&m.plan.address.to_string(), Transport::Wrapper)
-                    .expect("a socket address");
-                t.name = m.plan.name.clone();
-                t.request_timeout = Duration::from_secs(5);
-                t
-            })
-            .collect();
-        let plan = Plan {
-            part: scenario.image.part,
-            poll_interval: Duration::from_millis(100),
-            verify_deadline: Duration::from_secs(60),
-            reconnect_deadline: Duration::from_secs(60),
-            ..Plan::new(image, version)
-        };
+        let targets = fleet_targets(&fleet);
+        let plan = fleet_plan(image, version, scenario.image.part);
         let settings = CampaignSettings {
             concurrency,
             passes,

@@ -12,6 +12,7 @@ mod emulate;
 mod html_report;
 mod image_cmd;
 mod progress;
+mod soak;
 mod upgrade;
 
 fn main() -> std::process::ExitCode {

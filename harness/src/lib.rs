@@ -11,4 +11,5 @@ pub mod html;
 pub mod session;
 pub mod target;
 pub mod targets_file;
+pub mod toml_file;
 pub mod transfer;

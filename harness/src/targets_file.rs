@@ -47,13 +47,7 @@ struct File {
 
 /// Parses a targets file's text; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Vec<Target>, String> {
-    let file: File = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| format!("line {}: ", text[..s.start].matches('\n').count() + 1))
-            .unwrap_or_default();
-        format!("{origin}: {line}{}", e.message())
-    })?;
+    let file: File = crate::toml_file::parse(text, origin)?;
     if file.meter.is_empty() {
         return Err(format!("{origin}: no [[meter]] entries"));
     }

@@ -3,6 +3,7 @@
 //! `cases/README.md`.
 
 use super::value::{parse_hex, NumSpec, ValueSpec};
+use crate::toml_file::line_of;
 use dlms::apdu::ObisCode;
 use dlms::conformance::Conformance;
 use serde::Deserialize;
@@ -630,21 +631,12 @@ pub struct Case {
 #[error("{0}")]
 pub struct CaseError(pub String);
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
 impl Case {
     /// Parses a case; `file` names it in errors and `subject` is its folder.
     pub fn parse(text: &str, file: &Path, subject: &str) -> Result<Case, CaseError> {
         let origin = file.display();
-        let raw: CaseFile = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| format!("line {}: ", line_of(text, s.start)))
-                .unwrap_or_default();
-            CaseError(format!("{origin}: {line}{}", e.message()))
-        })?;
+        let raw: CaseFile =
+            crate::toml_file::parse(text, &origin.to_string()).map_err(CaseError)?;
         let id_ok = !raw.id.is_empty()
             && raw
                 .id

@@ -106,20 +106,21 @@ impl Run<'_> {
             }
             Action::WrapperFrame(w) => {
                 let outcome = probe::wrapper_frame(&self.target.main, w).await;
-                self.note(format!("wrapper frame probe {w:?}: {outcome}"));
-                Ok(Observed {
-                    frame: Some(outcome),
-                    ..Observed::default()
-                })
+                Ok(self.probed(format!("wrapper frame probe {w:?}"), outcome))
             }
             Action::HdlcFrame(h) => {
                 let outcome = probe::hdlc_frame(&self.target.main, h).await;
-                self.note(format!("HDLC SNRM probe {h:?}: {outcome}"));
-                Ok(Observed {
-                    frame: Some(outcome),
-                    ..Observed::default()
-                })
+                Ok(self.probed(format!("HDLC SNRM probe {h:?}"), outcome))
             }
+        }
+    }
+
+    /// Notes a frame probe in the exchange and makes its observation.
+    fn probed(&mut self, what: String, outcome: &'static str) -> Observed {
+        self.note(format!("{what}: {outcome}"));
+        Observed {
+            frame: Some(outcome),
+            ..Observed::default()
         }
     }
 

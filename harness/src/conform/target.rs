@@ -146,13 +146,7 @@ impl ConformTarget {
 
     /// Parses a target file's text; `origin` names it in errors, files are relative to `dir`.
     pub fn parse(text: &str, origin: &str, dir: &Path) -> Result<Self, String> {
-        let file: TargetFile = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| format!("line {}: ", text[..s.start].matches('\n').count() + 1))
-                .unwrap_or_default();
-            format!("{origin}: {line}{}", e.message())
-        })?;
+        let file: TargetFile = crate::toml_file::parse(text, origin)?;
         let field = |f: &str, e: String| format!("{origin}: field {f}: {e}");
         let mut main = Target::parse(&file.address, file.transport.unwrap_or(Transport::Wrapper))
             .map_err(|e| field("address", e))?;

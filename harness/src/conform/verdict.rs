@@ -209,13 +209,7 @@ impl Baseline {
     /// Reads a baseline file.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let baseline: Baseline = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| format!("line {}: ", text[..s.start].matches('\n').count() + 1))
-                .unwrap_or_default();
-            format!("{}: {line}{}", path.display(), e.message())
-        })?;
+        let baseline: Baseline = crate::toml_file::parse(&text, &path.display().to_string())?;
         if let Some((i, _)) = baseline
             .deviation
             .iter()
