@@ -6,8 +6,15 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn http(address: std::net::SocketAddr, method: &str, path: &str) -> String {
+    send(address, method, path, "").await
+}
+
+async fn send(address: std::net::SocketAddr, method: &str, path: &str, body: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
-    let request = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     s.write_all(request.as_bytes()).await.unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
@@ -59,4 +66,58 @@ async fn the_control_endpoint_lists_shows_reboots_and_counts() {
     let metrics = http(address, "GET", "/metrics").await;
     assert!(metrics.contains("meterfleet_meters_offline 1"), "{metrics}");
     assert!(metrics.contains("meterfleet_reboots_total 1"), "{metrics}");
+
+    // Faults injected now, counted from the next request.
+    let injected = send(
+        address,
+        "POST",
+        "/meters/c-00001/faults",
+        r#"{"meter": {"busy": {"from_request": 1, "requests": 2, "result": 1}, "storage_full_initiates": 1}, "link": {"refuse_connections": 1}}"#,
+    )
+    .await;
+    assert!(injected.starts_with("HTTP/1.1 202"), "{injected}");
+    assert!(
+        injected.contains("\"storage_full_initiates\":1"),
+        "{injected}"
+    );
+    let pending = fleet.meters[0]
+        .host
+        .with_meter(|m| m.pending_faults().busy.map(|b| b.requests));
+    assert_eq!(pending, Some(2));
+    let bad = send(
+        address,
+        "POST",
+        "/meters/c-00001/faults",
+        r#"{"meter": {"bussy": 1}}"#,
+    )
+    .await;
+    assert!(
+        bad.starts_with("HTTP/1.1 400") && bad.contains("unknown field"),
+        "{bad}"
+    );
+
+    // A profile replaced on a running meter; a bad one is refused with its line and field.
+    let replaced = send(
+        address,
+        "PUT",
+        "/meters/c-00002/profile",
+        "image_block_size = 128\nquirks = [\"reversed-bit-order\"]\n",
+    )
+    .await;
+    assert!(replaced.starts_with("HTTP/1.1 200"), "{replaced}");
+    let profile = fleet.meters[1]
+        .host
+        .with_meter(|m| (m.profile().image_block_size, m.profile().quirks.len()));
+    assert_eq!(profile, (128, 1));
+    let refused = send(
+        address,
+        "PUT",
+        "/meters/c-00002/profile",
+        "image_block_size = 0\n",
+    )
+    .await;
+    assert!(
+        refused.starts_with("HTTP/1.1 400") && refused.contains("field image_block_size"),
+        "{refused}"
+    );
 }

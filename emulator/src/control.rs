@@ -3,7 +3,11 @@
 //! - `GET /metrics`: Prometheus text exposition, low-cardinality labels only (never a meter);
 //! - `GET /meters`: every meter with its status and firmware;
 //! - `GET /meters/{name}`: one meter's full state, its bitmap, faults and counters;
-//! - `POST /meters/{name}/reboot`: power-cycles a meter now.
+//! - `POST /meters/{name}/reboot`: power-cycles a meter now;
+//! - `POST /meters/{name}/faults`: injects faults now, a JSON object with `meter` (the fields of
+//!   a scenario meter's faults; request numbers count from now) and `link` (link faults, which
+//!   replace the meter's);
+//! - `PUT /meters/{name}/profile`: replaces the meter's profile with the TOML body.
 //!
 //! The exposition is written by hand: every value is computed from the meters' state at scrape
 //! time, and the text format is four kinds of line, so a metrics library would add nothing.
@@ -13,7 +17,7 @@ use crate::net::serve::now_ms;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::fmt::Write;
@@ -26,6 +30,8 @@ pub async fn serve(listener: tokio::net::TcpListener, fleet: Arc<Fleet>) -> std:
         .route("/meters", get(list))
         .route("/meters/{name}", get(show))
         .route("/meters/{name}/reboot", post(reboot))
+        .route("/meters/{name}/faults", post(inject))
+        .route("/meters/{name}/profile", put(profile))
         .with_state(fleet);
     axum::serve(listener, app).await
 }
@@ -65,13 +71,11 @@ async fn show(State(fleet): State<Arc<Fleet>>, Path(name): Path<String>) -> Resp
             "name": m.plan.name,
             "address": m.plan.address.to_string(),
             "doomed": m.plan.doomed(),
-            "faults": {
-                "lose_blocks": m.plan.faults.lose_blocks,
-                "reboot_at_block": m.plan.faults.reboot_at_block,
-                "cut_connection_at_request": m.plan.faults.cut_connection_at_request,
-                "silent_activation": m.plan.faults.silent_activation,
-                "activation_fails": m.plan.activation_fails,
-            },
+            "planned_faults": m.plan.faults,
+            "pending_faults": meter.pending_faults(),
+            "activation_fails": m.plan.activation_fails,
+            "link_faults_injected": m.host.link_fault_stats(),
+            "profile": meter.profile(),
             "bitmap": s.transfer.received.iter().map(|b| if *b { '1' } else { '0' }).collect::<String>(),
             "first_not_transferred": s.transfer.first_not_transferred(),
             "offline": meter.is_offline(),
@@ -80,6 +84,52 @@ async fn show(State(fleet): State<Arc<Fleet>>, Path(name): Path<String>) -> Resp
         })
     });
     Json(detail).into_response()
+}
+
+/// Faults to inject now.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Injection {
+    meter: crate::faults::Faults,
+    link: Option<crate::net::link_faults::LinkFaults>,
+}
+
+async fn inject(
+    State(fleet): State<Arc<Fleet>>,
+    Path(name): Path<String>,
+    body: String,
+) -> Response {
+    let Some(m) = find(&fleet, &name) else {
+        return not_found(&name);
+    };
+    let injection: Injection = match serde_json::from_str(&body) {
+        Ok(i) => i,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("faults: {e}\n")).into_response(),
+    };
+    m.host
+        .with_meter(|meter| meter.inject_faults(injection.meter));
+    if let Some(link) = injection.link {
+        m.host.set_link_faults(link);
+    }
+    let pending = m.host.with_meter(|meter| json!(meter.pending_faults()));
+    (StatusCode::ACCEPTED, Json(pending)).into_response()
+}
+
+async fn profile(
+    State(fleet): State<Arc<Fleet>>,
+    Path(name): Path<String>,
+    body: String,
+) -> Response {
+    let Some(m) = find(&fleet, &name) else {
+        return not_found(&name);
+    };
+    match crate::profile::MeterProfile::from_toml(&body, "profile") {
+        Ok(p) => {
+            m.host.with_meter(|meter| meter.set_profile(p));
+            (StatusCode::OK, format!("{name}: profile replaced\n")).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
 }
 
 async fn reboot(State(fleet): State<Arc<Fleet>>, Path(name): Path<String>) -> Response {
@@ -103,6 +153,8 @@ pub fn exposition(fleet: &Fleet) -> String {
     let mut by_status = [0u64; 8];
     let (mut offline, mut blocks, mut reboots, mut ok, mut failed) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut lost, mut cuts, mut power) = (0u64, 0u64, 0u64);
+    let (mut busy, mut dropped, mut full) = (0u64, 0u64, 0u64);
+    let mut link = crate::net::link_faults::LinkFaultStats::default();
     for m in &fleet.meters {
         m.host.with_meter(|meter| {
             by_status[(meter.state().transfer.status as usize).min(7)] += 1;
@@ -115,7 +167,17 @@ pub fn exposition(fleet: &Fleet) -> String {
             lost += s.lost_blocks;
             cuts += s.connection_cuts;
             power += s.power_cuts;
+            busy += s.busy_replies;
+            dropped += s.dropped_replies;
+            full += s.storage_full;
         });
+        let l = m.host.link_fault_stats();
+        link.lost += l.lost;
+        link.duplicated += l.duplicated;
+        link.corrupted += l.corrupted;
+        link.reordered += l.reordered;
+        link.refused += l.refused;
+        link.half_open += l.half_open;
     }
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
@@ -171,6 +233,15 @@ pub fn exposition(fleet: &Fleet) -> String {
             ("{kind=\"lost_block\"}", lost),
             ("{kind=\"connection_cut\"}", cuts),
             ("{kind=\"power_cut\"}", power),
+            ("{kind=\"busy_reply\"}", busy),
+            ("{kind=\"dropped_reply\"}", dropped),
+            ("{kind=\"storage_full\"}", full),
+            ("{kind=\"frame_lost\"}", link.lost),
+            ("{kind=\"frame_duplicated\"}", link.duplicated),
+            ("{kind=\"frame_corrupted\"}", link.corrupted),
+            ("{kind=\"frame_reordered\"}", link.reordered),
+            ("{kind=\"connection_refused\"}", link.refused),
+            ("{kind=\"connection_half_open\"}", link.half_open),
         ],
     );
     out

@@ -89,6 +89,7 @@ pub async fn start(
                 bits_per_second,
             },
         );
+        host.set_link_faults(plan.link_faults.clone());
         tokio::spawn(serve(listener, host.clone(), Transport::Wrapper));
         meters.push(FleetMeter { plan, host });
     }

@@ -3,12 +3,12 @@
 //!
 //! Profiles are TOML; unknown keys are errors, and errors name the file, line and field.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// What initiate does when called again with the identifier and size of the transfer in
 /// progress (protocol-notes §3.2; the Blue Book wording quoted by SPODES says reset).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reinitiate {
     /// Reset the whole transfer.
@@ -19,7 +19,7 @@ pub enum Reinitiate {
 
 /// Named vendor deviations from the Blue Book (protocol-notes §8.3). Each is a deliberate
 /// non-conformance that the harness must detect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
 pub enum Quirk {
     /// Attribute 3 with each byte's bits LSB-first (OSGP-SIM, §8.3 item 9).
@@ -92,7 +92,7 @@ impl Quirk {
 }
 
 /// What a client at an address may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rights {
     /// GET only.
@@ -105,7 +105,7 @@ pub enum Rights {
 }
 
 /// How a client authenticates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClientAuth {
     /// No authentication.
@@ -117,22 +117,22 @@ pub enum ClientAuth {
 }
 
 /// One client address the meter accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientProfile {
     /// The client SAP.
     pub sap: u16,
     /// How it authenticates.
     pub authentication: ClientAuth,
-    /// The LLS password.
-    #[serde(default)]
+    /// The LLS password (never shown by the control endpoint).
+    #[serde(default, skip_serializing)]
     pub password: Option<String>,
     /// What it may do.
     pub rights: Rights,
 }
 
 /// A meter's behaviour.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MeterProfile {
     /// image_block_size (attribute 2), in bytes; at most max_pdu_size.

@@ -4,7 +4,8 @@
 //!
 //! Scenarios are TOML; unknown keys are errors naming the file, line and field.
 
-use crate::faults::Faults;
+use crate::faults::{BusySpell, Faults};
+use crate::net::link_faults::LinkFaults;
 use crate::profile::MeterProfile;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -102,6 +103,29 @@ pub struct FaultMix {
     pub untrusted_key: f64,
     /// Verification time in milliseconds, drawn uniformly from this range.
     pub verify_ms: Option<[u64; 2]>,
+    /// Per meter: a power cut at a random request, whatever the meter is doing.
+    pub reboot_random: f64,
+    /// Per meter: one request is carried out but its reply is lost.
+    pub drop_reply: f64,
+    /// Per meter: for 3 to 20 requests the meter answers temporary-failure or hardware-fault
+    /// without doing anything.
+    pub busy: f64,
+    /// Per meter: the first initiate finds the storage full (other-reason).
+    pub storage_full: f64,
+    /// Clock drift in seconds, drawn uniformly from this range.
+    pub clock_drift_s: Option<[i64; 2]>,
+    /// Per frame the meter sends: lost.
+    pub frame_loss: f64,
+    /// Per frame the meter sends: sent twice.
+    pub frame_duplicate: f64,
+    /// Per frame the meter sends: one byte flipped.
+    pub frame_corrupt: f64,
+    /// Per frame the meter sends: held back behind the next.
+    pub frame_reorder: f64,
+    /// Per meter: the first 1 to 3 connections are refused.
+    pub refused_connections: f64,
+    /// Per meter: one connection goes half-open at a random request.
+    pub half_open: f64,
 }
 
 /// A group of meters alike.
@@ -144,6 +168,8 @@ pub struct MeterPlan {
     pub activation_fails: bool,
     /// It trusts another vendor's key: doomed.
     pub untrusted_key: bool,
+    /// Link faults.
+    pub link_faults: LinkFaults,
     /// One-way latency (ms, time-scaled) and bandwidth (bit/s, time-scaled).
     pub link: (u64, u64),
 }
@@ -215,12 +241,28 @@ impl Scenario {
                 ("silent_activation", f.silent_activation),
                 ("activation_fails", f.activation_fails),
                 ("untrusted_key", f.untrusted_key),
+                ("reboot_random", f.reboot_random),
+                ("drop_reply", f.drop_reply),
+                ("busy", f.busy),
+                ("storage_full", f.storage_full),
+                ("frame_loss", f.frame_loss),
+                ("frame_duplicate", f.frame_duplicate),
+                ("frame_corrupt", f.frame_corrupt),
+                ("frame_reorder", f.frame_reorder),
+                ("refused_connections", f.refused_connections),
+                ("half_open", f.half_open),
             ] {
                 if !(0.0..=1.0).contains(&v) {
                     return Err(format!(
                         "field population[{i}].faults.{name}: a probability, 0 to 1"
                     ));
                 }
+            }
+            let per_frame = f.frame_loss + f.frame_duplicate + f.frame_corrupt + f.frame_reorder;
+            if per_frame > 1.0 {
+                return Err(format!(
+                    "field population[{i}].faults.frame_loss: frame_loss, frame_duplicate, frame_corrupt and frame_reorder add up to more than 1"
+                ));
             }
         }
         Ok(())
@@ -269,6 +311,40 @@ impl Scenario {
                 faults.silent_activation = rng.gen_bool(f.silent_activation);
                 let activation_fails = rng.gen_bool(f.activation_fails);
                 let untrusted_key = rng.gen_bool(f.untrusted_key);
+                // Later additions draw after the earlier ones, so older plans stay as they were.
+                let requests = blocks + 20;
+                if rng.gen_bool(f.reboot_random) {
+                    faults.reboot_at_request = Some(rng.gen_range(1..requests));
+                }
+                if rng.gen_bool(f.drop_reply) {
+                    faults.drop_reply_at_request = Some(rng.gen_range(1..requests));
+                }
+                if rng.gen_bool(f.busy) {
+                    faults.busy = Some(BusySpell {
+                        from_request: rng.gen_range(1..requests),
+                        requests: rng.gen_range(3..=20),
+                        result: if rng.gen_bool(0.5) { 2 } else { 1 },
+                    });
+                }
+                faults.storage_full_initiates = rng.gen_bool(f.storage_full) as u32;
+                if let Some([lo, hi]) = f.clock_drift_s {
+                    faults.clock_drift_ms = rng.gen_range(lo..=hi.max(lo)) * 1000;
+                }
+                let link_faults = LinkFaults {
+                    loss: f.frame_loss,
+                    duplicate: f.frame_duplicate,
+                    corrupt: f.frame_corrupt,
+                    reorder: f.frame_reorder,
+                    refuse_connections: if rng.gen_bool(f.refused_connections) {
+                        rng.gen_range(1..=3)
+                    } else {
+                        0
+                    },
+                    half_open_at_request: rng
+                        .gen_bool(f.half_open)
+                        .then(|| rng.gen_range(1..requests)),
+                    seed: rng.gen(),
+                };
                 let (latency, bandwidth) = p.link.shape();
                 let ip = Ipv4Addr::from(base + index);
                 out.push(MeterPlan {
@@ -279,6 +355,7 @@ impl Scenario {
                     faults,
                     activation_fails,
                     untrusted_key,
+                    link_faults,
                     link: (scale(latency), (bandwidth as f64 * self.time_scale) as u64),
                 });
                 index += 1;

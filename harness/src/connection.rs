@@ -93,11 +93,26 @@ impl Connection {
         apdu: &[u8],
         timeout: Duration,
     ) -> Result<Vec<u8>, LinkFailure> {
+        self.send(apdu).await?;
+        self.receive(timeout).await
+    }
+
+    /// Sends one APDU (over HDLC, hands it to the link, which sends it while receiving).
+    pub async fn send(&mut self, apdu: &[u8]) -> Result<(), LinkFailure> {
         match &mut self.framing {
-            Framing::Wrapper(decoder) => {
+            Framing::Wrapper(_) => {
                 let frame = wrap(self.client_sap, self.server_wport, apdu)
                     .ok_or_else(|| LinkFailure::Framing("APDU longer than 65,535 bytes".into()))?;
-                self.stream.write_all(&frame).await.map_err(io)?;
+                self.stream.write_all(&frame).await.map_err(io)
+            }
+            Framing::Hdlc(link) => link.send_apdu(apdu).map_err(|_| LinkFailure::Closed),
+        }
+    }
+
+    /// Waits for the next APDU from the meter.
+    pub async fn receive(&mut self, timeout: Duration) -> Result<Vec<u8>, LinkFailure> {
+        match &mut self.framing {
+            Framing::Wrapper(decoder) => {
                 let deadline = tokio::time::Instant::now() + timeout;
                 loop {
                     match decoder.next_frame() {
@@ -116,8 +131,7 @@ impl Connection {
                     decoder.push(&self.buf[..n]);
                 }
             }
-            Framing::Hdlc(link) => {
-                link.send_apdu(apdu).map_err(|_| LinkFailure::Closed)?;
+            Framing::Hdlc(_) => {
                 self.pump(timeout, |e| match e {
                     LinkEvent::Apdu(a) => Some(a),
                     _ => None,

@@ -249,36 +249,45 @@ impl Session {
     }
 
     /// Sends an APDU as it is (ciphered in a ciphered association) and returns the plain
-    /// reply as it is, exception-responses included.
+    /// reply as it is, exception-responses included. A reply to an earlier request (one the
+    /// link duplicated or delayed, with another invoke-id) is recorded and skipped.
     pub async fn raw(&mut self, request: &[u8]) -> Result<Vec<u8>, SessionError> {
-        let ciphered = self
-            .association
-            .as_ref()
-            .is_some_and(|a| a.cipher.is_some());
-        if !ciphered {
-            return self.exchange_plain(request).await;
-        }
         self.record(Direction::Request, request);
-        let wire = self
-            .association_mut()
-            .cipher
-            .as_mut()
-            .expect("ciphered")
-            .protect_apdu(request)
-            .map_err(|e| SessionError::BadReply(e.to_string()))?;
-        let reply = self.conn.exchange(&wire, self.timeout).await?;
-        let cipher = self.association_mut().cipher.as_mut().expect("ciphered");
-        let plain = match Apdu::decode(&reply) {
-            Ok(Apdu::Ciphered(c)) => cipher
-                .unprotect_apdu(&c)
-                .map_err(|e| SessionError::BadReply(format!("deciphering the reply: {e}")))?,
-            Ok(Apdu::GeneralCiphering(g)) => cipher
-                .unprotect_general(&g)
-                .map_err(|e| SessionError::BadReply(format!("deciphering the reply: {e}")))?,
-            _ => reply,
+        let wire = match self.association.as_mut().and_then(|a| a.cipher.as_mut()) {
+            Some(cipher) => cipher
+                .protect_apdu(request)
+                .map_err(|e| SessionError::BadReply(e.to_string()))?,
+            None => request.to_vec(),
         };
-        self.record(Direction::Reply, &plain);
-        Ok(plain)
+        self.conn.send(&wire).await?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let reply = self.conn.receive(left).await?;
+            let plain = match self.association.as_mut().and_then(|a| a.cipher.as_mut()) {
+                Some(cipher) => match Apdu::decode(&reply) {
+                    Ok(Apdu::Ciphered(c)) => cipher.unprotect_apdu(&c),
+                    Ok(Apdu::GeneralCiphering(g)) => cipher.unprotect_general(&g),
+                    _ => Ok(reply),
+                },
+                None => Ok(reply),
+            };
+            let plain = match plain {
+                Ok(p) => p,
+                // A copy of a reply already taken fails the replay check: skip it.
+                Err(dlms::security::SecurityError::Replay { .. }) => continue,
+                Err(e) => {
+                    return Err(SessionError::BadReply(format!(
+                        "deciphering the reply: {e}"
+                    )))
+                }
+            };
+            self.record(Direction::Reply, &plain);
+            if !answers(request, &plain) {
+                continue;
+            }
+            return Ok(plain);
+        }
     }
 
     fn next_iip(&mut self) -> InvokeIdAndPriority {
@@ -439,6 +448,30 @@ impl Session {
         let rlrq = dlms::association::release_request().to_bytes();
         let _ = tokio::time::timeout(Duration::from_millis(500), self.exchange_plain(&rlrq)).await;
         self.conn.close().await;
+    }
+}
+
+/// Whether `reply` can be the reply to `request`: a GET, SET or ACTION response must carry the
+/// request's invoke-id (byte 2 of both, low four bits).
+fn answers(request: &[u8], reply: &[u8]) -> bool {
+    use dlms::apdu::tag;
+    let pairs = [
+        (tag::GET_REQUEST, tag::GET_RESPONSE),
+        (tag::SET_REQUEST, tag::SET_RESPONSE),
+        (tag::ACTION_REQUEST, tag::ACTION_RESPONSE),
+    ];
+    let service = |apdu: &[u8]| apdu.first().copied();
+    let kind_matches = pairs
+        .iter()
+        .any(|&(q, r)| service(request) == Some(q) && service(reply) == Some(r));
+    if !kind_matches {
+        // Exceptions, service errors and other replies carry no invoke-id to compare.
+        let stale_kind = pairs.iter().any(|&(_, r)| service(reply) == Some(r));
+        return !stale_kind;
+    }
+    match (request.get(2), reply.get(2)) {
+        (Some(q), Some(r)) => q & 0x0F == r & 0x0F,
+        _ => true,
     }
 }
 

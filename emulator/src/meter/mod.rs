@@ -96,6 +96,12 @@ pub struct MeterStats {
     pub power_cuts: u64,
     /// Connection cuts injected.
     pub connection_cuts: u64,
+    /// Requests answered busy (temporary-failure or hardware-fault) without being carried out.
+    pub busy_replies: u64,
+    /// Replies lost after the request was carried out.
+    pub dropped_replies: u64,
+    /// Initiates refused for lack of storage.
+    pub storage_full: u64,
 }
 
 /// The conformance an emulated meter offers.
@@ -136,10 +142,11 @@ fn exception(state_error: StateError, service_error: ServiceError) -> Vec<u8> {
 }
 
 impl Meter {
-    /// A meter with factory state.
+    /// A meter with factory state (its clock off by the faults' drift).
     pub fn new(config: MeterConfig) -> Self {
         let mut state = MeterState::default();
         state.transfer.enabled = !config.profile.has(Quirk::EnableMustBeWrittenFirst);
+        state.clock_offset_ms = config.faults.clock_drift_ms;
         Self::with_state(config, state)
     }
 
@@ -182,6 +189,22 @@ impl Meter {
     pub fn state_mut(&mut self) -> &mut MeterState {
         self.dirty = true;
         &mut self.state
+    }
+
+    /// Adds faults to fire from now on (see [`FaultState::inject`]).
+    pub fn inject_faults(&mut self, faults: crate::faults::Faults) {
+        self.faults.inject(faults);
+    }
+
+    /// The faults still to fire.
+    pub fn pending_faults(&self) -> &crate::faults::Faults {
+        self.faults.pending()
+    }
+
+    /// Replaces the profile; the stored state (firmware, transfer) stays, as after a vendor
+    /// reconfiguration.
+    pub fn set_profile(&mut self, profile: MeterProfile) {
+        self.config.profile = profile;
     }
 
     /// The profile.
@@ -235,14 +258,12 @@ impl Meter {
 
     /// When [`Self::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let schedule = self
-            .state
-            .scheduled_activation_ms
-            .map(|t| t.saturating_add_signed(-self.state.clock_offset_ms));
+        // The transfer and the schedule keep meter time; the caller's clock is real time.
+        let real = |t: u64| t.saturating_add_signed(-self.state.clock_offset_ms);
         [
             self.offline_until_ms,
-            self.state.transfer.poll_timeout(),
-            schedule,
+            self.state.transfer.poll_timeout().map(real),
+            self.state.scheduled_activation_ms.map(real),
         ]
         .into_iter()
         .flatten()
@@ -284,11 +305,12 @@ impl Meter {
         if self.offline_until_ms.is_some() {
             return;
         }
+        let meter_now = self.env(now_ms).meter_time_ms();
         if self
             .state
             .transfer
             .poll_timeout()
-            .is_some_and(|t| now_ms >= t)
+            .is_some_and(|t| meter_now >= t)
         {
             self.env(now_ms).with_transfer(|t, c| t.handle_timeout(c));
             self.dirty = true;
@@ -318,13 +340,33 @@ impl Meter {
         if self.offline_until_ms.is_some() {
             return None;
         }
-        if self.faults.on_request() == Some(Injection::CutConnection) {
-            self.stats.connection_cuts += 1;
-            self.session = None;
-            self.events.push_back(MeterEvent::CutConnections);
-            return None;
+        let injection = self.faults.on_request();
+        match injection {
+            Some(Injection::CutConnection) => {
+                self.stats.connection_cuts += 1;
+                self.session = None;
+                self.events.push_back(MeterEvent::CutConnections);
+                return None;
+            }
+            Some(Injection::PowerCut) => {
+                self.stats.power_cuts += 1;
+                let offline = self.config.profile.reboot_ms;
+                self.reboot(now_ms, offline);
+                return None;
+            }
+            Some(Injection::Busy(result)) => {
+                if let Some(reply) = busy_reply(request, R(result)) {
+                    self.stats.busy_replies += 1;
+                    return Some(reply);
+                }
+            }
+            _ => {}
         }
         let reply = self.answer(now_ms, client_sap, request);
+        if injection == Some(Injection::DropReply) {
+            self.stats.dropped_replies += 1;
+            return None;
+        }
         if std::mem::take(&mut self.power_cut) {
             let offline = self.config.profile.reboot_ms;
             self.reboot(now_ms, offline);
@@ -896,6 +938,10 @@ impl Meter {
             return MethodOutcome::result(R::READ_WRITE_DENIED);
         }
         self.dirty = true;
+        if object.kind == Kind::ImageTransfer && m.method_id == 1 && self.faults.on_initiate() {
+            self.stats.storage_full += 1;
+            return MethodOutcome::result(R::OTHER_REASON);
+        }
         if object.kind == Kind::ImageTransfer && m.method_id == 2 {
             let block = params.and_then(cosem::image_transfer::block_parameters);
             match block.and_then(|(n, _)| self.faults.on_block(n)) {
@@ -1008,6 +1054,17 @@ fn action_reply(iip: InvokeIdAndPriority, o: MethodOutcome) -> Vec<u8> {
         outcome: outcome_of(o),
     }
     .to_bytes()
+}
+
+/// The reply of a busy meter to a plain GET, SET or ACTION: `r`, nothing carried out. Other
+/// APDUs (associations, ciphered services) are served as usual.
+fn busy_reply(request: &[u8], r: R) -> Option<Vec<u8>> {
+    match Apdu::decode(request).ok()? {
+        Apdu::GetRequest(GetRequest::Normal { iip, .. }) => Some(get_error(iip, r)),
+        Apdu::SetRequest(req @ SetRequest::Normal { .. }) => Some(set_error(&req, r)),
+        Apdu::ActionRequest(ActionRequest::Normal { iip, .. }) => Some(action_result(iip, r)),
+        _ => None,
+    }
 }
 
 fn action_result(iip: InvokeIdAndPriority, r: R) -> Vec<u8> {

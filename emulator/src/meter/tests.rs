@@ -903,6 +903,136 @@ mod faults {
     }
 }
 
+mod service_faults {
+    //! The service and meter-life faults of scenarios, each seen on the wire.
+    use super::*;
+    use crate::faults::{BusySpell, Faults};
+
+    fn bench(faults: Faults) -> Bench {
+        Bench::public(Meter::new(MeterConfig { faults, ..config() }))
+    }
+
+    fn get_request() -> Vec<u8> {
+        GetRequest::Normal {
+            iip: InvokeIdAndPriority(0xC1),
+            attribute: AttributeWithSelection::plain(AttributeDescriptor {
+                class_id: 18,
+                instance: IMAGE_TRANSFER,
+                attribute_id: 2,
+            }),
+        }
+        .to_bytes()
+    }
+
+    #[test]
+    fn a_reboot_at_a_random_request_gives_no_reply_and_takes_the_meter_offline() {
+        // Request 1 is the AARQ.
+        let mut b = bench(Faults {
+            reboot_at_request: Some(3),
+            ..Faults::default()
+        });
+        assert!(b.get(18, IMAGE_TRANSFER, 2).is_ok());
+        assert_eq!(b.raw(&get_request()), None);
+        assert!(b.meter.is_offline());
+        assert_eq!(b.meter.stats().power_cuts, 1);
+        b.wait_until_online();
+        b.associate().unwrap();
+        assert!(b.get(18, IMAGE_TRANSFER, 2).is_ok(), "once only");
+    }
+
+    #[test]
+    fn a_dropped_reply_still_carries_the_request_out() {
+        let mut b = bench(Faults {
+            drop_reply_at_request: Some(2),
+            ..Faults::default()
+        });
+        let initiate = image_request(
+            1,
+            Data::Structure(vec![Data::octets(b"APP-2"), Data::DoubleLongUnsigned(1000)]),
+        );
+        assert_eq!(b.raw(&initiate), None, "the reply is lost");
+        assert_eq!(
+            b.get(18, IMAGE_TRANSFER, 6),
+            Ok(Data::Enum(1)),
+            "but the transfer was initiated"
+        );
+        assert_eq!(b.meter.stats().dropped_replies, 1);
+    }
+
+    #[test]
+    fn a_busy_meter_answers_its_result_for_a_while_without_doing_anything() {
+        let mut b = bench(Faults {
+            busy: Some(BusySpell {
+                from_request: 2,
+                requests: 3,
+                result: 2,
+            }),
+            ..Faults::default()
+        });
+        for _ in 0..3 {
+            assert_eq!(b.get(18, IMAGE_TRANSFER, 2), Err(R::TEMPORARY_FAILURE));
+        }
+        assert_eq!(
+            b.get(18, IMAGE_TRANSFER, 2),
+            Ok(Data::DoubleLongUnsigned(200))
+        );
+        assert_eq!(b.meter.stats().busy_replies, 3);
+    }
+
+    #[test]
+    fn storage_full_refuses_the_first_initiate_only() {
+        let mut b = bench(Faults {
+            storage_full_initiates: 1,
+            ..Faults::default()
+        });
+        assert_eq!(b.initiate(b"APP-2", 1000), R::OTHER_REASON);
+        assert_eq!(b.get(18, IMAGE_TRANSFER, 6), Ok(Data::Enum(0)));
+        assert_eq!(b.initiate(b"APP-2", 1000), R::SUCCESS);
+    }
+
+    #[test]
+    fn a_drifting_clock_does_not_stretch_a_verification() {
+        let mut b = Bench::public(Meter::new(MeterConfig {
+            faults: Faults {
+                clock_drift_ms: 3_600_000,
+                ..Faults::default()
+            },
+            profile: MeterProfile {
+                verify_ms: 500,
+                ..MeterProfile::default()
+            },
+            ..config()
+        }));
+        let image = signed_image(1, "APP-2.0.0", 600);
+        assert_eq!(b.initiate(b"APP-2.0.0", image.len()), R::SUCCESS);
+        b.send_image(&image, &[]);
+        assert_eq!(b.image_action(3, Data::Integer(0)), R::TEMPORARY_FAILURE);
+        assert_eq!(b.meter.poll_timeout(), Some(b.now + 500), "in real time");
+        b.now += 500;
+        b.meter.handle_timeout(b.now);
+        assert_eq!(b.get(18, IMAGE_TRANSFER, 6), Ok(Data::Enum(3)));
+    }
+
+    #[test]
+    fn clock_drift_shows_in_the_clock_attribute() {
+        let read = |drift_ms| {
+            let mut b = bench(Faults {
+                clock_drift_ms: drift_ms,
+                ..Faults::default()
+            });
+            match b.get(8, ObisCode::new(0, 0, 1, 0, 0, 255), 2) {
+                Ok(Data::OctetString(bytes)) => bytes.to_vec(),
+                other => panic!("clock time: {other:?}"),
+            }
+        };
+        assert_ne!(
+            read(0),
+            read(3_600_000),
+            "an hour of drift changes the time read"
+        );
+    }
+}
+
 mod quirks {
     //! Every quirk is observable on the wire: the same exchange gives a different answer from
     //! a meter with the quirk than from a strict one.

@@ -1,4 +1,5 @@
 //! The edge of the emulator: sockets, clocks and files around the sans-IO meter.
 
+pub mod link_faults;
 pub mod serve;
 pub mod store;

@@ -2,6 +2,7 @@
 //! the meter meets sockets and clocks: it feeds requests and time in, and acts on the meter's
 //! events (a reboot drops every connection and refuses new ones until the meter is back).
 
+use super::link_faults::{LinkFaultState, LinkFaultStats, LinkFaults};
 use super::store::DirStore;
 use crate::meter::{Meter, MeterEvent};
 use dlms::hdlc::{HdlcAddress, HdlcLink, HdlcParameters, LinkConfig, LinkEvent, Role};
@@ -43,6 +44,7 @@ pub struct MeterHost {
     owner: Mutex<Option<u64>>,
     next_connection: std::sync::atomic::AtomicU64,
     link: LinkShape,
+    link_faults: Mutex<LinkFaultState>,
     /// Woken when a request may have changed the meter's next deadline.
     timer: tokio::sync::Notify,
 }
@@ -80,8 +82,23 @@ impl MeterHost {
             generation: watch::channel(0).0,
             owner: Mutex::new(None),
             next_connection: std::sync::atomic::AtomicU64::new(1),
+            link_faults: Mutex::new(LinkFaultState::new(LinkFaults::default())),
             timer: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Replaces the link faults still to fire (from the scenario, or injected now).
+    pub fn set_link_faults(&self, plan: LinkFaults) {
+        *self.link_faults.lock().expect("link faults lock") = LinkFaultState::new(plan);
+    }
+
+    /// What the link faults injected so far.
+    pub fn link_fault_stats(&self) -> LinkFaultStats {
+        self.link_faults.lock().expect("link faults lock").stats
+    }
+
+    fn link_fault<T>(&self, f: impl FnOnce(&mut LinkFaultState) -> T) -> T {
+        f(&mut self.link_faults.lock().expect("link faults lock"))
     }
 
     /// Runs `f` on the meter, then persists, handles its events, and wakes the timers if its
@@ -206,6 +223,14 @@ pub async fn serve(
             drop(stream);
             continue;
         }
+        if host.link_fault(LinkFaultState::refuse) {
+            // Refused: reset at once (linger 0 sends RST, as a port nobody listens on does;
+            // with a zero timeout the drop does not block, which is what tokio warns about).
+            #[allow(deprecated)]
+            let _ = stream.set_linger(Some(Duration::ZERO));
+            drop(stream);
+            continue;
+        }
         tracing::debug!(%peer, "connection");
         let host = host.clone();
         tokio::spawn(async move {
@@ -226,6 +251,7 @@ async fn wrapper_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std:
     let mut rebooted = host.generation.subscribe();
     let mut decoder = WrapperDecoder::new(u16::MAX);
     let mut buf = vec![0u8; 4096];
+    let mut half_open = false;
     let result = loop {
         tokio::select! {
             n = stream.read(&mut buf) => {
@@ -244,7 +270,11 @@ async fn wrapper_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std:
                             return Ok(());
                         }
                     };
-                    if frame.destination != LOGICAL_DEVICE {
+                    if frame.destination != LOGICAL_DEVICE || half_open {
+                        continue;
+                    }
+                    if host.link_fault(LinkFaultState::goes_half_open) {
+                        half_open = true;
                         continue;
                     }
                     if let Some(reply) = host.handle(id, frame.source, &frame.apdu) {
@@ -253,7 +283,11 @@ async fn wrapper_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std:
                             tokio::time::sleep(delay).await;
                         }
                         if let Some(bytes) = wrap(frame.destination, frame.source, &reply) {
-                            stream.write_all(&bytes).await?;
+                            // The 8-byte wrapper header is kept: damage there ends the
+                            // connection instead of testing the head-end.
+                            for out in host.link_fault(|f| f.outgoing(bytes, 8)) {
+                                stream.write_all(&out).await?;
+                            }
                         }
                     }
                 }
@@ -277,10 +311,15 @@ async fn hdlc_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std::io
     let address = HdlcAddress::server(LOGICAL_DEVICE, PHYSICAL_ADDRESS);
     let mut link = HdlcLink::new(Role::Server, LinkConfig::server(address, parameters));
     let mut buf = vec![0u8; 4096];
+    let mut half_open = false;
     let result = loop {
         let now = Instant::now();
         while let Some(event) = link.poll_event() {
             match event {
+                LinkEvent::Apdu(_) if half_open => {}
+                LinkEvent::Apdu(_) if host.link_fault(LinkFaultState::goes_half_open) => {
+                    half_open = true;
+                }
                 LinkEvent::Apdu(apdu) => {
                     let sap = link.peer().map_or(0, |p| p.upper);
                     if let Some(reply) = host.handle(id, sap, &apdu) {
@@ -295,7 +334,13 @@ async fn hdlc_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std::io
             }
         }
         while let Some(frame) = link.poll_transmit(now) {
-            stream.write_all(&frame).await?;
+            if half_open {
+                continue;
+            }
+            // The opening flag is kept; any other damage fails the frame's checksums.
+            for out in host.link_fault(|f| f.outgoing(frame.to_vec(), 1)) {
+                stream.write_all(&out).await?;
+            }
         }
         let sleep = link.poll_timeout().map_or(Duration::from_secs(3600), |t| {
             t.saturating_duration_since(now)

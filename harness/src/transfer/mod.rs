@@ -128,6 +128,9 @@ pub struct Driver<'a> {
     protocol_errors: u32,
 }
 
+/// How often a GET that a busy meter refused is asked again.
+const BUSY_RETRIES: u32 = 25;
+
 /// Connection losses a transfer survives (reboots, cuts); each outage is also bounded in time.
 const MAX_RECOVERIES: u32 = 50;
 /// Undecodable replies or exception-responses after which a transfer stops.
@@ -292,8 +295,20 @@ impl<'a> Driver<'a> {
         self.session.as_mut().expect("connected")
     }
 
+    /// GET of an IC 18 attribute. A busy meter (temporary-failure, or hardware-fault as some
+    /// answer while busy, CONNEXO) is asked again a few times, a poll interval apart.
     async fn get(&mut self, attribute: i8) -> Result<Result<Data<'static>, R>, Stop> {
-        Ok(self.session().get(18, IMAGE_TRANSFER, attribute).await?)
+        let mut tries = 0;
+        loop {
+            let result = self.session().get(18, IMAGE_TRANSFER, attribute).await?;
+            match result {
+                Err(R::TEMPORARY_FAILURE | R::HARDWARE_FAULT) if tries < BUSY_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(self.plan.poll_interval).await;
+                }
+                other => return Ok(other),
+            }
+        }
     }
 
     async fn status(&mut self) -> Result<Option<u8>, Stop> {
