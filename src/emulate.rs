@@ -138,14 +138,22 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
         }
         std::fs::write(&args.targets_out, fleet.targets_toml())
             .map_err(|e| format!("{}: {e}", args.targets_out.display()))?;
-        let first = &fleet.meters[0].plan.address;
-        let last = &fleet.meters[count - 1].plan.address;
+        let first = &fleet.meters[0].plan;
+        let last = &fleet.meters[count - 1].plan;
+        let place = match scenario.addressing {
+            emulator::scenario::Addressing::OwnAddress => format!(
+                "listening on {} to {} (wrapper, server wPort 1)",
+                first.address, last.address
+            ),
+            emulator::scenario::Addressing::Gateway => format!(
+                "behind the gateway {} (wrapper, server wPorts {} to {})",
+                first.address, first.wport, last.wport
+            ),
+        };
         println!(
-            "{count} meters of scenario {} (seed {}) listening on {} to {} (wrapper, server wPort 1), {} doomed; targets written to {}; control on http://{}",
+            "{count} meters of scenario {} (seed {}) {place}, {} doomed; targets written to {}; control on http://{}",
             scenario.name,
             scenario.seed,
-            first,
-            last,
             fleet.doomed(),
             args.targets_out.display(),
             args.control

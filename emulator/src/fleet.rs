@@ -2,8 +2,8 @@
 //! address, like a GPRS meter with its own IP, with the faults the scenario drew for it.
 
 use crate::meter::{Meter, MeterConfig};
-use crate::net::serve::{serve, LinkShape, MeterHost, Transport};
-use crate::scenario::{MeterPlan, Scenario};
+use crate::net::serve::{serve, serve_gateway, LinkShape, MeterHost, Transport};
+use crate::scenario::{Addressing, MeterPlan, Scenario};
 use p256::ecdsa::VerifyingKey;
 use std::sync::Arc;
 
@@ -77,9 +77,6 @@ pub async fn start(
             meter.state_mut().fail_next_activation = Some("power loss during activation".into());
             meter.take_dirty();
         }
-        let listener = tokio::net::TcpListener::bind(plan.address)
-            .await
-            .map_err(|e| format!("{} ({}): {e}", plan.address, plan.name))?;
         let (latency_ms, bits_per_second) = plan.link;
         let host = MeterHost::with_link(
             meter,
@@ -90,8 +87,21 @@ pub async fn start(
             },
         );
         host.set_link_faults(plan.link_faults.clone());
-        tokio::spawn(serve(listener, host.clone(), Transport::Wrapper));
+        if scenario.addressing == Addressing::OwnAddress {
+            let listener = tokio::net::TcpListener::bind(plan.address)
+                .await
+                .map_err(|e| format!("{} ({}): {e}", plan.address, plan.name))?;
+            tokio::spawn(serve(listener, host.clone(), Transport::Wrapper));
+        }
         meters.push(FleetMeter { plan, host });
+    }
+    if scenario.addressing == Addressing::Gateway {
+        let address = std::net::SocketAddr::from((scenario.first_address, scenario.port));
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| format!("{address} (the gateway): {e}"))?;
+        let hosts = Arc::new(meters.iter().map(|m| m.host.clone()).collect());
+        tokio::spawn(serve_gateway(listener, hosts));
     }
     Ok(Fleet { meters })
 }
@@ -105,6 +115,9 @@ impl Fleet {
                 "\n[[meter]]\nname = \"{}\"\naddress = \"{}\"\n",
                 m.plan.name, m.plan.address
             ));
+            if m.plan.wport != 1 {
+                out.push_str(&format!("server_wport = {}\n", m.plan.wport));
+            }
         }
         out
     }

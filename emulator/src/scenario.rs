@@ -30,11 +30,29 @@ pub struct Scenario {
     /// The TCP port every meter listens on.
     #[serde(default = "port")]
     pub port: u16,
+    /// Every meter on its own address, or all behind one gateway port.
+    #[serde(default)]
+    pub addressing: Addressing,
     /// The image a campaign sends (the demo builds and signs it).
     pub image: ImageSpec,
     /// The populations.
     pub population: Vec<Population>,
 }
+
+/// How the fleet's meters are reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Addressing {
+    /// Each meter on its own loopback address and the port, like a GPRS meter with its own IP.
+    #[default]
+    OwnAddress,
+    /// Every meter behind `first_address:port`, each its own wrapper destination wPort (the
+    /// meter's index + 1), like a data concentrator.
+    Gateway,
+}
+
+/// The most meters behind one gateway (wPorts 1..=16,000 stay clear of broadcast addresses).
+pub const GATEWAY_MAX_METERS: u32 = 16_000;
 
 fn one() -> f64 {
     1.0
@@ -168,6 +186,8 @@ pub struct MeterPlan {
     pub activation_fails: bool,
     /// It trusts another vendor's key: doomed.
     pub untrusted_key: bool,
+    /// The meter's logical device: the wrapper destination wPort it answers.
+    pub wport: u16,
     /// Link faults.
     pub link_faults: LinkFaults,
     /// One-way latency (ms, time-scaled) and bandwidth (bit/s, time-scaled).
@@ -230,6 +250,12 @@ impl Scenario {
             return Err(format!(
                 "field population: {total} meters do not fit 127.0.0.0/8 from {}",
                 self.first_address
+            ));
+        }
+        if self.addressing == Addressing::Gateway && self.meter_count() > GATEWAY_MAX_METERS {
+            return Err(format!(
+                "field addressing: a gateway serves at most {GATEWAY_MAX_METERS} meters, the populations have {}",
+                self.meter_count()
             ));
         }
         for (i, p) in self.population.iter().enumerate() {
@@ -346,7 +372,10 @@ impl Scenario {
                     seed: rng.gen(),
                 };
                 let (latency, bandwidth) = p.link.shape();
-                let ip = Ipv4Addr::from(base + index);
+                let (ip, wport) = match self.addressing {
+                    Addressing::OwnAddress => (Ipv4Addr::from(base + index), 1),
+                    Addressing::Gateway => (self.first_address, index as u16 + 1),
+                };
                 out.push(MeterPlan {
                     index,
                     name: format!("{}-{:05}", p.name, i + 1),
@@ -355,6 +384,7 @@ impl Scenario {
                     faults,
                     activation_fails,
                     untrusted_key,
+                    wport,
                     link_faults,
                     link: (scale(latency), (bandwidth as f64 * self.time_scale) as u64),
                 });

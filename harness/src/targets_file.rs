@@ -10,7 +10,8 @@
 //! [[meter]]
 //! name = "meter-0001"      # optional; the address by default
 //! address = "127.0.0.1:4059"
-//! # transport, client and password may be set per meter too
+//! server_wport = 2        # optional: the meter's wrapper wPort behind a gateway (1)
+//! # transport, client, password and server_wport may be set per meter too
 //! ```
 
 use crate::target::{Auth, Target, Transport};
@@ -25,6 +26,7 @@ struct Common {
     client: Option<u16>,
     password: Option<String>,
     request_timeout_ms: Option<u64>,
+    server_wport: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +69,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Target>, String> {
                 target.name = name;
             }
             target.client_sap = m.common.client.or(file.defaults.client).unwrap_or(16);
+            if let Some(w) = m.common.server_wport.or(file.defaults.server_wport) {
+                target.server_wport = w;
+            }
             if let Some(pw) = m.common.password.or_else(|| file.defaults.password.clone()) {
                 target.auth = Auth::Lls(pw.into_bytes());
             }

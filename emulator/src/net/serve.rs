@@ -235,7 +235,7 @@ pub async fn serve(
         let host = host.clone();
         tokio::spawn(async move {
             let result = match transport {
-                Transport::Wrapper => wrapper_connection(stream, host).await,
+                Transport::Wrapper => wrapper_connection(stream, Route::One(host)).await,
                 Transport::Hdlc => hdlc_connection(stream, host.clone()).await,
             };
             if let Err(e) = result {
@@ -246,13 +246,62 @@ pub async fn serve(
     }
 }
 
-async fn wrapper_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std::io::Result<()> {
-    let id = host.connection_id();
-    let mut rebooted = host.generation.subscribe();
+/// The meters a wrapper connection reaches, by destination wPort.
+#[derive(Clone)]
+enum Route {
+    /// One meter at [`LOGICAL_DEVICE`]; its reboot ends the connection.
+    One(Arc<MeterHost>),
+    /// A gateway: meter `i` at wPort `i + 1`; the connection outlives their reboots.
+    Gateway(Arc<Vec<Arc<MeterHost>>>),
+}
+
+impl Route {
+    fn host(&self, wport: u16) -> Option<&Arc<MeterHost>> {
+        match self {
+            Route::One(host) => (wport == LOGICAL_DEVICE).then_some(host),
+            Route::Gateway(hosts) => hosts.get(usize::from(wport.checked_sub(1)?)),
+        }
+    }
+}
+
+/// Serves every meter of `hosts` on one listener, meter `i` at wrapper wPort `i + 1`, as a
+/// data concentrator does, until the task is dropped.
+pub async fn serve_gateway(
+    listener: TcpListener,
+    hosts: Arc<Vec<Arc<MeterHost>>>,
+) -> std::io::Result<()> {
+    let _timers: Vec<AbortOnDrop> = hosts
+        .iter()
+        .map(|h| AbortOnDrop(tokio::spawn(timers(h.clone()))))
+        .collect();
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let route = Route::Gateway(hosts.clone());
+        tokio::spawn(async move {
+            if let Err(e) = wrapper_connection(stream, route).await {
+                tracing::debug!(%peer, "gateway connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Result<()> {
+    // Per meter reached on this connection: its connection id, and whether it went half-open.
+    let mut ids: std::collections::HashMap<u16, u64> = std::collections::HashMap::new();
+    let mut half_open = std::collections::HashSet::new();
+    let mut rebooted = match &route {
+        Route::One(host) => Some(host.generation.subscribe()),
+        Route::Gateway(_) => None,
+    };
     let mut decoder = WrapperDecoder::new(u16::MAX);
     let mut buf = vec![0u8; 4096];
-    let mut half_open = false;
     let result = loop {
+        let reboot = async {
+            match &mut rebooted {
+                Some(r) => r.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             n = stream.read(&mut buf) => {
                 let n = n?;
@@ -266,17 +315,21 @@ async fn wrapper_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std:
                         Ok(None) => break,
                         Err(e) => {
                             tracing::warn!("closing: {e}");
-                            host.disconnect(id);
+                            disconnect_all(&route, &ids);
                             return Ok(());
                         }
                     };
-                    if frame.destination != LOGICAL_DEVICE || half_open {
+                    let Some(host) = route.host(frame.destination) else {
+                        continue;
+                    };
+                    if half_open.contains(&frame.destination) {
                         continue;
                     }
                     if host.link_fault(LinkFaultState::goes_half_open) {
-                        half_open = true;
+                        half_open.insert(frame.destination);
                         continue;
                     }
+                    let id = *ids.entry(frame.destination).or_insert_with(|| host.connection_id());
                     if let Some(reply) = host.handle(id, frame.source, &frame.apdu) {
                         let delay = host.link.exchange_time(frame.apdu.len(), reply.len());
                         if !delay.is_zero() {
@@ -292,11 +345,20 @@ async fn wrapper_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std:
                     }
                 }
             }
-            _ = rebooted.changed() => break Ok(()),
+            _ = reboot => break Ok(()),
         }
     };
-    host.disconnect(id);
+    disconnect_all(&route, &ids);
     result
+}
+
+/// The connection closed: each meter it reached loses the association it made.
+fn disconnect_all(route: &Route, ids: &std::collections::HashMap<u16, u64>) {
+    for (&wport, &id) in ids {
+        if let Some(host) = route.host(wport) {
+            host.disconnect(id);
+        }
+    }
 }
 
 async fn hdlc_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std::io::Result<()> {
