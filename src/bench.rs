@@ -71,7 +71,7 @@ fn finish(result: Result<(), String>) -> ExitCode {
 }
 
 /// A value in kB from /proc (this process's VmRSS, or the system's Slab).
-fn proc_kb(file: &str, field: &str) -> u64 {
+pub(crate) fn proc_kb(file: &str, field: &str) -> u64 {
     std::fs::read_to_string(file)
         .ok()
         .and_then(|t| {

@@ -13,14 +13,7 @@ use std::time::{Duration, Instant};
 
 /// This process's resident memory in KiB.
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    crate::bench::proc_kb("/proc/self/status", "VmRSS:")
 }
 
 /// Runs rounds until `minutes` have passed (the round under way finishes).

@@ -1,7 +1,7 @@
 //! What a step observed, and the comparison with what the case expects.
 
-use super::case::{conformance_bit, reply_pattern, Action, Expect};
 use super::engine::Transfer;
+use super::step::{conformance_bit, reply_pattern, Action, Expect};
 use super::value::{bits_text, show, Vars};
 use dlms::conformance::Conformance;
 use dlms::Data;
@@ -192,6 +192,9 @@ pub(crate) fn check(
     Ok(())
 }
 
+/// Whether a value holds against a limit.
+type Holds = fn(i64, i64) -> bool;
+
 fn check_value(
     expect: &Expect,
     observed: &Observed,
@@ -239,17 +242,14 @@ fn check_value(
             ));
         }
     }
-    for (bound, word) in [(&expect.min, "at least"), (&expect.max, "at most")] {
+    let bounds: [(_, _, Holds); 2] = [
+        (&expect.min, "at least", |v, limit| v >= limit),
+        (&expect.max, "at most", |v, limit| v <= limit),
+    ];
+    for (bound, word, holds) in bounds {
         let Some(bound) = bound else { continue };
         let limit = bound.eval(vars).map_err(Mismatch::Error)?;
-        let ok = value.as_u64().is_some_and(|v| {
-            if word == "at least" {
-                v as i64 >= limit
-            } else {
-                v as i64 <= limit
-            }
-        });
-        if !ok {
+        if !value.as_u64().is_some_and(|v| holds(v as i64, limit)) {
             return Err(deviation(format!("{word} {limit}"), show(value)));
         }
     }
@@ -308,7 +308,7 @@ fn check_reply(patterns: &[String], observed: &Observed, seen: &str) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conform::case::{OneOrMany, Poll};
+    use crate::conform::step::{OneOrMany, Poll};
     use crate::conform::value::ValueSpec;
     use dlms::axdr::BitString;
     use std::collections::BTreeSet;
@@ -325,7 +325,8 @@ mod tests {
 
     fn get() -> Action {
         Action::Get(
-            crate::conform::case::ObjectRef::parse("image_transferred_blocks_status").unwrap(),
+            crate::conform::object_ref::ObjectRef::parse("image_transferred_blocks_status")
+                .unwrap(),
         )
     }
 

@@ -4,8 +4,10 @@
 pub mod case;
 mod check;
 pub mod engine;
+pub mod object_ref;
 mod probe;
 pub mod report;
+pub mod step;
 mod steps;
 pub mod target;
 mod transfer_steps;

@@ -1,7 +1,7 @@
 //! Transport probes: frames with a broken header or checksum, sent on a connection of their
 //! own, and what the meter did with them (IEC 62056-4-7 wrapper, IEC 62056-46 HDLC).
 
-use super::case::{HdlcFrame, WrapperFrame};
+use super::step::{HdlcFrame, WrapperFrame};
 use crate::target::Target;
 use dlms::association::ClientSettings;
 use dlms::hdlc::{Control, FrameRepr, HdlcAddress};

@@ -1,10 +1,11 @@
 //! How each step runs: associations, GET, SET, ACTION, raw APDUs and frame probes. The
 //! image transfer helpers are in `transfer_steps`.
 
-use super::case::{Action, ClientKind, Connect, ObjectRef, Poll, Step};
 use super::check::Observed;
 use super::engine::{Run, Stop};
+use super::object_ref::ObjectRef;
 use super::probe;
+use super::step::{Action, ClientKind, Connect, Poll, Step};
 use crate::session::{AarqChanges, Session, SessionError};
 use crate::target::{Auth, Target};
 use dlms::apdu::{GetDataResult, MethodDescriptor};

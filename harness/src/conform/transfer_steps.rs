@@ -1,11 +1,10 @@
 //! The image transfer helpers of case steps: initiate, send blocks, fill gaps, verify and
 //! activate with polling, scheduled activation, waiting for a status (protocol-notes §3.1).
 
-use super::case::{
-    range_end, BlockSelection, Expect, ImageKind, Initiate, ObjectRef, Poll, WaitStatus,
-};
 use super::check::Observed;
 use super::engine::{Run, Stop, Transfer};
+use super::object_ref::ObjectRef;
+use super::step::{range_end, BlockSelection, Expect, ImageKind, Initiate, Poll, WaitStatus};
 use super::target::TestImage;
 use super::value::Var;
 use dlms::apdu::ObisCode;
