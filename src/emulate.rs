@@ -42,6 +42,13 @@ pub struct EmulateArgs {
     events: Option<PathBuf>,
 }
 
+impl EmulateArgs {
+    /// True when a scenario's fleet runs rather than one meter.
+    pub fn is_fleet(&self) -> bool {
+        self.scenario.is_some()
+    }
+}
+
 /// The framing on the wire.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum TransportArg {
