@@ -46,6 +46,8 @@ pub enum Direction {
     Request,
     /// Meter to client.
     Reply,
+    /// Not an APDU: what the harness did around the exchange (a frame probe, a power cycle).
+    Note,
 }
 
 /// One APDU exchanged, for reports.

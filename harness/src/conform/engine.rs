@@ -121,7 +121,7 @@ impl Run<'_> {
     pub fn note(&mut self, text: String) {
         self.trace.push(TraceEntry {
             at_ms: self.started.elapsed().as_millis() as u64,
-            direction: crate::session::Direction::Request,
+            direction: crate::session::Direction::Note,
             hex: String::new(),
             decoded: text,
         });

@@ -102,7 +102,7 @@ impl Run<'_> {
                         reply: Some(reply),
                         ..Observed::default()
                     }),
-                    Err(e) => Ok(from_error(e)),
+                    Err(e) => Ok(self.failed(e)),
                 }
             }
             Action::WrapperFrame(w) => {
@@ -267,14 +267,17 @@ impl Run<'_> {
                 ..Observed::default()
             },
             Ok(Err(dar)) => Observed::result(dar.name()),
-            Err(e) => {
-                let failed = matches!(e, SessionError::Link(_));
-                if failed {
-                    self.drop_session();
-                }
-                from_error(e)
-            }
+            Err(e) => self.failed(e),
         })
+    }
+
+    /// What a failed request shows; a broken connection also ends the session, so that the
+    /// next step associates anew.
+    fn failed(&mut self, e: SessionError) -> Observed {
+        if matches!(e, SessionError::Link(_)) {
+            self.drop_session();
+        }
+        from_error(e)
     }
 
     pub(crate) async fn set(&mut self, r: &ObjectRef, value: &Data<'_>) -> Result<Observed, Stop> {
@@ -283,7 +286,7 @@ impl Run<'_> {
         Ok(
             match session.set(r.class_id, instance, r.index, value).await {
                 Ok(dar) => Observed::result(dar.name()),
-                Err(e) => from_error(e),
+                Err(e) => self.failed(e),
             },
         )
     }
@@ -308,7 +311,7 @@ impl Run<'_> {
                 },
                 ..Observed::default()
             },
-            Err(e) => from_error(e),
+            Err(e) => self.failed(e),
         })
     }
 }
