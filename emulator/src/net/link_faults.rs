@@ -68,16 +68,20 @@ impl LinkFaultState {
         }
     }
 
-    /// A connection arrives: true if it is to be refused. A frame held back on an earlier
-    /// connection is gone with it (TCP does not carry bytes across connections).
+    /// A connection arrives: true if it is to be refused.
     pub fn refuse(&mut self) -> bool {
-        self.held = None;
         let refuse = self.plan.refuse_connections > 0;
         if refuse {
             self.plan.refuse_connections -= 1;
             self.stats.refused += 1;
         }
         refuse
+    }
+
+    /// A new connection reaches the meter: a frame held back on an earlier one is gone with it
+    /// (TCP does not carry bytes across connections).
+    pub fn connection_opened(&mut self) {
+        self.held = None;
     }
 
     /// A request arrives: true if its connection goes half-open now.
@@ -178,6 +182,26 @@ mod tests {
         let (sent, stats) = only(|p| p.reorder = 0.2);
         let out_of_order = sent.windows(2).filter(|w| w[0][2] > w[1][2]).count();
         assert!(stats.reordered > 0 && out_of_order as u64 >= stats.reordered - 1);
+    }
+
+    #[test]
+    fn a_held_frame_does_not_cross_into_a_new_connection() {
+        let mut state = LinkFaultState::new(LinkFaults {
+            reorder: 1.0,
+            ..LinkFaults::default()
+        });
+        assert!(state.outgoing(vec![1], 0).is_empty(), "held back");
+        state.connection_opened();
+        assert!(
+            state.outgoing(vec![2], 0).is_empty(),
+            "the next one is held in turn"
+        );
+        state.plan.reorder = 0.0;
+        assert_eq!(
+            state.outgoing(vec![3], 0),
+            vec![vec![3], vec![2]],
+            "frame 1 is gone"
+        );
     }
 
     #[test]

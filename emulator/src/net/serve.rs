@@ -136,7 +136,9 @@ impl MeterHost {
         out
     }
 
+    /// A new connection reaches the meter: its id (which owns the associations it makes).
     fn connection_id(&self) -> u64 {
+        self.link_fault(LinkFaultState::connection_opened);
         self.next_connection
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
