@@ -6,6 +6,7 @@ use dlms::association::ClientSettings;
 use dlms::axdr::EncodedData;
 use dlms::{Codec, Data};
 use emulator::scenario::Scenario;
+use harness::transfer::BlockService;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -24,9 +25,13 @@ pub enum BenchCommand {
         /// process, and report block transfers per second.
         #[arg(long)]
         campaign: bool,
-        /// Meters upgraded at once in the campaign.
+        /// Meters receiving blocks at once in the campaign.
         #[arg(long, default_value_t = 1000)]
         concurrency: usize,
+        /// Send the campaign's blocks as unconfirmed ACTIONs, N per write (as `meterfleet
+        /// upgrade --unconfirmed-blocks`); without it every block is confirmed.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+        unconfirmed_blocks: Option<u32>,
     },
     /// Upgrade a scenario's fleet round after round for a bounded time, printing memory after
     /// each round.
@@ -51,7 +56,17 @@ pub fn run(command: BenchCommand) -> ExitCode {
             image_kib,
             campaign,
             concurrency,
-        } => finish(fleet(meters, image_kib, campaign, concurrency)),
+            unconfirmed_blocks,
+        } => {
+            let blocks = unconfirmed_blocks.map_or(BlockService::Confirmed, |burst| {
+                BlockService::Unconfirmed { burst }
+            });
+            finish(fleet(
+                meters,
+                image_kib,
+                campaign.then_some((concurrency, blocks)),
+            ))
+        }
         BenchCommand::Soak {
             scenario,
             minutes,
@@ -109,14 +124,19 @@ fn action(method_id: i8, parameters: Data<'_>) -> Vec<u8> {
     .to_bytes()
 }
 
-fn fleet(meters: u32, image_kib: u32, campaign: bool, concurrency: usize) -> Result<(), String> {
+/// Fleet memory, then, with `campaign` (concurrency, block service), a campaign's throughput.
+fn fleet(
+    meters: u32,
+    image_kib: u32,
+    campaign: Option<(usize, BlockService)>,
+) -> Result<(), String> {
     let scenario = scenario(meters, image_kib);
     let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar");
     let payload = vec![0x5A; (image_kib * 1024) as usize];
     let image = dlms::image::build(&key, 1, b"BENCH-2", &payload).expect("valid image parameters");
     emulator::fleet::ensure_open_files(emulator::fleet::files_needed(
         meters as usize,
-        concurrency,
+        campaign.is_some(),
     ))?;
     let runtime = crate::cli::runtime()?;
     println!(
@@ -179,14 +199,19 @@ fn fleet(meters: u32, image_kib: u32, campaign: bool, concurrency: usize) -> Res
         mid as f64 / 1024.0 / meters as f64
     );
     drop(fleet);
-    if campaign {
-        runtime.block_on(campaign_rate(meters, image, concurrency))?;
+    if let Some((concurrency, blocks)) = campaign {
+        runtime.block_on(campaign_rate(meters, image, concurrency, blocks))?;
     }
     Ok(())
 }
 
 /// A campaign against a fleet in a separate `meterfleet emulate --scenario` process.
-async fn campaign_rate(meters: u32, image: Vec<u8>, concurrency: usize) -> Result<(), String> {
+async fn campaign_rate(
+    meters: u32,
+    image: Vec<u8>,
+    concurrency: usize,
+    block_service: BlockService,
+) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("meterfleet-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar");
@@ -229,6 +254,7 @@ async fn campaign_rate(meters: u32, image: Vec<u8>, concurrency: usize) -> Resul
     let targets = harness::targets_file::load(&targets)?;
     let plan = harness::transfer::Plan {
         poll_interval: Duration::from_millis(100),
+        block_service,
         ..harness::transfer::Plan::new(image, b"BENCH-2")
     };
     let settings = harness::campaign::CampaignSettings {
@@ -244,9 +270,11 @@ async fn campaign_rate(meters: u32, image: Vec<u8>, concurrency: usize) -> Resul
     )
     .await;
     let s = &report.summary;
-    let span = s.last_block_at.unwrap_or(0.0) - s.first_block_at.unwrap_or(0.0);
+    let first_block = s.first_block_at.unwrap_or(0.0);
+    let span = last_complete(&report.meters) - first_block;
     println!(
-        "campaign: {} of {} meters upgraded in {:.1} s wall ({} passes); {} block transfers in {:.1} s: {:.0} blocks/s",
+        "campaign: {} of {} meters upgraded in {:.1} s wall ({} passes); {} block transfers in {:.1} s \
+         (first block sent to the last meter's complete bit-string): {:.0} blocks/s",
         s.succeeded,
         s.expected,
         s.duration_seconds,
@@ -255,7 +283,42 @@ async fn campaign_rate(meters: u32, image: Vec<u8>, concurrency: usize) -> Resul
         span,
         s.blocks_sent as f64 / span.max(1e-9)
     );
+    let [before, blocks, after] = mean_phases(&report.meters);
+    println!(
+        "per meter (mean): {before:.2} s before the first block, {blocks:.2} s sending blocks, \
+         {after:.2} s verifying, activating and confirming"
+    );
     let _ = child.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// When the last meter's bit-string showed every block in (Unix seconds): the end of the
+/// block transfers, whether they were confirmed one by one or pushed unconfirmed.
+fn last_complete(meters: &[harness::campaign::MeterResult]) -> f64 {
+    meters
+        .iter()
+        .filter_map(|m| {
+            let r = &m.report;
+            r.events
+                .iter()
+                .rfind(|e| e.step == harness::transfer::Step::Completeness)
+                .map(|e| r.started_at + e.at_ms as f64 / 1000.0)
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Mean seconds per meter before its first block, from its first to its last block sent, and
+/// after its last block until the end.
+fn mean_phases(meters: &[harness::campaign::MeterResult]) -> [f64; 3] {
+    let mut sums = [0.0; 3];
+    for m in meters {
+        let r = &m.report;
+        let first = r.first_block_at.unwrap_or(r.started_at);
+        let last = r.last_block_at.unwrap_or(first);
+        sums[0] += first - r.started_at;
+        sums[1] += last - first;
+        sums[2] += r.started_at + r.duration.as_secs_f64() - last;
+    }
+    sums.map(|t| t / meters.len().max(1) as f64)
 }

@@ -205,10 +205,7 @@ pub fn demo(scenario: &Scenario, concurrency: usize, passes: u32) -> Result<Demo
     let image = dlms::image::build(&vendor, scenario.image.part, version, &payload)
         .ok_or("the scenario's image part or version is out of range")?;
     let image_len = image.len();
-    fleet::ensure_open_files(fleet::files_needed(
-        scenario.meter_count() as usize,
-        concurrency,
-    ))?;
+    fleet::ensure_open_files(fleet::files_needed(scenario.meter_count() as usize, true))?;
     let runtime = crate::cli::runtime()?;
     runtime.block_on(async {
         let fleet: Fleet =

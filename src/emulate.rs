@@ -132,7 +132,7 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
     // Doomed meters trust a key nobody has.
     let stranger = *p256::ecdsa::SigningKey::random(&mut rand_core::OsRng).verifying_key();
     let count = scenario.meter_count() as usize;
-    emulator::fleet::ensure_open_files(emulator::fleet::files_needed(count, 0))?;
+    emulator::fleet::ensure_open_files(emulator::fleet::files_needed(count, false))?;
     let runtime = crate::cli::runtime()?;
     runtime.block_on(async {
         let fleet = std::sync::Arc::new(emulator::fleet::start(&scenario, trusted, stranger).await?);

@@ -2,7 +2,7 @@
 
 use harness::campaign::{self, CampaignSettings};
 use harness::target::{Auth, Target, Transport};
-use harness::transfer::{Activation, Driver, Outcome, Plan};
+use harness::transfer::{Activation, BlockService, Driver, Outcome, Plan};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -48,6 +48,11 @@ pub struct UpgradeArgs {
     /// Zero-pad the last block to the block size.
     #[arg(long)]
     pad_last_block: bool,
+    /// Send the blocks as unconfirmed ACTIONs, N per write, and read the bit-string after
+    /// each pass to find what landed, as a multicast transfer does (wrapper only; a meter that
+    /// takes none of them gets the rest confirmed). Without it every block is confirmed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    unconfirmed_blocks: Option<u32>,
     /// Keep every APDU exchanged (hex and decoded) in the JSON report.
     #[arg(long)]
     trace: bool,
@@ -57,7 +62,8 @@ pub struct UpgradeArgs {
     /// Seconds a meter may stay unreachable (reboots, cuts) before it counts as failed.
     #[arg(long, default_value_t = 120.0)]
     reconnect_deadline: f64,
-    /// Meters upgraded at once (campaigns).
+    /// Meters receiving blocks at once (campaigns); a meter gives its place up once every
+    /// block is in.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// Passes over the meters still failing (campaigns).
@@ -154,6 +160,11 @@ fn plan(args: &UpgradeArgs) -> Result<Plan, String> {
         part,
         activation,
         pad_last_block: args.pad_last_block,
+        block_service: args
+            .unconfirmed_blocks
+            .map_or(BlockService::Confirmed, |burst| BlockService::Unconfirmed {
+                burst,
+            }),
         trace: args.trace,
         reconnect_deadline: Duration::from_secs_f64(args.reconnect_deadline),
         ..Plan::new(image, &identifier)

@@ -7,7 +7,7 @@ use emulator::meter::{Meter, MeterConfig};
 use emulator::net::serve::{serve, MeterHost, Transport as MeterTransport};
 use emulator::profile::MeterProfile;
 use harness::target::{Target, Transport};
-use harness::transfer::{Driver, Evidence, Outcome, Plan, Report, Step};
+use harness::transfer::{BlockService, Driver, Evidence, Outcome, Plan, Report, Step};
 use p256::ecdsa::SigningKey;
 use std::time::Duration;
 
@@ -253,4 +253,82 @@ async fn a_traced_transfer_keeps_every_apdu_across_the_reboot() {
         .iter()
         .any(|t| t.decoded.starts_with("ActionRequest")));
     assert!(report.trace.len() > 2 * report.blocks_needed as usize);
+}
+
+fn unconfirmed_plan(image: Vec<u8>, burst: u32) -> Plan {
+    Plan {
+        block_service: BlockService::Unconfirmed { burst },
+        ..plan(image)
+    }
+}
+
+fn said(report: &Report, text: &str) -> bool {
+    report.events.iter().any(|e| e.message.contains(text))
+}
+
+#[tokio::test]
+async fn unconfirmed_blocks_go_in_bursts_and_the_bitmap_finds_the_lost_ones() {
+    let faults = Faults {
+        lose_blocks: [3, 7, 20].into(),
+        ..Faults::default()
+    };
+    let target = meter(fast_profile(), faults, Transport::Wrapper).await;
+    let plan = unconfirmed_plan(good_image(), 8);
+    let report = Driver::new(&target, &plan).run().await;
+    assert_upgraded(&report);
+    assert!(
+        said(&report, "as unconfirmed ACTIONs, 8 per write"),
+        "{:#?}",
+        report.events
+    );
+    assert_eq!(report.passes, 2, "the bit-string showed the three lost");
+    assert_eq!(report.blocks_sent, report.blocks_needed + 3);
+}
+
+#[tokio::test]
+async fn unconfirmed_blocks_a_busy_meter_dropped_are_sent_again() {
+    let faults = Faults {
+        busy: Some(emulator::faults::BusySpell {
+            from_request: 12,
+            requests: 5,
+            result: 2,
+        }),
+        ..Faults::default()
+    };
+    let target = meter(fast_profile(), faults, Transport::Wrapper).await;
+    let plan = unconfirmed_plan(good_image(), 4);
+    let report = Driver::new(&target, &plan).run().await;
+    assert_upgraded(&report);
+    assert_eq!(report.passes, 2, "{:#?}", report.events);
+    assert_eq!(report.blocks_sent, report.blocks_needed + 5);
+}
+
+#[tokio::test]
+async fn unconfirmed_blocks_go_ciphered_in_an_hls_gmac_association() {
+    let mut target = meter(fast_profile(), Faults::default(), Transport::Wrapper).await;
+    let keys = emulator::meter::MeterKeys::default();
+    target.client_sap = 48;
+    target.auth = harness::target::Auth::HlsGmac {
+        keys: keys.keys,
+        system_title: *b"HEADEND1",
+    };
+    let plan = unconfirmed_plan(good_image(), 4);
+    let report = Driver::new(&target, &plan).run().await;
+    assert_upgraded(&report);
+    assert_eq!(report.passes, 1);
+    assert_eq!(report.blocks_sent, report.blocks_needed);
+}
+
+#[tokio::test]
+async fn unconfirmed_blocks_are_sent_confirmed_over_hdlc() {
+    let target = meter(fast_profile(), Faults::default(), Transport::Hdlc).await;
+    let plan = unconfirmed_plan(good_image(), 8);
+    let report = Driver::new(&target, &plan).run().await;
+    assert_upgraded(&report);
+    assert!(
+        said(&report, "confirmed: unconfirmed bursts need the wrapper"),
+        "{:#?}",
+        report.events
+    );
+    assert_eq!(report.blocks_sent, report.blocks_needed);
 }

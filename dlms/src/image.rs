@@ -17,7 +17,7 @@
 //! 15+n+L 64 ECDSA P-256 signature (r ‖ s) over SHA-256 of every byte before it
 //! ```
 
-use crc::{Crc, CRC_32_ISO_HDLC};
+use crc::{Crc, Table, CRC_32_ISO_HDLC};
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use thiserror::Error;
@@ -33,7 +33,7 @@ pub const MAX_IDENTIFIER_LEN: usize = 64;
 /// The highest firmware part number.
 pub const MAX_PART: u8 = 9;
 
-const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
+const CRC32: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISO_HDLC);
 
 /// Which check of an image failed: the meter reports exactly this in its event log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]

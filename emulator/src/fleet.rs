@@ -21,24 +21,49 @@ pub struct Fleet {
     pub meters: Vec<FleetMeter>,
 }
 
-/// Open files a fleet of `meters` needs: a listener each, two sockets per connection of a
-/// campaign running in the same process, and a margin.
-pub fn files_needed(meters: usize, concurrency: usize) -> u64 {
-    meters as u64 + 2 * concurrency as u64 + 256
+/// The open files a fleet's process needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilesNeeded {
+    /// To start: a listener per meter, and a margin.
+    pub required: u64,
+    /// To also hold a connection to every meter at once (a campaign's meters receiving blocks
+    /// and those waiting for verification or their reboot), with the client end of each when
+    /// the campaign runs in the same process.
+    pub wanted: u64,
 }
 
-/// Raises the open-file limit to `needed`, or says what to do when the hard limit is too low.
-pub fn ensure_open_files(needed: u64) -> Result<u64, String> {
+/// The open files a fleet of `meters` needs.
+pub fn files_needed(meters: usize, campaign_in_process: bool) -> FilesNeeded {
+    let meters = meters as u64;
+    let sockets_per_connection = if campaign_in_process { 2 } else { 1 };
+    FilesNeeded {
+        required: meters + 256,
+        wanted: meters + sockets_per_connection * meters + 256,
+    }
+}
+
+/// Raises the open-file limit towards what is wanted, or says what to do when the hard limit
+/// is below what is required. Between the two the fleet starts and warns how many connections
+/// it can hold at once; a meter whose accept fails for want of files keeps listening.
+pub fn ensure_open_files(needed: FilesNeeded) -> Result<u64, String> {
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)
         .map_err(|e| format!("reading the open-file limit: {e}"))?;
-    if soft >= needed {
-        return Ok(soft);
+    let limit = if soft >= needed.wanted {
+        soft
+    } else {
+        rlimit::increase_nofile_limit(needed.wanted).unwrap_or(soft)
+    };
+    if limit < needed.required {
+        return Err(limit_message(needed.wanted, limit, hard));
     }
-    let raised = rlimit::increase_nofile_limit(needed).unwrap_or(soft);
-    if raised >= needed {
-        return Ok(raised);
+    if limit < needed.wanted {
+        tracing::warn!(
+            "{}; until then the fleet holds about {} connections at once",
+            limit_message(needed.wanted, limit, hard),
+            limit - needed.required
+        );
     }
-    Err(limit_message(needed, raised, hard))
+    Ok(limit)
 }
 
 /// The message when the open-file limit is too low.
@@ -172,6 +197,26 @@ mod tests {
 
     #[test]
     fn a_fleet_within_the_limit_needs_nothing_raised() {
-        assert!(ensure_open_files(64).is_ok());
+        assert!(ensure_open_files(files_needed(4, true)).is_ok());
+    }
+
+    #[test]
+    fn a_fleet_beyond_the_hard_limit_does_not_start() {
+        let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        let needed = files_needed(hard.min(1 << 32) as usize, false);
+        let message = ensure_open_files(needed).unwrap_err();
+        assert!(message.contains("ulimit -n"), "{message}");
+    }
+
+    #[test]
+    fn a_connection_to_every_meter_is_wanted_but_not_required() {
+        assert_eq!(
+            files_needed(10_000, false),
+            FilesNeeded {
+                required: 10_256,
+                wanted: 20_256
+            }
+        );
+        assert_eq!(files_needed(1_000, true).wanted, 3_256);
     }
 }

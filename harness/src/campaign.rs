@@ -13,7 +13,9 @@ use tokio::sync::Semaphore;
 /// How a campaign runs.
 #[derive(Debug, Clone)]
 pub struct CampaignSettings {
-    /// Meters upgraded at once.
+    /// Meters receiving blocks at once. A meter takes its place before it connects and gives
+    /// it up once every block is in, so that meters waiting for verification or rebooting
+    /// into the new image do not hold back the next ones.
     pub concurrency: usize,
     /// Passes over the meters still failing (1 = no retry).
     pub passes: u32,
@@ -143,8 +145,8 @@ pub async fn run(
             let progress = progress.clone();
             let done = done.clone();
             tasks.push(tokio::spawn(async move {
-                let _permit = semaphore.acquire_owned().await.expect("semaphore open");
-                let report = Driver::new(&target, &plan).run().await;
+                let slot = semaphore.acquire_owned().await.expect("semaphore open");
+                let report = Driver::new(&target, &plan).holding(slot).run().await;
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                 (i, report)
             }));

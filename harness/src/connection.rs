@@ -109,6 +109,29 @@ impl Connection {
         }
     }
 
+    /// True when several APDUs can go out in one write without waiting for replies (the
+    /// wrapper; an HDLC client waits for each reply before it sends again).
+    pub fn can_burst(&self) -> bool {
+        matches!(self.framing, Framing::Wrapper(_))
+    }
+
+    /// Sends several APDUs in one write over the wrapper. Over HDLC nothing is sent and the
+    /// result is a framing failure: check [`Self::can_burst`] first.
+    pub async fn send_burst(&mut self, apdus: &[Vec<u8>]) -> Result<(), LinkFailure> {
+        if !self.can_burst() {
+            return Err(LinkFailure::Framing(
+                "bursts of APDUs need the wrapper".into(),
+            ));
+        }
+        let mut frames = Vec::with_capacity(apdus.iter().map(|a| a.len() + 8).sum());
+        for apdu in apdus {
+            let frame = wrap(self.client_sap, self.server_wport, apdu)
+                .ok_or_else(|| LinkFailure::Framing("APDU longer than 65,535 bytes".into()))?;
+            frames.extend_from_slice(&frame);
+        }
+        self.stream.write_all(&frames).await.map_err(io)
+    }
+
     /// Waits for the next APDU from the meter.
     pub async fn receive(&mut self, timeout: Duration) -> Result<Vec<u8>, LinkFailure> {
         match &mut self.framing {

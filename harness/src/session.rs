@@ -36,6 +36,14 @@ pub enum SessionError {
     /// The reply could not be decoded, or is not a reply to the request.
     #[error("bad reply: {0}")]
     BadReply(String),
+    /// A request that must go in one APDU is longer than the meter accepts; nothing was sent.
+    #[error("a request of {len} bytes does not fit the meter's {limit}: not sent")]
+    TooLong {
+        /// The request's length.
+        len: usize,
+        /// The meter's max-receive-pdu-size.
+        limit: usize,
+    },
 }
 
 /// Which way an APDU went.
@@ -293,8 +301,55 @@ impl Session {
     }
 
     fn next_iip(&mut self) -> InvokeIdAndPriority {
+        self.next_invoke(true)
+    }
+
+    fn next_invoke(&mut self, confirmed: bool) -> InvokeIdAndPriority {
         self.invoke_id = (self.invoke_id + 1) % 16;
-        InvokeIdAndPriority::new(self.invoke_id, true, true)
+        InvokeIdAndPriority::new(self.invoke_id, confirmed, true)
+    }
+
+    /// True when [`Self::actions_unconfirmed`] can send (over the wrapper).
+    pub fn can_burst(&self) -> bool {
+        self.conn.can_burst()
+    }
+
+    /// Invokes `method` once per parameter as unconfirmed ACTIONs (service-class bit clear,
+    /// protocol-notes §5.3), all in one write, as a multicast image transfer sends its blocks.
+    /// The meter answers none of them: what landed is for the caller to read back. Each
+    /// request must fit the meter's PDU size (no pblocks without replies).
+    pub async fn actions_unconfirmed(
+        &mut self,
+        method: MethodDescriptor,
+        parameters: &[Data<'_>],
+    ) -> Result<(), SessionError> {
+        let limit = self.negotiated().server_max_receive_pdu_size as usize;
+        let mut wire = Vec::with_capacity(parameters.len());
+        for p in parameters {
+            let request = ActionRequest::Normal {
+                iip: self.next_invoke(false),
+                method,
+                parameters: Some(EncodedData::new(p)),
+            }
+            .to_bytes();
+            if request.len() > limit {
+                return Err(SessionError::TooLong {
+                    len: request.len(),
+                    limit,
+                });
+            }
+            self.record(Direction::Request, &request);
+            wire.push(
+                match self.association.as_mut().and_then(|a| a.cipher.as_mut()) {
+                    Some(cipher) => cipher
+                        .protect_apdu(&request)
+                        .map_err(|e| SessionError::BadReply(e.to_string()))?,
+                    None => request,
+                },
+            );
+        }
+        self.conn.send_burst(&wire).await?;
+        Ok(())
     }
 
     /// GET of one attribute: the value, or the meter's data-access-result.

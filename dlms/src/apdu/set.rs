@@ -55,6 +55,19 @@ pub enum SetRequest<'a> {
     },
 }
 
+impl SetRequest<'_> {
+    /// The invoke-id and priority.
+    pub fn iip(&self) -> InvokeIdAndPriority {
+        match self {
+            SetRequest::Normal { iip, .. }
+            | SetRequest::WithFirstDatablock { iip, .. }
+            | SetRequest::WithDatablock { iip, .. }
+            | SetRequest::WithList { iip, .. }
+            | SetRequest::WithListAndFirstDatablock { iip, .. } => *iip,
+        }
+    }
+}
+
 impl<'a> Codec<'a> for SetRequest<'a> {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(super::tag::SET_REQUEST);

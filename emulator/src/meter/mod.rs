@@ -96,7 +96,8 @@ pub struct MeterStats {
     pub power_cuts: u64,
     /// Connection cuts injected.
     pub connection_cuts: u64,
-    /// Requests answered busy (temporary-failure or hardware-fault) without being carried out.
+    /// Requests refused busy without being carried out: answered temporary-failure or
+    /// hardware-fault, or dropped silently when unconfirmed.
     pub busy_replies: u64,
     /// Replies lost after the request was carried out.
     pub dropped_replies: u64,
@@ -357,7 +358,7 @@ impl Meter {
             Some(Injection::Busy(result)) => {
                 if let Some(reply) = busy_reply(request, R(result)) {
                     self.stats.busy_replies += 1;
-                    return Some(reply);
+                    return reply;
                 }
             }
             _ => {}
@@ -570,23 +571,30 @@ impl Meter {
     }
 
     fn service(&mut self, now_ms: u64, apdu: Apdu<'_>) -> Option<Vec<u8>> {
+        let unconfirmed = unconfirmed(&apdu);
+        let reply = self.carry_out(now_ms, apdu);
+        (!unconfirmed).then_some(reply)
+    }
+
+    /// Carries out a GET, SET or ACTION and builds its reply.
+    fn carry_out(&mut self, now_ms: u64, apdu: Apdu<'_>) -> Vec<u8> {
         let Some(session) = &self.session else {
-            return Some(exception(
+            return exception(
                 StateError::ServiceNotAllowed,
                 ServiceError::OperationNotPossible,
-            ));
+            );
         };
         let authenticated = session.association.authenticated;
-        Some(match apdu {
+        match apdu {
             Apdu::GetRequest(req) => {
                 if !authenticated {
-                    return Some(get_error(req.iip(), R::READ_WRITE_DENIED));
+                    return get_error(req.iip(), R::READ_WRITE_DENIED);
                 }
                 self.get(now_ms, req)
             }
             Apdu::SetRequest(req) => {
                 if !authenticated {
-                    return Some(set_error(&req, R::READ_WRITE_DENIED));
+                    return set_error(&req, R::READ_WRITE_DENIED);
                 }
                 self.set(now_ms, req)
             }
@@ -595,7 +603,7 @@ impl Meter {
                 StateError::ServiceNotAllowed,
                 ServiceError::ServiceNotSupported,
             ),
-        })
+        }
     }
 
     fn find(&self, class_id: u16, ln: &dlms::apdu::ObisCode) -> Result<Object, R> {
@@ -1058,13 +1066,30 @@ fn action_reply(iip: InvokeIdAndPriority, o: MethodOutcome) -> Vec<u8> {
 
 /// The reply of a busy meter to a plain GET, SET or ACTION: `r`, nothing carried out. Other
 /// APDUs (associations, ciphered services) are served as usual.
-fn busy_reply(request: &[u8], r: R) -> Option<Vec<u8>> {
-    match Apdu::decode(request).ok()? {
+/// SET and ACTION may be invoked unconfirmed (service-class bit 6 of the invoke-id-and-priority
+/// clear, protocol-notes §5.3): the meter carries them out and answers nothing, as the
+/// broadcast and multicast image transfers rely on (§8.1). GET is confirmed only.
+fn unconfirmed(apdu: &Apdu<'_>) -> bool {
+    match apdu {
+        Apdu::SetRequest(r) => !r.iip().confirmed(),
+        Apdu::ActionRequest(r) => !r.iip().confirmed(),
+        _ => false,
+    }
+}
+
+/// How a busy meter refuses a GET, SET or ACTION: `Some` with its reply (none for an unconfirmed
+/// request); `None` for the requests a busy spell does not refuse.
+fn busy_reply(request: &[u8], r: R) -> Option<Option<Vec<u8>>> {
+    let apdu = Apdu::decode(request).ok()?;
+    if unconfirmed(&apdu) {
+        return Some(None);
+    }
+    Some(match apdu {
         Apdu::GetRequest(GetRequest::Normal { iip, .. }) => Some(get_error(iip, r)),
         Apdu::SetRequest(req @ SetRequest::Normal { .. }) => Some(set_error(&req, r)),
         Apdu::ActionRequest(ActionRequest::Normal { iip, .. }) => Some(action_result(iip, r)),
-        _ => None,
-    }
+        _ => return None,
+    })
 }
 
 fn action_result(iip: InvokeIdAndPriority, r: R) -> Vec<u8> {

@@ -417,6 +417,35 @@ fn a_reboot_mid_transfer_keeps_every_acknowledged_block() {
     );
 }
 
+/// An ACTION-Request-Normal on image_block_transfer with the service-class bit clear.
+fn unconfirmed_block(n: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut request = image_request(
+        2,
+        Data::Structure(vec![Data::DoubleLongUnsigned(n), Data::octets(bytes)]),
+    );
+    request[2] = InvokeIdAndPriority::new(3, false, true).0;
+    request
+}
+
+#[test]
+fn unconfirmed_blocks_are_stored_without_a_reply() {
+    let mut b = Bench::public(Meter::new(config()));
+    b.initiate(b"COM-2.0.0", 1000);
+    assert_eq!(b.raw(&unconfirmed_block(0, &[7; 200])), None);
+    assert_eq!(b.raw(&unconfirmed_block(2, &[7; 200])), None);
+    let Ok(Data::BitString(bits)) = b.get(18, IMAGE_TRANSFER, 3) else {
+        panic!("no bit-string")
+    };
+    assert_eq!(
+        (0..5).map(|i| bits.get(i)).collect::<Vec<_>>(),
+        [true, false, true, false, false].map(Some)
+    );
+    // A refused unconfirmed block (out of range) is as silent as an accepted one.
+    assert_eq!(b.raw(&unconfirmed_block(9, &[7; 200])), None);
+    // The same request confirmed is answered.
+    assert_eq!(b.block(1, &[7; 200]), R::SUCCESS);
+}
+
 #[test]
 fn persisted_state_restores_a_meter() {
     let mut b = Bench::public(Meter::new(config()));
@@ -977,6 +1006,26 @@ mod service_faults {
             Ok(Data::DoubleLongUnsigned(200))
         );
         assert_eq!(b.meter.stats().busy_replies, 3);
+    }
+
+    #[test]
+    fn a_busy_meter_drops_an_unconfirmed_block_silently() {
+        let mut b = bench(Faults {
+            busy: Some(BusySpell {
+                from_request: 3,
+                requests: 1,
+                result: 2,
+            }),
+            ..Faults::default()
+        });
+        b.initiate(b"APP-2", 1000);
+        assert_eq!(b.raw(&unconfirmed_block(0, &[1; 200])), None);
+        assert_eq!(b.meter.stats().busy_replies, 1);
+        assert_eq!(
+            b.get(18, IMAGE_TRANSFER, 4),
+            Ok(Data::DoubleLongUnsigned(0)),
+            "the block was not taken"
+        );
     }
 
     #[test]

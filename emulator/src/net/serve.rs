@@ -202,6 +202,31 @@ async fn timers(host: Arc<MeterHost>) {
     }
 }
 
+/// Takes the next connection. Failures that pass (no open files left, a connection reset before
+/// it was taken) are logged and retried after a pause, so that the meter keeps listening.
+async fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    loop {
+        match listener.accept().await {
+            Ok(connection) => return Ok(connection),
+            Err(e) if transient_accept_error(&e) => {
+                tracing::warn!("accepting a connection failed: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn transient_accept_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    ) || matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+    )
+}
+
 /// Ends a task when dropped, so that the meter's timers stop with its listener.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -219,7 +244,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let _timers = AbortOnDrop(tokio::spawn(timers(host.clone())));
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let (stream, peer) = accept(&listener).await?;
         if host.offline() {
             // A rebooting meter does not answer: the connection is closed at once.
             drop(stream);
@@ -277,7 +302,7 @@ pub async fn serve_gateway(
         .map(|h| AbortOnDrop(tokio::spawn(timers(h.clone()))))
         .collect();
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let (stream, peer) = accept(&listener).await?;
         let route = Route::Gateway(hosts.clone());
         tokio::spawn(async move {
             if let Err(e) = wrapper_connection(stream, route).await {
@@ -311,12 +336,15 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                     break Ok(());
                 }
                 decoder.push(&buf[..n]);
+                // The replies to every request this read brought go out in one write.
+                let mut out = Vec::new();
                 loop {
                     let frame = match decoder.next_frame() {
                         Ok(Some(f)) => f,
                         Ok(None) => break,
                         Err(e) => {
                             tracing::warn!("closing: {e}");
+                            stream.write_all(&out).await?;
                             disconnect_all(&route, &ids);
                             return Ok(());
                         }
@@ -335,16 +363,20 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                     if let Some(reply) = host.handle(id, frame.source, &frame.apdu) {
                         let delay = host.link.exchange_time(frame.apdu.len(), reply.len());
                         if !delay.is_zero() {
+                            stream.write_all(&std::mem::take(&mut out)).await?;
                             tokio::time::sleep(delay).await;
                         }
                         if let Some(bytes) = wrap(frame.destination, frame.source, &reply) {
                             // The 8-byte wrapper header is kept: damage there ends the
                             // connection instead of testing the head-end.
-                            for out in host.link_fault(|f| f.outgoing(bytes, 8)) {
-                                stream.write_all(&out).await?;
+                            for frame in host.link_fault(|f| f.outgoing(bytes, 8)) {
+                                out.extend_from_slice(&frame);
                             }
                         }
                     }
+                }
+                if !out.is_empty() {
+                    stream.write_all(&out).await?;
                 }
             }
             _ = reboot => break Ok(()),

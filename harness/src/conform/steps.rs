@@ -31,6 +31,11 @@ pub(crate) fn from_error(e: SessionError) -> Observed {
             detail: Some(m),
             ..Observed::default()
         },
+        e @ SessionError::TooLong { .. } => Observed {
+            result: Some("not-sent".into()),
+            detail: Some(e.to_string()),
+            ..Observed::default()
+        },
         SessionError::Association(a) => Observed {
             association: Some("rejected".into()),
             detail: Some(a.to_string()),

@@ -53,6 +53,21 @@ pub enum Activation {
     No,
 }
 
+/// How the blocks go to the meter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockService {
+    /// One confirmed ACTION per block, each answered before the next: what every meter takes.
+    Confirmed,
+    /// Unconfirmed ACTIONs (service-class bit clear), `burst` blocks per write and no replies;
+    /// the bit-string read after each pass shows what landed, as a multicast transfer checks
+    /// (protocol-notes §8.1). Over the wrapper only; a meter that takes none of a pass gets
+    /// the rest confirmed.
+    Unconfirmed {
+        /// Blocks per write.
+        burst: u32,
+    },
+}
+
 /// What to transfer and how.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -68,6 +83,8 @@ pub struct Plan {
     pub activation: Activation,
     /// Zero-pad the last block to the block size (some meters require it).
     pub pad_last_block: bool,
+    /// How the blocks go.
+    pub block_service: BlockService,
     /// Gap-filling passes after the first.
     pub max_gap_passes: u32,
     /// How often to poll image_transfer_status while the meter is busy.
@@ -93,6 +110,7 @@ impl Plan {
             part: 1,
             activation: Activation::Now,
             pad_last_block: false,
+            block_service: BlockService::Confirmed,
             max_gap_passes: 5,
             poll_interval: Duration::from_secs(1),
             verify_deadline: Duration::from_secs(120),
@@ -126,6 +144,10 @@ pub struct Driver<'a> {
     connected_once: bool,
     recoveries: u32,
     protocol_errors: u32,
+    /// Set once the meter took none of a pass of unconfirmed blocks.
+    unconfirmed_refused: bool,
+    /// The campaign's place for meters receiving blocks, given up once every block is in.
+    transfer_slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// How often a GET that a busy meter refused is asked again.
@@ -171,7 +193,16 @@ impl<'a> Driver<'a> {
             connected_once: false,
             recoveries: 0,
             protocol_errors: 0,
+            unconfirmed_refused: false,
+            transfer_slot: None,
         }
+    }
+
+    /// Holds `slot` until every block is in, so that the wait for verification and the
+    /// reboot does not keep another meter from receiving blocks.
+    pub fn holding(mut self, slot: tokio::sync::OwnedSemaphorePermit) -> Self {
+        self.transfer_slot = Some(slot);
+        self
     }
 
     fn event(&mut self, step: Step, message: impl AsRef<str>) {
@@ -504,12 +535,30 @@ impl<'a> Driver<'a> {
         bytes
     }
 
+    /// Blocks per write when this pass may go unconfirmed.
+    fn burst(&mut self, block_size: usize) -> Option<usize> {
+        let BlockService::Unconfirmed { burst } = self.plan.block_service else {
+            return None;
+        };
+        let session = self.session();
+        let fits = block_size + 32 <= session.negotiated().server_max_receive_pdu_size as usize;
+        (session.can_burst() && fits && !self.unconfirmed_refused).then_some(burst.max(1) as usize)
+    }
+
     async fn send_blocks(&mut self, block_size: usize, count: u32) -> Result<(), Stop> {
         let mut missing = self.missing(count).await?;
         if self.report.passes == 0 && missing.len() as u32 == count {
+            let how = match (self.plan.block_service, self.burst(block_size)) {
+                (BlockService::Confirmed, _) => String::new(),
+                (_, Some(burst)) => format!(" as unconfirmed ACTIONs, {burst} per write"),
+                (_, None) => {
+                    " confirmed: unconfirmed bursts need the wrapper and blocks that fit one APDU"
+                        .into()
+                }
+            };
             self.event(
                 Step::Blocks,
-                format!("sending {count} blocks of {block_size} bytes"),
+                format!("sending {count} blocks of {block_size} bytes{how}"),
             );
         }
         while !missing.is_empty() {
@@ -537,12 +586,60 @@ impl<'a> Driver<'a> {
                     ),
                 );
             }
-            for n in missing {
-                self.send_block(n, block_size).await?;
+            match self.burst(block_size) {
+                Some(burst) => {
+                    self.push_blocks(&missing, block_size, burst).await?;
+                    let still = self.missing(count).await?;
+                    if still.len() == missing.len() {
+                        self.unconfirmed_refused = true;
+                        self.event(
+                            Step::Blocks,
+                            format!(
+                                "the meter took none of {} unconfirmed blocks: sending confirmed",
+                                missing.len()
+                            ),
+                        );
+                    }
+                    missing = still;
+                }
+                None => {
+                    for n in missing {
+                        self.send_block(n, block_size).await?;
+                    }
+                    missing = self.missing(count).await?;
+                }
             }
-            missing = self.missing(count).await?;
         }
         self.event(Step::Completeness, "every block is in");
+        self.transfer_slot = None;
+        Ok(())
+    }
+
+    /// Sends `blocks` as unconfirmed image_block_transfer ACTIONs, `burst` per write.
+    async fn push_blocks(
+        &mut self,
+        blocks: &[u32],
+        block_size: usize,
+        burst: usize,
+    ) -> Result<(), Stop> {
+        for chunk in blocks.chunks(burst) {
+            let params: Vec<Data<'_>> = chunk
+                .iter()
+                .map(|&n| {
+                    Data::Structure(vec![
+                        Data::DoubleLongUnsigned(n),
+                        Data::OctetString(self.block(n, block_size).into()),
+                    ])
+                })
+                .collect();
+            let now = unix_seconds(SystemTime::now());
+            self.report.first_block_at.get_or_insert(now);
+            self.report.last_block_at = Some(now);
+            self.report.blocks_sent += chunk.len() as u32;
+            self.session()
+                .actions_unconfirmed(method(2), &params)
+                .await?;
+        }
         Ok(())
     }
 
