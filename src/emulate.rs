@@ -147,14 +147,24 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
             .map_err(|e| format!("{}: {e}", args.targets_out.display()))?;
         let first = &fleet.meters[0].plan;
         let last = &fleet.meters[count - 1].plan;
-        let place = match scenario.addressing {
-            emulator::scenario::Addressing::OwnAddress => format!(
-                "listening on {} to {} (wrapper, server wPort 1)",
-                first.address, last.address
+        use emulator::net::serve::{Transport, LOGICAL_DEVICE};
+        use emulator::scenario::Addressing;
+        let place = match (scenario.addressing, scenario.transport) {
+            (Addressing::OwnAddress, Transport::Wrapper) => format!(
+                "listening on {} to {} (wrapper, server wPort {})",
+                first.address, last.address, first.wport
             ),
-            emulator::scenario::Addressing::Gateway => format!(
+            (Addressing::OwnAddress, Transport::Hdlc) => format!(
+                "listening on {} to {} (HDLC, logical device {}, physical address {})",
+                first.address, last.address, LOGICAL_DEVICE, first.physical_address
+            ),
+            (Addressing::Gateway, Transport::Wrapper) => format!(
                 "behind the gateway {} (wrapper, server wPorts {} to {})",
                 first.address, first.wport, last.wport
+            ),
+            (Addressing::Gateway, Transport::Hdlc) => format!(
+                "behind the gateway {} (HDLC, logical device {}, physical addresses {} to {})",
+                first.address, LOGICAL_DEVICE, first.physical_address, last.physical_address
             ),
         };
         println!(

@@ -1,5 +1,6 @@
-//! Gateway addressing: many meters behind one port, each its own wrapper wPort, as behind a
-//! data concentrator. The targets file the fleet writes upgrades every one of them.
+//! Gateway addressing: many meters behind one port, as behind a data concentrator, each at its
+//! own wrapper wPort or HDLC physical address. The targets file the fleet writes upgrades every
+//! one of them.
 
 use emulator::scenario::Scenario;
 use harness::campaign::{run, CampaignSettings};
@@ -9,9 +10,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test]
-async fn a_campaign_upgrades_every_meter_behind_one_gateway_port() {
+async fn a_campaign_upgrades_every_meter_behind_one_wrapper_gateway_port() {
+    let targets = gateway_campaign("wrapper", 4061).await;
+    let wports: std::collections::BTreeSet<u16> = targets.iter().map(|t| t.server_wport).collect();
+    assert_eq!(wports, (1..=40).collect());
+}
+
+#[tokio::test]
+async fn a_campaign_upgrades_every_meter_behind_one_hdlc_gateway_port() {
+    let targets = gateway_campaign("hdlc", 4062).await;
+    let physical: std::collections::BTreeSet<Option<u16>> =
+        targets.iter().map(|t| t.server_hdlc.lower).collect();
+    assert_eq!(physical, (16..16 + 40).map(Some).collect());
+}
+
+/// Upgrades the 40 meters of a gateway with faults over `transport`; returns their targets.
+async fn gateway_campaign(transport: &str, port: u16) -> Vec<harness::target::Target> {
     let scenario = Scenario::from_toml(
-        "name = \"gw\"\nseed = 3\nfirst_address = \"127.6.0.1\"\nport = 4061\naddressing = \"gateway\"\ntime_scale = 10.0\n[image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 4000\n[[population]]\nname = \"dc\"\ncount = 40\nprofile = { activation_reboot_ms = 2000, reboot_ms = 2000 }\nfaults = { lose_block = 0.05, busy = 0.2, drop_reply = 0.1 }\n",
+        &format!("name = \"gw\"\nseed = 3\nfirst_address = \"127.6.0.1\"\nport = {port}\naddressing = \"gateway\"\ntransport = \"{transport}\"\ntime_scale = 10.0\n[image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 4000\n[[population]]\nname = \"dc\"\ncount = 40\nprofile = {{ activation_reboot_ms = 2000, reboot_ms = 2000 }}\nfaults = {{ lose_block = 0.05, busy = 0.2, drop_reply = 0.1 }}\n"),
         "gateway test",
     )
     .unwrap();
@@ -23,9 +39,12 @@ async fn a_campaign_upgrades_every_meter_behind_one_gateway_port() {
     assert_eq!(targets.len(), 40);
     assert!(targets
         .iter()
-        .all(|t| t.address.to_string() == "127.6.0.1:4061"));
-    let wports: std::collections::BTreeSet<u16> = targets.iter().map(|t| t.server_wport).collect();
-    assert_eq!(wports, (1..=40).collect());
+        .all(|t| t.address.to_string() == format!("127.6.0.1:{port}")));
+    let expected_transport = match transport {
+        "hdlc" => harness::target::Transport::Hdlc,
+        _ => harness::target::Transport::Wrapper,
+    };
+    assert!(targets.iter().all(|t| t.transport == expected_transport));
 
     let payload: Vec<u8> = (0..4000u32).map(|i| (i % 241) as u8).collect();
     let image = dlms::image::build(&vendor, 1, b"APP-2.0.0", &payload).unwrap();
@@ -35,7 +54,7 @@ async fn a_campaign_upgrades_every_meter_behind_one_gateway_port() {
         verify_deadline: Duration::from_secs(20),
         ..Plan::new(image, b"APP-2.0.0")
     };
-    let targets = targets
+    let targets: Vec<_> = targets
         .into_iter()
         .map(|mut t| {
             t.request_timeout = Duration::from_secs(1);
@@ -46,7 +65,14 @@ async fn a_campaign_upgrades_every_meter_behind_one_gateway_port() {
         concurrency: 20,
         passes: 3,
     };
-    let report = run(targets, Arc::new(plan), &settings, |_, _| {}, |_, _| {}).await;
+    let report = run(
+        targets.clone(),
+        Arc::new(plan),
+        &settings,
+        |_, _| {},
+        |_, _| {},
+    )
+    .await;
     let failed: Vec<String> = report
         .meters
         .iter()
@@ -71,4 +97,5 @@ async fn a_campaign_upgrades_every_meter_behind_one_gateway_port() {
         upgraded, 40,
         "each meter behind the gateway holds the new image"
     );
+    targets
 }

@@ -2,7 +2,9 @@
 //! address, like a GPRS meter with its own IP, with the faults the scenario drew for it.
 
 use crate::meter::{Meter, MeterConfig};
-use crate::net::serve::{serve, serve_gateway, LinkShape, MeterHost, Transport};
+use crate::net::serve::{
+    serve, serve_gateway, LinkShape, MeterHost, Transport, LOGICAL_DEVICE, PHYSICAL_ADDRESS,
+};
 use crate::scenario::{Addressing, MeterPlan, Scenario};
 use p256::ecdsa::VerifyingKey;
 use std::sync::Arc;
@@ -19,6 +21,8 @@ pub struct FleetMeter {
 pub struct Fleet {
     /// The meters, in scenario order.
     pub meters: Vec<FleetMeter>,
+    /// How they frame their APDUs.
+    pub transport: Transport,
 }
 
 /// The open files a fleet's process needs.
@@ -116,7 +120,7 @@ pub async fn start(
             let listener = tokio::net::TcpListener::bind(plan.address)
                 .await
                 .map_err(|e| format!("{} ({}): {e}", plan.address, plan.name))?;
-            tokio::spawn(serve(listener, host.clone(), Transport::Wrapper));
+            tokio::spawn(serve(listener, host.clone(), scenario.transport));
         }
         meters.push(FleetMeter { plan, host });
     }
@@ -126,22 +130,35 @@ pub async fn start(
             .await
             .map_err(|e| format!("{address} (the gateway): {e}"))?;
         let hosts = Arc::new(meters.iter().map(|m| m.host.clone()).collect());
-        tokio::spawn(serve_gateway(listener, hosts));
+        tokio::spawn(serve_gateway(listener, hosts, scenario.transport));
     }
-    Ok(Fleet { meters })
+    Ok(Fleet {
+        meters,
+        transport: scenario.transport,
+    })
 }
 
 impl Fleet {
     /// A targets file (for `meterfleet upgrade --targets`) naming every meter.
     pub fn targets_toml(&self) -> String {
-        let mut out = String::from("# Written by meterfleet for `meterfleet upgrade --targets`.\n[defaults]\ntransport = \"wrapper\"\nclient = 16\n");
+        let transport = match self.transport {
+            Transport::Wrapper => "wrapper",
+            Transport::Hdlc => "hdlc",
+        };
+        let mut out = format!("# Written by meterfleet for `meterfleet upgrade --targets`.\n[defaults]\ntransport = \"{transport}\"\nclient = 16\n");
         for m in &self.meters {
             out.push_str(&format!(
                 "\n[[meter]]\nname = \"{}\"\naddress = \"{}\"\n",
                 m.plan.name, m.plan.address
             ));
-            if m.plan.wport != 1 {
-                out.push_str(&format!("server_wport = {}\n", m.plan.wport));
+            match self.transport {
+                Transport::Wrapper if m.plan.wport != LOGICAL_DEVICE => {
+                    out.push_str(&format!("server_wport = {}\n", m.plan.wport));
+                }
+                Transport::Hdlc if m.plan.physical_address != PHYSICAL_ADDRESS => {
+                    out.push_str(&format!("server_physical = {}\n", m.plan.physical_address));
+                }
+                _ => {}
             }
         }
         out

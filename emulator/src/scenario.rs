@@ -6,6 +6,7 @@
 
 use crate::faults::{BusySpell, Faults};
 use crate::net::link_faults::LinkFaults;
+use crate::net::serve::{Transport, GATEWAY_FIRST_PHYSICAL, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use crate::profile::MeterProfile;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -33,6 +34,9 @@ pub struct Scenario {
     /// Every meter on its own address, or all behind one gateway port.
     #[serde(default)]
     pub addressing: Addressing,
+    /// How the meters frame their APDUs: "wrapper" (the default) or "hdlc".
+    #[serde(default)]
+    pub transport: Transport,
     /// The image a campaign sends (the demo builds and signs it).
     pub image: ImageSpec,
     /// The populations.
@@ -46,8 +50,9 @@ pub enum Addressing {
     /// Each meter on its own loopback address and the port, like a GPRS meter with its own IP.
     #[default]
     OwnAddress,
-    /// Every meter behind `first_address:port`, each its own wrapper destination wPort (the
-    /// meter's index + 1), like a data concentrator.
+    /// Every meter behind `first_address:port`, like a data concentrator: each at its own
+    /// wrapper destination wPort (the meter's index + 1), or over HDLC at its own physical
+    /// address (0x10 + the meter's index).
     Gateway,
 }
 
@@ -188,6 +193,8 @@ pub struct MeterPlan {
     pub untrusted_key: bool,
     /// The meter's logical device: the wrapper destination wPort it answers.
     pub wport: u16,
+    /// The meter's HDLC lower (physical) address.
+    pub physical_address: u16,
     /// Link faults.
     pub link_faults: LinkFaults,
     /// One-way latency (ms, time-scaled) and bandwidth (bit/s, time-scaled).
@@ -372,9 +379,17 @@ impl Scenario {
                     seed: rng.gen(),
                 };
                 let (latency, bandwidth) = p.link.shape();
-                let (ip, wport) = match self.addressing {
-                    Addressing::OwnAddress => (Ipv4Addr::from(base + index), 1),
-                    Addressing::Gateway => (self.first_address, index as u16 + 1),
+                let (ip, wport, physical_address) = match self.addressing {
+                    Addressing::OwnAddress => (
+                        Ipv4Addr::from(base + index),
+                        LOGICAL_DEVICE,
+                        PHYSICAL_ADDRESS,
+                    ),
+                    Addressing::Gateway => (
+                        self.first_address,
+                        index as u16 + 1,
+                        GATEWAY_FIRST_PHYSICAL + index as u16,
+                    ),
                 };
                 out.push(MeterPlan {
                     index,
@@ -385,6 +400,7 @@ impl Scenario {
                     activation_fails,
                     untrusted_key,
                     wport,
+                    physical_address,
                     link_faults,
                     link: (scale(latency), (bandwidth as f64 * self.time_scale) as u64),
                 });

@@ -11,7 +11,8 @@
 //! name = "meter-0001"      # optional; the address by default
 //! address = "127.0.0.1:4059"
 //! server_wport = 2        # optional: the meter's wrapper wPort behind a gateway (1)
-//! # transport, client, password and server_wport may be set per meter too
+//! server_physical = 18    # optional: its HDLC lower (physical) address behind a gateway (17)
+//! # transport, client, password, server_wport and server_physical may be set per meter too
 //! ```
 
 use crate::target::{Auth, Target, Transport};
@@ -27,6 +28,7 @@ struct Common {
     password: Option<String>,
     request_timeout_ms: Option<u64>,
     server_wport: Option<u16>,
+    server_physical: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +74,15 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Target>, String> {
             if let Some(w) = m.common.server_wport.or(file.defaults.server_wport) {
                 target.server_wport = w;
             }
+            if let Some(p) = m.common.server_physical.or(file.defaults.server_physical) {
+                if !(0x10..=0x3FFD).contains(&p) {
+                    return Err(format!(
+                        "{}: {p} is not a physical device address (16..=16381)",
+                        field("server_physical")
+                    ));
+                }
+                target.server_hdlc = dlms::hdlc::HdlcAddress::server(target.server_hdlc.upper, p);
+            }
             if let Some(pw) = m.common.password.or_else(|| file.defaults.password.clone()) {
                 target.auth = Auth::Lls(pw.into_bytes());
             }
@@ -114,6 +125,25 @@ mod tests {
             (targets[1].name.as_str(), targets[1].transport),
             ("b", Transport::Wrapper)
         );
+    }
+
+    #[test]
+    fn a_meter_behind_an_hdlc_gateway_has_its_physical_address() {
+        let targets = parse(
+            "[defaults]\ntransport = \"hdlc\"\n\n[[meter]]\naddress = \"127.0.0.1:4059\"\nserver_physical = 300\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            targets[0].server_hdlc,
+            dlms::hdlc::HdlcAddress::server(1, 300)
+        );
+        let e = parse(
+            "[[meter]]\naddress = \"127.0.0.1:4059\"\nserver_physical = 3\n",
+            "t.toml",
+        )
+        .unwrap_err();
+        assert!(e.contains("meter[0].server_physical"), "{e}");
     }
 
     #[test]

@@ -99,6 +99,11 @@ impl<T: AsRef<[u8]>> Frame<T> {
         &b[3..end]
     }
 
+    /// The destination address, decoded.
+    pub fn destination(&self) -> Result<super::HdlcAddress, DecodeError> {
+        super::HdlcAddress::read(&mut crate::codec::Reader::new(self.destination_bytes()))
+    }
+
     /// The source address bytes.
     pub fn source_bytes(&self) -> &[u8] {
         let start = 3 + self.destination_bytes().len();

@@ -2,21 +2,23 @@
 //! the meter meets sockets and clocks: it feeds requests and time in, and acts on the meter's
 //! events (a reboot drops every connection and refuses new ones until the meter is back).
 
+use super::hdlc_stations::hdlc_connection;
 use super::link_faults::{LinkFaultState, LinkFaultStats, LinkFaults};
 use super::store::DirStore;
 use crate::meter::{Meter, MeterEvent};
-use dlms::hdlc::{HdlcAddress, HdlcLink, HdlcParameters, LinkConfig, LinkEvent, Role};
 use dlms::wrapper::{wrap, WrapperDecoder};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// How requests are framed on the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// The IEC 62056-4-7 wrapper (port 4059).
+    #[default]
     Wrapper,
     /// HDLC (IEC 62056-46), as through a serial-to-TCP adapter.
     Hdlc,
@@ -26,6 +28,9 @@ pub enum Transport {
 pub const LOGICAL_DEVICE: u16 = 1;
 /// The HDLC lower (physical) address of an emulated meter.
 pub const PHYSICAL_ADDRESS: u16 = 17;
+/// Behind an HDLC gateway, meter `i` answers at physical address `GATEWAY_FIRST_PHYSICAL + i`:
+/// lower HDLC addresses below 0x10 are reserved (Gurux, "DLMS Client and Server addressing").
+pub const GATEWAY_FIRST_PHYSICAL: u16 = 0x10;
 
 /// Milliseconds since the Unix epoch, the meter's notion of now.
 pub fn now_ms() -> u64 {
@@ -38,7 +43,7 @@ pub fn now_ms() -> u64 {
 pub struct MeterHost {
     meter: Mutex<Meter>,
     store: Option<DirStore>,
-    generation: watch::Sender<u64>,
+    pub(super) generation: watch::Sender<u64>,
     /// The connection whose AARQ made the current association, so that another connection
     /// closing does not end it.
     owner: Mutex<Option<u64>>,
@@ -97,7 +102,7 @@ impl MeterHost {
         self.link_faults.lock().expect("link faults lock").stats
     }
 
-    fn link_fault<T>(&self, f: impl FnOnce(&mut LinkFaultState) -> T) -> T {
+    pub(super) fn link_fault<T>(&self, f: impl FnOnce(&mut LinkFaultState) -> T) -> T {
         f(&mut self.link_faults.lock().expect("link faults lock"))
     }
 
@@ -137,14 +142,14 @@ impl MeterHost {
     }
 
     /// A new connection reaches the meter: its id (which owns the associations it makes).
-    fn connection_id(&self) -> u64 {
+    pub(super) fn connection_id(&self) -> u64 {
         self.link_fault(LinkFaultState::connection_opened);
         self.next_connection
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A connection closed: its association, if it is the current one, ends.
-    fn disconnect(&self, connection: u64) {
+    pub(super) fn disconnect(&self, connection: u64) {
         let mut owner = self.owner.lock().expect("owner lock");
         if *owner == Some(connection) {
             *owner = None;
@@ -152,7 +157,12 @@ impl MeterHost {
         }
     }
 
-    fn handle(&self, connection: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
+    pub(super) fn handle(
+        &self,
+        connection: u64,
+        client_sap: u16,
+        request: &[u8],
+    ) -> Option<Vec<u8>> {
         if request.first() == Some(&dlms::apdu::tag::AARQ) {
             *self.owner.lock().expect("owner lock") = Some(connection);
         }
@@ -165,7 +175,7 @@ impl MeterHost {
         reply
     }
 
-    fn offline(&self) -> bool {
+    pub(super) fn offline(&self) -> bool {
         self.with_meter(|m| m.is_offline())
     }
 }
@@ -263,7 +273,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let result = match transport {
                 Transport::Wrapper => wrapper_connection(stream, Route::One(host)).await,
-                Transport::Hdlc => hdlc_connection(stream, host.clone()).await,
+                Transport::Hdlc => hdlc_connection(stream, Route::One(host)).await,
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, "connection ended: {e}");
@@ -273,29 +283,43 @@ pub async fn serve(
     }
 }
 
-/// The meters a wrapper connection reaches, by destination wPort.
+/// The meters a connection reaches.
 #[derive(Clone)]
-enum Route {
+pub(super) enum Route {
     /// One meter at [`LOGICAL_DEVICE`]; its reboot ends the connection.
     One(Arc<MeterHost>),
-    /// A gateway: meter `i` at wPort `i + 1`; the connection outlives their reboots.
+    /// A gateway: meter `i` at wPort `i + 1`, or at HDLC physical address
+    /// [`GATEWAY_FIRST_PHYSICAL`] + `i`; the connection outlives their reboots.
     Gateway(Arc<Vec<Arc<MeterHost>>>),
 }
 
 impl Route {
+    /// The meter at a wrapper destination wPort.
     fn host(&self, wport: u16) -> Option<&Arc<MeterHost>> {
         match self {
             Route::One(host) => (wport == LOGICAL_DEVICE).then_some(host),
             Route::Gateway(hosts) => hosts.get(usize::from(wport.checked_sub(1)?)),
         }
     }
+
+    /// The meter at an HDLC physical address.
+    pub(super) fn hdlc_host(&self, physical: u16) -> Option<&Arc<MeterHost>> {
+        match self {
+            Route::One(host) => (physical == PHYSICAL_ADDRESS).then_some(host),
+            Route::Gateway(hosts) => {
+                hosts.get(usize::from(physical.checked_sub(GATEWAY_FIRST_PHYSICAL)?))
+            }
+        }
+    }
 }
 
-/// Serves every meter of `hosts` on one listener, meter `i` at wrapper wPort `i + 1`, as a
-/// data concentrator does, until the task is dropped.
+/// Serves every meter of `hosts` on one listener, as a data concentrator does, until the task
+/// is dropped: over the wrapper meter `i` at wPort `i + 1`, over HDLC at physical address
+/// [`GATEWAY_FIRST_PHYSICAL`] + `i`.
 pub async fn serve_gateway(
     listener: TcpListener,
     hosts: Arc<Vec<Arc<MeterHost>>>,
+    transport: Transport,
 ) -> std::io::Result<()> {
     let _timers: Vec<AbortOnDrop> = hosts
         .iter()
@@ -305,7 +329,11 @@ pub async fn serve_gateway(
         let (stream, peer) = accept(&listener).await?;
         let route = Route::Gateway(hosts.clone());
         tokio::spawn(async move {
-            if let Err(e) = wrapper_connection(stream, route).await {
+            let result = match transport {
+                Transport::Wrapper => wrapper_connection(stream, route).await,
+                Transport::Hdlc => hdlc_connection(stream, route).await,
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, "gateway connection ended: {e}");
             }
         });
@@ -393,66 +421,4 @@ fn disconnect_all(route: &Route, ids: &std::collections::HashMap<u16, u64>) {
             host.disconnect(id);
         }
     }
-}
-
-async fn hdlc_connection(mut stream: TcpStream, host: Arc<MeterHost>) -> std::io::Result<()> {
-    let id = host.connection_id();
-    let mut rebooted = host.generation.subscribe();
-    let parameters = HdlcParameters {
-        max_info_tx: 512,
-        max_info_rx: 512,
-        window_tx: 7,
-        window_rx: 7,
-    };
-    let address = HdlcAddress::server(LOGICAL_DEVICE, PHYSICAL_ADDRESS);
-    let mut link = HdlcLink::new(Role::Server, LinkConfig::server(address, parameters));
-    let mut buf = vec![0u8; 4096];
-    let mut half_open = false;
-    let result = loop {
-        let now = Instant::now();
-        while let Some(event) = link.poll_event() {
-            match event {
-                LinkEvent::Apdu(_) if half_open => {}
-                LinkEvent::Apdu(_) if host.link_fault(LinkFaultState::goes_half_open) => {
-                    half_open = true;
-                }
-                LinkEvent::Apdu(apdu) => {
-                    let sap = link.peer().map_or(0, |p| p.upper);
-                    if let Some(reply) = host.handle(id, sap, &apdu) {
-                        let _ = link.send_apdu(&reply);
-                    }
-                }
-                LinkEvent::Disconnected(reason) => {
-                    tracing::debug!(?reason, "HDLC link down");
-                    host.disconnect(id);
-                }
-                LinkEvent::Connected(p) => tracing::debug!(?p, "HDLC link up"),
-            }
-        }
-        while let Some(frame) = link.poll_transmit(now) {
-            if half_open {
-                continue;
-            }
-            // The opening flag is kept; any other damage fails the frame's checksums.
-            for out in host.link_fault(|f| f.outgoing(frame.to_vec(), 1)) {
-                stream.write_all(&out).await?;
-            }
-        }
-        let sleep = link.poll_timeout().map_or(Duration::from_secs(3600), |t| {
-            t.saturating_duration_since(now)
-        });
-        tokio::select! {
-            n = stream.read(&mut buf) => {
-                let n = n?;
-                if n == 0 {
-                    break Ok(());
-                }
-                link.handle_input(Instant::now(), &buf[..n]);
-            }
-            _ = tokio::time::sleep(sleep) => link.handle_timeout(Instant::now()),
-            _ = rebooted.changed() => break Ok(()),
-        }
-    };
-    host.disconnect(id);
-    result
 }

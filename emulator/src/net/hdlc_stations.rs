@@ -1,0 +1,180 @@
+//! HDLC connections (IEC 62056-46 over TCP, as through a serial-to-TCP adapter): one meter at
+//! its physical address, or every meter of a gateway, each at its own physical address as on a
+//! multidrop bus. Each meter reached has its own link station on the connection.
+
+use super::link_faults::LinkFaultState;
+use super::serve::{MeterHost, Route, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
+use dlms::hdlc::{
+    Frame, FrameSplitter, HdlcAddress, HdlcLink, HdlcParameters, LinkConfig, LinkEvent, Role,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// The link parameters an emulated meter offers.
+const PARAMETERS: HdlcParameters = HdlcParameters {
+    max_info_tx: 512,
+    max_info_rx: 512,
+    window_tx: 7,
+    window_rx: 7,
+};
+
+/// One meter's station on an HDLC connection.
+struct Station {
+    host: Arc<MeterHost>,
+    link: HdlcLink,
+    /// The connection id that owns the associations made through this station.
+    id: u64,
+    half_open: bool,
+    rebooted: watch::Receiver<u64>,
+}
+
+impl Station {
+    fn new(host: Arc<MeterHost>, physical: u16) -> Self {
+        let address = HdlcAddress::server(LOGICAL_DEVICE, physical);
+        Station {
+            id: host.connection_id(),
+            rebooted: host.generation.subscribe(),
+            link: HdlcLink::new(Role::Server, LinkConfig::server(address, PARAMETERS)),
+            half_open: false,
+            host,
+        }
+    }
+
+    /// Hands the APDUs received to the meter and queues its replies.
+    fn serve(&mut self) {
+        while let Some(event) = self.link.poll_event() {
+            match event {
+                LinkEvent::Apdu(_) if self.half_open => {}
+                LinkEvent::Apdu(_) if self.host.link_fault(LinkFaultState::goes_half_open) => {
+                    self.half_open = true;
+                }
+                LinkEvent::Apdu(apdu) => {
+                    let sap = self.link.peer().map_or(0, |p| p.upper);
+                    if let Some(reply) = self.host.handle(self.id, sap, &apdu) {
+                        let _ = self.link.send_apdu(&reply);
+                    }
+                }
+                LinkEvent::Disconnected(reason) => {
+                    tracing::debug!(?reason, "HDLC link down");
+                    self.host.disconnect(self.id);
+                }
+                LinkEvent::Connected(p) => tracing::debug!(?p, "HDLC link up"),
+            }
+        }
+    }
+
+    /// Appends the frames due now to `out`, through the link faults; a half-open station
+    /// sends nothing.
+    fn transmit(&mut self, now: Instant, out: &mut Vec<u8>) {
+        while let Some(frame) = self.link.poll_transmit(now) {
+            if self.half_open {
+                continue;
+            }
+            // The opening flag is kept; any other damage fails the frame's checksums.
+            for damaged in self.host.link_fault(|f| f.outgoing(frame.clone(), 1)) {
+                out.extend_from_slice(&damaged);
+            }
+        }
+    }
+}
+
+/// Serves one HDLC connection until the client closes it (or, for a lone meter, until the
+/// meter reboots, as a modem drops its line).
+pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std::io::Result<()> {
+    let mut stations: HashMap<u16, Station> = HashMap::new();
+    let mut lone_meter_rebooted = None;
+    if let Route::One(host) = &route {
+        lone_meter_rebooted = Some(host.generation.subscribe());
+        stations.insert(
+            PHYSICAL_ADDRESS,
+            Station::new(host.clone(), PHYSICAL_ADDRESS),
+        );
+    }
+    let mut splitter = FrameSplitter::new();
+    let mut buf = vec![0u8; 4096];
+    let result = loop {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for station in stations.values_mut() {
+            station.serve();
+            station.transmit(now, &mut out);
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+        }
+        let sleep = stations
+            .values()
+            .filter_map(|s| s.link.poll_timeout())
+            .min()
+            .map_or(Duration::from_secs(3600), |t| {
+                t.saturating_duration_since(now)
+            });
+        let reboot = async {
+            match &mut lone_meter_rebooted {
+                Some(r) => r.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            n = stream.read(&mut buf) => {
+                let n = n?;
+                if n == 0 {
+                    break Ok(());
+                }
+                splitter.push(&buf[..n]);
+                let now = Instant::now();
+                while let Some(frame) = splitter.next_frame() {
+                    if let Some(station) = station_for(&route, &mut stations, &frame) {
+                        station.link.handle_frame(now, &frame);
+                    }
+                }
+            }
+            _ = tokio::time::sleep(sleep) => {
+                let now = Instant::now();
+                for station in stations.values_mut() {
+                    station.link.handle_timeout(now);
+                }
+            }
+            _ = reboot => break Ok(()),
+        }
+    };
+    for station in stations.values() {
+        station.host.disconnect(station.id);
+    }
+    result
+}
+
+/// The station `frame` is for. Behind a gateway that is the meter at the destination's
+/// physical address, set up on its first frame; a meter that rebooted since loses its station
+/// (and its link), and a meter rebooting now has none, so its frames go unanswered.
+fn station_for<'a>(
+    route: &Route,
+    stations: &'a mut HashMap<u16, Station>,
+    frame: &[u8],
+) -> Option<&'a mut Station> {
+    if let Route::One(_) = route {
+        return stations.get_mut(&PHYSICAL_ADDRESS);
+    }
+    let physical = Frame::new_checked(frame).ok()?.destination().ok()?.lower?;
+    let host = route.hdlc_host(physical)?;
+    let rebooted = stations
+        .get(&physical)
+        .is_some_and(|s| s.rebooted.has_changed().unwrap_or(true));
+    if rebooted {
+        if let Some(old) = stations.remove(&physical) {
+            old.host.disconnect(old.id);
+        }
+    }
+    if host.offline() {
+        return None;
+    }
+    Some(
+        stations
+            .entry(physical)
+            .or_insert_with(|| Station::new(host.clone(), physical)),
+    )
+}
