@@ -134,10 +134,13 @@ fn fleet(
     let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar");
     let payload = vec![0x5A; (image_kib * 1024) as usize];
     let image = dlms::image::build(&key, 1, b"BENCH-2", &payload).expect("valid image parameters");
-    emulator::fleet::ensure_open_files(emulator::fleet::files_needed(
-        meters as usize,
-        campaign.is_some(),
-    ))?;
+    // This process holds the fleet's listeners, and later (the fleet gone, the campaign's
+    // fleet in a child process) one client socket per meter at most.
+    let files = emulator::fleet::files_needed(meters as usize, false).required;
+    emulator::fleet::ensure_open_files(emulator::fleet::FilesNeeded {
+        required: files,
+        wanted: files,
+    })?;
     let runtime = crate::cli::runtime()?;
     println!(
         "machine: {} cores; fleet of {meters} meters, {image_kib} KiB image in 1 KiB blocks",
@@ -273,7 +276,7 @@ async fn campaign_rate(
     let first_block = s.first_block_at.unwrap_or(0.0);
     let span = last_complete(&report.meters) - first_block;
     println!(
-        "campaign: {} of {} meters upgraded in {:.1} s wall ({} passes); {} block transfers in {:.1} s \
+        "campaign: {} of {} meters upgraded in {:.1} s wall (passes: {}); {} block transfers in {:.1} s \
          (first block sent to the last meter's complete bit-string): {:.0} blocks/s",
         s.succeeded,
         s.expected,
