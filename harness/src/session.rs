@@ -274,29 +274,54 @@ impl Session {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let reply = self.conn.receive(left).await?;
-            let plain = match self.association.as_mut().and_then(|a| a.cipher.as_mut()) {
-                Some(cipher) => match Apdu::decode(&reply) {
-                    Ok(Apdu::Ciphered(c)) => cipher.unprotect_apdu(&c),
-                    Ok(Apdu::GeneralCiphering(g)) => cipher.unprotect_general(&g),
-                    _ => Ok(reply),
-                },
-                None => Ok(reply),
+            let Some(plain) = self.plain_reply(reply)? else {
+                continue;
             };
-            let plain = match plain {
-                Ok(p) => p,
-                // A copy of a reply already taken fails the replay check: skip it.
-                Err(dlms::security::SecurityError::Replay { .. }) => continue,
-                Err(e) => {
-                    return Err(SessionError::BadReply(format!(
-                        "deciphering the reply: {e}"
-                    )))
-                }
-            };
-            self.record(Direction::Reply, &plain);
             if !answers(request, &plain) {
                 continue;
             }
             return Ok(plain);
+        }
+    }
+
+    /// A reply deciphered (in a ciphered association) and recorded; `None` for a copy of a
+    /// reply already taken, which fails the replay check.
+    fn plain_reply(&mut self, reply: Vec<u8>) -> Result<Option<Vec<u8>>, SessionError> {
+        let plain = match self.association.as_mut().and_then(|a| a.cipher.as_mut()) {
+            Some(cipher) => match Apdu::decode(&reply) {
+                Ok(Apdu::Ciphered(c)) => cipher.unprotect_apdu(&c),
+                Ok(Apdu::GeneralCiphering(g)) => cipher.unprotect_general(&g),
+                _ => Ok(reply),
+            },
+            None => Ok(reply),
+        };
+        match plain {
+            Ok(p) => {
+                self.record(Direction::Reply, &p);
+                Ok(Some(p))
+            }
+            Err(dlms::security::SecurityError::Replay { .. }) => Ok(None),
+            Err(e) => Err(SessionError::BadReply(format!(
+                "deciphering the reply: {e}"
+            ))),
+        }
+    }
+
+    /// Waits up to `wait` for an APDU the meter sends unasked, as a reply to an unconfirmed
+    /// request would be: `None` when nothing comes.
+    pub async fn unasked_reply(&mut self, wait: Duration) -> Result<Option<Vec<u8>>, SessionError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.conn.receive(left).await {
+                Ok(reply) => {
+                    if let Some(plain) = self.plain_reply(reply)? {
+                        return Ok(Some(plain));
+                    }
+                }
+                Err(LinkFailure::Timeout(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 
@@ -315,9 +340,11 @@ impl Session {
     }
 
     /// Invokes `method` once per parameter as unconfirmed ACTIONs (service-class bit clear,
-    /// protocol-notes §5.3), all in one write, as a multicast image transfer sends its blocks.
-    /// The meter answers none of them: what landed is for the caller to read back. Each
-    /// request must fit the meter's PDU size (no pblocks without replies).
+    /// protocol-notes §5.3), as a multicast image transfer sends its blocks: over the wrapper
+    /// all in one write; over HDLC handed to the link, which sends them the next time the
+    /// session waits for a reply. The meter answers none of them: what landed is for the
+    /// caller to read back. Each request must fit the meter's PDU size (no pblocks without
+    /// replies).
     pub async fn actions_unconfirmed(
         &mut self,
         method: MethodDescriptor,
@@ -348,7 +375,13 @@ impl Session {
                 },
             );
         }
-        self.conn.send_burst(&wire).await?;
+        if self.conn.can_burst() {
+            self.conn.send_burst(&wire).await?;
+        } else {
+            for apdu in &wire {
+                self.conn.send(apdu).await?;
+            }
+        }
         Ok(())
     }
 

@@ -269,4 +269,29 @@ expect = { bits = "sent" }
         let e = parse(&wrong_check).unwrap_err().0;
         assert!(e.contains("expect.association: a get step"), "{e}");
     }
+
+    #[test]
+    fn unconfirmed_is_for_actions_with_a_value() {
+        let block = "action = \"image_block_transfer\"\nunconfirmed = true\nvalue = { structure = [{ u32 = 0 }, { filler = \"$block_size\" }] }";
+        let good = GOOD.replace("send = [0, 2]", block);
+        assert!(matches!(
+            parse(&good).unwrap().steps[1].action,
+            crate::conform::step::Action::Invoke(_, Some(_), true)
+        ));
+        let no_value = GOOD.replace(
+            "send = [0, 2]",
+            "action = \"image_verify\"\nunconfirmed = true",
+        );
+        let e = parse(&no_value).unwrap_err().0;
+        assert!(
+            e.contains("field steps[1]: unconfirmed: an unconfirmed action needs a `value`"),
+            "{e}"
+        );
+        let on_get = GOOD.replace(
+            "send = [0, 2]",
+            "get = \"image_block_size\"\nunconfirmed = true",
+        );
+        let e = parse(&on_get).unwrap_err().0;
+        assert!(e.contains("unconfirmed: only with action"), "{e}");
+    }
 }

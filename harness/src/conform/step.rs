@@ -261,6 +261,7 @@ pub(super) struct StepSpec {
     wait_status: Option<WaitStatus>,
     wait_ms: Option<u64>,
     raw: Option<String>,
+    unconfirmed: Option<bool>,
     wrapper_frame: Option<WrapperFrame>,
     hdlc_frame: Option<HdlcFrame>,
     value: Option<ValueSpec>,
@@ -285,8 +286,9 @@ pub enum Action {
     Get(ObjectRef),
     /// SET of a value.
     Set(ObjectRef, ValueSpec),
-    /// ACTION with optional parameters.
-    Invoke(ObjectRef, Option<ValueSpec>),
+    /// ACTION with optional parameters; `true` sends it unconfirmed (service-class bit clear)
+    /// and listens a while for the reply that should not come.
+    Invoke(ObjectRef, Option<ValueSpec>, bool),
     /// Skips the case when the meter does not have this attribute.
     Require(ObjectRef),
     /// Reads the block size and initiates a transfer.
@@ -427,10 +429,17 @@ pub(super) fn validate_step(spec: StepSpec, line: usize) -> Result<Step, String>
         ));
     }
     if let Some(r) = &spec.action {
+        let unconfirmed = spec.unconfirmed.unwrap_or(false);
+        if unconfirmed && spec.value.is_none() {
+            return Err("unconfirmed: an unconfirmed action needs a `value`".into());
+        }
         actions.push(Action::Invoke(
             object(r).map_err(|e| format!("action: {e}"))?,
             spec.value.clone(),
+            unconfirmed,
         ));
+    } else if spec.unconfirmed.is_some() {
+        return Err("unconfirmed: only with action".into());
     }
     if let Some(r) = &spec.require {
         actions.push(Action::Require(

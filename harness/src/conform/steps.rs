@@ -8,9 +8,12 @@ use super::probe;
 use super::step::{Action, ClientKind, Connect, Poll, Step};
 use crate::session::{AarqChanges, Session, SessionError};
 use crate::target::{Auth, Target};
-use dlms::apdu::{GetDataResult, MethodDescriptor};
+use dlms::apdu::{ActionResponse, GetDataResult, MethodDescriptor};
 use dlms::association::ClientSettings;
-use dlms::Data;
+use dlms::{Codec, Data};
+
+/// How long an unconfirmed request is watched for the reply that should not come.
+const UNASKED_REPLY_WAIT: Duration = Duration::from_millis(1000);
 use std::time::{Duration, Instant};
 
 /// What a failed request shows: no reply, an exception, an undecodable reply.
@@ -78,13 +81,16 @@ impl Run<'_> {
                 let value = v.build(&self.vars).map_err(Stop::Error)?;
                 self.set(r, &value).await
             }
-            Action::Invoke(r, v) => {
+            Action::Invoke(r, v, unconfirmed) => {
                 let params = v
                     .as_ref()
                     .map(|v| v.build(&self.vars))
                     .transpose()
                     .map_err(Stop::Error)?;
-                self.invoke(r, params).await
+                match params {
+                    Some(p) if *unconfirmed => self.invoke_unconfirmed(r, p).await,
+                    _ => self.invoke(r, params).await,
+                }
             }
             Action::Initiate(i) => self.initiate(i).await,
             Action::Send { blocks, pad_last } => {
@@ -296,16 +302,46 @@ impl Run<'_> {
         )
     }
 
+    fn method(&self, r: &ObjectRef) -> MethodDescriptor {
+        MethodDescriptor {
+            class_id: r.class_id,
+            instance: r.instance(self.target.part),
+            method_id: r.index,
+        }
+    }
+
+    /// An unconfirmed ACTION: observed as `no-reply` when nothing comes back within
+    /// [`UNASKED_REPLY_WAIT`], else as the result the meter answered.
+    async fn invoke_unconfirmed(
+        &mut self,
+        r: &ObjectRef,
+        params: Data<'_>,
+    ) -> Result<Observed, Stop> {
+        let method = self.method(r);
+        let session = self.session().await?;
+        if let Err(e) = session.actions_unconfirmed(method, &[params]).await {
+            return Ok(self.failed(e));
+        }
+        Ok(match session.unasked_reply(UNASKED_REPLY_WAIT).await {
+            Ok(None) => Observed::result("no-reply"),
+            Ok(Some(reply)) => Observed {
+                result: Some(match ActionResponse::decode(&reply) {
+                    Ok(ActionResponse::Normal { outcome, .. }) => outcome.result.name().into(),
+                    _ => "reply".into(),
+                }),
+                reply: Some(reply),
+                ..Observed::default()
+            },
+            Err(e) => self.failed(e),
+        })
+    }
+
     pub(crate) async fn invoke(
         &mut self,
         r: &ObjectRef,
         params: Option<Data<'_>>,
     ) -> Result<Observed, Stop> {
-        let method = MethodDescriptor {
-            class_id: r.class_id,
-            instance: r.instance(self.target.part),
-            method_id: r.index,
-        };
+        let method = self.method(r);
         let session = self.session().await?;
         Ok(match session.action(method, params).await {
             Ok(outcome) => Observed {

@@ -74,8 +74,9 @@ pub enum ValueSpec {
     Visible(String),
     /// bit-string, one character per bit, first bit leftmost.
     Bits(String),
-    /// An octet-string of this many 0xA5 bytes (to make requests longer than a PDU).
-    Filler(u32),
+    /// An octet-string of this many 0xA5 bytes, at most 65,535 (to make requests longer than a
+    /// PDU, or a block of `"$block_size"` bytes).
+    Filler(NumSpec),
     /// array.
     Array(Vec<ValueSpec>),
     /// structure.
@@ -85,6 +86,9 @@ pub enum ValueSpec {
     /// A string value matching a pattern with `*` wildcards. Expectations only.
     Like(String),
 }
+
+/// The longest filler.
+const MAX_FILLER: i64 = 65_535;
 
 /// The A-XDR type names a case may write in `any` and `type`.
 pub const TYPE_NAMES: &[&str] = &[
@@ -212,8 +216,10 @@ impl ValueSpec {
             | ValueSpec::Bool(_)
             | ValueSpec::Text(_)
             | ValueSpec::Visible(_) => Ok(()),
-            ValueSpec::Filler(n) if *n > 65_535 => Err("filler: at most 65535 bytes".into()),
-            ValueSpec::Filler(_) => Ok(()),
+            ValueSpec::Filler(NumSpec::Lit(n)) if !(0..=MAX_FILLER).contains(n) => {
+                Err(format!("filler: 0 to {MAX_FILLER} bytes"))
+            }
+            ValueSpec::Filler(n) => n.check(),
             ValueSpec::U8(n)
             | ValueSpec::U16(n)
             | ValueSpec::U32(n)
@@ -260,7 +266,13 @@ impl ValueSpec {
             ValueSpec::Text(t) => Data::OctetString(Cow::Owned(t.as_bytes().to_vec())),
             ValueSpec::Visible(t) => Data::VisibleString(Cow::Owned(t.as_bytes().to_vec())),
             ValueSpec::Bits(t) => Data::BitString(bits_from(t)?),
-            ValueSpec::Filler(n) => Data::OctetString(Cow::Owned(vec![0xA5; *n as usize])),
+            ValueSpec::Filler(n) => {
+                let len = n.eval(vars)?;
+                if !(0..=MAX_FILLER).contains(&len) {
+                    return Err(format!("filler: {len} bytes, not 0 to {MAX_FILLER}"));
+                }
+                Data::OctetString(Cow::Owned(vec![0xA5; len as usize]))
+            }
             ValueSpec::Array(items) => Data::Array(
                 items
                     .iter()
@@ -414,6 +426,20 @@ mod tests {
         ])]);
         assert_eq!(info.matches(&data, &v), Ok(true));
         assert_eq!(info.matches(&Data::Array(vec![]), &v), Ok(false));
+    }
+
+    #[test]
+    fn a_filler_takes_a_length_or_a_variable_within_bounds() {
+        let v = vars();
+        let block = ValueSpec::Filler(NumSpec::Expr("$block_count+1".into()));
+        assert!(block.check(true).is_ok());
+        assert_eq!(
+            block.build(&v).unwrap().as_bytes().map(<[u8]>::len),
+            Some(6)
+        );
+        assert!(ValueSpec::Filler(NumSpec::Lit(70_000)).check(true).is_err());
+        let too_long = ValueSpec::Filler(NumSpec::Expr("$block_count+70000".into()));
+        assert!(too_long.build(&v).is_err());
     }
 
     #[test]
