@@ -216,15 +216,20 @@ async fn blocks_that_do_not_fit_one_apdu_go_in_action_pblocks() {
     );
 }
 
-#[tokio::test]
-async fn an_hls_gmac_client_upgrades_over_a_ciphered_association() {
-    let mut target = meter(fast_profile(), Faults::default(), Transport::Hdlc).await;
-    let keys = emulator::meter::MeterKeys::default();
+/// A clean meter, reached as the HLS-GMAC client 48 with the emulator's default keys.
+async fn hls_gmac_meter(transport: Transport) -> Target {
+    let mut target = meter(fast_profile(), Faults::default(), transport).await;
     target.client_sap = 48;
     target.auth = harness::target::Auth::HlsGmac {
-        keys: keys.keys,
+        keys: emulator::meter::MeterKeys::default().keys,
         system_title: *b"HEADEND1",
     };
+    target
+}
+
+#[tokio::test]
+async fn an_hls_gmac_client_upgrades_over_a_ciphered_association() {
+    let target = hls_gmac_meter(Transport::Hdlc).await;
     let plan = plan(good_image());
     let report = Driver::new(&target, &plan).run().await;
     assert_upgraded(&report);
@@ -305,13 +310,7 @@ async fn unconfirmed_blocks_a_busy_meter_dropped_are_sent_again() {
 
 #[tokio::test]
 async fn unconfirmed_blocks_go_ciphered_in_an_hls_gmac_association() {
-    let mut target = meter(fast_profile(), Faults::default(), Transport::Wrapper).await;
-    let keys = emulator::meter::MeterKeys::default();
-    target.client_sap = 48;
-    target.auth = harness::target::Auth::HlsGmac {
-        keys: keys.keys,
-        system_title: *b"HEADEND1",
-    };
+    let target = hls_gmac_meter(Transport::Wrapper).await;
     let plan = unconfirmed_plan(good_image(), 4);
     let report = Driver::new(&target, &plan).run().await;
     assert_upgraded(&report);

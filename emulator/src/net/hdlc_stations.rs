@@ -3,14 +3,14 @@
 //! multidrop bus. Each meter reached has its own link station on the connection.
 
 use super::link_faults::LinkFaultState;
-use super::serve::{MeterHost, Route, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
+use super::serve::{read_some, rebooted_now, MeterHost, Route, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use dlms::hdlc::{
     Frame, FrameSplitter, HdlcAddress, HdlcLink, HdlcParameters, LinkConfig, LinkEvent, Role,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -86,9 +86,8 @@ impl Station {
 /// meter reboots, as a modem drops its line).
 pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std::io::Result<()> {
     let mut stations: HashMap<u16, Station> = HashMap::new();
-    let mut lone_meter_rebooted = None;
+    let mut rebooted = route.lone_meter_reboots();
     if let Route::One(host) = &route {
-        lone_meter_rebooted = Some(host.generation.subscribe());
         stations.insert(
             PHYSICAL_ADDRESS,
             Station::new(host.clone(), PHYSICAL_ADDRESS),
@@ -113,19 +112,13 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
             .map_or(Duration::from_secs(3600), |t| {
                 t.saturating_duration_since(now)
             });
-        let reboot = async {
-            match &mut lone_meter_rebooted {
-                Some(r) => r.changed().await.is_ok(),
-                None => std::future::pending().await,
-            }
-        };
+        let reboot = rebooted_now(&mut rebooted);
         tokio::select! {
-            n = stream.read(&mut buf) => {
-                let n = n?;
-                if n == 0 {
+            received = read_some(&mut stream, &mut buf) => {
+                let Some(received) = received? else {
                     break Ok(());
-                }
-                splitter.push(&buf[..n]);
+                };
+                splitter.push(received);
                 let now = Instant::now();
                 while let Some(frame) = splitter.next_frame() {
                     if let Some(station) = station_for(&route, &mut stations, &frame) {

@@ -302,6 +302,15 @@ impl Route {
         }
     }
 
+    /// The reboot signal of a lone meter, whose reboot ends its connections; none behind a
+    /// gateway, whose connections outlive the meters' reboots.
+    pub(super) fn lone_meter_reboots(&self) -> Option<watch::Receiver<u64>> {
+        match self {
+            Route::One(host) => Some(host.generation.subscribe()),
+            Route::Gateway(_) => None,
+        }
+    }
+
     /// The meter at an HDLC physical address.
     pub(super) fn hdlc_host(&self, physical: u16) -> Option<&Arc<MeterHost>> {
         match self {
@@ -310,6 +319,25 @@ impl Route {
                 hosts.get(usize::from(physical.checked_sub(GATEWAY_FIRST_PHYSICAL)?))
             }
         }
+    }
+}
+
+/// Reads what the peer sent: `None` once it has closed the connection.
+pub(super) async fn read_some<'b>(
+    stream: &mut TcpStream,
+    buf: &'b mut [u8],
+) -> std::io::Result<Option<&'b [u8]>> {
+    let n = stream.read(buf).await?;
+    Ok((n > 0).then_some(&buf[..n]))
+}
+
+/// Completes when the lone meter reboots (never when there is none to watch).
+pub(super) async fn rebooted_now(rebooted: &mut Option<watch::Receiver<u64>>) {
+    match rebooted {
+        Some(r) => {
+            let _ = r.changed().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -344,26 +372,17 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
     // Per meter reached on this connection: its connection id, and whether it went half-open.
     let mut ids: std::collections::HashMap<u16, u64> = std::collections::HashMap::new();
     let mut half_open = std::collections::HashSet::new();
-    let mut rebooted = match &route {
-        Route::One(host) => Some(host.generation.subscribe()),
-        Route::Gateway(_) => None,
-    };
+    let mut rebooted = route.lone_meter_reboots();
     let mut decoder = WrapperDecoder::new(u16::MAX);
     let mut buf = vec![0u8; 4096];
     let result = loop {
-        let reboot = async {
-            match &mut rebooted {
-                Some(r) => r.changed().await.is_ok(),
-                None => std::future::pending().await,
-            }
-        };
+        let reboot = rebooted_now(&mut rebooted);
         tokio::select! {
-            n = stream.read(&mut buf) => {
-                let n = n?;
-                if n == 0 {
+            received = read_some(&mut stream, &mut buf) => {
+                let Some(received) = received? else {
                     break Ok(());
-                }
-                decoder.push(&buf[..n]);
+                };
+                decoder.push(received);
                 // The replies to every request this read brought go out in one write.
                 let mut out = Vec::new();
                 loop {
