@@ -32,6 +32,10 @@ pub enum BenchCommand {
         /// upgrade --unconfirmed-blocks`); without it every block is confirmed.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
         unconfirmed_blocks: Option<u32>,
+        /// Run the campaign over this scenario's fleet, with its faults and image (for
+        /// example scenarios/10k.toml), instead of a clean fleet of --meters.
+        #[arg(long, requires = "campaign")]
+        scenario: Option<std::path::PathBuf>,
     },
     /// Upgrade a scenario's fleet round after round for a bounded time, printing memory after
     /// each round.
@@ -57,14 +61,19 @@ pub fn run(command: BenchCommand) -> ExitCode {
             campaign,
             concurrency,
             unconfirmed_blocks,
+            scenario,
         } => {
-            let blocks = unconfirmed_blocks.map_or(BlockService::Confirmed, |burst| {
+            let block_service = unconfirmed_blocks.map_or(BlockService::Confirmed, |burst| {
                 BlockService::Unconfirmed { burst }
             });
             finish(fleet(
                 meters,
                 image_kib,
-                campaign.then_some((concurrency, blocks)),
+                campaign.then_some(CampaignArgs {
+                    concurrency,
+                    block_service,
+                    scenario,
+                }),
             ))
         }
         BenchCommand::Soak {
@@ -103,12 +112,22 @@ fn memory() -> u64 {
     (proc_kb("/proc/self/status", "VmRSS:") + proc_kb("/proc/meminfo", "Slab:")) * 1024
 }
 
-fn scenario(meters: u32, image_kib: u32) -> Scenario {
-    let text = format!(
-        "name = \"bench\"\nseed = 1\n[image]\npart = 1\nversion = \"BENCH-2\"\nsize = {}\n[[population]]\nname = \"m\"\ncount = {meters}\nprofile = {{ image_block_size = 1024, max_pdu_size = 2048, activation_reboot_ms = 1000 }}\n",
+/// A clean fleet of `meters` from `first_address`, for an image of `image_kib` KiB in 1 KiB
+/// blocks.
+fn scenario_text(meters: u32, image_kib: u32, first_address: &str) -> String {
+    format!(
+        "name = \"bench\"\nseed = 1\nfirst_address = \"{first_address}\"\n[image]\npart = 1\nversion = \"BENCH-2\"\nsize = {}\n[[population]]\nname = \"m\"\ncount = {meters}\nprofile = {{ image_block_size = 1024, max_pdu_size = 2048, activation_reboot_ms = 1000 }}\n",
         image_kib * 1024
-    );
-    Scenario::from_toml(&text, "bench scenario").expect("the bench scenario is valid")
+    )
+}
+
+fn scenario(meters: u32, image_kib: u32) -> Scenario {
+    // Away from the addresses of the campaign's fleet, so that the two never meet.
+    Scenario::from_toml(
+        &scenario_text(meters, image_kib, "127.3.0.1"),
+        "bench scenario",
+    )
+    .expect("the bench scenario is valid")
 }
 
 fn action(method_id: i8, parameters: Data<'_>) -> Vec<u8> {
@@ -124,12 +143,16 @@ fn action(method_id: i8, parameters: Data<'_>) -> Vec<u8> {
     .to_bytes()
 }
 
-/// Fleet memory, then, with `campaign` (concurrency, block service), a campaign's throughput.
-fn fleet(
-    meters: u32,
-    image_kib: u32,
-    campaign: Option<(usize, BlockService)>,
-) -> Result<(), String> {
+/// How the bench's campaign runs.
+struct CampaignArgs {
+    concurrency: usize,
+    block_service: BlockService,
+    /// The fleet's scenario file; a clean fleet of the bench's meters without one.
+    scenario: Option<std::path::PathBuf>,
+}
+
+/// Fleet memory, then, with `campaign`, a campaign's throughput.
+fn fleet(meters: u32, image_kib: u32, campaign: Option<CampaignArgs>) -> Result<(), String> {
     let scenario = scenario(meters, image_kib);
     let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar");
     let payload = vec![0x5A; (image_kib * 1024) as usize];
@@ -202,19 +225,57 @@ fn fleet(
         mid as f64 / 1024.0 / meters as f64
     );
     drop(fleet);
-    if let Some((concurrency, blocks)) = campaign {
-        runtime.block_on(campaign_rate(meters, image, concurrency, blocks))?;
+    if let Some(args) = campaign {
+        let fleet = match &args.scenario {
+            Some(path) => CampaignFleet::from_scenario(path, &key)?,
+            None => CampaignFleet {
+                scenario: scenario_text(meters, image_kib, "127.2.0.1"),
+                image,
+                version: b"BENCH-2".to_vec(),
+                doomed: 0,
+            },
+        };
+        runtime.block_on(campaign_rate(fleet, &args))?;
     }
     Ok(())
 }
 
-/// A campaign against a fleet in a separate `meterfleet emulate --scenario` process.
-async fn campaign_rate(
-    meters: u32,
+/// The fleet a campaign runs over, in the child process.
+struct CampaignFleet {
+    /// Its scenario (TOML).
+    scenario: String,
+    /// The signed image, as the scenario describes it.
     image: Vec<u8>,
-    concurrency: usize,
-    block_service: BlockService,
-) -> Result<(), String> {
+    /// The image's version.
+    version: Vec<u8>,
+    /// Meters no head-end can upgrade.
+    doomed: usize,
+}
+
+impl CampaignFleet {
+    /// The fleet of a scenario file, with an image signed by `key` to its [image] section.
+    fn from_scenario(
+        path: &std::path::Path,
+        key: &p256::ecdsa::SigningKey,
+    ) -> Result<Self, String> {
+        let scenario = Scenario::load(path).map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let version = scenario.image.version.as_bytes().to_vec();
+        let payload = vec![0x5A; scenario.image.size as usize];
+        let image = dlms::image::build(key, scenario.image.part, &version, &payload)
+            .ok_or("the scenario's image part or version is out of range")?;
+        let doomed = scenario.meters().iter().filter(|m| m.doomed()).count();
+        Ok(CampaignFleet {
+            scenario: text,
+            image,
+            version,
+            doomed,
+        })
+    }
+}
+
+/// A campaign against a fleet in a separate `meterfleet emulate --scenario` process.
+async fn campaign_rate(fleet: CampaignFleet, args: &CampaignArgs) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("meterfleet-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar");
@@ -226,15 +287,9 @@ async fn campaign_rate(
         .map_err(|e| e.to_string())?;
     std::fs::write(&public, pem).map_err(|e| e.to_string())?;
     let scenario_file = dir.join("bench.toml");
-    std::fs::write(
-        &scenario_file,
-        format!(
-            "name = \"bench\"\nseed = 1\nfirst_address = \"127.2.0.1\"\n[image]\npart = 1\nversion = \"BENCH-2\"\nsize = {}\n[[population]]\nname = \"m\"\ncount = {meters}\nprofile = {{ image_block_size = 1024, max_pdu_size = 2048, activation_reboot_ms = 1000 }}\n",
-            image.len()
-        ),
-    )
-    .map_err(|e| e.to_string())?;
+    std::fs::write(&scenario_file, &fleet.scenario).map_err(|e| e.to_string())?;
     let targets = dir.join("targets.toml");
+    let fleet_log = dir.join("fleet.log");
     let mut child =
         tokio::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
             .args(["emulate", "--scenario"])
@@ -244,7 +299,7 @@ async fn campaign_rate(
             .arg("--targets-out")
             .arg(&targets)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&fleet_log).map_err(|e| e.to_string())?)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| e.to_string())?;
@@ -254,14 +309,19 @@ async fn campaign_rate(
         .read_line(&mut line)
         .await
         .map_err(|e| e.to_string())?;
+    if line.is_empty() {
+        let log = std::fs::read_to_string(&fleet_log).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(format!("the fleet process did not start: {}", log.trim()));
+    }
     let targets = harness::targets_file::load(&targets)?;
     let plan = harness::transfer::Plan {
         poll_interval: Duration::from_millis(100),
-        block_service,
-        ..harness::transfer::Plan::new(image, b"BENCH-2")
+        block_service: args.block_service,
+        ..harness::transfer::Plan::new(fleet.image, &fleet.version)
     };
     let settings = harness::campaign::CampaignSettings {
-        concurrency,
+        concurrency: args.concurrency,
         passes: 3,
     };
     let report = harness::campaign::run(
@@ -291,6 +351,14 @@ async fn campaign_rate(
         "per meter (mean): {before:.2} s before the first block, {blocks:.2} s sending blocks, \
          {after:.2} s verifying, activating and confirming"
     );
+    let can = s.expected - fleet.doomed;
+    for (pass, succeeded) in s.succeeded_after_pass.iter().enumerate() {
+        println!(
+            "after pass {}: {succeeded} upgraded, {:.2} % of the {can} meters the scenario does not doom",
+            pass + 1,
+            100.0 * *succeeded as f64 / can.max(1) as f64
+        );
+    }
     let _ = child.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -23,6 +23,16 @@ pub struct Fleet {
     pub meters: Vec<FleetMeter>,
     /// How they frame their APDUs.
     pub transport: Transport,
+    /// The listeners' tasks, stopped when the fleet is dropped.
+    servers: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for server in &self.servers {
+            server.abort();
+        }
+    }
 }
 
 /// The open files a fleet's process needs.
@@ -88,6 +98,7 @@ pub async fn start(
 ) -> Result<Fleet, String> {
     let plans = scenario.meters();
     let mut meters = Vec::with_capacity(plans.len());
+    let mut servers = Vec::new();
     let store = crate::blocks::BlockStore::new();
     for plan in plans {
         let config = MeterConfig {
@@ -120,7 +131,9 @@ pub async fn start(
             let listener = tokio::net::TcpListener::bind(plan.address)
                 .await
                 .map_err(|e| format!("{} ({}): {e}", plan.address, plan.name))?;
-            tokio::spawn(serve(listener, host.clone(), scenario.transport));
+            servers.push(
+                tokio::spawn(serve(listener, host.clone(), scenario.transport)).abort_handle(),
+            );
         }
         meters.push(FleetMeter { plan, host });
     }
@@ -130,11 +143,13 @@ pub async fn start(
             .await
             .map_err(|e| format!("{address} (the gateway): {e}"))?;
         let hosts = Arc::new(meters.iter().map(|m| m.host.clone()).collect());
-        tokio::spawn(serve_gateway(listener, hosts, scenario.transport));
+        servers
+            .push(tokio::spawn(serve_gateway(listener, hosts, scenario.transport)).abort_handle());
     }
     Ok(Fleet {
         meters,
         transport: scenario.transport,
+        servers,
     })
 }
 
