@@ -163,6 +163,7 @@ fn fleet(meters: u32, image_kib: u32, campaign: Option<CampaignArgs>) -> Result<
     emulator::fleet::ensure_open_files(emulator::fleet::FilesNeeded {
         required: files,
         wanted: files,
+        per_connection: 1,
     })?;
     let runtime = crate::cli::runtime()?;
     println!(

@@ -44,15 +44,18 @@ pub struct FilesNeeded {
     /// and those waiting for verification or their reboot), with the client end of each when
     /// the campaign runs in the same process.
     pub wanted: u64,
+    /// Files per connection: 1, or 2 with the campaign in the same process.
+    pub per_connection: u64,
 }
 
 /// The open files a fleet of `meters` needs.
 pub fn files_needed(meters: usize, campaign_in_process: bool) -> FilesNeeded {
     let meters = meters as u64;
-    let sockets_per_connection = if campaign_in_process { 2 } else { 1 };
+    let per_connection = if campaign_in_process { 2 } else { 1 };
     FilesNeeded {
         required: meters + 256,
-        wanted: meters + sockets_per_connection * meters + 256,
+        wanted: meters + per_connection * meters + 256,
+        per_connection,
     }
 }
 
@@ -74,7 +77,7 @@ pub fn ensure_open_files(needed: FilesNeeded) -> Result<u64, String> {
         tracing::warn!(
             "{}; until then the fleet holds about {} connections at once",
             limit_message(needed.wanted, limit, hard),
-            limit - needed.required
+            (limit - needed.required) / needed.per_connection.max(1)
         );
     }
     Ok(limit)
@@ -246,7 +249,8 @@ mod tests {
             files_needed(10_000, false),
             FilesNeeded {
                 required: 10_256,
-                wanted: 20_256
+                wanted: 20_256,
+                per_connection: 1
             }
         );
         assert_eq!(files_needed(1_000, true).wanted, 3_256);

@@ -334,7 +334,8 @@ impl Session {
         InvokeIdAndPriority::new(self.invoke_id, confirmed, true)
     }
 
-    /// True when [`Self::actions_unconfirmed`] can send (over the wrapper).
+    /// True when [`Self::actions_unconfirmed`] sends its requests at once, in one write (over
+    /// the wrapper; an HDLC link holds them until the session next waits for a reply).
     pub fn can_burst(&self) -> bool {
         self.conn.can_burst()
     }
