@@ -128,6 +128,8 @@ pub struct Meter {
     activating: bool,
     activation_due: bool,
     power_cut: bool,
+    /// A busy spell refuses the request being handled with this result.
+    busy_now: Option<R>,
     events: VecDeque<MeterEvent>,
     dirty: bool,
     faults: FaultState,
@@ -176,6 +178,7 @@ impl Meter {
             activating: false,
             activation_due: false,
             power_cut: false,
+            busy_now: None,
             events: VecDeque::new(),
             dirty: false,
         }
@@ -355,15 +358,12 @@ impl Meter {
                 self.reboot(now_ms, offline);
                 return None;
             }
-            Some(Injection::Busy(result)) => {
-                if let Some(reply) = busy_reply(request, R(result)) {
-                    self.stats.busy_replies += 1;
-                    return reply;
-                }
-            }
+            // Refused where the service is known, plain or deciphered (see `service`).
+            Some(Injection::Busy(result)) => self.busy_now = Some(R(result)),
             _ => {}
         }
         let reply = self.answer(now_ms, client_sap, request);
+        self.busy_now = None;
         if injection == Some(Injection::DropReply) {
             self.stats.dropped_replies += 1;
             return None;
@@ -572,7 +572,14 @@ impl Meter {
 
     fn service(&mut self, now_ms: u64, apdu: Apdu<'_>) -> Option<Vec<u8>> {
         let unconfirmed = unconfirmed(&apdu);
-        let reply = self.carry_out(now_ms, apdu);
+        let refusal = self.busy_now.take().and_then(|r| busy_refusal(&apdu, r));
+        let reply = match refusal {
+            Some(refusal) => {
+                self.stats.busy_replies += 1;
+                refusal
+            }
+            None => self.carry_out(now_ms, apdu),
+        };
         (!unconfirmed).then_some(reply)
     }
 
@@ -1077,19 +1084,15 @@ fn unconfirmed(apdu: &Apdu<'_>) -> bool {
     }
 }
 
-/// How a busy meter refuses a GET, SET or ACTION: `Some` with its reply (none for an unconfirmed
-/// request); `None` for the requests a busy spell does not refuse.
-fn busy_reply(request: &[u8], r: R) -> Option<Option<Vec<u8>>> {
-    let apdu = Apdu::decode(request).ok()?;
-    if unconfirmed(&apdu) {
-        return Some(None);
+/// How a busy meter refuses a GET, SET or ACTION without carrying it out; `None` for the
+/// requests a busy spell does not refuse.
+fn busy_refusal(apdu: &Apdu<'_>, r: R) -> Option<Vec<u8>> {
+    match apdu {
+        Apdu::GetRequest(GetRequest::Normal { iip, .. }) => Some(get_error(*iip, r)),
+        Apdu::SetRequest(req @ SetRequest::Normal { .. }) => Some(set_error(req, r)),
+        Apdu::ActionRequest(ActionRequest::Normal { iip, .. }) => Some(action_result(*iip, r)),
+        _ => None,
     }
-    Some(match apdu {
-        Apdu::GetRequest(GetRequest::Normal { iip, .. }) => Some(get_error(iip, r)),
-        Apdu::SetRequest(req @ SetRequest::Normal { .. }) => Some(set_error(&req, r)),
-        Apdu::ActionRequest(ActionRequest::Normal { iip, .. }) => Some(action_result(iip, r)),
-        _ => return None,
-    })
 }
 
 fn action_result(iip: InvokeIdAndPriority, r: R) -> Vec<u8> {

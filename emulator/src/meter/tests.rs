@@ -1009,6 +1009,35 @@ mod service_faults {
     }
 
     #[test]
+    fn a_busy_meter_refuses_ciphered_requests_too() {
+        let faults = Faults {
+            busy: Some(BusySpell {
+                from_request: 3,
+                requests: 2,
+                result: 2,
+            }),
+            ..Faults::default()
+        };
+        let mut b = Bench::new(
+            Meter::new(MeterConfig { faults, ..config() }),
+            48,
+            ClientAuthentication::HlsGmac {
+                ctos: b"0123456789ABCDEF".to_vec(),
+            },
+        );
+        // Requests 1 and 2: the AARQ and reply_to_HLS_authentication.
+        b.associate().unwrap();
+        for _ in 0..2 {
+            assert_eq!(b.get(18, IMAGE_TRANSFER, 2), Err(R::TEMPORARY_FAILURE));
+        }
+        assert_eq!(
+            b.get(18, IMAGE_TRANSFER, 2),
+            Ok(Data::DoubleLongUnsigned(200))
+        );
+        assert_eq!(b.meter.stats().busy_replies, 2);
+    }
+
+    #[test]
     fn a_busy_meter_drops_an_unconfirmed_block_silently() {
         let mut b = bench(Faults {
             busy: Some(BusySpell {
