@@ -336,6 +336,21 @@ mod tests {
     }
 
     #[test]
+    fn the_view_decodes_the_destination_a_gateway_routes_by() {
+        let bytes = hex(V5[0]);
+        let frame = Frame::new_checked(&bytes[..]).unwrap();
+        assert_eq!(frame.destination(), Ok(HdlcAddress::server(1, 17)));
+        // A 4-byte address, as meters behind a gateway past physical address 127 have.
+        let far = FrameRepr {
+            destination: HdlcAddress::server(1, 300),
+            ..FrameRepr::parse(&bytes).unwrap()
+        }
+        .to_bytes();
+        let frame = Frame::new_checked(&far[..]).unwrap();
+        assert_eq!(frame.destination(), Ok(HdlcAddress::server(1, 300)));
+    }
+
+    #[test]
     fn corrupted_fcs_is_a_checksum_error_and_the_view_can_make_one() {
         let mut bytes = hex(V5[2]);
         let mut frame = Frame::new_checked(&mut bytes[..]).unwrap();
