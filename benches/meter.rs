@@ -7,7 +7,8 @@ mod support;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use dlms::association::ClientSettings;
-use dlms::{Codec, Data};
+use dlms::cosem::image_transfer;
+use dlms::Codec;
 use emulator::meter::{Meter, MeterConfig};
 use emulator::profile::MeterProfile;
 
@@ -29,11 +30,8 @@ fn image_block_transfer(c: &mut Criterion) {
         .handle_apdu(now, 16, &ClientSettings::default().aarq().to_bytes())
         .unwrap();
     let initiate = support::image_request(
-        1,
-        &Data::Structure(vec![
-            Data::octets(b"bench"),
-            Data::DoubleLongUnsigned(BLOCK as u32 * BLOCKS),
-        ]),
+        image_transfer::method::IMAGE_TRANSFER_INITIATE,
+        &image_transfer::initiate_parameters(b"bench", BLOCK as u32 * BLOCKS),
     );
     meter.handle_apdu(now, 16, &initiate).unwrap();
     let payload = vec![0xA5u8; BLOCK];

@@ -1,9 +1,9 @@
 //! `meterfleet bench fleet`: memory per meter at fleet scale, idle and in the middle of a
 //! transfer, and a campaign's block throughput with the fleet in another process.
 
-use dlms::apdu::{ActionRequest, InvokeIdAndPriority, MethodDescriptor, ObisCode};
+use dlms::apdu::InvokeIdAndPriority;
 use dlms::association::ClientSettings;
-use dlms::axdr::EncodedData;
+use dlms::cosem::image_transfer::{self as it, method};
 use dlms::{Codec, Data};
 use emulator::scenario::Scenario;
 use harness::transfer::BlockService;
@@ -131,16 +131,7 @@ fn scenario(meters: u32, image_kib: u32) -> Scenario {
 }
 
 fn action(method_id: i8, parameters: Data<'_>) -> Vec<u8> {
-    ActionRequest::Normal {
-        iip: InvokeIdAndPriority(0xC1),
-        method: MethodDescriptor {
-            class_id: 18,
-            instance: ObisCode::new(0, 0, 44, 0, 0, 255),
-            method_id,
-        },
-        parameters: Some(EncodedData::new(&parameters)),
-    }
-    .to_bytes()
+    it::action_request(InvokeIdAndPriority(0xC1), method_id, Some(&parameters)).to_bytes()
 }
 
 /// How the bench's campaign runs.
@@ -189,21 +180,15 @@ fn fleet(meters: u32, image_kib: u32, campaign: Option<CampaignArgs>) -> Result<
     // Half of the image into every meter, through its request handling (no sockets).
     let aarq = ClientSettings::default().aarq().to_bytes();
     let initiate = action(
-        1,
-        Data::Structure(vec![
-            Data::octets(b"BENCH-2"),
-            Data::DoubleLongUnsigned(image.len() as u32),
-        ]),
+        method::IMAGE_TRANSFER_INITIATE,
+        it::initiate_parameters(b"BENCH-2", image.len() as u32),
     );
     let half = image.len().div_ceil(1024) / 2;
     let blocks: Vec<Vec<u8>> = (0..half)
         .map(|n| {
             action(
-                2,
-                Data::Structure(vec![
-                    Data::DoubleLongUnsigned(n as u32),
-                    Data::octets(&image[n * 1024..(n + 1) * 1024]),
-                ]),
+                method::IMAGE_BLOCK_TRANSFER,
+                it::block_parameters(n as u32, &image[n * 1024..(n + 1) * 1024]),
             )
         })
         .collect();

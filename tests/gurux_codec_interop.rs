@@ -51,7 +51,7 @@ fn gurux(python: &Path, mode: &str, input: Option<&Value>) -> Map<String, Value>
         .clone()
 }
 
-const IMAGE: ObisCode = ObisCode::new(0, 0, 44, 0, 0, 255);
+use dlms::cosem::image_transfer::LOGICAL_NAME as IMAGE;
 const CLOCK: ObisCode = ObisCode::new(0, 0, 1, 0, 0, 255);
 const IIP: InvokeIdAndPriority = InvokeIdAndPriority(0xC1);
 

@@ -12,6 +12,7 @@ pub mod association;
 pub mod axdr;
 pub mod codec;
 pub mod conformance;
+pub mod cosem;
 pub mod fuzzing;
 pub mod hdlc;
 pub mod image;

@@ -3,6 +3,8 @@
 
 use crate::cosem::{Kind, Object};
 use crate::profile::Rights;
+use dlms::cosem::image_transfer::attribute::IMAGE_TRANSFER_ENABLED;
+use dlms::cosem::schedule::EXECUTION_TIME;
 
 /// Attribute access modes as the object list reports them.
 pub mod mode {
@@ -27,7 +29,9 @@ fn upgrade_process(kind: Kind) -> bool {
 fn writable(kind: Kind, attr: i8) -> bool {
     matches!(
         (kind, attr),
-        (Kind::Clock, 2) | (Kind::ImageTransfer, 5) | (Kind::ActivationScheduler, 4)
+        (Kind::Clock, 2)
+            | (Kind::ImageTransfer, IMAGE_TRANSFER_ENABLED)
+            | (Kind::ActivationScheduler, EXECUTION_TIME)
     )
 }
 

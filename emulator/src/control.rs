@@ -50,7 +50,7 @@ fn summary(m: &FleetMeter) -> Value {
         json!({
             "name": m.plan.name,
             "address": m.plan.address.to_string(),
-            "status": s.transfer.status as u8,
+            "status": s.transfer.status.value(),
             "offline": meter.is_offline(),
             "firmware": s.parts.iter().map(|p| json!({"part": p.part, "identifier": String::from_utf8_lossy(&p.active.identifier)})).collect::<Vec<_>>(),
         })
@@ -157,7 +157,7 @@ pub fn exposition(fleet: &Fleet) -> String {
     let mut link = crate::net::link_faults::LinkFaultStats::default();
     for m in &fleet.meters {
         m.host.with_meter(|meter| {
-            by_status[(meter.state().transfer.status as usize).min(7)] += 1;
+            by_status[meter.state().transfer.status.value() as usize] += 1;
             offline += u64::from(meter.is_offline());
             let s = meter.stats();
             blocks += s.blocks_received;

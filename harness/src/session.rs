@@ -15,6 +15,7 @@ use dlms::association::{
     AssociationError, Ciphering, ClientAssociation, ClientAuthentication, ClientSettings,
 };
 use dlms::axdr::EncodedData;
+use dlms::cosem::{class, ASSOCIATION_LN};
 use dlms::security::SecurityControl;
 use dlms::{Codec, Data};
 use std::borrow::Cow;
@@ -189,9 +190,10 @@ impl Session {
         if let (ClientAuthentication::HlsGmac { ctos }, Some(f_stoc)) =
             (&settings.authentication, f_stoc)
         {
+            // reply_to_HLS_authentication, method 1 of the current association.
             let method = MethodDescriptor {
-                class_id: 15,
-                instance: ObisCode::new(0, 0, 40, 0, 0, 255),
+                class_id: class::ASSOCIATION_LN,
+                instance: ASSOCIATION_LN,
                 method_id: 1,
             };
             let outcome = self

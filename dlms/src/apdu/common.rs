@@ -5,42 +5,7 @@ use crate::axdr::EncodedData;
 use crate::codec::{put_length_prefixed, Codec, DecodeError, ErrorKind, Reader};
 use std::borrow::Cow;
 
-/// A COSEM logical name (OBIS code), six bytes A-B:C.D.E.F.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ObisCode(pub [u8; 6]);
-
-impl ObisCode {
-    /// Builds a logical name from its six groups.
-    pub const fn new(a: u8, b: u8, c: u8, d: u8, e: u8, f: u8) -> Self {
-        ObisCode([a, b, c, d, e, f])
-    }
-}
-
-impl std::fmt::Display for ObisCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let [a, b, c, d, e, g] = self.0;
-        write!(f, "{a}-{b}:{c}.{d}.{e}.{g}")
-    }
-}
-
-impl std::str::FromStr for ObisCode {
-    type Err = String;
-
-    /// Parses "0-0:44.0.0.255" or "0.0.44.0.0.255".
-    fn from_str(s: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = s.split(['-', ':', '.']).collect();
-        if parts.len() != 6 {
-            return Err(format!("`{s}` is not a logical name like 0-0:44.0.0.255"));
-        }
-        let mut out = [0u8; 6];
-        for (slot, part) in out.iter_mut().zip(&parts) {
-            *slot = part
-                .parse()
-                .map_err(|_| format!("`{part}` in `{s}` is not a number 0..255"))?;
-        }
-        Ok(ObisCode(out))
-    }
-}
+pub use crate::cosem::ObisCode;
 
 /// Invoke-Id-And-Priority: invoke-id in bits 0-3, service class (confirmed) in bit 6,
 /// priority (high) in bit 7.
@@ -345,16 +310,6 @@ pub(crate) const METHOD_DESCRIPTOR_LEN: usize = 9;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn obis_code_parses_both_notations() {
-        let ln: ObisCode = "0-0:44.0.0.255".parse().unwrap();
-        assert_eq!(ln, ObisCode::new(0, 0, 44, 0, 0, 255));
-        assert_eq!("0.0.44.0.0.255".parse::<ObisCode>().unwrap(), ln);
-        assert_eq!(ln.to_string(), "0-0:44.0.0.255");
-        assert!("0-0:44.0.0".parse::<ObisCode>().is_err());
-        assert!("0-0:44.0.0.256".parse::<ObisCode>().is_err());
-    }
 
     /// protocol-notes §5.3: 0xC1 is high priority, confirmed, invoke-id 1 (GX-CT uses it).
     #[test]

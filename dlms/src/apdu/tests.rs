@@ -7,7 +7,7 @@ fn hex(s: &str) -> Vec<u8> {
     hex::decode(s.replace(' ', "")).unwrap()
 }
 
-const IMAGE_TRANSFER: ObisCode = ObisCode::new(0, 0, 44, 0, 0, 255);
+use crate::cosem::image_transfer::LOGICAL_NAME as IMAGE_TRANSFER;
 
 fn image_method(method_id: i8) -> MethodDescriptor {
     MethodDescriptor {

@@ -9,7 +9,10 @@ pub mod profile_generic;
 pub mod schedule;
 pub mod script_table;
 
-use dlms::apdu::ObisCode;
+use dlms::cosem::{
+    active_firmware_identifier, active_firmware_signature, class, image_transfer as it, ObisCode,
+    ACTIVATION_SCHEDULER, ACTIVATION_SCRIPT, ASSOCIATION_LN, CLOCK, EVENT_LOG, LAST_EVENT_CODE,
+};
 
 /// Which object an entry of the object list is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,28 +56,15 @@ pub struct Object {
     pub methods: i8,
 }
 
-/// The image transfer object's logical name.
-pub const IMAGE_TRANSFER: ObisCode = ObisCode::new(0, 0, 44, 0, 0, 255);
-/// The activation scheduler's logical name.
-pub const ACTIVATION_SCHEDULER: ObisCode = ObisCode::new(0, 0, 15, 0, 2, 255);
-/// The activation script table's logical name.
-pub const ACTIVATION_SCRIPT: ObisCode = ObisCode::new(0, 0, 10, 0, 107, 255);
-/// The Association LN object's logical name.
-pub const ASSOCIATION_LN: ObisCode = ObisCode::new(0, 0, 40, 0, 0, 255);
-/// The clock's logical name.
-pub const CLOCK: ObisCode = ObisCode::new(0, 0, 1, 0, 0, 255);
-/// The event log's logical name.
-pub const EVENT_LOG: ObisCode = ObisCode::new(0, 0, 99, 98, 0, 255);
-/// The last event code's logical name.
-pub const LAST_EVENT_CODE: ObisCode = ObisCode::new(0, 0, 96, 11, 0, 255);
-/// The last event detail's logical name.
+/// The detail of the last event (IC 1), 0-0:96.11.8.255: meterfleet's own object, not a
+/// standard one.
 pub const LAST_EVENT_DETAIL: ObisCode = ObisCode::new(0, 0, 96, 11, 8, 255);
 
 /// Every object of an emulated meter, in object-list order.
 pub fn catalogue() -> Vec<Object> {
     let mut objects = vec![
         Object {
-            class_id: 15,
+            class_id: class::ASSOCIATION_LN,
             version: 1,
             ln: ASSOCIATION_LN,
             kind: Kind::AssociationLn,
@@ -82,7 +72,7 @@ pub fn catalogue() -> Vec<Object> {
             methods: 1,
         },
         Object {
-            class_id: 8,
+            class_id: class::CLOCK,
             version: 0,
             ln: CLOCK,
             kind: Kind::Clock,
@@ -92,17 +82,17 @@ pub fn catalogue() -> Vec<Object> {
     ];
     for part in 0..=2u8 {
         objects.push(Object {
-            class_id: 1,
+            class_id: class::DATA,
             version: 0,
-            ln: ObisCode::new(1, part, 0, 2, 0, 255),
+            ln: active_firmware_identifier(part),
             kind: Kind::FirmwareIdentifier(part),
             attributes: 2,
             methods: 0,
         });
         objects.push(Object {
-            class_id: 1,
+            class_id: class::DATA,
             version: 0,
-            ln: ObisCode::new(1, part, 0, 2, 8, 255),
+            ln: active_firmware_signature(part),
             kind: Kind::FirmwareSignature(part),
             attributes: 2,
             methods: 0,
@@ -110,15 +100,15 @@ pub fn catalogue() -> Vec<Object> {
     }
     objects.extend([
         Object {
-            class_id: 18,
-            version: 0,
-            ln: IMAGE_TRANSFER,
+            class_id: it::CLASS_ID,
+            version: it::VERSION,
+            ln: it::LOGICAL_NAME,
             kind: Kind::ImageTransfer,
-            attributes: 7,
-            methods: 4,
+            attributes: it::attribute::COUNT,
+            methods: it::method::COUNT,
         },
         Object {
-            class_id: 22,
+            class_id: class::SINGLE_ACTION_SCHEDULE,
             version: 0,
             ln: ACTIVATION_SCHEDULER,
             kind: Kind::ActivationScheduler,
@@ -126,7 +116,7 @@ pub fn catalogue() -> Vec<Object> {
             methods: 0,
         },
         Object {
-            class_id: 9,
+            class_id: class::SCRIPT_TABLE,
             version: 0,
             ln: ACTIVATION_SCRIPT,
             kind: Kind::ActivationScript,
@@ -134,7 +124,7 @@ pub fn catalogue() -> Vec<Object> {
             methods: 1,
         },
         Object {
-            class_id: 7,
+            class_id: class::PROFILE_GENERIC,
             version: 1,
             ln: EVENT_LOG,
             kind: Kind::EventLog,
@@ -142,7 +132,7 @@ pub fn catalogue() -> Vec<Object> {
             methods: 0,
         },
         Object {
-            class_id: 1,
+            class_id: class::DATA,
             version: 0,
             ln: LAST_EVENT_CODE,
             kind: Kind::LastEventCode,
@@ -150,7 +140,7 @@ pub fn catalogue() -> Vec<Object> {
             methods: 0,
         },
         Object {
-            class_id: 1,
+            class_id: class::DATA,
             version: 0,
             ln: LAST_EVENT_DETAIL,
             kind: Kind::LastEventDetail,

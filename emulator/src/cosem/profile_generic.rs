@@ -1,15 +1,16 @@
 //! Profile generic (IC 7) 0-0:99.98.0.255: the event log. Each entry captures the clock, the
 //! event code (0-0:96.11.0.255) and its detail (0-0:96.11.8.255).
 
-use super::{logical_name, Env, Object, CLOCK, LAST_EVENT_CODE, LAST_EVENT_DETAIL, NO_SUCH_INDEX};
-use dlms::apdu::{DataAccessResult as R, ObisCode};
+use super::{logical_name, Env, Object, LAST_EVENT_DETAIL, NO_SUCH_INDEX};
+use dlms::apdu::DataAccessResult as R;
 use dlms::axdr::DateTime;
+use dlms::cosem::{class, ObisCode, CLOCK, LAST_EVENT_CODE};
 use dlms::Data;
 
 fn capture_object(class_id: u16, ln: ObisCode) -> Data<'static> {
     Data::Structure(vec![
         Data::LongUnsigned(class_id),
-        Data::OctetString(ln.0.to_vec().into()),
+        logical_name(&ln),
         Data::Integer(2),
         Data::LongUnsigned(0),
     ])
@@ -38,13 +39,13 @@ pub fn get(env: &Env<'_>, object: &Object, attr: i8) -> Result<Data<'static>, R>
                 .collect(),
         ),
         3 => Data::Array(vec![
-            capture_object(8, CLOCK),
-            capture_object(1, LAST_EVENT_CODE),
-            capture_object(1, LAST_EVENT_DETAIL),
+            capture_object(class::CLOCK, CLOCK),
+            capture_object(class::DATA, LAST_EVENT_CODE),
+            capture_object(class::DATA, LAST_EVENT_DETAIL),
         ]),
         4 => Data::DoubleLongUnsigned(0),
         5 => Data::Enum(1),
-        6 => capture_object(8, CLOCK),
+        6 => capture_object(class::CLOCK, CLOCK),
         7 => Data::DoubleLongUnsigned(log.entries.len() as u32),
         8 => Data::DoubleLongUnsigned(log.capacity as u32),
         _ => return Err(NO_SUCH_INDEX),

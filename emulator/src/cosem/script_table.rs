@@ -2,9 +2,10 @@
 //! image_activate (method 4 of 0-0:44.0.0.255) with integer(0); its exact contents in IDIS
 //! meters are UNCONFIRMED (protocol-notes §8.1).
 
-use super::{logical_name, Env, MethodOutcome, Object, IMAGE_TRANSFER, NO_SUCH_INDEX};
+use super::{logical_name, Env, MethodOutcome, Object, NO_SUCH_INDEX};
 use dlms::apdu::DataAccessResult as R;
 use dlms::axdr::EncodedData;
+use dlms::cosem::image_transfer;
 use dlms::Data;
 
 /// GET of a script table attribute.
@@ -15,10 +16,10 @@ pub fn get(object: &Object, attr: i8) -> Result<Data<'static>, R> {
             Data::LongUnsigned(1),
             Data::Array(vec![Data::Structure(vec![
                 Data::Enum(2),
-                Data::LongUnsigned(18),
-                Data::OctetString(IMAGE_TRANSFER.0.to_vec().into()),
-                Data::Integer(4),
-                Data::Integer(0),
+                Data::LongUnsigned(image_transfer::CLASS_ID),
+                logical_name(&image_transfer::LOGICAL_NAME),
+                Data::Integer(image_transfer::method::IMAGE_ACTIVATE),
+                image_transfer::trigger_parameter(),
             ])]),
         ])]),
         _ => return Err(NO_SUCH_INDEX),

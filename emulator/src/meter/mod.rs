@@ -22,6 +22,7 @@ use dlms::association::{Account, Ciphering, ServerAuthentication, ServerPolicy};
 use dlms::axdr::EncodedData;
 use dlms::codec::put_length;
 use dlms::conformance::Conformance;
+use dlms::cosem::image_transfer::{method as it_method, read_block_parameters};
 use dlms::security::{Keys, ReplayGuard, SecurityControl, SecurityError};
 use dlms::{Codec, Data};
 use p256::ecdsa::VerifyingKey;
@@ -953,12 +954,15 @@ impl Meter {
             return MethodOutcome::result(R::READ_WRITE_DENIED);
         }
         self.dirty = true;
-        if object.kind == Kind::ImageTransfer && m.method_id == 1 && self.faults.on_initiate() {
+        if object.kind == Kind::ImageTransfer
+            && m.method_id == it_method::IMAGE_TRANSFER_INITIATE
+            && self.faults.on_initiate()
+        {
             self.stats.storage_full += 1;
             return MethodOutcome::result(R::OTHER_REASON);
         }
-        if object.kind == Kind::ImageTransfer && m.method_id == 2 {
-            let block = params.and_then(cosem::image_transfer::block_parameters);
+        if object.kind == Kind::ImageTransfer && m.method_id == it_method::IMAGE_BLOCK_TRANSFER {
+            let block = params.and_then(read_block_parameters);
             match block.and_then(|(n, _)| self.faults.on_block(n)) {
                 Some(Injection::LoseBlock) => {
                     self.stats.lost_blocks += 1;
@@ -982,7 +986,10 @@ impl Meter {
             }
             _ => MethodOutcome::result(cosem::NO_SUCH_INDEX),
         };
-        if object.kind == Kind::ImageTransfer && m.method_id == 2 && outcome.result == R::SUCCESS {
+        if object.kind == Kind::ImageTransfer
+            && m.method_id == it_method::IMAGE_BLOCK_TRANSFER
+            && outcome.result == R::SUCCESS
+        {
             self.stats.blocks_received += 1;
         }
         if outcome.activation.is_some() {

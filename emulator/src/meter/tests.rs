@@ -1,8 +1,10 @@
 use super::*;
-use crate::cosem::{ACTIVATION_SCHEDULER, ASSOCIATION_LN, CLOCK, EVENT_LOG, IMAGE_TRANSFER};
-use crate::transfer::Status;
 use dlms::apdu::{AttributeDescriptor, ObisCode};
 use dlms::association::{ClientAssociation, ClientAuthentication, ClientSettings};
+use dlms::cosem::image_transfer::{
+    self as it, ImageTransferStatus, LOGICAL_NAME as IMAGE_TRANSFER,
+};
+use dlms::cosem::{ACTIVATION_SCHEDULER, ASSOCIATION_LN, CLOCK, EVENT_LOG};
 use p256::ecdsa::SigningKey;
 
 const T0: u64 = 1_790_000_000_000;
@@ -20,16 +22,7 @@ fn config() -> MeterConfig {
 
 /// The bytes of an ACTION-Request-Normal on method `method_id` of image transfer.
 fn image_request(method_id: i8, params: Data<'_>) -> Vec<u8> {
-    ActionRequest::Normal {
-        iip: InvokeIdAndPriority(0xC1),
-        method: MethodDescriptor {
-            class_id: 18,
-            instance: IMAGE_TRANSFER,
-            method_id,
-        },
-        parameters: Some(EncodedData::new(&params)),
-    }
-    .to_bytes()
+    it::action_request(InvokeIdAndPriority(0xC1), method_id, Some(&params)).to_bytes()
 }
 
 /// A head-end talking straight to a meter, APDU by APDU.
@@ -375,7 +368,7 @@ fn full_upgrade_reboots_into_the_new_firmware_and_keeps_the_old() {
     );
     assert_eq!(
         b.get(18, IMAGE_TRANSFER, 6),
-        Ok(Data::Enum(Status::ActivationSuccessful as u8))
+        Ok(Data::Enum(ImageTransferStatus::ActivationSuccessful as u8))
     );
     assert_eq!(
         b.meter.state().parts[1]
@@ -560,11 +553,7 @@ fn pblocks_carry_a_block_too_big_for_one_apdu() {
         Data::octets(&image[..200]),
     ]));
     let bytes = params.as_bytes();
-    let method = MethodDescriptor {
-        class_id: 18,
-        instance: IMAGE_TRANSFER,
-        method_id: 2,
-    };
+    let method = it::method(it::method::IMAGE_BLOCK_TRANSFER);
     let iip = InvokeIdAndPriority(0xC1);
     let first = ActionRequest::WithFirstPblock {
         iip,

@@ -10,31 +10,10 @@ use crate::firmware::{Firmware, FirmwarePart};
 use crate::profile::{MeterProfile, Quirk, Reinitiate};
 use bitvec::prelude::{BitVec, Msb0};
 use dlms::apdu::DataAccessResult as R;
+pub use dlms::cosem::image_transfer::ImageTransferStatus;
 use dlms::image;
 use p256::ecdsa::VerifyingKey;
 use serde::{Deserialize, Serialize};
-
-/// image_transfer_status (protocol-notes §1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[repr(u8)]
-pub enum Status {
-    /// (0) Image transfer not initiated.
-    NotInitiated = 0,
-    /// (1) Image transfer initiated.
-    Initiated = 1,
-    /// (2) Image verification initiated.
-    VerificationInitiated = 2,
-    /// (3) Image verification successful.
-    VerificationSuccessful = 3,
-    /// (4) Image verification failed.
-    VerificationFailed = 4,
-    /// (5) Image activation initiated.
-    ActivationInitiated = 5,
-    /// (6) Image activation successful.
-    ActivationSuccessful = 6,
-    /// (7) Image activation failed.
-    ActivationFailed = 7,
-}
 
 /// One entry of image_to_activate_info (attribute 7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +34,7 @@ pub struct Transfer {
     /// image_transfer_enabled (attribute 5).
     pub enabled: bool,
     /// image_transfer_status (attribute 6).
-    pub status: Status,
+    pub status: ImageTransferStatus,
     /// The identifier given at initiate.
     pub identifier: Vec<u8>,
     /// The image size given at initiate.
@@ -83,7 +62,7 @@ impl Default for Transfer {
     fn default() -> Self {
         Transfer {
             enabled: true,
-            status: Status::NotInitiated,
+            status: ImageTransferStatus::NotInitiated,
             identifier: Vec::new(),
             size: 0,
             block_size: 0,
@@ -140,7 +119,7 @@ impl Transfer {
 
     /// True when every block has arrived.
     pub fn complete(&self) -> bool {
-        self.status != Status::NotInitiated && self.received.all()
+        self.status != ImageTransferStatus::NotInitiated && self.received.all()
     }
 
     fn enabled_for_transfer(&self, ctx: &Ctx<'_>) -> Result<(), R> {
@@ -167,7 +146,9 @@ impl Transfer {
         let same = identifier == self.identifier.as_slice() && size == self.size;
         let in_progress = matches!(
             self.status,
-            Status::Initiated | Status::VerificationInitiated | Status::VerificationSuccessful
+            ImageTransferStatus::Initiated
+                | ImageTransferStatus::VerificationInitiated
+                | ImageTransferStatus::VerificationSuccessful
         );
         if ctx.profile.reinitiate == Reinitiate::ResumeIfSame && same && in_progress {
             return R::SUCCESS;
@@ -175,7 +156,7 @@ impl Transfer {
         let block_size = ctx.profile.image_block_size;
         *self = Transfer {
             enabled: self.enabled,
-            status: Status::Initiated,
+            status: ImageTransferStatus::Initiated,
             identifier: identifier.to_vec(),
             size,
             block_size,
@@ -206,7 +187,9 @@ impl Transfer {
         if let Err(r) = self.enabled_for_transfer(ctx) {
             return r;
         }
-        if self.status != Status::Initiated && !ctx.profile.has(Quirk::NoEnabledOrStatusChecks) {
+        if self.status != ImageTransferStatus::Initiated
+            && !ctx.profile.has(Quirk::NoEnabledOrStatusChecks)
+        {
             return R::OTHER_REASON;
         }
         let count = self.block_count();
@@ -239,17 +222,17 @@ impl Transfer {
             return R(ctx.profile.disabled_result);
         }
         match self.status {
-            Status::NotInitiated => R::OTHER_REASON,
-            Status::VerificationInitiated
+            ImageTransferStatus::NotInitiated => R::OTHER_REASON,
+            ImageTransferStatus::VerificationInitiated
                 if ctx.profile.has(Quirk::HardwareFaultWhileVerifying) =>
             {
                 R::HARDWARE_FAULT
             }
-            Status::VerificationInitiated => R::TEMPORARY_FAILURE,
-            Status::VerificationSuccessful => R::SUCCESS,
-            Status::Initiated | Status::VerificationFailed => {
+            ImageTransferStatus::VerificationInitiated => R::TEMPORARY_FAILURE,
+            ImageTransferStatus::VerificationSuccessful => R::SUCCESS,
+            ImageTransferStatus::Initiated | ImageTransferStatus::VerificationFailed => {
                 if ctx.profile.verify_ms > 0 && self.complete() {
-                    self.status = Status::VerificationInitiated;
+                    self.status = ImageTransferStatus::VerificationInitiated;
                     self.verify_due_ms = Some(ctx.now_ms + ctx.profile.verify_ms);
                     R::TEMPORARY_FAILURE
                 } else if self.check(ctx) {
@@ -264,7 +247,7 @@ impl Transfer {
 
     /// Ends an asynchronous verification whose time has come.
     pub fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
-        if self.status == Status::VerificationInitiated
+        if self.status == ImageTransferStatus::VerificationInitiated
             && self.verify_due_ms.is_some_and(|due| ctx.now_ms >= due)
         {
             self.check(ctx);
@@ -273,7 +256,7 @@ impl Transfer {
 
     /// When [`Self::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<u64> {
-        (self.status == Status::VerificationInitiated)
+        (self.status == ImageTransferStatus::VerificationInitiated)
             .then_some(self.verify_due_ms)
             .flatten()
     }
@@ -293,14 +276,14 @@ impl Transfer {
                     ),
                 );
                 self.to_activate = Some(info);
-                self.status = Status::VerificationSuccessful;
+                self.status = ImageTransferStatus::VerificationSuccessful;
                 true
             }
             Err(reason) => {
                 ctx.log
                     .record(ctx.now_ms, EventCode::VerificationFailed, reason);
                 self.to_activate = None;
-                self.status = Status::VerificationFailed;
+                self.status = ImageTransferStatus::VerificationFailed;
                 false
             }
         }
@@ -372,13 +355,13 @@ impl Transfer {
         }
         let status = self.status;
         match status {
-            Status::VerificationInitiated => return (R::TEMPORARY_FAILURE, None),
-            Status::Initiated if !self.check(ctx) => return (R::OTHER_REASON, None),
-            Status::Initiated | Status::VerificationSuccessful => {}
+            ImageTransferStatus::VerificationInitiated => return (R::TEMPORARY_FAILURE, None),
+            ImageTransferStatus::Initiated if !self.check(ctx) => return (R::OTHER_REASON, None),
+            ImageTransferStatus::Initiated | ImageTransferStatus::VerificationSuccessful => {}
             _ => return (R::OTHER_REASON, None),
         }
         let image = self.to_activate.clone().expect("verified");
-        self.status = Status::ActivationInitiated;
+        self.status = ImageTransferStatus::ActivationInitiated;
         (R::SUCCESS, Some(ActivationRequest { image }))
     }
 
@@ -394,7 +377,7 @@ impl Transfer {
             return;
         };
         if let Some(why) = fail {
-            self.status = Status::ActivationFailed;
+            self.status = ImageTransferStatus::ActivationFailed;
             ctx.log.record(
                 ctx.now_ms,
                 EventCode::ActivationFailedRolledBack,
@@ -424,22 +407,25 @@ impl Transfer {
                 ..Transfer::default()
             };
         } else {
-            self.status = Status::ActivationSuccessful;
+            self.status = ImageTransferStatus::ActivationSuccessful;
         }
     }
 
     /// A reboot that is not an activation: an interrupted verification starts over (and a meter
     /// with the "forgets blocks" quirk loses every block it had).
     pub fn after_reboot(&mut self, profile: &MeterProfile) {
-        if self.status == Status::VerificationInitiated {
-            self.status = Status::Initiated;
+        if self.status == ImageTransferStatus::VerificationInitiated {
+            self.status = ImageTransferStatus::Initiated;
             self.verify_due_ms = None;
         }
         if profile.has(Quirk::ForgetsBlocksOnReboot)
-            && matches!(self.status, Status::Initiated | Status::VerificationFailed)
+            && matches!(
+                self.status,
+                ImageTransferStatus::Initiated | ImageTransferStatus::VerificationFailed
+            )
         {
             self.received.fill(false);
-            self.status = Status::Initiated;
+            self.status = ImageTransferStatus::Initiated;
             self.last_block = None;
         }
     }

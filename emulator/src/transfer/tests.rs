@@ -63,7 +63,7 @@ fn signed(part: u8, payload_len: usize) -> Vec<u8> {
 fn blocks_in_any_order_and_the_true_first_gap() {
     let mut b = Bench::new(MeterProfile::default());
     assert_eq!(b.initiate(b"img", 1024), R::SUCCESS);
-    assert_eq!(b.t.status, Status::Initiated);
+    assert_eq!(b.t.status, ImageTransferStatus::Initiated);
     assert_eq!((b.t.block_count(), b.t.first_not_transferred()), (6, 0));
     assert_eq!(b.block(1, &[1; 200]), R::SUCCESS);
     assert_eq!(b.block(0, &[0; 200]), R::SUCCESS);
@@ -102,7 +102,7 @@ fn transfer_disabled_gives_the_profile_result() {
     });
     b.t.enabled = false;
     assert_eq!(b.initiate(b"img", 1024), R::READ_WRITE_DENIED);
-    assert_eq!(b.t.status, Status::NotInitiated);
+    assert_eq!(b.t.status, ImageTransferStatus::NotInitiated);
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn verify_with_missing_blocks_fails_and_leaves_info_empty() {
     b.initiate(b"img", 1024);
     b.block(0, &[0; 200]);
     assert_eq!(b.run(|t, c| t.verify(c)), R::OTHER_REASON);
-    assert_eq!(b.t.status, Status::VerificationFailed);
+    assert_eq!(b.t.status, ImageTransferStatus::VerificationFailed);
     assert!(b.t.to_activate.is_none());
     assert!(b
         .log
@@ -142,10 +142,10 @@ fn signed_image_verifies_activates_and_keeps_the_old_slot() {
     let (r, req) = b.run(|t, c| t.activate(c));
     assert_eq!(r, R::SUCCESS);
     assert_eq!(req.unwrap().image, info);
-    assert_eq!(b.t.status, Status::ActivationInitiated);
+    assert_eq!(b.t.status, ImageTransferStatus::ActivationInitiated);
     let mut parts = b.parts.clone();
     b.run(|t, c| t.complete_activation(c, &mut parts, None));
-    assert_eq!(b.t.status, Status::ActivationSuccessful);
+    assert_eq!(b.t.status, ImageTransferStatus::ActivationSuccessful);
     assert_eq!(parts[1].active.identifier, b"APP-2.0.0");
     assert_eq!(parts[1].previous.as_ref().unwrap().identifier, b"APP-1.0.0");
     assert_eq!(
@@ -188,7 +188,7 @@ fn asynchronous_verify_answers_temporary_failure_then_completes() {
     b.initiate(b"x", img.len() as u32);
     b.send_all(&img);
     assert_eq!(b.run(|t, c| t.verify(c)), R::TEMPORARY_FAILURE);
-    assert_eq!(b.t.status, Status::VerificationInitiated);
+    assert_eq!(b.t.status, ImageTransferStatus::VerificationInitiated);
     assert_eq!(
         b.run(|t, c| t.verify(c)),
         R::TEMPORARY_FAILURE,
@@ -198,7 +198,7 @@ fn asynchronous_verify_answers_temporary_failure_then_completes() {
     b.now += 3000;
     assert_eq!(b.t.poll_timeout(), Some(b.now));
     b.run(|t, c| t.handle_timeout(c));
-    assert_eq!(b.t.status, Status::VerificationSuccessful);
+    assert_eq!(b.t.status, ImageTransferStatus::VerificationSuccessful);
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn activate_without_verify_verifies_implicitly() {
     let mut b = Bench::new(MeterProfile::default());
     b.initiate(b"x", 1000);
     assert_eq!(b.run(|t, c| t.activate(c)).0, R::OTHER_REASON);
-    assert_eq!(b.t.status, Status::VerificationFailed);
+    assert_eq!(b.t.status, ImageTransferStatus::VerificationFailed);
 }
 
 #[test]
@@ -225,7 +225,7 @@ fn failed_activation_rolls_back_with_status_7() {
     b.run(|t, c| t.activate(c));
     let mut parts = b.parts.clone();
     b.run(|t, c| t.complete_activation(c, &mut parts, Some("power loss during activation")));
-    assert_eq!(b.t.status, Status::ActivationFailed);
+    assert_eq!(b.t.status, ImageTransferStatus::ActivationFailed);
     assert_eq!(parts[1].active.identifier, b"APP-1.0.0");
     assert_eq!(
         b.log.codes().last(),

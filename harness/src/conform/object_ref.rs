@@ -1,7 +1,11 @@
 //! References to COSEM attributes and methods in case files: `class/A-B:C.D.E.F/index`, or a
 //! name for the ones the catalogue uses most.
 
-use dlms::apdu::ObisCode;
+use dlms::cosem::image_transfer::{self as it, attribute as a, method as m, LOGICAL_NAME as IT};
+use dlms::cosem::{
+    active_firmware_identifier, active_firmware_signature, class, schedule, ObisCode,
+    ACTIVATION_SCHEDULER, ASSOCIATION_LN, CLOCK, EVENT_LOG,
+};
 
 /// An attribute or method: class, logical name and index. `part_in_b` replaces the B field
 /// with the target's firmware part.
@@ -17,64 +21,110 @@ pub struct ObjectRef {
     pub part_in_b: bool,
 }
 
-const IT: ObisCode = ObisCode::new(0, 0, 44, 0, 0, 255);
-
 /// The names a case may use instead of `class/A-B:C.D.E.F/index`.
 const NAMED: &[(&str, u16, ObisCode, i8, bool)] = &[
-    ("logical_name", 18, IT, 1, false),
-    ("image_block_size", 18, IT, 2, false),
-    ("image_transferred_blocks_status", 18, IT, 3, false),
-    ("image_first_not_transferred_block_number", 18, IT, 4, false),
-    ("image_transfer_enabled", 18, IT, 5, false),
-    ("image_transfer_status", 18, IT, 6, false),
-    ("image_to_activate_info", 18, IT, 7, false),
-    ("image_transfer_initiate", 18, IT, 1, false),
-    ("image_block_transfer", 18, IT, 2, false),
-    ("image_verify", 18, IT, 3, false),
-    ("image_activate", 18, IT, 4, false),
+    ("logical_name", it::CLASS_ID, IT, a::LOGICAL_NAME, false),
+    (
+        "image_block_size",
+        it::CLASS_ID,
+        IT,
+        a::IMAGE_BLOCK_SIZE,
+        false,
+    ),
+    (
+        "image_transferred_blocks_status",
+        it::CLASS_ID,
+        IT,
+        a::TRANSFERRED_BLOCKS_STATUS,
+        false,
+    ),
+    (
+        "image_first_not_transferred_block_number",
+        it::CLASS_ID,
+        IT,
+        a::FIRST_NOT_TRANSFERRED_BLOCK_NUMBER,
+        false,
+    ),
+    (
+        "image_transfer_enabled",
+        it::CLASS_ID,
+        IT,
+        a::IMAGE_TRANSFER_ENABLED,
+        false,
+    ),
+    (
+        "image_transfer_status",
+        it::CLASS_ID,
+        IT,
+        a::IMAGE_TRANSFER_STATUS,
+        false,
+    ),
+    (
+        "image_to_activate_info",
+        it::CLASS_ID,
+        IT,
+        a::IMAGE_TO_ACTIVATE_INFO,
+        false,
+    ),
+    (
+        "image_transfer_initiate",
+        it::CLASS_ID,
+        IT,
+        m::IMAGE_TRANSFER_INITIATE,
+        false,
+    ),
+    (
+        "image_block_transfer",
+        it::CLASS_ID,
+        IT,
+        m::IMAGE_BLOCK_TRANSFER,
+        false,
+    ),
+    ("image_verify", it::CLASS_ID, IT, m::IMAGE_VERIFY, false),
+    ("image_activate", it::CLASS_ID, IT, m::IMAGE_ACTIVATE, false),
     (
         "active_firmware_identifier",
-        1,
-        ObisCode::new(1, 0, 0, 2, 0, 255),
+        class::DATA,
+        active_firmware_identifier(0),
         2,
         true,
     ),
     (
         "active_firmware_signature",
-        1,
-        ObisCode::new(1, 0, 0, 2, 8, 255),
+        class::DATA,
+        active_firmware_signature(0),
         2,
         true,
     ),
     (
         "activation_scheduler_execution_time",
-        22,
-        ObisCode::new(0, 0, 15, 0, 2, 255),
-        4,
+        class::SINGLE_ACTION_SCHEDULE,
+        ACTIVATION_SCHEDULER,
+        schedule::EXECUTION_TIME,
         false,
     ),
     (
         "event_log_buffer",
-        7,
-        ObisCode::new(0, 0, 99, 98, 0, 255),
+        class::PROFILE_GENERIC,
+        EVENT_LOG,
         2,
         false,
     ),
     (
         "event_log_entries_in_use",
-        7,
-        ObisCode::new(0, 0, 99, 98, 0, 255),
+        class::PROFILE_GENERIC,
+        EVENT_LOG,
         7,
         false,
     ),
     (
         "association_object_list",
-        15,
-        ObisCode::new(0, 0, 40, 0, 0, 255),
+        class::ASSOCIATION_LN,
+        ASSOCIATION_LN,
         2,
         false,
     ),
-    ("clock_time", 8, ObisCode::new(0, 0, 1, 0, 0, 255), 2, false),
+    ("clock_time", class::CLOCK, CLOCK, 2, false),
 ];
 
 impl ObjectRef {

@@ -7,19 +7,21 @@ use super::object_ref::ObjectRef;
 use super::step::{range_end, BlockSelection, Expect, ImageKind, Initiate, Poll, WaitStatus};
 use super::target::TestImage;
 use super::value::Var;
-use dlms::apdu::ObisCode;
+use dlms::cosem::image_transfer::{
+    self as it, attribute as a, method as m, ImageTransferStatus as S,
+};
+use dlms::cosem::schedule;
 use dlms::Data;
 use rand::{RngCore, SeedableRng};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const IT: ObisCode = ObisCode::new(0, 0, 44, 0, 0, 255);
-
-fn it(index: i8) -> ObjectRef {
+/// Attribute or method `index` of the image transfer object.
+fn image_transfer(index: i8) -> ObjectRef {
     ObjectRef {
-        class_id: 18,
-        obis: IT,
+        class_id: it::CLASS_ID,
+        obis: it::LOGICAL_NAME,
         index,
         part_in_b: false,
     }
@@ -44,7 +46,7 @@ fn opaque_image(seed: u64, len: usize) -> TestImage {
 
 impl Run<'_> {
     pub(crate) async fn initiate(&mut self, spec: &Initiate) -> Result<Observed, Stop> {
-        let size_read = self.get(&it(2)).await?;
+        let size_read = self.get(&image_transfer(a::IMAGE_BLOCK_SIZE)).await?;
         let block_size = match size_read.value.as_ref() {
             Some(Data::DoubleLongUnsigned(n)) if *n > 0 => *n,
             _ => {
@@ -87,11 +89,9 @@ impl Run<'_> {
             block_count,
             sent: BTreeSet::new(),
         });
-        let params = Data::Structure(vec![
-            Data::OctetString(identifier.into()),
-            Data::DoubleLongUnsigned(size),
-        ]);
-        self.invoke(&it(1), Some(params)).await
+        let params = it::initiate_parameters(&identifier, size);
+        self.invoke(&image_transfer(m::IMAGE_TRANSFER_INITIATE), Some(params))
+            .await
     }
 
     pub(crate) fn block_numbers(&self, selection: &BlockSelection) -> Result<Vec<u32>, Stop> {
@@ -143,11 +143,10 @@ impl Run<'_> {
             if pad_last && n + 1 == transfer.block_count {
                 block.resize(bs, 0);
             }
-            let params = Data::Structure(vec![
-                Data::DoubleLongUnsigned(n),
-                Data::OctetString(block.into()),
-            ]);
-            let mut observed = self.invoke(&it(2), Some(params)).await?;
+            let params = it::block_parameters(n, &block);
+            let mut observed = self
+                .invoke(&image_transfer(m::IMAGE_BLOCK_TRANSFER), Some(params))
+                .await?;
             let accepted = observed.result.as_deref() == Some("success");
             if let Some(t) = self
                 .transfer
@@ -173,7 +172,9 @@ impl Run<'_> {
             .ok_or_else(|| Stop::Error("fill_gaps needs an initiate step first".into()))?
             .block_count;
         for _ in 0..GAP_PASSES {
-            let read = self.get(&it(3)).await?;
+            let read = self
+                .get(&image_transfer(a::TRANSFERRED_BLOCKS_STATUS))
+                .await?;
             let missing: Vec<u32> = match &read.value {
                 Some(Data::BitString(bits)) => (0..count)
                     .filter(|&i| bits.get(i as usize) != Some(true))
@@ -215,7 +216,10 @@ impl Run<'_> {
             self.session = Some(opened.ok()?);
         }
         let session = self.session.as_mut().expect("open");
-        match session.get(18, IT, 6).await {
+        match session
+            .get(it::CLASS_ID, it::LOGICAL_NAME, a::IMAGE_TRANSFER_STATUS)
+            .await
+        {
             Ok(Ok(value)) => value.as_u64().map(|s| s as u8),
             Ok(Err(_)) => None,
             Err(_) => {
@@ -244,13 +248,18 @@ impl Run<'_> {
     }
 
     pub(crate) async fn verify(&mut self, p: &Poll) -> Result<Observed, Stop> {
-        let mut observed = self.invoke(&it(3), Some(Data::Integer(0))).await?;
+        let mut observed = self
+            .invoke(
+                &image_transfer(m::IMAGE_VERIFY),
+                Some(it::trigger_parameter()),
+            )
+            .await?;
         if observed.link_failure.is_some() {
             return Ok(observed);
         }
         // CONNEXO: poll the status on temporary-failure instead of verifying again.
         let busy: &[u8] = if observed.result.as_deref() == Some("temporary-failure") {
-            &[2]
+            &[S::VerificationInitiated.value()]
         } else {
             &[]
         };
@@ -266,8 +275,14 @@ impl Run<'_> {
 
     pub(crate) async fn activate(&mut self, p: &Poll) -> Result<Observed, Stop> {
         let reply_wait = Duration::from_secs(p.reply_s);
-        let invoked =
-            tokio::time::timeout(reply_wait, self.invoke(&it(4), Some(Data::Integer(0)))).await;
+        let invoked = tokio::time::timeout(
+            reply_wait,
+            self.invoke(
+                &image_transfer(m::IMAGE_ACTIVATE),
+                Some(it::trigger_parameter()),
+            ),
+        )
+        .await;
         let mut observed = match invoked {
             Ok(result) => result?,
             Err(_) => Observed::result("no-reply"),
@@ -280,7 +295,10 @@ impl Run<'_> {
         }
         observed.status = self
             .poll_status(
-                &[2, 5],
+                &[
+                    S::VerificationInitiated.value(),
+                    S::ActivationInitiated.value(),
+                ],
                 Duration::from_secs(p.within_s),
                 Duration::from_millis(p.poll_ms),
             )
@@ -290,7 +308,7 @@ impl Run<'_> {
 
     pub(crate) async fn schedule_activation(&mut self, in_s: u64) -> Result<Observed, Stop> {
         let at = crate::transfer::unix_seconds(std::time::SystemTime::now()) as u64 + in_s;
-        let value = crate::transfer::execution_time(at);
+        let value = schedule::execution_time(at);
         let scheduler =
             ObjectRef::parse("activation_scheduler_execution_time").expect("a known name");
         self.set(&scheduler, &value).await

@@ -21,26 +21,13 @@ pub use report::{unix_seconds, Event, Evidence, Outcome, Report, Step};
 
 use crate::session::{Session, SessionError};
 use crate::target::Target;
-use dlms::apdu::{DataAccessResult as R, MethodDescriptor, ObisCode};
-use dlms::axdr::DateTime;
+use dlms::apdu::DataAccessResult as R;
+use dlms::cosem::image_transfer::{
+    self as it, attribute as attr, method as m, ImageToActivateInfo, ImageTransferStatus as S,
+};
+use dlms::cosem::{active_firmware_identifier, class, schedule, ACTIVATION_SCHEDULER};
 use dlms::Data;
 use std::time::{Duration, Instant, SystemTime};
-
-const IMAGE_TRANSFER: ObisCode = ObisCode::new(0, 0, 44, 0, 0, 255);
-const ACTIVATION_SCHEDULER: ObisCode = ObisCode::new(0, 0, 15, 0, 2, 255);
-
-/// The activation scheduler's execution_time (IC 22 attribute 4) for one run at `secs` (Unix
-/// seconds, UTC): an array of one {time, date} structure of octet-strings.
-pub fn execution_time(secs: u64) -> Data<'static> {
-    let at = DateTime::from_unix_utc(secs);
-    let (mut time, mut date) = (Vec::new(), Vec::new());
-    at.time.encode(&mut time);
-    at.date.encode(&mut date);
-    Data::Array(vec![Data::Structure(vec![
-        Data::OctetString(time.into()),
-        Data::OctetString(date.into()),
-    ])])
-}
 
 /// When to activate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,14 +144,6 @@ const BUSY_RETRIES: u32 = 25;
 const MAX_RECOVERIES: u32 = 50;
 /// Undecodable replies or exception-responses after which a transfer stops.
 const MAX_PROTOCOL_ERRORS: u32 = 3;
-
-fn method(method_id: i8) -> MethodDescriptor {
-    MethodDescriptor {
-        class_id: 18,
-        instance: IMAGE_TRANSFER,
-        method_id,
-    }
-}
 
 impl<'a> Driver<'a> {
     /// A driver for `plan` on `target`.
@@ -331,7 +310,10 @@ impl<'a> Driver<'a> {
     async fn get(&mut self, attribute: i8) -> Result<Result<Data<'static>, R>, Stop> {
         let mut tries = 0;
         loop {
-            let result = self.session().get(18, IMAGE_TRANSFER, attribute).await?;
+            let result = self
+                .session()
+                .get(it::CLASS_ID, it::LOGICAL_NAME, attribute)
+                .await?;
             match result {
                 Err(R::TEMPORARY_FAILURE | R::HARDWARE_FAULT) if tries < BUSY_RETRIES => {
                     tries += 1;
@@ -342,10 +324,11 @@ impl<'a> Driver<'a> {
         }
     }
 
-    async fn status(&mut self) -> Result<Option<u8>, Stop> {
-        Ok(match self.get(6).await? {
-            Ok(Data::Enum(s)) => Some(s),
-            _ => None,
+    /// image_transfer_status, None when unreadable or not a known value.
+    async fn status(&mut self) -> Result<Option<S>, Stop> {
+        Ok(match self.get(attr::IMAGE_TRANSFER_STATUS).await? {
+            Ok(value) => S::from_data(&value),
+            Err(_) => None,
         })
     }
 
@@ -365,16 +348,16 @@ impl<'a> Driver<'a> {
         self.report.blocks_needed = count;
         self.enable().await?;
         let status = self.status().await?;
-        let verified = status == Some(3) && self.info_matches().await?;
+        let verified = status == Some(S::VerificationSuccessful) && self.info_matches().await?;
         match (verified, status, self.initiated) {
             (true, _, _) => self.event(
                 Step::Initiate,
                 "the meter already holds this image, verified",
             ),
-            (false, Some(1), true) => {
+            (false, Some(S::Initiated), true) => {
                 self.event(Step::Initiate, "resuming the transfer this run started")
             }
-            (false, Some(0), true) => {
+            (false, Some(S::NotInitiated), true) => {
                 self.event(
                     Step::Initiate,
                     "the meter forgot the transfer (status 0): initiating again",
@@ -392,7 +375,7 @@ impl<'a> Driver<'a> {
     }
 
     async fn block_size(&mut self) -> Result<usize, Stop> {
-        let size = match self.get(2).await? {
+        let size = match self.get(attr::IMAGE_BLOCK_SIZE).await? {
             Ok(d) => d.as_u64().filter(|s| *s > 0),
             Err(e) => {
                 return Err(Stop::Failed(
@@ -432,7 +415,7 @@ impl<'a> Driver<'a> {
     }
 
     async fn enable(&mut self) -> Result<(), Stop> {
-        match self.get(5).await? {
+        match self.get(attr::IMAGE_TRANSFER_ENABLED).await? {
             Ok(Data::Boolean(true)) => Ok(()),
             Ok(_) => {
                 self.event(
@@ -441,7 +424,12 @@ impl<'a> Driver<'a> {
                 );
                 match self
                     .session()
-                    .set(18, IMAGE_TRANSFER, 5, &Data::Boolean(true))
+                    .set(
+                        it::CLASS_ID,
+                        it::LOGICAL_NAME,
+                        attr::IMAGE_TRANSFER_ENABLED,
+                        &Data::Boolean(true),
+                    )
                     .await?
                 {
                     R::SUCCESS => Ok(()),
@@ -462,14 +450,12 @@ impl<'a> Driver<'a> {
     }
 
     async fn initiate(&mut self) -> Result<(), Stop> {
-        let params = Data::Structure(vec![
-            Data::OctetString(self.plan.identifier.clone().into()),
-            Data::DoubleLongUnsigned(self.plan.image.len() as u32),
-        ]);
+        let params = it::initiate_parameters(&self.plan.identifier, self.plan.image.len() as u32)
+            .into_owned();
         for attempt in 0..5 {
             let outcome = self
                 .session()
-                .action(method(1), Some(params.clone()))
+                .action(it::method(m::IMAGE_TRANSFER_INITIATE), Some(params.clone()))
                 .await?;
             match outcome.result {
                 R::SUCCESS => {
@@ -483,7 +469,11 @@ impl<'a> Driver<'a> {
                         ),
                     );
                     return self
-                        .await_status(Step::Initiate, |s| s != 0, "the status to leave 0")
+                        .await_status(
+                            Step::Initiate,
+                            |s| s != S::NotInitiated,
+                            "the status to leave 0",
+                        )
                         .await
                         .map(drop);
                 }
@@ -508,9 +498,9 @@ impl<'a> Driver<'a> {
     async fn await_status(
         &mut self,
         step: Step,
-        done: impl Fn(u8) -> bool,
+        done: impl Fn(S) -> bool,
         what: &str,
-    ) -> Result<u8, Stop> {
+    ) -> Result<S, Stop> {
         let deadline = Instant::now() + self.plan.verify_deadline;
         loop {
             if let Some(s) = self.status().await? {
@@ -625,29 +615,22 @@ impl<'a> Driver<'a> {
         for chunk in blocks.chunks(burst) {
             let params: Vec<Data<'_>> = chunk
                 .iter()
-                .map(|&n| {
-                    Data::Structure(vec![
-                        Data::DoubleLongUnsigned(n),
-                        Data::OctetString(self.block(n, block_size).into()),
-                    ])
-                })
+                .map(|&n| it::block_parameters(n, &self.block(n, block_size)).into_owned())
                 .collect();
             let now = unix_seconds(SystemTime::now());
             self.report.first_block_at.get_or_insert(now);
             self.report.last_block_at = Some(now);
             self.report.blocks_sent += chunk.len() as u32;
             self.session()
-                .actions_unconfirmed(method(2), &params)
+                .actions_unconfirmed(it::method(m::IMAGE_BLOCK_TRANSFER), &params)
                 .await?;
         }
         Ok(())
     }
 
     async fn send_block(&mut self, n: u32, block_size: usize) -> Result<(), Stop> {
-        let params = Data::Structure(vec![
-            Data::DoubleLongUnsigned(n),
-            Data::OctetString(self.block(n, block_size).into()),
-        ]);
+        let block = self.block(n, block_size);
+        let params = it::block_parameters(n, &block);
         for attempt in 0..3 {
             let now = unix_seconds(SystemTime::now());
             self.report.first_block_at.get_or_insert(now);
@@ -655,7 +638,7 @@ impl<'a> Driver<'a> {
             self.report.blocks_sent += 1;
             let outcome = self
                 .session()
-                .action(method(2), Some(params.clone()))
+                .action(it::method(m::IMAGE_BLOCK_TRANSFER), Some(params.clone()))
                 .await?;
             match outcome.result {
                 R::SUCCESS => return Ok(()),
@@ -676,7 +659,7 @@ impl<'a> Driver<'a> {
 
     /// The blocks the meter lacks: from attribute 3, or attribute 4 when 3 is not readable.
     async fn missing(&mut self, count: u32) -> Result<Vec<u32>, Stop> {
-        match self.get(3).await? {
+        match self.get(attr::TRANSFERRED_BLOCKS_STATUS).await? {
             Ok(Data::BitString(bits)) if bits.len() as u32 >= count => Ok((0..count)
                 .filter(|n| bits.get(*n as usize) != Some(true))
                 .collect()),
@@ -689,7 +672,7 @@ impl<'a> Driver<'a> {
                     Step::Completeness,
                     format!("attribute 3 unusable ({shown}); using attribute 4"),
                 );
-                match self.get(4).await? {
+                match self.get(attr::FIRST_NOT_TRANSFERRED_BLOCK_NUMBER).await? {
                     Ok(d) => {
                         let first = d.as_u64().unwrap_or(0) as u32;
                         Ok((first.min(count)..count).collect())
@@ -706,7 +689,7 @@ impl<'a> Driver<'a> {
     async fn verify(&mut self) -> Result<(), Stop> {
         let outcome = self
             .session()
-            .action(method(3), Some(Data::Integer(0)))
+            .action(it::method(m::IMAGE_VERIFY), Some(it::trigger_parameter()))
             .await?;
         let status = match outcome.result {
             R::SUCCESS => self.status().await?,
@@ -719,8 +702,12 @@ impl<'a> Driver<'a> {
                     ),
                 );
                 Some(
-                    self.await_status(Step::Verify, |s| s != 2, "verification to finish")
-                        .await?,
+                    self.await_status(
+                        Step::Verify,
+                        |s| s != S::VerificationInitiated,
+                        "verification to finish",
+                    )
+                    .await?,
                 )
             }
             r => {
@@ -730,33 +717,36 @@ impl<'a> Driver<'a> {
             }
         };
         match status {
-            Some(3) => {
+            Some(S::VerificationSuccessful) => {
                 self.event(Step::Verify, "verification successful (status 3)");
                 Ok(())
             }
-            Some(4) => Err(Stop::Failed(
+            Some(S::VerificationFailed) => Err(Stop::Failed(
                 Step::Verify,
                 "the meter rejected the image: verification failed (status 4)".into(),
             )),
             s => Err(Stop::Failed(
                 Step::Verify,
-                format!("verification did not succeed (status {s:?})"),
+                format!("verification did not succeed (status {})", shown(s)),
             )),
         }
     }
 
     async fn info_matches(&mut self) -> Result<bool, Stop> {
-        Ok(match self.get(7).await? {
-            Ok(Data::Array(entries)) => entries.iter().any(|e| {
-                matches!(e.as_elements(), Some([Data::DoubleLongUnsigned(size), id, ..])
-                    if *size as usize == self.plan.image.len() && id.as_bytes() == Some(&self.plan.expected_version))
-            }),
-            _ => false,
+        Ok(match self.get(attr::IMAGE_TO_ACTIVATE_INFO).await? {
+            Ok(value) => ImageToActivateInfo::list_from_data(&value)
+                .unwrap_or_default()
+                .iter()
+                .any(|e| {
+                    e.size as usize == self.plan.image.len()
+                        && e.identification == self.plan.expected_version
+                }),
+            Err(_) => false,
         })
     }
 
     async fn check_info(&mut self) -> Result<(), Stop> {
-        match self.get(7).await? {
+        match self.get(attr::IMAGE_TO_ACTIVATE_INFO).await? {
             Ok(Data::Array(entries)) if !entries.is_empty() => {
                 let described: Vec<String> = entries
                     .iter()
@@ -803,10 +793,15 @@ impl<'a> Driver<'a> {
                 Ok(Outcome::ReadyForActivation)
             }
             Activation::At(secs) => {
-                let value = execution_time(secs);
+                let value = schedule::execution_time(secs);
                 match self
                     .session()
-                    .set(22, ACTIVATION_SCHEDULER, 4, &value)
+                    .set(
+                        class::SINGLE_ACTION_SCHEDULE,
+                        ACTIVATION_SCHEDULER,
+                        schedule::EXECUTION_TIME,
+                        &value,
+                    )
                     .await?
                 {
                     R::SUCCESS => {
@@ -826,7 +821,7 @@ impl<'a> Driver<'a> {
                 self.event(Step::Activate, "activating");
                 match self
                     .session()
-                    .action(method(4), Some(Data::Integer(0)))
+                    .action(it::method(m::IMAGE_ACTIVATE), Some(it::trigger_parameter()))
                     .await
                 {
                     Ok(o) if o.result == R::SUCCESS || o.result == R::TEMPORARY_FAILURE => {
@@ -858,9 +853,9 @@ impl<'a> Driver<'a> {
     /// After the reboot: the active firmware identifier of the part, else status 6.
     async fn confirm(&mut self) -> Result<Outcome, Stop> {
         let deadline = Instant::now() + self.plan.reconnect_deadline;
-        let ln = ObisCode::new(1, self.plan.part, 0, 2, 0, 255);
+        let ln = active_firmware_identifier(self.plan.part);
         loop {
-            let id = self.session().get(1, ln, 2).await?;
+            let id = self.session().get(class::DATA, ln, 2).await?;
             let status = self.status().await?;
             match (id, status) {
                 (Ok(d), _) if d.as_bytes() == Some(&self.plan.expected_version) => {
@@ -870,7 +865,7 @@ impl<'a> Driver<'a> {
                         evidence: Evidence::ActiveFirmwareIdentifier(version),
                     });
                 }
-                (Err(R::OBJECT_UNDEFINED), Some(6)) => {
+                (Err(R::OBJECT_UNDEFINED), Some(S::ActivationSuccessful)) => {
                     self.event(
                         Step::Confirm,
                         "no active firmware identifier object; image_transfer_status is 6",
@@ -879,7 +874,7 @@ impl<'a> Driver<'a> {
                         evidence: Evidence::TransferStatusSix,
                     });
                 }
-                (_, Some(7)) => {
+                (_, Some(S::ActivationFailed)) => {
                     return Err(Stop::Failed(
                         Step::Confirm,
                         "activation failed: the meter rolled back to the old firmware (status 7)"
@@ -889,11 +884,19 @@ impl<'a> Driver<'a> {
                 (id, s) if Instant::now() > deadline => {
                     return Err(Stop::Failed(
                         Step::Confirm,
-                        format!("new firmware not confirmed: {ln} = {id:?}, status {s:?}"),
+                        format!(
+                            "new firmware not confirmed: {ln} = {id:?}, status {}",
+                            shown(s)
+                        ),
                     ))
                 }
                 _ => tokio::time::sleep(self.plan.poll_interval).await,
             }
         }
     }
+}
+
+/// A status as reports show it: its number and name, or that it could not be read.
+fn shown(status: Option<S>) -> String {
+    status.map_or_else(|| "unreadable".into(), |s| s.to_string())
 }
