@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod hdlc;
 pub mod image;
 pub mod security;
+pub mod text;
 pub mod wrapper;
 
 #[cfg(test)]

@@ -234,7 +234,7 @@ impl Session {
         if let Some(trace) = &mut self.trace {
             if trace.len() < TRACE_LIMIT {
                 let decoded = match Apdu::decode(apdu) {
-                    Ok(a) => format!("{a:?}"),
+                    Ok(a) => dlms::text::apdu(&a),
                     Err(e) => format!("undecodable: {e}"),
                 };
                 trace.push(TraceEntry {

@@ -125,6 +125,28 @@ impl Control {
     }
 }
 
+impl std::fmt::Display for Control {
+    /// The frame type as HDLC writes it: `I N(S)=1 N(R)=2 P/F`, `RR N(R)=3`, `SNRM P/F`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (pf, text) = match *self {
+            Control::I { ns, nr, pf } => (pf, format!("I N(S)={ns} N(R)={nr}")),
+            Control::Rr { nr, pf } => (pf, format!("RR N(R)={nr}")),
+            Control::Rnr { nr, pf } => (pf, format!("RNR N(R)={nr}")),
+            Control::Snrm { pf } => (pf, "SNRM".into()),
+            Control::Ua { pf } => (pf, "UA".into()),
+            Control::Disc { pf } => (pf, "DISC".into()),
+            Control::Dm { pf } => (pf, "DM".into()),
+            Control::Frmr { pf } => (pf, "FRMR".into()),
+            Control::Ui { pf } => (pf, "UI".into()),
+        };
+        f.write_str(&text)?;
+        if pf {
+            f.write_str(" P/F")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

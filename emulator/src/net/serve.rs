@@ -185,7 +185,11 @@ fn summary(apdu: &[u8]) -> String {
     use dlms::Codec;
     match dlms::Apdu::decode(apdu) {
         Ok(a) => {
-            let text = format!("{a:?}");
+            let text = dlms::text::apdu(&a)
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("; ");
             if text.len() > 160 {
                 let head: String = text.chars().take(160).collect();
                 format!("{head}… ({} bytes)", apdu.len())

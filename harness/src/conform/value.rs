@@ -182,14 +182,7 @@ impl BytesSpec {
 
 /// Hex digits, spaces allowed between bytes.
 pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() % 2 != 0 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!("`{text}` is not hex bytes"));
-    }
-    Ok((0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).expect("checked hex"))
-        .collect())
+    dlms::text::parse_hex(text).map_err(|e| e.to_string())
 }
 
 fn bits_from(text: &str) -> Result<BitString<'static>, String> {
