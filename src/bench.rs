@@ -32,16 +32,16 @@ pub enum BenchCommand {
         /// upgrade --unconfirmed-blocks`); without it every block is confirmed.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
         unconfirmed_blocks: Option<u32>,
-        /// Run the campaign over this scenario's fleet, with its faults and image (for
-        /// example scenarios/10k.toml), instead of a clean fleet of --meters.
+        /// Run the campaign over this scenario's fleet, with its faults and image (a file,
+        /// or a built-in scenario such as 10k), instead of a clean fleet of --meters.
         #[arg(long, requires = "campaign")]
         scenario: Option<std::path::PathBuf>,
     },
     /// Upgrade a scenario's fleet round after round for a bounded time, printing memory after
     /// each round.
     Soak {
-        /// The scenario file.
-        #[arg(long, default_value = "scenarios/gprs-lossy.toml")]
+        /// A scenario file, or the name of a built-in scenario.
+        #[arg(long, default_value = "gprs-lossy")]
         scenario: std::path::PathBuf,
         /// How long, in minutes (the round under way at the end finishes).
         #[arg(long, default_value_t = 30)]
@@ -244,7 +244,7 @@ impl CampaignFleet {
         path: &std::path::Path,
         key: &p256::ecdsa::SigningKey,
     ) -> Result<Self, String> {
-        let scenario = Scenario::load(path).map_err(|e| e.to_string())?;
+        let scenario = Scenario::find(path).map_err(|e| e.to_string())?;
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let version = scenario.image.version.as_bytes().to_vec();
         let payload = vec![0x5A; scenario.image.size as usize];

@@ -4,7 +4,8 @@
 use crate::conform_bench::{emulated_target, matrix_rows, meter_config, EmulatedBench};
 use harness::conform::report::{console, html, json, junit};
 use harness::conform::{
-    load_catalogue, run, Baseline, Case, ConformTarget, NoBench, Options, RunReport, Verdict,
+    embedded_catalogue, load_catalogue, run, Baseline, Case, ConformTarget, NoBench, Options,
+    RunReport, Verdict,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,9 +20,9 @@ pub struct ConformArgs {
     /// and print which cases catch each quirk.
     #[arg(long)]
     matrix: bool,
-    /// The catalogue folder.
-    #[arg(long, default_value = "cases")]
-    cases: PathBuf,
+    /// A catalogue folder to run instead of the catalogue built into the binary.
+    #[arg(long, value_name = "DIR")]
+    cases: Option<PathBuf>,
     /// Run only these cases (repeatable).
     #[arg(long = "case", value_name = "ID")]
     only: Vec<String>,
@@ -61,7 +62,11 @@ pub fn run_command(args: ConformArgs) -> ExitCode {
 }
 
 fn select(args: &ConformArgs) -> Result<Vec<Case>, String> {
-    let cases = load_catalogue(&args.cases).map_err(|e| e.to_string())?;
+    let cases = match &args.cases {
+        Some(dir) => load_catalogue(dir),
+        None => embedded_catalogue(),
+    }
+    .map_err(|e| e.to_string())?;
     if args.only.is_empty() {
         return Ok(cases);
     }
@@ -70,7 +75,11 @@ fn select(args: &ConformArgs) -> Result<Vec<Case>, String> {
         .iter()
         .find(|id| !cases.iter().any(|c| &c.id == *id))
     {
-        return Err(format!("no case `{unknown}` in {}", args.cases.display()));
+        let catalogue = args
+            .cases
+            .as_ref()
+            .map_or("the built-in catalogue".into(), |d| d.display().to_string());
+        return Err(format!("no case `{unknown}` in {catalogue}"));
     }
     Ok(cases
         .into_iter()

@@ -15,15 +15,12 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The scenario the demo runs when none is given.
-const DEFAULT_SCENARIO: &str = include_str!("../scenarios/default.toml");
-
 /// Arguments of `meterfleet demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// A scenario file (default: the embedded `scenarios/default.toml`).
-    #[arg(long)]
-    scenario: Option<PathBuf>,
+    /// A scenario file, or the name of a built-in scenario.
+    #[arg(long, default_value = "default")]
+    scenario: PathBuf,
     /// Override the scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
@@ -132,11 +129,7 @@ pub fn run(args: DemoArgs) -> ExitCode {
 }
 
 fn execute(args: DemoArgs) -> Result<bool, String> {
-    let mut scenario = match &args.scenario {
-        Some(path) => Scenario::load(path).map_err(|e| e.to_string())?,
-        None => Scenario::from_toml(DEFAULT_SCENARIO, "scenarios/default.toml (embedded)")
-            .map_err(|e| e.to_string())?,
-    };
+    let mut scenario = Scenario::find(&args.scenario).map_err(|e| e.to_string())?;
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }

@@ -26,8 +26,8 @@ pub struct EmulateArgs {
     /// Keep the meter's non-volatile state here, so it survives restarts.
     #[arg(long, conflicts_with = "scenario")]
     state_dir: Option<PathBuf>,
-    /// Run a whole fleet from a scenario file instead of one meter: every meter on its own
-    /// loopback address (needs --trust-key).
+    /// Run a whole fleet from a scenario (a file, or a built-in name such as `default`)
+    /// instead of one meter: every meter on its own loopback address (needs --trust-key).
     #[arg(long, requires = "trust_key")]
     scenario: Option<PathBuf>,
     /// With --scenario: where to write the targets file for `meterfleet upgrade --targets`.
@@ -126,7 +126,7 @@ fn start(args: EmulateArgs) -> Result<(), String> {
 
 /// Runs every meter of a scenario until interrupted.
 fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String> {
-    let scenario = emulator::scenario::Scenario::load(path).map_err(|e| e.to_string())?;
+    let scenario = emulator::scenario::Scenario::find(path).map_err(|e| e.to_string())?;
     let trusted =
         crate::image_cmd::load_verifying_key(args.trust_key.as_deref().expect("clap requires it"))?;
     // Doomed meters trust a key nobody has.

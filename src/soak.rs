@@ -18,7 +18,7 @@ fn rss_kib() -> u64 {
 
 /// Runs rounds until `minutes` have passed (the round under way finishes).
 pub fn soak(path: &Path, minutes: u64, concurrency: usize) -> Result<(), String> {
-    let scenario = Scenario::load(path).map_err(|e| e.to_string())?;
+    let scenario = Scenario::find(path).map_err(|e| e.to_string())?;
     let vendor = key(scenario.seed, "meterfleet demo vendor");
     let stranger = key(scenario.seed, "meterfleet demo stranger");
     fleet::ensure_open_files(fleet::files_needed(scenario.meter_count() as usize, true))?;

@@ -203,3 +203,19 @@ fn the_catalogue_has_every_case_file_valid_and_at_least_fifty() {
         assert!(cases.iter().any(|c| c.subject == subject), "{subject}");
     }
 }
+
+#[test]
+fn the_built_in_catalogue_is_the_cases_folder() {
+    let on_disk = harness::conform::load_catalogue(&root().join("cases")).unwrap();
+    let built_in = harness::conform::embedded_catalogue().unwrap();
+    let ids = |cases: &[harness::conform::Case]| -> Vec<(String, String)> {
+        cases
+            .iter()
+            .map(|c| (c.id.clone(), c.subject.clone()))
+            .collect()
+    };
+    assert_eq!(ids(&built_in), ids(&on_disk));
+    assert!(built_in
+        .iter()
+        .all(|c| c.file.starts_with("cases") && c.file.extension().is_some()));
+}

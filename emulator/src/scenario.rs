@@ -218,6 +218,10 @@ pub struct ScenarioError {
     pub message: String,
 }
 
+/// The scenarios shipped inside the binary: the repository's `scenarios/` folder.
+static SHIPPED: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../scenarios");
+
 impl Scenario {
     /// Parses scenario TOML; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ScenarioError> {
@@ -238,6 +242,49 @@ impl Scenario {
             message: e.to_string(),
         })?;
         Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// A scenario shipped inside the binary, by name (`gprs-lossy`, `gprs-lossy.toml` or
+    /// `scenarios/gprs-lossy.toml`).
+    pub fn shipped(name: &str) -> Option<Result<Self, ScenarioError>> {
+        let file = Path::new(name).file_name()?.to_str()?;
+        let file = if file.ends_with(".toml") {
+            file.to_owned()
+        } else {
+            format!("{file}.toml")
+        };
+        let text = SHIPPED.get_file(&file)?.contents_utf8()?;
+        Some(Self::from_toml(
+            text,
+            &format!("scenarios/{file} (built in)"),
+        ))
+    }
+
+    /// The names of the shipped scenarios.
+    pub fn shipped_names() -> Vec<&'static str> {
+        let mut names: Vec<&str> = SHIPPED
+            .files()
+            .filter_map(|f| f.path().to_str()?.strip_suffix(".toml"))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// A scenario file if `arg` names one, else the shipped scenario of that name: so that
+    /// `--scenario scenarios/10k.toml` works inside the repository and from any folder.
+    pub fn find(arg: &Path) -> Result<Self, ScenarioError> {
+        if arg.exists() {
+            return Self::load(arg);
+        }
+        arg.to_str().and_then(Self::shipped).unwrap_or_else(|| {
+            Err(ScenarioError {
+                origin: arg.display().to_string(),
+                message: format!(
+                    "no such file, nor a built-in scenario (built in: {})",
+                    Self::shipped_names().join(", ")
+                ),
+            })
+        })
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -499,5 +546,21 @@ mod shipped {
             n += 1;
         }
         assert!(n >= 5);
+        assert_eq!(Scenario::shipped_names().len(), n);
+    }
+
+    /// The built-in scenarios are found by name, file name or repository path.
+    #[test]
+    fn shipped_scenarios_are_found_by_any_of_their_names() {
+        for name in ["gprs-lossy", "gprs-lossy.toml", "scenarios/gprs-lossy.toml"] {
+            let s = Scenario::shipped(name).unwrap().unwrap();
+            assert_eq!(s.name, "gprs-lossy");
+        }
+        assert!(Scenario::shipped("nowhere").is_none());
+        let e = Scenario::find(Path::new("/nonexistent/nowhere.toml")).unwrap_err();
+        assert!(
+            e.to_string().contains("built in: 10k, clean, default"),
+            "{e}"
+        );
     }
 }

@@ -158,29 +158,58 @@ impl Case {
     }
 }
 
+/// The catalogue shipped inside the binary: the repository's `cases/` folder as it was built.
+static EMBEDDED: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../cases");
+
+/// A case file of a catalogue: its path (under the catalogue's root) and its text.
+struct CatalogueFile {
+    relative: PathBuf,
+    text: String,
+}
+
 /// The cases of a catalogue folder, sorted by subject and file; ids must be unique.
 /// `baselines/` and `reports/` folders and README files are not cases.
 pub fn load_catalogue(root: &Path) -> Result<Vec<Case>, CaseError> {
+    let mut paths = Vec::new();
+    collect_files(root, &mut paths).map_err(|e| CaseError(format!("{}: {e}", root.display())))?;
+    let files = paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| CaseError(format!("{}: {e}", path.display())))?;
+            let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+            Ok(CatalogueFile { relative, text })
+        })
+        .collect::<Result<Vec<_>, CaseError>>()?;
+    catalogue(root, files)
+}
+
+/// The catalogue built into the binary, the same cases as the repository's `cases/` folder;
+/// their files are named `cases/...` in reports.
+pub fn embedded_catalogue() -> Result<Vec<Case>, CaseError> {
     let mut files = Vec::new();
-    collect_files(root, &mut files).map_err(|e| CaseError(format!("{}: {e}", root.display())))?;
-    files.sort();
+    collect_embedded(&EMBEDDED, &mut files);
+    catalogue(Path::new("cases"), files)
+}
+
+/// Parses, sorts and checks the files of one catalogue.
+fn catalogue(root: &Path, mut files: Vec<CatalogueFile>) -> Result<Vec<Case>, CaseError> {
+    files.sort_by(|a, b| a.relative.cmp(&b.relative));
     let mut cases: Vec<Case> = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| CaseError(format!("{}: {e}", file.display())))?;
-        let subject = file
-            .strip_prefix(root)
-            .ok()
-            .and_then(|rel| rel.components().next())
-            .filter(|_| file.parent() != Some(root))
-            .map_or("general".to_string(), |c| {
-                c.as_os_str().to_string_lossy().into_owned()
-            });
-        let case = Case::parse(&text, &file, &subject)?;
+        let mut parts = file.relative.components();
+        let first = parts.next();
+        let subject = match (first, parts.next()) {
+            (Some(folder), Some(_)) => folder.as_os_str().to_string_lossy().into_owned(),
+            _ => "general".to_string(),
+        };
+        let path = root.join(&file.relative);
+        let case = Case::parse(&file.text, &path, &subject)?;
         if let Some(other) = cases.iter().find(|c| c.id == case.id) {
             return Err(CaseError(format!(
                 "{}: field id: `{}` is also the id of {}",
-                file.display(),
+                path.display(),
                 case.id,
                 other.file.display()
             )));
@@ -193,12 +222,17 @@ pub fn load_catalogue(root: &Path) -> Result<Vec<Case>, CaseError> {
     Ok(cases)
 }
 
+/// Whether a folder of a catalogue holds cases (reports and baselines do not).
+fn holds_cases(name: &str) -> bool {
+    name != "baselines" && name != "reports"
+}
+
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if path.is_dir() {
-            if name != "baselines" && name != "reports" {
+            if holds_cases(name) {
                 collect_files(&path, out)?;
             }
         } else if name.ends_with(".toml") {
@@ -206,6 +240,23 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+fn collect_embedded(dir: &include_dir::Dir<'static>, out: &mut Vec<CatalogueFile>) {
+    for entry in dir.entries() {
+        let path = entry.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        match entry {
+            include_dir::DirEntry::Dir(sub) if holds_cases(name) => collect_embedded(sub, out),
+            include_dir::DirEntry::File(file) if name.ends_with(".toml") => {
+                out.push(CatalogueFile {
+                    relative: path.to_path_buf(),
+                    text: String::from_utf8_lossy(file.contents()).into_owned(),
+                })
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ mod transfer_steps;
 pub mod value;
 pub mod verdict;
 
-pub use case::{load_catalogue, Case, CaseError, Level};
+pub use case::{embedded_catalogue, load_catalogue, Case, CaseError, Level};
 pub use engine::{run, Bench, NoBench, Options};
 pub use target::{ConformTarget, Images, TestImage};
 pub use verdict::{Baseline, CaseResult, RunReport, Verdict};
