@@ -156,7 +156,7 @@ fn fleet(meters: u32, image_kib: u32, campaign: Option<CampaignArgs>) -> Result<
         wanted: files,
         per_connection: 1,
     })?;
-    let runtime = crate::cli::runtime()?;
+    let runtime = crate::process::runtime()?;
     println!(
         "machine: {} cores; fleet of {meters} meters, {image_kib} KiB image in 1 KiB blocks",
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -300,7 +300,11 @@ async fn campaign_rate(fleet: CampaignFleet, args: &CampaignArgs) -> Result<(), 
         let _ = std::fs::remove_dir_all(&dir);
         return Err(format!("the fleet process did not start: {}", log.trim()));
     }
-    let targets = harness::targets_file::load(&targets)?;
+    let targets: Vec<harness::target::Target> = harness::target::file::load(&targets)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|m| m.main)
+        .collect();
     let plan = harness::transfer::Plan {
         poll_interval: Duration::from_millis(100),
         block_service: args.block_service,

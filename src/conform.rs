@@ -2,20 +2,23 @@
 //! bare `tcp://HOST:PORT`), or against the emulated profiles of the detection matrix.
 
 use crate::conform_bench::{emulated_target, matrix_rows, meter_config, EmulatedBench};
+use crate::target_args::TargetArgs;
 use harness::conform::report::{console, html, json, junit};
 use harness::conform::{
-    embedded_catalogue, load_catalogue, run, Baseline, Case, ConformTarget, NoBench, Options,
-    RunReport, Verdict,
+    embedded_catalogue, load_catalogue, run, Baseline, Case, NoBench, Options, RunReport, Verdict,
 };
+use harness::target::MeterTarget;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Arguments of `meterfleet conform`.
 #[derive(Debug, clap::Args)]
 pub struct ConformArgs {
-    /// The meter: a target file (TOML) or tcp://HOST:PORT (public client 16, wrapper).
-    #[arg(long, required_unless_present = "matrix", conflicts_with = "matrix")]
-    target: Option<String>,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The meter of a targets file that names several.
+    #[arg(long, value_name = "NAME")]
+    meter: Option<String>,
     /// Run the catalogue against the conforming emulated profile and one profile per quirk,
     /// and print which cases catch each quirk.
     #[arg(long)]
@@ -58,7 +61,7 @@ pub struct ConformArgs {
 
 /// Runs the command: 0 when nothing unexpected deviates, 1 when something does, 2 on errors.
 pub fn run_command(args: ConformArgs) -> ExitCode {
-    crate::cli::exit_status(conform(&args))
+    crate::process::exit_status(conform(&args))
 }
 
 fn select(args: &ConformArgs) -> Result<Vec<Case>, String> {
@@ -119,20 +122,40 @@ fn write_reports(args: &ConformArgs, reports: &[RunReport]) -> Result<(), String
     Ok(())
 }
 
+/// The one meter the run tests: the target's only meter, or the one `--meter` names.
+fn chosen_meter(args: &ConformArgs) -> Result<MeterTarget, String> {
+    let meters = args.target.meters()?;
+    let names = || {
+        meters
+            .iter()
+            .map(|m| m.main.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (&args.meter, meters.len()) {
+        (None, 1) => Ok(meters[0].clone()),
+        (None, _) => Err(format!(
+            "the target names {} meters: choose one with --meter ({})",
+            meters.len(),
+            names()
+        )),
+        (Some(name), _) => meters
+            .iter()
+            .find(|m| &m.main.name == name)
+            .cloned()
+            .ok_or_else(|| format!("no meter `{name}` in the target ({})", names())),
+    }
+}
+
 fn conform(args: &ConformArgs) -> Result<bool, String> {
     let cases = select(args)?;
     if args.matrix {
+        if args.target.target.is_some() || args.meter.is_some() {
+            return Err("--matrix runs emulated meters: it takes no --target or --meter".into());
+        }
         return matrix(args, &cases);
     }
-    let spec = args
-        .target
-        .as_deref()
-        .expect("clap requires --target without --matrix");
-    let target = if spec.starts_with("tcp://") {
-        ConformTarget::bare(spec)?
-    } else {
-        ConformTarget::load(Path::new(spec))?
-    };
+    let target = chosen_meter(args)?;
     let baseline = match args.baseline.as_ref().or(target.baseline.as_ref()) {
         Some(path) => Baseline::load(path)?,
         None => Baseline::default(),
@@ -141,7 +164,7 @@ fn conform(args: &ConformArgs) -> Result<bool, String> {
     for stale in baseline.unknown_cases(&ids) {
         eprintln!("warning: the baseline lists `{stale}`, which is not in the catalogue");
     }
-    let runtime = crate::cli::runtime()?;
+    let runtime = crate::process::runtime()?;
     let mut report = runtime.block_on(run(&cases, &target, &mut NoBench, &options(args), |r| {
         eprintln!("{:40} {}", r.id, r.verdict.name());
     }));
@@ -270,7 +293,7 @@ pub fn render_matrix(lines: &[MatrixLine]) -> String {
 }
 
 fn matrix(args: &ConformArgs, cases: &[Case]) -> Result<bool, String> {
-    let runtime = crate::cli::runtime()?;
+    let runtime = crate::process::runtime()?;
     let lines = runtime.block_on(run_matrix(cases, &options(args)));
     print!("{}", render_matrix(&lines));
     let ok = lines.iter().all(MatrixLine::as_required);

@@ -6,9 +6,9 @@ use dlms::image::{self, Corruption};
 use emulator::meter::{Meter, MeterConfig, MeterKeys};
 use emulator::net::serve::{now_ms, serve, MeterHost, Transport};
 use emulator::profile::{MeterProfile, Quirk};
-use harness::conform::target::HlsClient;
-use harness::conform::{Bench, ConformTarget, Images, TestImage};
+use harness::conform::Bench;
 use harness::target::Target;
+use harness::target::{HlsClient, Images, LlsClient, MeterTarget, TestImage};
 use p256::ecdsa::SigningKey;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -190,24 +190,23 @@ pub fn matrix_rows() -> Vec<MatrixRow> {
 
 /// The target for an emulated meter of the matrix: management client 1 with LLS, the HLS
 /// client 48, the test images. Its address is set by the bench for each case.
-pub fn emulated_target(name: &str, transport: Transport) -> ConformTarget {
-    let transport = match transport {
-        Transport::Wrapper => harness::target::Transport::Wrapper,
-        Transport::Hdlc => harness::target::Transport::Hdlc,
-    };
+pub fn emulated_target(name: &str, transport: Transport) -> MeterTarget {
     let mut main = Target::parse("127.0.0.1:4059", transport).expect("a literal address");
     main.name = name.to_string();
     main.client_sap = 1;
     main.auth = harness::target::Auth::Lls(b"12345678".to_vec());
-    ConformTarget {
+    MeterTarget {
         main,
-        lls: Some((1, b"12345678".to_vec())),
+        lls: Some(LlsClient {
+            sap: 1,
+            password: b"12345678".to_vec(),
+        }),
         hls: Some(HlsClient {
             sap: 48,
             keys: MeterKeys::default().keys,
             system_title: *b"MFHARNES",
         }),
-        part: 1,
+        part: Some(1),
         images: test_images(),
         emulated: true,
         baseline: None,

@@ -125,7 +125,7 @@ pub(crate) fn key(seed: u64, role: &str) -> SigningKey {
 
 /// Runs the demo; the exit status is 0 when every meter the scenario does not doom is upgraded.
 pub fn run(args: DemoArgs) -> ExitCode {
-    crate::cli::exit_status(execute(args))
+    crate::process::exit_status(execute(args))
 }
 
 fn execute(args: DemoArgs) -> Result<bool, String> {
@@ -199,7 +199,7 @@ pub fn demo(scenario: &Scenario, concurrency: usize, passes: u32) -> Result<Demo
         .ok_or("the scenario's image part or version is out of range")?;
     let image_len = image.len();
     fleet::ensure_open_files(fleet::files_needed(scenario.meter_count() as usize, true))?;
-    let runtime = crate::cli::runtime()?;
+    let runtime = crate::process::runtime()?;
     runtime.block_on(async {
         let fleet: Fleet =
             fleet::start(scenario, *vendor.verifying_key(), *stranger.verifying_key()).await?;

@@ -15,8 +15,8 @@ pub struct EmulateArgs {
     #[arg(long, default_value = "127.0.0.1:4059")]
     listen: SocketAddr,
     /// The framing: wrapper (IEC 62056-4-7) or hdlc (IEC 62056-46).
-    #[arg(long, value_enum, default_value_t = TransportArg::Wrapper)]
-    transport: TransportArg,
+    #[arg(long, default_value_t = Transport::Wrapper)]
+    transport: Transport,
     /// A meter profile (TOML); the default is the strict reading of the Blue Book.
     #[arg(long)]
     profile: Option<PathBuf>,
@@ -47,15 +47,6 @@ impl EmulateArgs {
     pub fn is_fleet(&self) -> bool {
         self.scenario.is_some()
     }
-}
-
-/// The framing on the wire.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum TransportArg {
-    /// IEC 62056-4-7 wrapper.
-    Wrapper,
-    /// HDLC.
-    Hdlc,
 }
 
 /// Runs the meter; fails with a message naming the file or address that is wrong.
@@ -93,12 +84,9 @@ fn start(args: EmulateArgs) -> Result<(), String> {
         Some(state) => Meter::with_state(config, state),
         None => Meter::new(config),
     };
-    let transport = match args.transport {
-        TransportArg::Wrapper => Transport::Wrapper,
-        TransportArg::Hdlc => Transport::Hdlc,
-    };
+    let transport = args.transport;
     let host = MeterHost::new(meter, store);
-    let runtime = crate::cli::runtime()?;
+    let runtime = crate::process::runtime()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -133,7 +121,7 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
     let stranger = *p256::ecdsa::SigningKey::random(&mut rand_core::OsRng).verifying_key();
     let count = scenario.meter_count() as usize;
     emulator::fleet::ensure_open_files(emulator::fleet::files_needed(count, false))?;
-    let runtime = crate::cli::runtime()?;
+    let runtime = crate::process::runtime()?;
     runtime.block_on(async {
         let fleet = std::sync::Arc::new(emulator::fleet::start(&scenario, trusted, stranger).await?);
         let control = tokio::net::TcpListener::bind(args.control)

@@ -11,8 +11,10 @@ mod demo;
 mod emulate;
 mod html_report;
 mod image_cmd;
+mod process;
 mod progress;
 mod soak;
+mod target_args;
 mod upgrade;
 
 fn main() -> std::process::ExitCode {

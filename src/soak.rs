@@ -22,7 +22,7 @@ pub fn soak(path: &Path, minutes: u64, concurrency: usize) -> Result<(), String>
     let vendor = key(scenario.seed, "meterfleet demo vendor");
     let stranger = key(scenario.seed, "meterfleet demo stranger");
     fleet::ensure_open_files(fleet::files_needed(scenario.meter_count() as usize, true))?;
-    let runtime = crate::cli::runtime()?;
+    let runtime = crate::process::runtime()?;
     runtime.block_on(async {
         let fleet = fleet::start(&scenario, *vendor.verifying_key(), *stranger.verifying_key())
             .await?;

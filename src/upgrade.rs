@@ -1,7 +1,8 @@
 //! `meterfleet upgrade`: upgrade one meter, or run a campaign over a targets file.
 
+use crate::target_args::TargetArgs;
 use harness::campaign::{self, CampaignSettings};
-use harness::target::{Auth, Target, Transport};
+use harness::target::Target;
 use harness::transfer::{Activation, BlockService, Driver, Outcome, Plan};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,25 +11,10 @@ use std::time::Duration;
 
 /// Arguments of `meterfleet upgrade`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct UpgradeArgs {
-    /// One meter: tcp://HOST:PORT.
-    #[arg(long, conflicts_with = "targets", required_unless_present = "targets")]
-    target: Option<String>,
-    /// A campaign: a targets file (TOML), as `meterfleet emulate --scenario` writes.
-    #[arg(long)]
-    targets: Option<PathBuf>,
-    /// The framing: wrapper or hdlc.
-    #[arg(long, value_enum, default_value_t = TransportArg::Wrapper)]
-    transport: TransportArg,
-    /// The client SAP: 16 public, 1 management (LLS), 48 HLS-GMAC.
-    #[arg(long, default_value_t = 16)]
-    client: u16,
-    /// The LLS password.
-    #[arg(long, conflicts_with = "keys")]
-    password: Option<String>,
-    /// HLS-GMAC keys (TOML: system_title, encryption_key, authentication_key, in hex).
-    #[arg(long)]
-    keys: Option<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
     /// The image file.
     #[arg(long)]
     image: PathBuf,
@@ -56,69 +42,19 @@ pub struct UpgradeArgs {
     /// Keep every APDU exchanged (hex and decoded) in the JSON report.
     #[arg(long)]
     trace: bool,
-    /// Seconds one request may wait for its reply.
-    #[arg(long, default_value_t = 5.0)]
-    timeout: f64,
     /// Seconds a meter may stay unreachable (reboots, cuts) before it counts as failed.
     #[arg(long, default_value_t = 120.0)]
     reconnect_deadline: f64,
-    /// Meters receiving blocks at once (campaigns); a meter gives its place up once every
-    /// block is in.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
-    /// Passes over the meters still failing (campaigns).
-    #[arg(long, default_value_t = 3)]
-    passes: u32,
+    /// Meters receiving blocks at once (campaigns, default 64); a meter gives its place up
+    /// once every block is in.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Passes over the meters still failing (campaigns, default 3).
+    #[arg(long)]
+    passes: Option<u32>,
     /// Write the report here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
-}
-
-/// The framing on the wire.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum TransportArg {
-    /// IEC 62056-4-7 wrapper.
-    Wrapper,
-    /// HDLC.
-    Hdlc,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeysFile {
-    system_title: String,
-    encryption_key: String,
-    authentication_key: String,
-}
-
-fn hex_array<const N: usize>(
-    s: &str,
-    what: &str,
-    path: &std::path::Path,
-) -> Result<[u8; N], String> {
-    let bytes: Option<Vec<u8>> = (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect();
-    bytes.and_then(|b| b.try_into().ok()).ok_or_else(|| {
-        format!(
-            "{}: field {what}: expected {N} bytes in hex",
-            path.display()
-        )
-    })
-}
-
-fn load_keys(path: &std::path::Path) -> Result<Auth, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let k: KeysFile =
-        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-    Ok(Auth::HlsGmac {
-        keys: dlms::security::Keys {
-            encryption: hex_array(&k.encryption_key, "encryption_key", path)?,
-            authentication: hex_array(&k.authentication_key, "authentication_key", path)?,
-        },
-        system_title: hex_array(&k.system_title, "system_title", path)?,
-    })
 }
 
 fn plan(args: &UpgradeArgs) -> Result<Plan, String> {
@@ -171,14 +107,6 @@ fn plan(args: &UpgradeArgs) -> Result<Plan, String> {
     })
 }
 
-fn auth(args: &UpgradeArgs) -> Result<Auth, String> {
-    match (&args.password, &args.keys) {
-        (Some(pw), _) => Ok(Auth::Lls(pw.clone().into_bytes())),
-        (None, Some(path)) => load_keys(path),
-        (None, None) => Ok(Auth::None),
-    }
-}
-
 fn write_json(path: &Option<PathBuf>, value: &impl serde::Serialize) -> Result<(), String> {
     if let Some(path) = path {
         let text = serde_json::to_string_pretty(value).expect("reports serialize");
@@ -190,34 +118,28 @@ fn write_json(path: &Option<PathBuf>, value: &impl serde::Serialize) -> Result<(
 /// Runs the upgrade; the exit status is 0 only if every meter reached the new firmware (or,
 /// with --activate no or at=, was verified and left ready).
 pub fn run(args: UpgradeArgs) -> ExitCode {
-    crate::cli::exit_status(execute(args))
+    crate::process::exit_status(execute(args))
 }
 
 fn execute(args: UpgradeArgs) -> Result<bool, String> {
     let plan = plan(&args)?;
-    let auth = auth(&args)?;
-    let transport = match args.transport {
-        TransportArg::Wrapper => Transport::Wrapper,
-        TransportArg::Hdlc => Transport::Hdlc,
-    };
-    let targets: Vec<Target> = match (&args.target, &args.targets) {
-        (Some(url), _) => vec![Target::parse(url, transport)?],
-        (None, Some(path)) => harness::targets_file::load(path)?,
-        (None, None) => unreachable!("clap requires one"),
-    };
-    let targets: Vec<Target> = targets
-        .into_iter()
-        .map(|mut t| {
-            if args.target.is_some() {
-                t.client_sap = args.client;
-                t.auth = auth.clone();
-            }
-            t.request_timeout = Duration::from_secs_f64(args.timeout);
-            t
-        })
-        .collect();
-    let runtime = crate::cli::runtime()?;
-    if args.target.is_some() {
+    let mut meters = args.target.meters()?;
+    if meters.len() == 1 {
+        if let Some(flag) = [
+            (args.concurrency.is_some(), "--concurrency"),
+            (args.passes.is_some(), "--passes"),
+        ]
+        .iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+        {
+            return Err(format!(
+                "{flag} is for campaigns: the target names one meter"
+            ));
+        }
+    }
+    let targets: Vec<Target> = meters.drain(..).map(|m| m.main).collect();
+    let runtime = crate::process::runtime()?;
+    if targets.len() == 1 {
         let report = runtime.block_on(Driver::new(&targets[0], &plan).run());
         for e in &report.events {
             println!(
@@ -240,8 +162,8 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
         return Ok(!matches!(report.outcome, Outcome::Failed { .. }));
     }
     let settings = CampaignSettings {
-        concurrency: args.concurrency,
-        passes: args.passes,
+        concurrency: args.concurrency.unwrap_or(64),
+        passes: args.passes.unwrap_or(3),
     };
     let report = runtime.block_on(campaign::run(
         targets,
@@ -254,3 +176,9 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
     write_json(&args.json, &report)?;
     Ok(report.summary.failed == 0)
 }
+
+const EXAMPLES: &str = "Examples:
+  meterfleet upgrade --target tcp://127.0.0.1:4059 --image fw.img
+  meterfleet upgrade --target hdlc+tcp://10.0.0.5:4059 --client 1 --password 12345678 --image fw.img
+  meterfleet upgrade --target meter.toml --hls-keys keys.toml --client 48 --image fw.img --json upgrade.json
+  meterfleet upgrade --target fleet.toml --image fw.img --concurrency 100 --passes 3";

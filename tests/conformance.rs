@@ -131,7 +131,7 @@ fn a_deviation_fails_the_run_until_the_baseline_lists_it() {
     std::fs::write(
         &target,
         format!(
-            "name = \"quirky\"\naddress = \"127.0.0.1:{}\"\nclient = \"lls\"\n[lls]\nclient = 1\npassword = \"12345678\"\n",
+            "[[meter]]\nname = \"quirky\"\naddress = \"127.0.0.1:{}\"\nclient = \"lls\"\nlls = {{ client = 1, password = \"12345678\" }}\n",
             meter.port
         ),
     )

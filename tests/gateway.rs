@@ -35,7 +35,12 @@ async fn gateway_campaign(transport: &str, port: u16) -> Vec<harness::target::Ta
     let fleet = emulator::fleet::start(&scenario, *vendor.verifying_key(), *vendor.verifying_key())
         .await
         .unwrap();
-    let targets = harness::targets_file::parse(&fleet.targets_toml(), "targets").unwrap();
+    let targets: Vec<harness::target::Target> =
+        harness::target::file::parse(&fleet.targets_toml(), "targets", std::path::Path::new("."))
+            .unwrap()
+            .into_iter()
+            .map(|m| m.main)
+            .collect();
     assert_eq!(targets.len(), 40);
     assert!(targets
         .iter()

@@ -256,7 +256,8 @@ async fn a_traced_transfer_keeps_every_apdu_across_the_reboot() {
     assert!(report
         .trace
         .iter()
-        .any(|t| t.decoded.starts_with("ActionRequest")));
+        .any(|t| t.decoded.starts_with("action-request normal")
+            && t.decoded.contains("method 2 image_block_transfer")));
     assert!(report.trace.len() > 2 * report.blocks_needed as usize);
 }
 

@@ -18,6 +18,7 @@ pub mod hdlc;
 pub mod image;
 pub mod security;
 pub mod text;
+pub mod transport;
 pub mod wrapper;
 
 #[cfg(test)]
@@ -26,3 +27,4 @@ mod strategies;
 pub use apdu::Apdu;
 pub use axdr::Data;
 pub use codec::{Codec, DecodeError, ErrorKind, Reader};
+pub use transport::Transport;

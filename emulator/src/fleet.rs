@@ -159,11 +159,8 @@ pub async fn start(
 impl Fleet {
     /// A targets file (for `meterfleet upgrade --targets`) naming every meter.
     pub fn targets_toml(&self) -> String {
-        let transport = match self.transport {
-            Transport::Wrapper => "wrapper",
-            Transport::Hdlc => "hdlc",
-        };
-        let mut out = format!("# Written by meterfleet for `meterfleet upgrade --targets`.\n[defaults]\ntransport = \"{transport}\"\nclient = 16\n");
+        let transport = self.transport.name();
+        let mut out = format!("# Written by meterfleet for `meterfleet upgrade --targets`.\n[defaults]\ntransport = \"{transport}\"\n");
         for m in &self.meters {
             out.push_str(&format!(
                 "\n[[meter]]\nname = \"{}\"\naddress = \"{}\"\n",

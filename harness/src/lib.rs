@@ -10,6 +10,5 @@ pub mod connection;
 pub mod html;
 pub mod session;
 pub mod target;
-pub mod targets_file;
 pub mod toml_file;
 pub mod transfer;

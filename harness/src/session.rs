@@ -32,7 +32,7 @@ pub enum SessionError {
     #[error("association: {0}")]
     Association(#[from] AssociationError),
     /// The meter answered with an exception-response.
-    #[error("exception-response: {0:?}")]
+    #[error("{}", exception_text(.0))]
     Exception(ExceptionResponse),
     /// The reply could not be decoded, or is not a reply to the request.
     #[error("bad reply: {0}")]
@@ -575,4 +575,9 @@ fn check_exception(reply: Vec<u8>) -> Result<Vec<u8>, SessionError> {
         }
     }
     Ok(reply)
+}
+
+/// An exception-response as reports show it.
+fn exception_text(e: &ExceptionResponse) -> String {
+    dlms::text::apdu(&dlms::Apdu::ExceptionResponse(*e))
 }

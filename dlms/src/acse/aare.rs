@@ -42,6 +42,55 @@ pub enum SourceDiagnostic {
     Provider(u8),
 }
 
+impl std::fmt::Display for AssociationResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AssociationResult::Accepted => "accepted",
+            AssociationResult::RejectedPermanent => "rejected-permanent",
+            AssociationResult::RejectedTransient => "rejected-transient",
+        })
+    }
+}
+
+impl std::fmt::Display for SourceDiagnostic {
+    /// `acse-service-user authentication-failure (13)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (source, value, name) = match *self {
+            SourceDiagnostic::User(v) => (
+                "acse-service-user",
+                v,
+                match v {
+                    user_diagnostic::NULL => "null",
+                    user_diagnostic::NO_REASON_GIVEN => "no-reason-given",
+                    user_diagnostic::APPLICATION_CONTEXT_NAME_NOT_SUPPORTED => {
+                        "application-context-name-not-supported"
+                    }
+                    user_diagnostic::MECHANISM_NAME_NOT_RECOGNISED => {
+                        "authentication-mechanism-name-not-recognised"
+                    }
+                    user_diagnostic::MECHANISM_NAME_REQUIRED => {
+                        "authentication-mechanism-name-required"
+                    }
+                    user_diagnostic::AUTHENTICATION_FAILURE => "authentication-failure",
+                    user_diagnostic::AUTHENTICATION_REQUIRED => "authentication-required",
+                    _ => "unknown",
+                },
+            ),
+            SourceDiagnostic::Provider(v) => (
+                "acse-service-provider",
+                v,
+                match v {
+                    0 => "null",
+                    1 => "no-reason-given",
+                    2 => "no-common-acse-version",
+                    _ => "unknown",
+                },
+            ),
+        };
+        write!(f, "{source} {name} ({value})")
+    }
+}
+
 /// AARE (tag 0x61).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Aare {

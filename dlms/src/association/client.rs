@@ -76,7 +76,7 @@ impl Default for ClientSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AssociationError {
     /// The server refused.
-    #[error("association rejected ({result:?}, diagnostic {diagnostic:?}{})", initiate_error.map(|e| format!(", initiate error {}", e.value)).unwrap_or_default())]
+    #[error("association rejected ({result}, diagnostic {diagnostic}{})", initiate_error.map(|e| format!(", initiate error {}", e.value)).unwrap_or_default())]
     Rejected {
         /// The result.
         result: AssociationResult,

@@ -3,8 +3,8 @@
 use super::data::{octets, write_data};
 use super::Lines;
 use crate::acse::{
-    Aare, Aarq, AssociationResult, InitiateRequest, InitiateResponse, RequestUserInformation,
-    ResponseUserInformation, SourceDiagnostic,
+    Aare, Aarq, InitiateRequest, InitiateResponse, RequestUserInformation, ResponseUserInformation,
+    SourceDiagnostic,
 };
 use crate::apdu::{
     ActionOutcome, ActionRequest, ActionResponse, AttributeDescriptor, AttributeWithSelection,
@@ -508,19 +508,13 @@ fn aarq(out: &mut Lines, a: &Aarq) {
 }
 
 fn aare(out: &mut Lines, a: &Aare) {
-    let result = match a.result {
-        AssociationResult::Accepted => "accepted",
-        AssociationResult::RejectedPermanent => "rejected (permanent)",
-        AssociationResult::RejectedTransient => "rejected (transient)",
-    };
-    out.line(format!("association-response (AARE): {result}"));
+    out.line(format!("association-response (AARE): {}", a.result));
     out.nested(|out| {
-        match a.diagnostic {
-            SourceDiagnostic::User(0) | SourceDiagnostic::Provider(0) => {}
-            SourceDiagnostic::User(n) => out.line(format!("diagnostic: acse-service-user {n}")),
-            SourceDiagnostic::Provider(n) => {
-                out.line(format!("diagnostic: acse-service-provider {n}"))
-            }
+        if !matches!(
+            a.diagnostic,
+            SourceDiagnostic::User(0) | SourceDiagnostic::Provider(0)
+        ) {
+            out.line(format!("diagnostic {}", a.diagnostic));
         }
         out.line(format!(
             "application context {}",

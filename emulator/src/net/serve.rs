@@ -13,16 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-/// How requests are framed on the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// The IEC 62056-4-7 wrapper (port 4059).
-    #[default]
-    Wrapper,
-    /// HDLC (IEC 62056-46), as through a serial-to-TCP adapter.
-    Hdlc,
-}
+pub use dlms::Transport;
 
 /// The meter's logical device (wrapper wPort, HDLC upper address).
 pub const LOGICAL_DEVICE: u16 = 1;

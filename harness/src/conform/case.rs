@@ -3,6 +3,7 @@
 //! `cases/README.md`.
 
 use super::step::{validate_step, Step, StepSpec};
+use crate::target::{MeterTarget, Transport};
 use crate::toml_file::line_of;
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -45,6 +46,30 @@ pub enum Capability {
     PowerCycle,
     /// Every case starts on a meter in its factory state (an emulated bench).
     FreshMeter,
+}
+
+/// What a meter offers the catalogue (the bench adds power-cycle and fresh meters).
+pub fn capabilities(target: &MeterTarget) -> BTreeSet<Capability> {
+    let mut caps = BTreeSet::new();
+    caps.insert(match target.main.transport {
+        Transport::Wrapper => Capability::Wrapper,
+        Transport::Hdlc => Capability::Hdlc,
+    });
+    let images = &target.images;
+    let offered = [
+        (&images.valid, Capability::ValidImage),
+        (&images.bad_signature, Capability::BadSignatureImage),
+        (&images.wrong_part, Capability::WrongPartImage),
+        (&images.metrology, Capability::MetrologyImage),
+    ];
+    caps.extend(offered.iter().filter(|(i, _)| i.is_some()).map(|(_, c)| *c));
+    if target.lls.is_some() {
+        caps.insert(Capability::Lls);
+    }
+    if target.hls.is_some() {
+        caps.insert(Capability::Hls);
+    }
+    caps
 }
 
 impl Capability {

@@ -1,12 +1,12 @@
 //! The case engine: runs each case from a fresh association and a known state, step by step,
 //! and turns the first broken expectation into a verdict at the case's level.
 
-use super::case::{Capability, Case, Level};
+use super::case::{capabilities, Capability, Case, Level};
 use super::check::{check, Observed};
-use super::target::ConformTarget;
 use super::value::{Var, Vars};
 use super::verdict::{CaseResult, Deviation, RunReport, Summary, Verdict, SCHEMA};
 use crate::session::{Session, TraceEntry};
+use crate::target::MeterTarget;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -99,7 +99,7 @@ pub(crate) struct Transfer {
 
 /// One case in progress.
 pub(crate) struct Run<'a> {
-    pub target: ConformTarget,
+    pub target: MeterTarget,
     pub bench: &'a mut dyn Bench,
     pub session: Option<Session>,
     pub vars: Vars,
@@ -146,12 +146,12 @@ fn missing_need(case: &Case, have: &BTreeSet<Capability>) -> Option<String> {
 /// Runs `cases` against `target` and reports each as it ends through `progress`.
 pub async fn run(
     cases: &[Case],
-    target: &ConformTarget,
+    target: &MeterTarget,
     bench: &mut dyn Bench,
     options: &Options,
     mut progress: impl FnMut(&CaseResult),
 ) -> RunReport {
-    let mut have = target.capabilities();
+    let mut have = capabilities(target);
     if bench.can_power_cycle() {
         have.insert(Capability::PowerCycle);
     }
@@ -222,7 +222,7 @@ fn finished(
 /// Runs one case: a fresh meter (when the bench can), then the steps.
 pub async fn run_case(
     case: &Case,
-    target: &ConformTarget,
+    target: &MeterTarget,
     bench: &mut dyn Bench,
     seed: u64,
     timeout: Duration,

@@ -9,12 +9,10 @@ mod probe;
 pub mod report;
 pub mod step;
 mod steps;
-pub mod target;
 mod transfer_steps;
 pub mod value;
 pub mod verdict;
 
-pub use case::{embedded_catalogue, load_catalogue, Case, CaseError, Level};
+pub use case::{capabilities, embedded_catalogue, load_catalogue, Case, CaseError, Level};
 pub use engine::{run, Bench, NoBench, Options};
-pub use target::{ConformTarget, Images, TestImage};
 pub use verdict::{Baseline, CaseResult, RunReport, Verdict};

@@ -7,7 +7,7 @@ use super::object_ref::ObjectRef;
 use super::probe;
 use super::step::{Action, ClientKind, Connect, Poll, Step};
 use crate::session::{AarqChanges, Session, SessionError};
-use crate::target::{Auth, Target};
+use crate::target::{Auth, ClientKind as Client, Target};
 use dlms::apdu::{ActionResponse, GetDataResult, MethodDescriptor};
 use dlms::association::ClientSettings;
 use dlms::{Codec, Data};
@@ -71,7 +71,7 @@ impl Run<'_> {
                     _ => Err(Stop::Skip(format!(
                         "the meter has no readable {}/{}/{} ({})",
                         r.class_id,
-                        r.instance(self.target.part),
+                        r.instance(self.target.part.unwrap_or(1)),
                         r.index,
                         observed.summary()
                     ))),
@@ -163,27 +163,19 @@ impl Run<'_> {
     }
 
     fn client_target(&self, c: &Connect) -> Result<Target, Stop> {
-        let mut target = match c.client {
-            ClientKind::Main => self.target.main.clone(),
-            ClientKind::Public => self.target.as_client(16, Auth::None),
-            ClientKind::Lls => {
-                let (sap, pw) = self.target.lls.clone().ok_or_else(|| {
-                    Stop::Error("the case connects as lls: add needs = [\"lls\"]".into())
-                })?;
-                self.target.as_client(sap, Auth::Lls(pw))
-            }
-            ClientKind::Hls => {
-                let h = self.target.hls.clone().ok_or_else(|| {
-                    Stop::Error("the case connects as hls: add needs = [\"hls\"]".into())
-                })?;
-                self.target.as_client(
-                    h.sap,
-                    Auth::HlsGmac {
-                        keys: h.keys,
-                        system_title: h.system_title,
-                    },
-                )
-            }
+        let (kind, name) = match c.client {
+            ClientKind::Main => (None, ""),
+            ClientKind::Public => (Some(Client::Public), "public"),
+            ClientKind::Lls => (Some(Client::Lls), "lls"),
+            ClientKind::Hls => (Some(Client::Hls), "hls"),
+        };
+        let mut target = match kind {
+            None => self.target.main.clone(),
+            Some(kind) => self.target.client(kind).ok_or_else(|| {
+                Stop::Error(format!(
+                    "the case connects as {name}: add needs = [\"{name}\"]"
+                ))
+            })?,
         };
         if let Some(pw) = &c.password {
             target.auth = Auth::Lls(pw.clone().into_bytes());
@@ -269,7 +261,7 @@ impl Run<'_> {
     }
 
     pub(crate) async fn get(&mut self, r: &ObjectRef) -> Result<Observed, Stop> {
-        let instance = r.instance(self.target.part);
+        let instance = r.instance(self.target.part.unwrap_or(1));
         let session = self.session().await?;
         Ok(match session.get(r.class_id, instance, r.index).await {
             Ok(Ok(value)) => Observed {
@@ -292,7 +284,7 @@ impl Run<'_> {
     }
 
     pub(crate) async fn set(&mut self, r: &ObjectRef, value: &Data<'_>) -> Result<Observed, Stop> {
-        let instance = r.instance(self.target.part);
+        let instance = r.instance(self.target.part.unwrap_or(1));
         let session = self.session().await?;
         Ok(
             match session.set(r.class_id, instance, r.index, value).await {
@@ -305,7 +297,7 @@ impl Run<'_> {
     fn method(&self, r: &ObjectRef) -> MethodDescriptor {
         MethodDescriptor {
             class_id: r.class_id,
-            instance: r.instance(self.target.part),
+            instance: r.instance(self.target.part.unwrap_or(1)),
             method_id: r.index,
         }
     }

@@ -5,8 +5,8 @@ use super::check::Observed;
 use super::engine::{Run, Stop, Transfer};
 use super::object_ref::ObjectRef;
 use super::step::{range_end, BlockSelection, Expect, ImageKind, Initiate, Poll, WaitStatus};
-use super::target::TestImage;
 use super::value::Var;
+use crate::target::TestImage;
 use dlms::cosem::image_transfer::{
     self as it, attribute as a, method as m, ImageTransferStatus as S,
 };

@@ -1,0 +1,24 @@
+//! How a command ends, and the runtime the commands that do network work run on.
+
+use std::process::ExitCode;
+
+/// The exit status of a command that succeeded (0), found something wrong (1) or could not run
+/// (2, with the error on standard error).
+pub fn exit_status(result: Result<bool, String>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A multi-threaded tokio runtime for the commands that do network work.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))
+}

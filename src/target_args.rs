@@ -1,0 +1,65 @@
+//! The flags that name meters, the same in every command: `--target` and the flags that
+//! override what a targets file says.
+
+use harness::target::{file, resolve, MeterTarget, Overrides, Transport};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which meters, and how to reach them.
+#[derive(Debug, clap::Args)]
+pub struct TargetArgs {
+    /// The meter or meters: a targets file (TOML: [defaults] and [[meter]] tables),
+    /// tcp://HOST:PORT (the wrapper) or hdlc+tcp://HOST:PORT[/PHYSICAL].
+    #[arg(long, visible_alias = "targets", value_name = "FILE|URL")]
+    pub target: Option<String>,
+    /// The framing, overriding the file's: wrapper or hdlc.
+    #[arg(long)]
+    pub transport: Option<Transport>,
+    /// The client SAP to associate as (16 public, 1 management), overriding the file's.
+    #[arg(long, value_name = "SAP")]
+    pub client: Option<u16>,
+    /// Associate with LLS and this password (as client 1 unless --client or the file says).
+    #[arg(long, conflicts_with = "hls_keys")]
+    pub password: Option<String>,
+    /// Associate with HLS-GMAC: a TOML file with system_title, encryption_key and
+    /// authentication_key in hex, and optionally client = SAP.
+    #[arg(long, value_name = "FILE")]
+    pub hls_keys: Option<PathBuf>,
+    /// Seconds one request may wait for its reply.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+}
+
+impl TargetArgs {
+    /// The meters `--target` names, with the flags applied to each.
+    pub fn meters(&self) -> Result<Vec<MeterTarget>, String> {
+        let spec = self.target.as_deref().ok_or(
+            "--target is required: a targets file, tcp://HOST:PORT or hdlc+tcp://HOST:PORT",
+        )?;
+        let mut meters = resolve(spec).map_err(|e| e.to_string())?;
+        let overrides = self.overrides()?;
+        for meter in &mut meters {
+            overrides.apply(meter).map_err(|e| e.to_string())?;
+        }
+        Ok(meters)
+    }
+
+    fn overrides(&self) -> Result<Overrides, String> {
+        let hls = match &self.hls_keys {
+            Some(path) => Some(file::load_hls_keys(path).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let request_timeout = match self.timeout {
+            Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+            Some(s) => return Err(format!("--timeout {s}: a number of seconds above 0")),
+            None => None,
+        };
+        Ok(Overrides {
+            transport: self.transport,
+            client_sap: self.client,
+            password: self.password.clone(),
+            hls,
+            request_timeout,
+        })
+    }
+}
