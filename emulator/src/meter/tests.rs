@@ -740,7 +740,7 @@ mod model {
                     b.wait_until_online();
                     b = Bench::public(b.meter);
                 }
-                let before = m.status;
+                let mut before = m.status;
                 match op {
                     Op::Initiate { image } => {
                         let r = b.initiate(if image == 0 { b"good" } else { b"bad" }, images[image].len());
@@ -796,6 +796,10 @@ mod model {
                             _ => prop_assert_eq!(r, R::OTHER_REASON),
                         }
                         if m.status == 5 {
+                            // Verification (implicit from status 1) and activation both happen
+                            // in this one step: each leg of 1 -> 5 -> 6 must be legal.
+                            prop_assert!(legal(before, 5), "illegal model transition {} -> 5", before);
+                            before = 5;
                             prop_assert_eq!(&b.meter.state().transfer.data.to_vec(), &images[0], "activated image is the one sent");
                             b.wait_until_online();
                             b = Bench::public(b.meter);
