@@ -15,7 +15,7 @@ from gurux_dlms import GXByteBuffer, GXDLMSClient, GXDLMSTranslator
 from gurux_dlms.enums import Authentication, Conformance, DataType, InterfaceType
 from gurux_dlms.objects import GXDLMSClock, GXDLMSImageTransfer
 
-# Green Book AARE example (protocol-notes §9 V2): marks Gurux's client as associated so it
+# Green Book AARE example (docs/protocol.md#test-vectors V2): marks Gurux's client as associated so it
 # will build a release request.
 AARE_V2 = "6129A109060760857405080101A203020100A305A103020100BE10040E0800065F1F040000501F01F40007"
 

@@ -204,6 +204,66 @@ fn the_catalogue_has_every_case_file_valid_and_at_least_fifty() {
     }
 }
 
+/// The anchors GitHub gives the headings of a Markdown page.
+fn anchors(markdown: &str) -> Vec<String> {
+    markdown
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(|heading| {
+            heading
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn every_case_cites_a_primary_source_and_a_section_that_exists() {
+    let protocol = std::fs::read_to_string(root().join("docs/protocol.md")).unwrap();
+    let known = anchors(&protocol);
+    let cases = harness::conform::embedded_catalogue().unwrap();
+    for case in &cases {
+        let cited: Vec<&str> = case
+            .source
+            .split('#')
+            .skip(1)
+            .map(|rest| rest.split([',', ')', ' ']).next().unwrap_or(""))
+            .collect();
+        assert!(
+            !cited.is_empty(),
+            "{}: no docs/protocol.md section",
+            case.id
+        );
+        for anchor in cited {
+            assert!(
+                known.iter().any(|k| k == anchor),
+                "{}: #{anchor} is not a section of docs/protocol.md",
+                case.id
+            );
+        }
+        let primary = [
+            "Blue Book",
+            "Green Book",
+            "IEC 62056",
+            "MCS301",
+            "SGM1400",
+            "CONNEXO",
+            "OSGP",
+            "gurux",
+            "Gurux",
+        ];
+        assert!(
+            primary.iter().any(|p| case.source.contains(p)),
+            "{}: cites no primary source: {}",
+            case.id,
+            case.source
+        );
+    }
+}
+
 #[test]
 fn the_built_in_catalogue_is_the_cases_folder() {
     let on_disk = harness::conform::load_catalogue(&root().join("cases")).unwrap();

@@ -1,4 +1,4 @@
-//! The 24-bit xDLMS conformance block (protocol-notes §5.5).
+//! The 24-bit xDLMS conformance block (docs/protocol.md#the-conformance-block).
 //!
 //! Bit n in ASN.1 numbering is mask `1 << (23 - n)` of the big-endian 24-bit value, as u9n's
 //! `conformance.py` has it; checked against `00 7E 1F` of the Green Book AARQ example.
@@ -85,7 +85,7 @@ impl Conformance {
 mod tests {
     use super::*;
 
-    /// protocol-notes §5.5: 007E1F as proposed in the Green Book AARQ example (u9n test_aarq.py).
+    /// docs/protocol.md#the-conformance-block: 007E1F as proposed in the Green Book AARQ example (u9n test_aarq.py).
     #[test]
     fn green_book_proposed_conformance_names() {
         let c = Conformance::from_bits_retain(0x00_7E1F);

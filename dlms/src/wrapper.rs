@@ -1,4 +1,4 @@
-//! The IEC 62056-4-7 wrapper used over TCP and UDP (protocol-notes §6.1).
+//! The IEC 62056-4-7 wrapper used over TCP and UDP (docs/protocol.md#the-wrapper).
 //!
 //! An 8-byte header of four big-endian u16 fields: version 0x0001, source wPort, destination
 //! wPort, and the length of the APDU that follows (u9n `wrappers.py`, Gurux `GetWrapperFrame`).
@@ -13,7 +13,7 @@ pub const VERSION: u16 = 0x0001;
 /// The size of the wrapper header.
 pub const HEADER_LEN: usize = 8;
 
-/// Reserved wPort numbers (u9n docstring, protocol-notes §6.1).
+/// Reserved wPort numbers (u9n docstring, docs/protocol.md#the-wrapper).
 pub mod wport {
     /// No station.
     pub const NO_STATION: u16 = 0;
@@ -189,7 +189,7 @@ mod tests {
         hex::decode(s.replace(' ', "")).unwrap()
     }
 
-    /// protocol-notes §9 V1-W: the Green Book AARQ wrapped from client 16 to server 1 (header per
+    /// docs/protocol.md#test-vectors V1-W: the Green Book AARQ wrapped from client 16 to server 1 (header per
     /// u9n `wrappers.py`).
     #[test]
     fn aarq_in_a_wrapper_v1w() {

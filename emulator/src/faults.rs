@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 pub struct Faults {
     /// Blocks the meter acknowledges (success) without storing, once each: the head-end must
     /// find them missing in attribute 3 or 4 and send them again (OSGP-SIM
-    /// `transferFailureChance`, protocol-notes §8.3 item 13).
+    /// `transferFailureChance`, docs/protocol.md#vendor-deviations).
     pub lose_blocks: BTreeSet<u32>,
     /// The meter loses power when this block arrives: no reply, the block is not stored, the
     /// connection drops and the meter reboots (once).

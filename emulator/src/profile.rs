@@ -1,5 +1,5 @@
 //! Meter profiles: every behaviour the Blue Book leaves open is a named option here, never a
-//! hard-coded choice. The default is the strict reading of protocol-notes §3.
+//! hard-coded choice. The default is the strict reading of docs/protocol.md#the-transfer-process.
 //!
 //! Profiles are TOML; unknown keys are errors, and errors name the file, line and field.
 
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// What initiate does when called again with the identifier and size of the transfer in
-/// progress (protocol-notes §3.2; the Blue Book wording quoted by SPODES says reset).
+/// progress (docs/protocol.md#server-rules-at-the-edges; the Blue Book wording quoted by SPODES says reset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reinitiate {
@@ -17,18 +17,18 @@ pub enum Reinitiate {
     ResumeIfSame,
 }
 
-/// Named vendor deviations from the Blue Book (protocol-notes §8.3). Each is a deliberate
+/// Named vendor deviations from the Blue Book (docs/protocol.md#vendor-deviations). Each is a deliberate
 /// non-conformance that the harness must detect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
 pub enum Quirk {
-    /// Attribute 3 with each byte's bits LSB-first (OSGP-SIM, §8.3 item 9).
+    /// Attribute 3 with each byte's bits LSB-first (OSGP-SIM, docs/protocol.md#vendor-deviations).
     ReversedBitOrder,
-    /// Attribute 3's length is the byte count times 8 (OSGP-SIM, §8.3 item 9).
+    /// Attribute 3's length is the byte count times 8 (OSGP-SIM, docs/protocol.md#vendor-deviations).
     BitStringLengthInBytes,
     /// Attribute 4 is the last block received plus one, not the first gap (GX-IT, GX-C; item 10).
     FirstNotTransferredIsLastPlusOne,
-    /// Blocks past the end are acknowledged (and dropped) instead of refused (GX-C; §3.2).
+    /// Blocks past the end are acknowledged (and dropped) instead of refused (GX-C; docs/protocol.md#server-rules-at-the-edges).
     NoRangeCheck,
     /// Verification succeeds with blocks missing.
     VerifyIgnoresMissingBlocks,
@@ -146,7 +146,7 @@ pub struct MeterProfile {
     /// The result code for initiate and block transfer while image_transfer_enabled is FALSE
     /// (250 other-reason by default; 3 read-write-denied and 2 temporary-failure are seen too).
     pub disabled_result: u8,
-    /// Whether verify and activate also need image_transfer_enabled (UNCONFIRMED, §10 item 3).
+    /// Whether verify and activate also need image_transfer_enabled (UNCONFIRMED, docs/protocol.md#open-questions).
     pub verify_activate_need_enabled: bool,
     /// Whether a last block padded to the full block size is accepted (and truncated).
     pub accept_padded_last_block: bool,

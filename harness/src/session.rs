@@ -343,7 +343,7 @@ impl Session {
     }
 
     /// Invokes `method` once per parameter as unconfirmed ACTIONs (service-class bit clear,
-    /// protocol-notes §5.3), as a multicast image transfer sends its blocks: over the wrapper
+    /// docs/protocol.md#xdlms-apdus), as a multicast image transfer sends its blocks: over the wrapper
     /// all in one write; over HDLC handed to the link, which sends them the next time the
     /// session waits for a reply. The meter answers none of them: what landed is for the
     /// caller to read back. Each request must fit the meter's PDU size (no pblocks without

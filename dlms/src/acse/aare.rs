@@ -1,4 +1,4 @@
-//! AARE: the server's association response (protocol-notes §5.4, §9 V2).
+//! AARE: the server's association response (docs/protocol.md#association, #test-vectors V2).
 
 use super::fields::{self, Fields};
 use super::initiate::ResponseUserInformation;
@@ -15,7 +15,7 @@ pub enum AssociationResult {
     RejectedTransient,
 }
 
-/// acse-service-user diagnostics (protocol-notes §5.4, u9n `AcseServiceUserDiagnostics`).
+/// acse-service-user diagnostics (docs/protocol.md#association, u9n `AcseServiceUserDiagnostics`).
 pub mod user_diagnostic {
     /// null
     pub const NULL: u8 = 0;

@@ -1,4 +1,4 @@
-//! AARQ: the client's association request (protocol-notes §5.4, §9 V1).
+//! AARQ: the client's association request (docs/protocol.md#association, #test-vectors V1).
 
 use super::fields::{self, Fields};
 use super::initiate::RequestUserInformation;
@@ -8,11 +8,11 @@ use crate::codec::{Codec, DecodeError, Reader};
 pub mod context {
     /// Logical name referencing, no ciphering.
     pub const LN: u8 = 1;
-    /// Short name referencing, no ciphering (UNCONFIRMED value, protocol-notes §5.4).
+    /// Short name referencing, no ciphering (UNCONFIRMED value, docs/protocol.md#association).
     pub const SN: u8 = 2;
     /// Logical name referencing with ciphering.
     pub const LN_CIPHERED: u8 = 3;
-    /// Short name referencing with ciphering (UNCONFIRMED value, protocol-notes §5.4).
+    /// Short name referencing with ciphering (UNCONFIRMED value, docs/protocol.md#association).
     pub const SN_CIPHERED: u8 = 4;
 }
 

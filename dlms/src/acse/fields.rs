@@ -1,5 +1,5 @@
 //! Encoders and decoders of the ACSE fields AARQ, AARE, RLRQ and RLRE share
-//! (protocol-notes §5.4).
+//! (docs/protocol.md#association).
 
 use super::ber::{
     nested, oid, oid_arc, put_tlv, read_any_tlv, shift, CONTEXT_PREFIX, MECHANISM_PREFIX,

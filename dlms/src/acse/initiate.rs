@@ -1,5 +1,5 @@
 //! xDLMS InitiateRequest and InitiateResponse, carried in ACSE user-information
-//! (protocol-notes §5.4, u9n `initiate_request.py`).
+//! (docs/protocol.md#association, u9n `initiate_request.py`).
 
 use crate::apdu::{tag, CipheredApdu, ConfirmedServiceError};
 use crate::codec::{put_length_prefixed, Codec, DecodeError, ErrorKind, Reader};

@@ -1,5 +1,5 @@
 //! ACSE: association establishment and release, with the xDLMS Initiate inside
-//! (protocol-notes §5.4). BER-encoded, unlike the A-XDR of the services.
+//! (docs/protocol.md#association). BER-encoded, unlike the A-XDR of the services.
 
 mod aare;
 mod aarq;

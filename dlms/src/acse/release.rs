@@ -1,4 +1,4 @@
-//! RLRQ and RLRE: releasing an association (protocol-notes §5.4).
+//! RLRQ and RLRE: releasing an association (docs/protocol.md#association).
 
 use super::fields::{self, Fields};
 use super::initiate::{RequestUserInformation, ResponseUserInformation};

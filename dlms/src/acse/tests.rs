@@ -7,7 +7,7 @@ fn hex(s: &str) -> Vec<u8> {
     hex::decode(s.replace(' ', "")).unwrap()
 }
 
-/// protocol-notes §9 V1: u9n `tests/test_asce/test_aarq.py`, "Example encodings from DLMS Green
+/// docs/protocol.md#test-vectors V1: u9n `tests/test_asce/test_aarq.py`, "Example encodings from DLMS Green
 /// Book v10: page 444".
 #[test]
 fn aarq_green_book_v1() {
@@ -28,7 +28,7 @@ fn aarq_green_book_v1() {
     assert_eq!(Apdu::decode(&wire).unwrap(), Apdu::Aarq(aarq));
 }
 
-/// protocol-notes §9 V2: u9n `tests/test_asce/test_aare.py`.
+/// docs/protocol.md#test-vectors V2: u9n `tests/test_asce/test_aare.py`.
 #[test]
 fn aare_accepted_v2() {
     let wire = hex("61 29 A1 09 06 07 60 85 74 05 08 01 01 A2 03 02 01 00 A3 05 A1 03 02 01 00 BE 10 04 0E 08 00 06 5F 1F 04 00 00 50 1F 01 F4 00 07");
@@ -52,7 +52,7 @@ fn aare_accepted_v2() {
     assert_eq!(Aare::decode(&wire).unwrap(), aare);
 }
 
-/// protocol-notes §9 V2, HLS variant: diagnostic 14, mechanism 5, StoC (u9n `test_aare.py`).
+/// docs/protocol.md#test-vectors V2, HLS variant: diagnostic 14, mechanism 5, StoC (u9n `test_aare.py`).
 #[test]
 fn aare_hls_gmac_v2() {
     let wire = hex("6142A109060760857405080101A203020100A305A10302010E88020780890760857405080205AA0A8008503677524A323146BE10040E0800065F1F040000501F01F40007");
@@ -70,7 +70,7 @@ fn aare_hls_gmac_v2() {
     assert_eq!(aare.to_bytes(), wire);
 }
 
-/// protocol-notes §5.4: InitiateError in a rejected AARE, `BE 06 04 04 0E 01 06 01`
+/// docs/protocol.md#association: InitiateError in a rejected AARE, `BE 06 04 04 0E 01 06 01`
 /// (u9n `test_aare.py`): dlms-version-too-low.
 #[test]
 fn aare_user_information_with_initiate_error() {
@@ -91,7 +91,7 @@ fn aare_user_information_with_initiate_error() {
     assert_eq!(Aare::decode(&wire).unwrap(), aare);
 }
 
-/// protocol-notes §9 V6: the glo-initiateRequest of u9n `test_aarq.py` "ciphered_low_security2".
+/// docs/protocol.md#test-vectors V6: the glo-initiateRequest of u9n `test_aarq.py` "ciphered_low_security2".
 #[test]
 fn aarq_with_glo_initiate_request_v6() {
     let glo = hex("21 30 30 01234567 801302FF8A7874133D414CED25B42534D28DB0047720606B175BD52211BE6841DB204D39EE6FDB8E356855");
@@ -116,7 +116,7 @@ fn aarq_with_glo_initiate_request_v6() {
     assert_eq!(aarq.to_bytes(), wire);
 }
 
-/// protocol-notes §5.4: RLRQ `62 03 80 01 00` and RLRE `63 03 80 01 00` (reason normal).
+/// docs/protocol.md#association: RLRQ `62 03 80 01 00` and RLRE `63 03 80 01 00` (reason normal).
 #[test]
 fn release_vectors() {
     let rlrq = Rlrq {

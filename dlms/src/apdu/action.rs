@@ -1,4 +1,4 @@
-//! ACTION-Request and ACTION-Response (protocol-notes §2, §5.2, §5.3).
+//! ACTION-Request and ACTION-Response (docs/protocol.md#ic-18-methods, #xdlms-apdus).
 
 use super::common::{
     put_list, read_list, ActionResult, DataBlockSa, GetDataResult, InvokeIdAndPriority,

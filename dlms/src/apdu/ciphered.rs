@@ -1,6 +1,6 @@
 //! The envelopes of ciphered APDUs: glo- and ded- service APDUs, and general-glo/ded-ciphering.
 //!
-//! Layout per protocol-notes §7.1: `tag | length | SC | IC(4) | ciphertext | T`. This module only
+//! Layout per docs/protocol.md#security-suite-0-and-hls-gmac: `tag | length | SC | IC(4) | ciphertext | T`. This module only
 //! frames the envelope; `crate::security` computes and checks its contents.
 
 use crate::codec::{put_length, put_length_prefixed, Codec, DecodeError, ErrorKind, Reader};
@@ -19,7 +19,7 @@ pub struct CipheredApdu<'a> {
     pub payload: Cow<'a, [u8]>,
 }
 
-/// The tags that carry a [`CipheredApdu`] (protocol-notes §5.1).
+/// The tags that carry a [`CipheredApdu`] (docs/protocol.md#xdlms-apdus).
 pub const CIPHERED_TAGS: [u8; 18] = [
     0x21, 0x28, 0x41, 0x48, // glo-/ded-initiateRequest/Response
     0xC8, 0xC9, 0xCA, 0xCB, 0xCC, 0xCD,

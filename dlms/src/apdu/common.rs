@@ -1,5 +1,5 @@
 //! The pieces every xDLMS service shares: names of objects, attributes and methods, the invoke-id,
-//! result codes and the data blocks of block transfer (protocol-notes §5.3).
+//! result codes and the data blocks of block transfer (docs/protocol.md#xdlms-apdus).
 
 use crate::axdr::EncodedData;
 use crate::codec::{put_length_prefixed, Codec, DecodeError, ErrorKind, Reader};
@@ -36,7 +36,7 @@ impl InvokeIdAndPriority {
     }
 }
 
-/// Data-Access-Result and Action-Result (protocol-notes §2): the same numbers in both.
+/// Data-Access-Result and Action-Result (docs/protocol.md#ic-18-methods): the same numbers in both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DataAccessResult(pub u8);
 
@@ -311,7 +311,7 @@ pub(crate) const METHOD_DESCRIPTOR_LEN: usize = 9;
 mod tests {
     use super::*;
 
-    /// protocol-notes §5.3: 0xC1 is high priority, confirmed, invoke-id 1 (GX-CT uses it).
+    /// docs/protocol.md#xdlms-apdus: 0xC1 is high priority, confirmed, invoke-id 1 (GX-CT uses it).
     #[test]
     fn invoke_id_and_priority_bits() {
         let iip = InvokeIdAndPriority(0xC1);

@@ -2,7 +2,7 @@
 
 use crate::codec::{Codec, DecodeError, ErrorKind, Reader};
 
-/// Exception-Response state-error (protocol-notes §5.3).
+/// Exception-Response state-error (docs/protocol.md#xdlms-apdus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StateError {
     /// service-not-allowed (1)
@@ -11,7 +11,7 @@ pub enum StateError {
     ServiceUnknown,
 }
 
-/// Exception-Response service-error (protocol-notes §5.3).
+/// Exception-Response service-error (docs/protocol.md#xdlms-apdus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServiceError {
     /// operation-not-possible (1)

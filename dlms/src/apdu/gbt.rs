@@ -1,6 +1,6 @@
 //! General-Block-Transfer (tag 0xE0).
 //!
-//! Layout per Gurux.DLMS.Net `GXDLMS.cs` GBT parsing (protocol-notes §5.3); the meaning of the
+//! Layout per Gurux.DLMS.Net `GXDLMS.cs` GBT parsing (docs/protocol.md#xdlms-apdus); the meaning of the
 //! block-control bits beyond last-block, streaming and window is UNCONFIRMED.
 
 use crate::codec::{put_length_prefixed, Codec, DecodeError, Reader};

@@ -1,4 +1,4 @@
-//! GET-Request and GET-Response (protocol-notes §5.2, §5.3).
+//! GET-Request and GET-Response (docs/protocol.md#xdlms-apdus).
 
 use super::common::{
     put_list, read_list, AttributeWithSelection, DataAccessResult, GetDataResult,

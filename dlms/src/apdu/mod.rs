@@ -1,6 +1,6 @@
 //! xDLMS APDUs for logical-name referencing, and the one `Apdu` type a peer decodes.
 //!
-//! Tags and choice numbers per protocol-notes §5.1 and §5.2 (Gurux.DLMS.Net `Command.cs` and
+//! Tags and choice numbers per docs/protocol.md#xdlms-apdus (Gurux.DLMS.Net `Command.cs` and
 //! `Internal/*Type.cs`, u9n/dlms-cosem `enumerations.py`).
 
 mod action;
@@ -27,7 +27,7 @@ pub use set::{SetRequest, SetResponse};
 use crate::acse::{Aare, Aarq, Rlre, Rlrq};
 use crate::codec::{Codec, DecodeError, ErrorKind, Reader};
 
-/// APDU tags (protocol-notes §5.1).
+/// APDU tags (docs/protocol.md#xdlms-apdus).
 pub mod tag {
     /// AARQ
     pub const AARQ: u8 = 0x60;

@@ -1,4 +1,4 @@
-//! SET-Request and SET-Response (protocol-notes §5.2, §5.3).
+//! SET-Request and SET-Response (docs/protocol.md#xdlms-apdus).
 
 use super::common::{
     put_list, read_list, AttributeWithSelection, DataAccessResult, DataBlockSa,
@@ -174,7 +174,7 @@ pub enum SetResponse {
         /// The block received.
         block_number: u32,
     },
-    /// SET-Response-Last-Datablock (field order result, block-number: UNCONFIRMED, §10 item 6).
+    /// SET-Response-Last-Datablock (field order result, block-number: UNCONFIRMED, docs/protocol.md#open-questions).
     LastDatablock {
         /// Invoke-id and priority.
         iip: InvokeIdAndPriority,

@@ -17,7 +17,7 @@ fn image_method(method_id: i8) -> MethodDescriptor {
     }
 }
 
-/// protocol-notes §9 V3: GET image_block_size, encoded with u9n `GetRequestNormal`.
+/// docs/protocol.md#test-vectors V3: GET image_block_size, encoded with u9n `GetRequestNormal`.
 #[test]
 fn get_request_normal_v3() {
     let bytes = hex("C0 01 C1 00 12 00 00 2C 00 00 FF 02 00");
@@ -33,7 +33,7 @@ fn get_request_normal_v3() {
     assert_eq!(Apdu::decode(&bytes).unwrap(), Apdu::GetRequest(req));
 }
 
-/// protocol-notes §9 V3: GET responses parsed by u9n (values from Gurux.DLMS.Conformance.Test).
+/// docs/protocol.md#test-vectors V3: GET responses parsed by u9n (values from Gurux.DLMS.Conformance.Test).
 #[test]
 fn get_response_normal_v3() {
     let cases = [
@@ -64,7 +64,7 @@ fn get_response_normal_v3() {
     }
 }
 
-/// protocol-notes §5.3: GET-Response-With-Datablock header from a u9n vector.
+/// docs/protocol.md#xdlms-apdus: GET-Response-With-Datablock header from a u9n vector.
 #[test]
 fn get_response_with_datablock_header() {
     let mut bytes = hex("C4 02 C1 00 00000001 00 82 04 9E");
@@ -77,7 +77,7 @@ fn get_response_with_datablock_header() {
     assert_eq!(block.result.unwrap().len(), 0x049E);
 }
 
-/// protocol-notes §9 V4: ACTION on IC 18, encoded with u9n `ActionRequestNormal`.
+/// docs/protocol.md#test-vectors V4: ACTION on IC 18, encoded with u9n `ActionRequestNormal`.
 #[test]
 fn image_transfer_actions_v4() {
     let initiate = ActionRequest::Normal {
@@ -128,7 +128,7 @@ fn image_transfer_actions_v4() {
     }
 }
 
-/// protocol-notes §2: ACTION-Response return forms, u9n `test_action.py` vectors.
+/// docs/protocol.md#ic-18-methods: ACTION-Response return forms, u9n `test_action.py` vectors.
 #[test]
 fn action_response_return_forms_u9n() {
     let wire = hex("C7 01 C0 00 01 01 FA");
@@ -154,7 +154,7 @@ fn action_response_without_the_return_parameters_flag_is_read_as_absent() {
     );
 }
 
-/// protocol-notes §9 V4: HLS pass 3 and 4 on Association LN (u9n `test_action.py`).
+/// docs/protocol.md#test-vectors V4: HLS pass 3 and 4 on Association LN (u9n `test_action.py`).
 #[test]
 fn hls_reply_to_authentication_vectors() {
     let req = hex("C3 01 C0 00 0F 00 00 28 00 00 FF 01 01 09 11 10 00 00 1A 90 E6 D2 22 1F A2 FD 85 EE D6 1A CC 22");
@@ -172,7 +172,7 @@ fn hls_reply_to_authentication_vectors() {
     assert_eq!(decoded.to_bytes(), resp);
 }
 
-/// protocol-notes §9 V6: the glo-get-request envelope (u9n `tests/test_security.py`).
+/// docs/protocol.md#test-vectors V6: the glo-get-request envelope (u9n `tests/test_security.py`).
 #[test]
 fn glo_get_request_envelope_v6() {
     let wire = hex("C8 1E 30 01 23 45 67 41 13 12 FF 93 5A 47 56 68 27 C4 67 BC 7D 82 5C 3B E4 A7 7C 3F CC 05 6B 6B");

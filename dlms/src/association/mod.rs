@@ -2,7 +2,7 @@
 //! AARQ out and AARE checked on the client; HLS-GMAC passes 3 and 4; release.
 //!
 //! Negotiation rules: conformance = proposed AND supported; PDU size = the peer's limit,
-//! each side keeping its own; diagnostics per protocol-notes §5.4.
+//! each side keeping its own; diagnostics per docs/protocol.md#association.
 
 mod client;
 mod server;

@@ -1,6 +1,6 @@
 //! The A-XDR bit-string, with block 0 in the most significant bit of the first byte.
 //!
-//! Bit order per protocol-notes §4: block k is in byte k/8 at mask `1 << (7 - k%8)`
+//! Bit order per docs/protocol.md#the-bit-string-of-attribute-3: block k is in byte k/8 at mask `1 << (7 - k%8)`
 //! (Gurux.DLMS.Net `GXCommon.SetBitString`, GuruxDLMS.c `bitarray.c`).
 
 use std::borrow::Cow;

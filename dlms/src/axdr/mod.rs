@@ -1,6 +1,6 @@
 //! A-XDR: the `Data` type that carries every COSEM attribute value and method parameter.
 //!
-//! Tags per protocol-notes §1 (Gurux.DLMS.Net `DataType.cs`). Octet-strings and strings are
+//! Tags per docs/protocol.md#ic-18-attributes (Gurux.DLMS.Net `DataType.cs`). Octet-strings and strings are
 //! borrowed from the input on decode, so an image block is never copied by the decoder.
 
 mod bitstring;

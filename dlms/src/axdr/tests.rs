@@ -6,7 +6,7 @@ fn hex(s: &str) -> Vec<u8> {
     hex::decode(s.replace(' ', "")).unwrap()
 }
 
-/// protocol-notes §1, attribute 7 wire example: the expected GET response value in
+/// docs/protocol.md#ic-18-attributes, attribute 7 wire example: the expected GET response value in
 /// Gurux.DLMS.Conformance.Test `Development/Tests/LN/ImageUpdate.xml`.
 #[test]
 fn image_to_activate_info_from_gurux_conformance_test() {
@@ -24,7 +24,7 @@ fn image_to_activate_info_from_gurux_conformance_test() {
     assert_eq!(value.to_bytes(), bytes);
 }
 
-/// protocol-notes §9 V7, computed with the Gurux `SetBitString` algorithm.
+/// docs/protocol.md#test-vectors V7, computed with the Gurux `SetBitString` algorithm.
 #[test]
 fn bit_string_vectors_v7() {
     let six = Data::BitString(BitString::from_bools([
@@ -41,7 +41,7 @@ fn bit_string_vectors_v7() {
     );
 }
 
-/// protocol-notes §9 V3 values (U9N-parsed GET responses): 200, TRUE, enum 3.
+/// docs/protocol.md#test-vectors V3 values (U9N-parsed GET responses): 200, TRUE, enum 3.
 #[test]
 fn simple_values_v3() {
     assert_eq!(

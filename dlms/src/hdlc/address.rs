@@ -1,5 +1,5 @@
 //! HDLC addresses: 1, 2 or 4 bytes, 7 bits a byte, bit 0 set on the last byte
-//! (protocol-notes §6.2).
+//! (docs/protocol.md#hdlc).
 
 use crate::codec::{DecodeError, ErrorKind, Reader};
 
@@ -104,7 +104,7 @@ impl std::fmt::Display for HdlcAddress {
 mod tests {
     use super::*;
 
-    /// protocol-notes §6.2: `0x21` is client 16; `02 23` is logical 1, physical 17; the 4-byte
+    /// docs/protocol.md#hdlc: `0x21` is client 16; `02 23` is logical 1, physical 17; the 4-byte
     /// form of the same is `00 02 00 23` (u9n `test_hdlc.py`).
     #[test]
     fn address_vectors() {

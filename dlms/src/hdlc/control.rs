@@ -1,4 +1,4 @@
-//! The HDLC control field (protocol-notes §6.2; U-frame values from Gurux `Command.cs`).
+//! The HDLC control field (docs/protocol.md#hdlc; U-frame values from Gurux `Command.cs`).
 
 /// A decoded control field. `pf` is the poll bit on commands and the final bit on responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,7 +151,7 @@ impl std::fmt::Display for Control {
 mod tests {
     use super::*;
 
-    /// protocol-notes §6.2: SNRM 0x93, UA 0x73, DISC 0x53, DM 0x1F, FRMR 0x97, UI 0x13 with P/F
+    /// docs/protocol.md#hdlc: SNRM 0x93, UA 0x73, DISC 0x53, DM 0x1F, FRMR 0x97, UI 0x13 with P/F
     /// set; client I-frame 0x10 (N(R)=0 P N(S)=0), server reply 0x30 (N(R)=1).
     #[test]
     fn control_vectors() {

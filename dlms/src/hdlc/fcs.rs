@@ -1,4 +1,4 @@
-//! CRC-16/X.25, the HCS and FCS of HDLC frames (protocol-notes §6.2): reflected polynomial
+//! CRC-16/X.25, the HCS and FCS of HDLC frames (docs/protocol.md#hdlc): reflected polynomial
 //! 0x8408, initial value 0xFFFF, final XOR 0xFFFF, sent least significant byte first.
 //! Computed by the `crc` crate with 16 lookup tables (slice-by-16).
 
@@ -20,13 +20,13 @@ pub fn crc16_bytes(bytes: &[u8]) -> [u8; 2] {
 mod tests {
     use super::*;
 
-    /// protocol-notes §6.2: the CRC-16/X.25 check value of "123456789" is 0x906E.
+    /// docs/protocol.md#hdlc: the CRC-16/X.25 check value of "123456789" is 0x906E.
     #[test]
     fn check_value() {
         assert_eq!(crc16(b"123456789"), 0x906E);
     }
 
-    /// protocol-notes §9 V5: HCS over `03 3F` is the bytes `5B EC`.
+    /// docs/protocol.md#test-vectors V5: HCS over `03 3F` is the bytes `5B EC`.
     #[test]
     fn hcs_only_vector_v5() {
         assert_eq!(crc16_bytes(&[0x03, 0x3F]), [0x5B, 0xEC]);

@@ -3,7 +3,7 @@
 //! [`FrameRepr`], the validated meaning of a frame with `parse`, `emit` and `buffer_len`.
 //!
 //! `7E | format(2) | dest | src | control | [HCS(2) | information] | FCS(2) | 7E`
-//! (protocol-notes §6.2, IEC 62056-46).
+//! (docs/protocol.md#hdlc, IEC 62056-46).
 
 use super::address::HdlcAddress;
 use super::control::Control;
@@ -296,7 +296,7 @@ mod tests {
         hex::decode(s.replace(' ', "")).unwrap()
     }
 
-    /// protocol-notes §9 V5: u9n `tests/test_hdlc/test_hdlc.py`, checksums re-verified.
+    /// docs/protocol.md#test-vectors V5: u9n `tests/test_hdlc/test_hdlc.py`, checksums re-verified.
     const V5: [&str; 5] = [
         "7E A0 08 02 23 21 93 BD 64 7E",
         "7E A0 1F 21 02 23 73 E6 C7 81 80 12 05 01 9A 06 01 9A 07 04 00 00 00 01 08 04 00 00 00 01 CC A2 7E",

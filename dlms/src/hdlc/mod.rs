@@ -1,4 +1,4 @@
-//! HDLC framing and link layer (IEC 62056-46), protocol-notes §6.2.
+//! HDLC framing and link layer (IEC 62056-46), docs/protocol.md#hdlc.
 
 mod address;
 mod control;

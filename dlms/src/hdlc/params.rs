@@ -1,5 +1,5 @@
 //! SNRM/UA parameter negotiation: `81 80 <len>` then `05` max-info-TX, `06` max-info-RX,
-//! `07` window-TX, `08` window-RX (protocol-notes §6.2, u9n UA vector).
+//! `07` window-TX, `08` window-RX (docs/protocol.md#hdlc, u9n UA vector).
 
 use crate::codec::{DecodeError, ErrorKind, Reader};
 
@@ -23,7 +23,7 @@ pub struct HdlcParameters {
 
 impl Default for HdlcParameters {
     /// The defaults when no parameters are negotiated: 128 bytes, window 1 (UNCONFIRMED,
-    /// protocol-notes §10 item 7).
+    /// docs/protocol.md#open-questions).
     fn default() -> Self {
         HdlcParameters {
             max_info_tx: 128,
@@ -133,7 +133,7 @@ impl HdlcParameters {
 mod tests {
     use super::*;
 
-    /// protocol-notes §9 V5: the UA's parameters (u9n `test_hdlc.py`): max-info 154, window 1.
+    /// docs/protocol.md#test-vectors V5: the UA's parameters (u9n `test_hdlc.py`): max-info 154, window 1.
     #[test]
     fn ua_parameters_v5() {
         let info =

@@ -1,4 +1,4 @@
-//! HLS mechanism 5 (GMAC) challenge responses and LLS passwords (protocol-notes §7.2).
+//! HLS mechanism 5 (GMAC) challenge responses and LLS passwords (docs/protocol.md#security-suite-0-and-hls-gmac).
 //!
 //! f(challenge) = SC (0x10) ‖ IC ‖ GMAC, where the GMAC uses the sender's system title and IC
 //! as IV and AAD = SC ‖ AK ‖ challenge; the block cipher key is the global encryption key.
@@ -62,7 +62,7 @@ mod tests {
         hex::decode(s.replace(' ', "")).unwrap()
     }
 
-    /// protocol-notes §9 V6: HLS-GMAC f(StoC) with client title 4D4D4D0000000001, IC 1,
+    /// docs/protocol.md#test-vectors V6: HLS-GMAC f(StoC) with client title 4D4D4D0000000001, IC 1,
     /// StoC 503677524A323146 (u9n `tests/test_security.py`, recomputed).
     #[test]
     fn gmac_response_v6() {

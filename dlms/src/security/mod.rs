@@ -1,5 +1,5 @@
 //! Security: LLS passwords, HLS mechanism 5 (GMAC), security suite 0 ciphering and invocation
-//! counters (protocol-notes §7). The cryptography is RustCrypto's (`aes-gcm`, `ctr`); this
+//! counters (docs/protocol.md#security-suite-0-and-hls-gmac). The cryptography is RustCrypto's (`aes-gcm`, `ctr`); this
 //! module only arranges its inputs as DLMS prescribes.
 
 mod context;

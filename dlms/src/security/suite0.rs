@@ -1,4 +1,4 @@
-//! Security suite 0: AES-GCM-128 with 12-byte tags (protocol-notes §7.1).
+//! Security suite 0: AES-GCM-128 with 12-byte tags (docs/protocol.md#security-suite-0-and-hls-gmac).
 //!
 //! IV = system title (8) ‖ invocation counter (4, big-endian), the sender's title. AAD is
 //! SC ‖ AK for authenticated encryption and SC ‖ AK ‖ plaintext for authentication only.
@@ -193,7 +193,7 @@ mod tests {
         hex::decode(s.replace(' ', "")).unwrap()
     }
 
-    /// protocol-notes §9 V6 keys (u9n `tests/test_security.py`).
+    /// docs/protocol.md#test-vectors V6 keys (u9n `tests/test_security.py`).
     pub(crate) fn v6_keys() -> Keys {
         Keys {
             encryption: hex("000102030405060708090A0B0C0D0E0F").try_into().unwrap(),
@@ -201,7 +201,7 @@ mod tests {
         }
     }
 
-    /// protocol-notes §9 V6: the glo-get-request of u9n `tests/test_security.py`, recomputed.
+    /// docs/protocol.md#test-vectors V6: the glo-get-request of u9n `tests/test_security.py`, recomputed.
     #[test]
     fn authenticated_encryption_v6() {
         let title: [u8; 8] = hex("4D4D4D0000BC614E").try_into().unwrap();
@@ -228,7 +228,7 @@ mod tests {
         assert_eq!(back.unwrap(), plain);
     }
 
-    /// protocol-notes §9 V6: the glo-initiateRequest of u9n `test_aarq.py`
+    /// docs/protocol.md#test-vectors V6: the glo-initiateRequest of u9n `test_aarq.py`
     /// "ciphered_low_security2" decrypts to an InitiateRequest with a dedicated key.
     #[test]
     fn glo_initiate_request_decrypts_v6() {

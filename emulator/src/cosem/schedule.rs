@@ -1,6 +1,6 @@
 //! Single action schedule (IC 22) 0-0:15.0.2.255: the image activation scheduler. Writing
 //! execution_time (attribute 4) arms it; when the time comes the meter runs the image
-//! activation script (MCS301 pp.114-117; protocol-notes §8.1).
+//! activation script (MCS301 pp.114-117; docs/protocol.md#idis-upgrade-objects).
 
 use super::{logical_name, Env, Object, NO_SUCH_INDEX};
 use dlms::apdu::DataAccessResult as R;

@@ -1,6 +1,6 @@
 //! Script table (IC 9) 0-0:10.0.107.255: the image activation script. Script 1 invokes
 //! image_activate (method 4 of 0-0:44.0.0.255) with integer(0); its exact contents in IDIS
-//! meters are UNCONFIRMED (protocol-notes §8.1).
+//! meters are UNCONFIRMED (docs/protocol.md#idis-upgrade-objects).
 
 use super::{logical_name, Env, MethodOutcome, Object, NO_SUCH_INDEX};
 use dlms::apdu::DataAccessResult as R;

@@ -1081,8 +1081,8 @@ fn action_reply(iip: InvokeIdAndPriority, o: MethodOutcome) -> Vec<u8> {
 /// The reply of a busy meter to a plain GET, SET or ACTION: `r`, nothing carried out. Other
 /// APDUs (associations, ciphered services) are served as usual.
 /// SET and ACTION may be invoked unconfirmed (service-class bit 6 of the invoke-id-and-priority
-/// clear, protocol-notes §5.3): the meter carries them out and answers nothing, as the
-/// broadcast and multicast image transfers rely on (§8.1). GET is confirmed only.
+/// clear, docs/protocol.md#xdlms-apdus): the meter carries them out and answers nothing, as the
+/// broadcast and multicast image transfers rely on (docs/protocol.md#idis-upgrade-objects). GET is confirmed only.
 fn unconfirmed(apdu: &Apdu<'_>) -> bool {
     match apdu {
         Apdu::SetRequest(r) => !r.iip().confirmed(),

@@ -668,7 +668,7 @@ fn requests_without_association_get_an_exception() {
 
 mod model {
     //! A model-based test: random request sequences against a plain model of the strict
-    //! profile, checking the invariants of protocol-notes §3 after every step.
+    //! profile, checking the invariants of docs/protocol.md#the-transfer-process after every step.
     use super::*;
     use proptest::prelude::*;
 
@@ -704,7 +704,7 @@ mod model {
         bits: Vec<bool>,
     }
 
-    /// Legal image_transfer_status transitions (protocol-notes §3.3), including staying put.
+    /// Legal image_transfer_status transitions (docs/protocol.md#status-transitions), including staying put.
     fn legal(from: u8, to: u8) -> bool {
         from == to
             || to == 1

@@ -1,4 +1,4 @@
-//! The image transfer process of IC 18 as a pure state machine (protocol-notes §3.2, §3.3).
+//! The image transfer process of IC 18 as a pure state machine (docs/protocol.md#server-rules-at-the-edges, #status-transitions).
 //!
 //! It knows nothing of APDUs: the COSEM object decodes parameters and encodes results; this
 //! module keeps the status, the received blocks and the image, and decides each result by the

@@ -293,7 +293,7 @@ id = "it-example"
 title = "An example"
 level = "must"
 requirement = "quoted text"
-source = "protocol-notes §1"
+source = "docs/protocol.md#ic-18-attributes"
 
 [[steps]]
 initiate = {}

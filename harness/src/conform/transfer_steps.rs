@@ -1,5 +1,5 @@
 //! The image transfer helpers of case steps: initiate, send blocks, fill gaps, verify and
-//! activate with polling, scheduled activation, waiting for a status (protocol-notes §3.1).
+//! activate with polling, scheduled activation, waiting for a status (docs/protocol.md#the-transfer-process).
 
 use super::check::Observed;
 use super::engine::{Run, Stop, Transfer};

@@ -1,4 +1,4 @@
-//! The image transfer driver: a head-end's careful upgrade of one meter (protocol-notes §3.1,
+//! The image transfer driver: a head-end's careful upgrade of one meter (docs/protocol.md#the-transfer-process,
 //! OSGP-ADP and CONNEXO flows), with every branch a real meter forces:
 //!
 //! 1. read image_block_size and check it fits the negotiated PDU;
@@ -47,7 +47,7 @@ pub enum BlockService {
     Confirmed,
     /// Unconfirmed ACTIONs (service-class bit clear), `burst` blocks per write and no replies;
     /// the bit-string read after each pass shows what landed, as a multicast transfer checks
-    /// (protocol-notes §8.1). Over the wrapper only; a meter that takes none of a pass gets
+    /// (docs/protocol.md#idis-upgrade-objects). Over the wrapper only; a meter that takes none of a pass gets
     /// the rest confirmed.
     Unconfirmed {
         /// Blocks per write.

@@ -4,7 +4,7 @@
 //! bit; the server (secondary) transmits only when polled and hands the token back with the F
 //! bit on its last frame. Sequence numbers are modulo 8, windows 1..7, lost frames are resent
 //! go-back-N from the peer's N(R). APDUs longer than the negotiated max-info are segmented
-//! (S bit), each segment acknowledged per the window (protocol-notes §6.2).
+//! (S bit), each segment acknowledged per the window (docs/protocol.md#hdlc).
 //!
 //! Use it as quinn-proto is used: feed bytes with [`HdlcLink::handle_input`] and expired timers
 //! with [`HdlcLink::handle_timeout`]; drain [`HdlcLink::poll_event`], then

@@ -110,7 +110,7 @@ fn connect_negotiates_the_smaller_parameters() {
 
 #[test]
 fn first_frames_match_the_u9n_vectors() {
-    // protocol-notes §9 V5: client 16 -> server (1, 17), SNRM then I(AARQ) with N(S)=0 N(R)=0 P.
+    // docs/protocol.md#test-vectors V5: client 16 -> server (1, 17), SNRM then I(AARQ) with N(S)=0 N(R)=0 P.
     let mut w = Wire::new(HdlcParameters::default(), HdlcParameters::default());
     w.client.connect(w.now);
     let snrm = w.client.poll_transmit(w.now).unwrap();
