@@ -485,22 +485,38 @@ fn mechanism(n: u8) -> String {
     }
 }
 
+/// The fields AARQ and AARE share; `side` is "calling" or "responding".
+fn acse_fields(
+    out: &mut Lines,
+    side: &str,
+    context_name: u8,
+    title: &Option<Vec<u8>>,
+    mechanism_name: Option<u8>,
+    authentication: &Option<Vec<u8>>,
+) {
+    out.line(format!("application context {}", context(context_name)));
+    if let Some(title) = title {
+        out.line(format!("{side} AP title {}", octets(title)));
+    }
+    if let Some(m) = mechanism_name {
+        out.line(format!("authentication {}", mechanism(m)));
+    }
+    if let Some(value) = authentication {
+        out.line(format!("{side} authentication value {}", octets(value)));
+    }
+}
+
 fn aarq(out: &mut Lines, a: &Aarq) {
     out.line("association-request (AARQ)");
     out.nested(|out| {
-        out.line(format!(
-            "application context {}",
-            context(a.application_context)
-        ));
-        if let Some(title) = &a.calling_ap_title {
-            out.line(format!("calling AP title {}", octets(title)));
-        }
-        if let Some(m) = a.mechanism {
-            out.line(format!("authentication {}", mechanism(m)));
-        }
-        if let Some(value) = &a.calling_authentication_value {
-            out.line(format!("calling authentication value {}", octets(value)));
-        }
+        acse_fields(
+            out,
+            "calling",
+            a.application_context,
+            &a.calling_ap_title,
+            a.mechanism,
+            &a.calling_authentication_value,
+        );
         if let Some(info) = &a.user_information {
             request_information(out, info);
         }
@@ -516,19 +532,14 @@ fn aare(out: &mut Lines, a: &Aare) {
         ) {
             out.line(format!("diagnostic {}", a.diagnostic));
         }
-        out.line(format!(
-            "application context {}",
-            context(a.application_context)
-        ));
-        if let Some(title) = &a.responding_ap_title {
-            out.line(format!("responding AP title {}", octets(title)));
-        }
-        if let Some(m) = a.mechanism {
-            out.line(format!("authentication {}", mechanism(m)));
-        }
-        if let Some(value) = &a.responding_authentication_value {
-            out.line(format!("responding authentication value {}", octets(value)));
-        }
+        acse_fields(
+            out,
+            "responding",
+            a.application_context,
+            &a.responding_ap_title,
+            a.mechanism,
+            &a.responding_authentication_value,
+        );
         if let Some(info) = &a.user_information {
             response_information(out, info);
         }

@@ -228,40 +228,47 @@ fn meter(
     if let Some(w) = m.server_wport.or(defaults.server_wport) {
         main.server_wport = w;
     }
-    let logical = m
-        .server_logical
-        .as_ref()
-        .or(defaults.server_logical.as_ref());
-    if let Some(l) = logical {
-        if !(1..=0x3FFD).contains(l.get_ref()) {
+    let address = |own: &Option<Spanned<u16>>,
+                   common: &Option<Spanned<u16>>,
+                   name: &str,
+                   range: std::ops::RangeInclusive<u16>,
+                   what: &str|
+     -> Result<Option<u16>, TargetError> {
+        let Some(value) = own.as_ref().or(common.as_ref()) else {
+            return Ok(None);
+        };
+        let v = *value.get_ref();
+        if !range.contains(&v) {
             return Err(source.error(
-                Some(l.span()),
-                &field("server_logical"),
+                Some(value.span()),
+                &field(name),
                 format!(
-                    "{} is not a logical device address (1..=16381)",
-                    l.get_ref()
+                    "{v} is not a {what} address ({}..={})",
+                    range.start(),
+                    range.end()
                 ),
             ));
         }
-        main.server_hdlc = HdlcAddress::server(*l.get_ref(), main.server_hdlc.lower.unwrap_or(17));
-    }
-    let physical = m
-        .server_physical
-        .as_ref()
-        .or(defaults.server_physical.as_ref());
-    if let Some(p) = physical {
-        if !(0x10..=0x3FFD).contains(p.get_ref()) {
-            return Err(source.error(
-                Some(p.span()),
-                &field("server_physical"),
-                format!(
-                    "{} is not a physical device address (16..=16381)",
-                    p.get_ref()
-                ),
-            ));
-        }
-        main.server_hdlc = HdlcAddress::server(main.server_hdlc.upper, *p.get_ref());
-    }
+        Ok(Some(v))
+    };
+    let logical = address(
+        &m.server_logical,
+        &defaults.server_logical,
+        "server_logical",
+        1..=0x3FFD,
+        "logical device",
+    )?;
+    let physical = address(
+        &m.server_physical,
+        &defaults.server_physical,
+        "server_physical",
+        0x10..=0x3FFD,
+        "physical device",
+    )?;
+    main.server_hdlc = HdlcAddress::server(
+        logical.unwrap_or(main.server_hdlc.upper),
+        physical.unwrap_or(main.server_hdlc.lower.unwrap_or(17)),
+    );
     if let Some(ms) = m.request_timeout_ms.or(defaults.request_timeout_ms) {
         main.request_timeout = Duration::from_millis(ms);
     }
