@@ -1,14 +1,10 @@
-//! `meterfleet bench fleet`: memory per meter at fleet scale, idle and in the middle of a
-//! transfer, and a campaign's block throughput with the fleet in another process.
+//! `meterfleet bench`: fleet memory and campaign throughput (`bench fleet`), and a bounded soak
+//! (`bench soak`); the measuring is in `lab`.
 
-use dlms::apdu::InvokeIdAndPriority;
-use dlms::association::ClientSettings;
-use dlms::cosem::image_transfer::{self as it, method};
-use dlms::{Codec, Data};
 use emulator::scenario::Scenario;
 use harness::transfer::BlockService;
+use lab::fleet_bench::{self, CampaignArgs};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 /// `meterfleet bench ...`
 #[derive(Debug, clap::Subcommand)]
@@ -66,21 +62,40 @@ pub fn run(command: BenchCommand) -> ExitCode {
             let block_service = unconfirmed_blocks.map_or(BlockService::Confirmed, |burst| {
                 BlockService::Unconfirmed { burst }
             });
-            finish(fleet(
-                meters,
-                image_kib,
-                campaign.then_some(CampaignArgs {
-                    concurrency,
-                    block_service,
-                    scenario,
-                }),
-            ))
+            let executable = match std::env::current_exe() {
+                Ok(path) => path,
+                Err(e) => return finish(Err(format!("finding this executable: {e}"))),
+            };
+            finish(crate::process::runtime().and_then(|runtime| {
+                fleet_bench::fleet(
+                    &runtime,
+                    meters,
+                    image_kib,
+                    campaign.then_some(CampaignArgs {
+                        concurrency,
+                        block_service,
+                        scenario,
+                        executable,
+                    }),
+                    crate::progress::bar(),
+                )
+            }))
         }
         BenchCommand::Soak {
             scenario,
             minutes,
             concurrency,
-        } => finish(crate::soak::soak(&scenario, minutes, concurrency)),
+        } => finish(
+            Scenario::find(&scenario)
+                .map_err(|e| e.to_string())
+                .and_then(|scenario| {
+                    crate::process::runtime()?.block_on(lab::soak::soak(
+                        &scenario,
+                        minutes,
+                        concurrency,
+                    ))
+                }),
+        ),
     }
 }
 
@@ -92,294 +107,4 @@ fn finish(result: Result<(), String>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// A value in kB from /proc (this process's VmRSS, or the system's Slab).
-pub(crate) fn proc_kb(file: &str, field: &str) -> u64 {
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Resident memory of this process plus kernel slab memory (sockets live there), in bytes.
-fn memory() -> u64 {
-    (proc_kb("/proc/self/status", "VmRSS:") + proc_kb("/proc/meminfo", "Slab:")) * 1024
-}
-
-/// A clean fleet of `meters` from `first_address`, for an image of `image_kib` KiB in 1 KiB
-/// blocks.
-fn scenario_text(meters: u32, image_kib: u32, first_address: &str) -> String {
-    format!(
-        "name = \"bench\"\nseed = 1\nfirst_address = \"{first_address}\"\n[image]\npart = 1\nversion = \"BENCH-2\"\nsize = {}\n[[population]]\nname = \"m\"\ncount = {meters}\nprofile = {{ image_block_size = 1024, max_pdu_size = 2048, activation_reboot_ms = 1000 }}\n",
-        image_kib * 1024
-    )
-}
-
-fn scenario(meters: u32, image_kib: u32) -> Scenario {
-    // Away from the addresses of the campaign's fleet, so that the two never meet.
-    Scenario::from_toml(
-        &scenario_text(meters, image_kib, "127.3.0.1"),
-        "bench scenario",
-    )
-    .expect("the bench scenario is valid")
-}
-
-fn action(method_id: i8, parameters: Data<'_>) -> Vec<u8> {
-    it::action_request(InvokeIdAndPriority(0xC1), method_id, Some(&parameters)).to_bytes()
-}
-
-/// How the bench's campaign runs.
-struct CampaignArgs {
-    concurrency: usize,
-    block_service: BlockService,
-    /// The fleet's scenario file; a clean fleet of the bench's meters without one.
-    scenario: Option<std::path::PathBuf>,
-}
-
-/// Fleet memory, then, with `campaign`, a campaign's throughput.
-fn fleet(meters: u32, image_kib: u32, campaign: Option<CampaignArgs>) -> Result<(), String> {
-    let scenario = scenario(meters, image_kib);
-    let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar");
-    let payload = vec![0x5A; (image_kib * 1024) as usize];
-    let image = dlms::image::build(&key, 1, b"BENCH-2", &payload).expect("valid image parameters");
-    // This process holds the fleet's listeners, and later (the fleet gone, the campaign's
-    // fleet in a child process) one client socket per meter at most.
-    let files = emulator::fleet::files_needed(meters as usize, false).required;
-    emulator::fleet::ensure_open_files(emulator::fleet::FilesNeeded {
-        required: files,
-        wanted: files,
-        per_connection: 1,
-    })?;
-    let runtime = crate::process::runtime()?;
-    println!(
-        "machine: {} cores; fleet of {meters} meters, {image_kib} KiB image in 1 KiB blocks",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-    let before = memory();
-    let started = Instant::now();
-    let fleet = runtime.block_on(emulator::fleet::start(
-        &scenario,
-        *key.verifying_key(),
-        *key.verifying_key(),
-    ))?;
-    let start_time = started.elapsed();
-    std::thread::sleep(Duration::from_millis(500));
-    let idle = memory().saturating_sub(before);
-    println!(
-        "meters started: {} in {:.2} s; idle: {:.1} KiB per meter (process RSS + kernel slab)",
-        fleet.meters.len(),
-        start_time.as_secs_f64(),
-        idle as f64 / 1024.0 / meters as f64
-    );
-    // Half of the image into every meter, through its request handling (no sockets).
-    let aarq = ClientSettings::default().aarq().to_bytes();
-    let initiate = action(
-        method::IMAGE_TRANSFER_INITIATE,
-        it::initiate_parameters(b"BENCH-2", image.len() as u32),
-    );
-    let half = image.len().div_ceil(1024) / 2;
-    let blocks: Vec<Vec<u8>> = (0..half)
-        .map(|n| {
-            action(
-                method::IMAGE_BLOCK_TRANSFER,
-                it::block_parameters(n as u32, &image[n * 1024..(n + 1) * 1024]),
-            )
-        })
-        .collect();
-    let now = emulator::net::serve::now_ms();
-    for m in &fleet.meters {
-        m.host.with_meter(|meter| {
-            meter.handle_apdu(now, 16, &aarq);
-            meter.handle_apdu(now, 16, &initiate);
-            for b in &blocks {
-                meter.handle_apdu(now, 16, b);
-            }
-            meter.disconnect();
-        });
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    let mid = memory().saturating_sub(before);
-    println!(
-        "mid-transfer ({half} of {} blocks in every meter): {:.1} KiB per meter",
-        image.len().div_ceil(1024),
-        mid as f64 / 1024.0 / meters as f64
-    );
-    drop(fleet);
-    if let Some(args) = campaign {
-        let fleet = match &args.scenario {
-            Some(path) => CampaignFleet::from_scenario(path, &key)?,
-            None => CampaignFleet {
-                scenario: scenario_text(meters, image_kib, "127.2.0.1"),
-                image,
-                version: b"BENCH-2".to_vec(),
-                doomed: 0,
-            },
-        };
-        runtime.block_on(campaign_rate(fleet, &args))?;
-    }
-    Ok(())
-}
-
-/// The fleet a campaign runs over, in the child process.
-struct CampaignFleet {
-    /// Its scenario (TOML).
-    scenario: String,
-    /// The signed image, as the scenario describes it.
-    image: Vec<u8>,
-    /// The image's version.
-    version: Vec<u8>,
-    /// Meters no head-end can upgrade.
-    doomed: usize,
-}
-
-impl CampaignFleet {
-    /// The fleet of a scenario file, with an image signed by `key` to its [image] section.
-    fn from_scenario(
-        path: &std::path::Path,
-        key: &p256::ecdsa::SigningKey,
-    ) -> Result<Self, String> {
-        let scenario = Scenario::find(path).map_err(|e| e.to_string())?;
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let version = scenario.image.version.as_bytes().to_vec();
-        let payload = vec![0x5A; scenario.image.size as usize];
-        let image = dlms::image::build(key, scenario.image.part, &version, &payload)
-            .ok_or("the scenario's image part or version is out of range")?;
-        let doomed = scenario.meters().iter().filter(|m| m.doomed()).count();
-        Ok(CampaignFleet {
-            scenario: text,
-            image,
-            version,
-            doomed,
-        })
-    }
-}
-
-/// A campaign against a fleet in a separate `meterfleet emulate --scenario` process.
-async fn campaign_rate(fleet: CampaignFleet, args: &CampaignArgs) -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("meterfleet-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar");
-    use p256::pkcs8::EncodePublicKey;
-    let public = dir.join("vendor.pub");
-    let pem = key
-        .verifying_key()
-        .to_public_key_pem(p256::pkcs8::LineEnding::LF)
-        .map_err(|e| e.to_string())?;
-    std::fs::write(&public, pem).map_err(|e| e.to_string())?;
-    let scenario_file = dir.join("bench.toml");
-    std::fs::write(&scenario_file, &fleet.scenario).map_err(|e| e.to_string())?;
-    let targets = dir.join("targets.toml");
-    let fleet_log = dir.join("fleet.log");
-    let mut child =
-        tokio::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-            .args(["emulate", "--scenario"])
-            .arg(&scenario_file)
-            .arg("--trust-key")
-            .arg(&public)
-            .arg("--targets-out")
-            .arg(&targets)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::fs::File::create(&fleet_log).map_err(|e| e.to_string())?)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| e.to_string())?;
-    use tokio::io::AsyncBufReadExt;
-    let mut line = String::new();
-    tokio::io::BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .await
-        .map_err(|e| e.to_string())?;
-    if line.is_empty() {
-        let log = std::fs::read_to_string(&fleet_log).unwrap_or_default();
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(format!("the fleet process did not start: {}", log.trim()));
-    }
-    let targets: Vec<harness::target::Target> = harness::target::file::load(&targets)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|m| m.main)
-        .collect();
-    let plan = harness::transfer::Plan {
-        poll_interval: Duration::from_millis(100),
-        block_service: args.block_service,
-        ..harness::transfer::Plan::new(fleet.image, &fleet.version)
-    };
-    let settings = harness::campaign::CampaignSettings {
-        concurrency: args.concurrency,
-        passes: 3,
-    };
-    let report = harness::campaign::run(
-        targets,
-        std::sync::Arc::new(plan),
-        &settings,
-        crate::progress::bar(),
-        |_, _| {},
-    )
-    .await;
-    let s = &report.summary;
-    let first_block = s.first_block_at.unwrap_or(0.0);
-    let span = last_complete(&report.meters) - first_block;
-    println!(
-        "campaign: {} of {} meters upgraded in {:.1} s wall (passes: {}); {} block transfers in {:.1} s \
-         (first block sent to the last meter's complete bit-string): {:.0} blocks/s",
-        s.succeeded,
-        s.expected,
-        s.duration_seconds,
-        s.passes,
-        s.blocks_sent,
-        span,
-        s.blocks_sent as f64 / span.max(1e-9)
-    );
-    let [before, blocks, after] = mean_phases(&report.meters);
-    println!(
-        "per meter (mean): {before:.2} s before the first block, {blocks:.2} s sending blocks, \
-         {after:.2} s verifying, activating and confirming"
-    );
-    let can = s.expected - fleet.doomed;
-    for (pass, succeeded) in s.succeeded_after_pass.iter().enumerate() {
-        println!(
-            "after pass {}: {succeeded} upgraded, {:.2} % of the {can} meters the scenario does not doom",
-            pass + 1,
-            100.0 * *succeeded as f64 / can.max(1) as f64
-        );
-    }
-    let _ = child.kill().await;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
-}
-
-/// When the last meter's bit-string showed every block in (Unix seconds): the end of the
-/// block transfers, whether they were confirmed one by one or pushed unconfirmed.
-fn last_complete(meters: &[harness::campaign::MeterResult]) -> f64 {
-    meters
-        .iter()
-        .filter_map(|m| {
-            let r = &m.report;
-            r.events
-                .iter()
-                .rfind(|e| e.step == harness::transfer::Step::Completeness)
-                .map(|e| r.started_at + e.at_ms as f64 / 1000.0)
-        })
-        .fold(0.0, f64::max)
-}
-
-/// Mean seconds per meter before its first block, from its first to its last block sent, and
-/// after its last block until the end.
-fn mean_phases(meters: &[harness::campaign::MeterResult]) -> [f64; 3] {
-    let mut sums = [0.0; 3];
-    for m in meters {
-        let r = &m.report;
-        let first = r.first_block_at.unwrap_or(r.started_at);
-        let last = r.last_block_at.unwrap_or(first);
-        sums[0] += first - r.started_at;
-        sums[1] += last - first;
-        sums[2] += r.started_at + r.duration.as_secs_f64() - last;
-    }
-    sums.map(|t| t / meters.len().max(1) as f64)
 }

@@ -1,14 +1,14 @@
 //! `meterfleet conform`: run the conformance catalogue against a meter (a target file or a
 //! bare `tcp://HOST:PORT`), or against the emulated profiles of the detection matrix.
 
-use crate::conform_bench::{emulated_target, matrix_rows, meter_config, EmulatedBench};
 use crate::target_args::TargetArgs;
+use harness::conform::matrix::{render_matrix, MatrixLine};
 use harness::conform::report::{console, html, json, junit};
 use harness::conform::{
-    embedded_catalogue, load_catalogue, run, Baseline, Case, NoBench, Options, RunReport, Verdict,
+    embedded_catalogue, load_catalogue, run, Baseline, Case, NoBench, Options, RunReport,
 };
 use harness::target::MeterTarget;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `meterfleet conform`.
@@ -99,16 +99,12 @@ fn options(args: &ConformArgs) -> Options {
     }
 }
 
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
-}
-
 fn write_reports(args: &ConformArgs, reports: &[RunReport]) -> Result<(), String> {
     if let (Some(path), [report]) = (&args.json, reports) {
-        write(path, &json::render(report))?;
+        crate::process::write(path, &json::render(report))?;
     }
     if let Some(path) = &args.junit {
-        write(path, &junit::render(reports, args.strict)?)?;
+        crate::process::write(path, &junit::render(reports, args.strict)?)?;
     }
     if let Some(path) = &args.html {
         let mut all = reports.to_vec();
@@ -117,7 +113,7 @@ fn write_reports(args: &ConformArgs, reports: &[RunReport]) -> Result<(), String
                 .map_err(|e| format!("{}: {e}", earlier.display()))?;
             all.push(json::parse(&text, &earlier.display().to_string())?);
         }
-        write(path, &html::render(&all))?;
+        crate::process::write(path, &html::render(&all))?;
     }
     Ok(())
 }
@@ -179,122 +175,9 @@ fn conform(args: &ConformArgs) -> Result<bool, String> {
     Ok(blocking.is_empty())
 }
 
-/// One line of the matrix: the profile, its counts, and the cases that caught it.
-pub struct MatrixLine {
-    /// The profile.
-    pub name: String,
-    /// Whether it is a conforming profile.
-    pub conforming: bool,
-    /// Its run.
-    pub report: RunReport,
-}
-
-impl MatrixLine {
-    /// Whether this row came out as it must: clean when conforming, caught otherwise, and
-    /// no errors either way.
-    pub fn as_required(&self) -> bool {
-        let s = &self.report.summary;
-        let clean = s.fail == 0 && s.non_strict == 0;
-        s.error == 0 && clean == self.conforming
-    }
-}
-
-/// The cases with fail or non-strict verdicts in `line`, the most specific first: a case that
-/// catches few profiles says more about this one than a case that many profiles break.
-fn caught_by(line: &MatrixLine, lines: &[MatrixLine]) -> Vec<String> {
-    let catches = |id: &str| {
-        lines
-            .iter()
-            .filter(|l| {
-                l.report
-                    .cases
-                    .iter()
-                    .any(|c| c.id == id && c.verdict.is_deviation())
-            })
-            .count()
-    };
-    let mut caught: Vec<(usize, String)> = line
-        .report
-        .cases
-        .iter()
-        .filter(|c| c.verdict.is_deviation())
-        .map(|c| (catches(&c.id), format!("{} ({})", c.id, c.verdict.name())))
-        .collect();
-    caught.sort();
-    caught.into_iter().map(|(_, text)| text).collect()
-}
-
-/// Runs every row of the matrix, a few at a time.
-pub async fn run_matrix(cases: &[Case], options: &Options) -> Vec<MatrixLine> {
-    let mut rows = Vec::new();
-    let mut pending = tokio::task::JoinSet::new();
-    for (i, row) in matrix_rows().into_iter().enumerate() {
-        if pending.len() >= 4 {
-            if let Some(Ok(done)) = pending.join_next().await {
-                rows.push(done);
-            }
-        }
-        let cases = cases.to_vec();
-        let options = *options;
-        pending.spawn(async move {
-            let target = emulated_target(&row.name, row.transport);
-            let mut bench = EmulatedBench::new(meter_config(row.profile), row.transport);
-            let report = run(&cases, &target, &mut bench, &options, |_| {}).await;
-            (
-                i,
-                MatrixLine {
-                    name: row.name,
-                    conforming: row.conforming,
-                    report,
-                },
-            )
-        });
-    }
-    while let Some(done) = pending.join_next().await {
-        if let Ok(done) = done {
-            rows.push(done);
-        }
-    }
-    rows.sort_by_key(|(i, _)| *i);
-    rows.into_iter().map(|(_, line)| line).collect()
-}
-
-/// The matrix as a table.
-pub fn render_matrix(lines: &[MatrixLine]) -> String {
-    let mut out = format!(
-        "{:40} {:>4} {:>10} {:>5}  {}\n",
-        "profile", "fail", "non-strict", "error", "caught by"
-    );
-    for line in lines {
-        let s = &line.report.summary;
-        let caught = caught_by(line, lines);
-        let cell = match (line.conforming, caught.is_empty()) {
-            (true, true) => "clean, as required".to_string(),
-            (false, true) => "NOT CAUGHT".to_string(),
-            (_, false) if caught.len() > 3 => {
-                format!("{}, and {} more", caught[..3].join(", "), caught.len() - 3)
-            }
-            (_, false) => caught.join(", "),
-        };
-        out.push_str(&format!(
-            "{:40} {:>4} {:>10} {:>5}  {}\n",
-            line.name, s.fail, s.non_strict, s.error, cell
-        ));
-        for c in line
-            .report
-            .cases
-            .iter()
-            .filter(|c| c.verdict == Verdict::Error)
-        {
-            out.push_str(&format!("{:40} error in {}: {}\n", "", c.id, c.reason));
-        }
-    }
-    out
-}
-
 fn matrix(args: &ConformArgs, cases: &[Case]) -> Result<bool, String> {
     let runtime = crate::process::runtime()?;
-    let lines = runtime.block_on(run_matrix(cases, &options(args)));
+    let lines = runtime.block_on(lab::matrix::run(cases, &options(args)));
     print!("{}", render_matrix(&lines));
     let ok = lines.iter().all(MatrixLine::as_required);
     println!(

@@ -5,15 +5,12 @@ use clap::Parser;
 mod bench;
 mod cli;
 mod conform;
-mod conform_bench;
 mod decode;
 mod demo;
 mod emulate;
-mod html_report;
 mod image_cmd;
 mod process;
 mod progress;
-mod soak;
 mod target_args;
 mod upgrade;
 

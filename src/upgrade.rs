@@ -1,7 +1,7 @@
 //! `meterfleet upgrade`: upgrade one meter, or run a campaign over a targets file.
 
 use crate::target_args::TargetArgs;
-use harness::campaign::{self, CampaignSettings};
+use harness::campaign::{self, CampaignReport, CampaignSettings};
 use harness::target::Target;
 use harness::transfer::{Activation, BlockService, Driver, Outcome, Plan};
 use std::path::PathBuf;
@@ -52,9 +52,12 @@ pub struct UpgradeArgs {
     /// Passes over the meters still failing (campaigns, default 3).
     #[arg(long)]
     passes: Option<u32>,
-    /// Write the report here as JSON.
-    #[arg(long)]
+    /// Write the campaign report as JSON (schema meterfleet-campaign-report/1).
+    #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write the campaign report as an HTML page.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 fn plan(args: &UpgradeArgs) -> Result<Plan, String> {
@@ -107,10 +110,13 @@ fn plan(args: &UpgradeArgs) -> Result<Plan, String> {
     })
 }
 
-fn write_json(path: &Option<PathBuf>, value: &impl serde::Serialize) -> Result<(), String> {
-    if let Some(path) = path {
-        let text = serde_json::to_string_pretty(value).expect("reports serialize");
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+fn write_reports(args: &UpgradeArgs, report: &CampaignReport) -> Result<(), String> {
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(report).expect("reports serialize");
+        crate::process::write(path, &text)?;
+    }
+    if let Some(path) = &args.html {
+        crate::process::write(path, &harness::campaign::html::render(report))?;
     }
     Ok(())
 }
@@ -140,26 +146,19 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
     let targets: Vec<Target> = meters.drain(..).map(|m| m.main).collect();
     let runtime = crate::process::runtime()?;
     if targets.len() == 1 {
-        let report = runtime.block_on(Driver::new(&targets[0], &plan).run());
-        for e in &report.events {
+        let driver = Driver::new(&targets[0], &plan).watched(|e| {
             println!(
                 "{:>8.3} s  {:<13} {}",
                 e.at_ms as f64 / 1000.0,
-                format!("{:?}", e.step),
+                e.step.name(),
                 e.message
             );
-        }
-        println!(
-            "{}: {}",
-            report.meter,
-            match &report.outcome {
-                Outcome::Upgraded { evidence } => format!("upgraded ({evidence:?})"),
-                Outcome::ReadyForActivation => "verified, ready for activation".into(),
-                Outcome::Failed { step, reason } => format!("FAILED at {step:?}: {reason}"),
-            }
-        );
-        write_json(&args.json, &report)?;
-        return Ok(!matches!(report.outcome, Outcome::Failed { .. }));
+        });
+        let report = runtime.block_on(driver.run());
+        println!("{}: {}", report.meter, report.outcome);
+        let ok = !matches!(report.outcome, Outcome::Failed { .. });
+        write_reports(&args, &CampaignReport::of_one(report))?;
+        return Ok(ok);
     }
     let settings = CampaignSettings {
         concurrency: args.concurrency.unwrap_or(64),
@@ -173,7 +172,7 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
         |_, _| {},
     ));
     print!("{}", report.summary.render());
-    write_json(&args.json, &report)?;
+    write_reports(&args, &report)?;
     Ok(report.summary.failed == 0)
 }
 

@@ -31,7 +31,7 @@ fn per_meter(report: &Value) -> Vec<(String, bool, bool, u64, u64)> {
         .iter()
         .map(|m| {
             (
-                m["name"].as_str().unwrap().to_string(),
+                m["meter"].as_str().unwrap().to_string(),
                 m["doomed"].as_bool().unwrap(),
                 m["upgraded"].as_bool().unwrap(),
                 m["pass"].as_u64().unwrap(),
@@ -49,7 +49,7 @@ fn the_demo_report_is_complete_consistent_and_reproducible() {
         ok,
         "every meter the scenario does not doom must be upgraded"
     );
-    assert_eq!(report["schema"], "meterfleet-demo-report/1");
+    assert_eq!(report["schema"], "meterfleet-campaign-report/1");
     let s = &report["summary"];
     let meters = report["meters"].as_array().unwrap();
     assert_eq!(s["expected"], 60);

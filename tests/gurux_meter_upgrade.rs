@@ -83,6 +83,8 @@ fn meterfleet_upgrades_a_gurux_based_meter_that_loses_a_block_and_is_slow() {
         String::from_utf8_lossy(&out.stdout)
     );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["schema"], "meterfleet-campaign-report/1");
+    let report = &report["meters"][0];
     assert_eq!(report["outcome"]["result"], "upgraded");
     assert_eq!(report["outcome"]["evidence"]["value"], "GX-2.0.0");
     assert_eq!(report["blocks_needed"], 100);
@@ -129,5 +131,5 @@ fn the_exit_status_is_non_zero_when_the_new_firmware_is_not_confirmed() {
         String::from_utf8_lossy(&out.stdout)
     );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(report["outcome"]["result"], "failed");
+    assert_eq!(report["meters"][0]["outcome"]["result"], "failed");
 }

@@ -244,9 +244,9 @@ impl Scenario {
         Self::from_toml(&text, &path.display().to_string())
     }
 
-    /// A scenario shipped inside the binary, by name (`gprs-lossy`, `gprs-lossy.toml` or
-    /// `scenarios/gprs-lossy.toml`).
-    pub fn shipped(name: &str) -> Option<Result<Self, ScenarioError>> {
+    /// The text of a scenario shipped inside the binary, by name (`gprs-lossy`,
+    /// `gprs-lossy.toml` or `scenarios/gprs-lossy.toml`), and the origin errors name.
+    fn shipped_text(name: &str) -> Option<(&'static str, String)> {
         let file = Path::new(name).file_name()?.to_str()?;
         let file = if file.ends_with(".toml") {
             file.to_owned()
@@ -254,10 +254,12 @@ impl Scenario {
             format!("{file}.toml")
         };
         let text = SHIPPED.get_file(&file)?.contents_utf8()?;
-        Some(Self::from_toml(
-            text,
-            &format!("scenarios/{file} (built in)"),
-        ))
+        Some((text, format!("scenarios/{file} (built in)")))
+    }
+
+    /// A scenario shipped inside the binary, by name.
+    pub fn shipped(name: &str) -> Option<Result<Self, ScenarioError>> {
+        Self::shipped_text(name).map(|(text, origin)| Self::from_toml(text, &origin))
     }
 
     /// The names of the shipped scenarios.
@@ -270,21 +272,34 @@ impl Scenario {
         names
     }
 
-    /// A scenario file if `arg` names one, else the shipped scenario of that name: so that
-    /// `--scenario scenarios/10k.toml` works inside the repository and from any folder.
-    pub fn find(arg: &Path) -> Result<Self, ScenarioError> {
+    /// The text of the scenario `arg` names, and its origin: the file if there is one, else
+    /// the shipped scenario of that name.
+    pub fn find_text(arg: &Path) -> Result<(String, String), ScenarioError> {
+        let origin = arg.display().to_string();
         if arg.exists() {
-            return Self::load(arg);
+            let text = std::fs::read_to_string(arg).map_err(|e| ScenarioError {
+                origin: origin.clone(),
+                message: e.to_string(),
+            })?;
+            return Ok((text, origin));
         }
-        arg.to_str().and_then(Self::shipped).unwrap_or_else(|| {
-            Err(ScenarioError {
-                origin: arg.display().to_string(),
+        arg.to_str()
+            .and_then(Self::shipped_text)
+            .map(|(text, origin)| (text.to_owned(), origin))
+            .ok_or_else(|| ScenarioError {
+                origin,
                 message: format!(
                     "no such file, nor a built-in scenario (built in: {})",
                     Self::shipped_names().join(", ")
                 ),
             })
-        })
+    }
+
+    /// A scenario file if `arg` names one, else the shipped scenario of that name: so that
+    /// `--scenario scenarios/10k.toml` works inside the repository and from any folder.
+    pub fn find(arg: &Path) -> Result<Self, ScenarioError> {
+        let (text, origin) = Self::find_text(arg)?;
+        Self::from_toml(&text, &origin)
     }
 
     fn validate(&self) -> Result<(), String> {

@@ -8,6 +8,7 @@ pub mod campaign;
 pub mod conform;
 pub mod connection;
 pub mod html;
+pub mod rfc3339;
 pub mod session;
 pub mod target;
 pub mod toml_file;

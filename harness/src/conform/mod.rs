@@ -4,6 +4,7 @@
 pub mod case;
 mod check;
 pub mod engine;
+pub mod matrix;
 pub mod object_ref;
 mod probe;
 pub mod report;

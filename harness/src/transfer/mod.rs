@@ -135,7 +135,12 @@ pub struct Driver<'a> {
     unconfirmed_refused: bool,
     /// The campaign's place for meters receiving blocks, given up once every block is in.
     transfer_slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Told of every event as it happens.
+    watcher: Option<Watcher<'a>>,
 }
+
+/// What a command passes to follow a transfer's events as they happen.
+type Watcher<'a> = Box<dyn Fn(&Event) + Send + Sync + 'a>;
 
 /// How often a GET that a busy meter refused is asked again.
 const BUSY_RETRIES: u32 = 25;
@@ -174,7 +179,15 @@ impl<'a> Driver<'a> {
             protocol_errors: 0,
             unconfirmed_refused: false,
             transfer_slot: None,
+            watcher: None,
         }
+    }
+
+    /// Calls `watcher` with every event as the driver decides it (the report keeps them too),
+    /// so a command can show a transfer as it goes.
+    pub fn watched(mut self, watcher: impl Fn(&Event) + Send + Sync + 'a) -> Self {
+        self.watcher = Some(Box::new(watcher));
+        self
     }
 
     /// Holds `slot` until every block is in, so that the wait for verification and the
@@ -186,12 +199,16 @@ impl<'a> Driver<'a> {
 
     fn event(&mut self, step: Step, message: impl AsRef<str>) {
         let message = message.as_ref().to_string();
-        tracing::debug!(meter = %self.target.name, ?step, "{message}");
-        self.report.events.push(Event {
+        tracing::debug!(meter = %self.target.name, %step, "{message}");
+        let event = Event {
             at_ms: self.started.elapsed().as_millis() as u64,
             step,
             message,
-        });
+        };
+        if let Some(watcher) = &self.watcher {
+            watcher(&event);
+        }
+        self.report.events.push(event);
     }
 
     /// Runs the transfer to its end and returns the report.

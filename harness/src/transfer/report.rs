@@ -29,6 +29,30 @@ pub enum Step {
     Confirm,
 }
 
+impl Step {
+    /// The step's name, as reports and JSON write it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Step::Connect => "connect",
+            Step::BlockSize => "block-size",
+            Step::Enable => "enable",
+            Step::Initiate => "initiate",
+            Step::Blocks => "blocks",
+            Step::Completeness => "completeness",
+            Step::Verify => "verify",
+            Step::CheckInfo => "check-info",
+            Step::Activate => "activate",
+            Step::Confirm => "confirm",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One decision of the driver.
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
@@ -48,6 +72,15 @@ pub enum Evidence {
     ActiveFirmwareIdentifier(String),
     /// The meter has no such object; image_transfer_status is 6 after the reconnect.
     TransferStatusSix,
+}
+
+impl std::fmt::Display for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Evidence::ActiveFirmwareIdentifier(v) => write!(f, "active firmware identifier {v}"),
+            Evidence::TransferStatusSix => f.write_str("image_transfer_status 6"),
+        }
+    }
 }
 
 /// How the transfer ended.
@@ -70,6 +103,17 @@ pub enum Outcome {
     },
 }
 
+impl std::fmt::Display for Outcome {
+    /// `upgraded (active firmware identifier APP-2.0.0)`, `failed at verify: ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Upgraded { evidence } => write!(f, "upgraded ({evidence})"),
+            Outcome::ReadyForActivation => f.write_str("verified, ready for activation"),
+            Outcome::Failed { step, reason } => write!(f, "failed at {step}: {reason}"),
+        }
+    }
+}
+
 impl Outcome {
     /// True if the new firmware was confirmed.
     pub fn upgraded(&self) -> bool {
@@ -88,7 +132,8 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
 pub struct Report {
     /// The meter.
     pub meter: String,
-    /// When the transfer started (Unix seconds).
+    /// When the transfer started (Unix seconds; RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub started_at: f64,
     /// How it ended.
     pub outcome: Outcome,
@@ -102,12 +147,14 @@ pub struct Report {
     pub retries: u32,
     /// Connections made after the first.
     pub reconnects: u32,
-    /// When the first block was sent (Unix seconds).
+    /// When the first block was sent (Unix seconds; RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
     pub first_block_at: Option<f64>,
-    /// When the last block was sent (Unix seconds).
+    /// When the last block was sent (Unix seconds; RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
     pub last_block_at: Option<f64>,
     /// How long the whole transfer took.
-    #[serde(serialize_with = "seconds")]
+    #[serde(rename = "duration_seconds", serialize_with = "seconds")]
     pub duration: Duration,
     /// Every decision, in order.
     pub events: Vec<Event>,

@@ -1,25 +1,13 @@
-//! Upgrade campaigns over many meters: bounded concurrency, passes that retry the meters that
-//! failed for reasons a retry can fix, and the statistics operators read (the Landis+Gyr
-//! upgrade guide's command history and download statistics).
+//! The campaign report: one JSON schema (`meterfleet-campaign-report/1`) for `upgrade` and
+//! `demo`, its statistics (the Landis+Gyr guide's command history and download statistics),
+//! and the operator's table. Times are RFC 3339 in UTC; durations carry their unit in the name.
 
-use crate::target::Target;
-use crate::transfer::{Driver, Outcome, Plan, Report, Step};
+use crate::transfer::{Outcome, Report};
 use serde::Serialize;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use std::time::Duration;
 
-/// How a campaign runs.
-#[derive(Debug, Clone)]
-pub struct CampaignSettings {
-    /// Meters receiving blocks at once. A meter takes its place before it connects and gives
-    /// it up once every block is in, so that meters waiting for verification or rebooting
-    /// into the new image do not hold back the next ones.
-    pub concurrency: usize,
-    /// Passes over the meters still failing (1 = no retry).
-    pub passes: u32,
-}
+/// The schema name every campaign report carries.
+pub const SCHEMA: &str = "meterfleet-campaign-report/1";
 
 /// The per-meter line of a campaign report.
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +17,11 @@ pub struct MeterResult {
     pub report: Report,
     /// The pass in which it ended.
     pub pass: u32,
+    /// Whether it runs the new firmware.
+    pub upgraded: bool,
+    /// Whether the scenario made it impossible to upgrade (emulated fleets only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doomed: Option<bool>,
 }
 
 /// Duration percentiles in seconds.
@@ -55,9 +48,11 @@ pub struct CampaignSummary {
     pub success_percent: f64,
     /// failed / expected, in percent.
     pub unsuccessful_percent: f64,
-    /// The first block sent to any meter (Unix seconds).
+    /// The first block sent to any meter (Unix seconds; RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
     pub first_block_at: Option<f64>,
-    /// The last block sent to any meter (Unix seconds).
+    /// The last block sent to any meter (Unix seconds; RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
     pub last_block_at: Option<f64>,
     /// Wall time of the whole campaign, in seconds.
     pub duration_seconds: f64,
@@ -72,6 +67,7 @@ pub struct CampaignSummary {
     /// Succeeded meters after each pass.
     pub succeeded_after_pass: Vec<usize>,
     /// Per-meter transfer durations of the succeeded meters.
+    #[serde(rename = "duration_percentiles_seconds")]
     pub duration_percentiles: Option<Percentiles>,
     /// Failures by step.
     pub failures_by_step: std::collections::BTreeMap<String, usize>,
@@ -80,24 +76,79 @@ pub struct CampaignSummary {
 /// A campaign's summary and every meter's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct CampaignReport {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// The emulated fleet, when the campaign ran over one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<ScenarioInfo>,
     /// The statistics.
     pub summary: CampaignSummary,
     /// Each meter, in target order.
     pub meters: Vec<MeterResult>,
+    /// The meters still incomplete after each pass, where their bitmaps are known.
+    pub incomplete_after_pass: Vec<PassSnapshot>,
 }
 
-/// True for failures another pass may fix (the meter was unreachable or busy); a meter that
-/// rejected the image will reject it again.
-fn retryable(outcome: &Outcome) -> bool {
-    match outcome {
-        Outcome::Failed { step, .. } => {
-            !matches!(step, Step::Verify | Step::CheckInfo | Step::BlockSize)
-        }
-        _ => false,
+impl CampaignReport {
+    /// The report of a single meter's upgrade, in the same schema as a campaign's.
+    pub fn of_one(report: Report) -> Self {
+        let wall = report.duration;
+        let ok = usize::from(succeeded(&report.outcome));
+        summarize(vec![MeterResult::new(report, 1)], 1, vec![ok], wall)
     }
 }
 
-fn succeeded(outcome: &Outcome) -> bool {
+impl MeterResult {
+    /// A meter's last report and the pass it ended in.
+    pub fn new(report: Report, pass: u32) -> Self {
+        MeterResult {
+            upgraded: report.outcome.upgraded(),
+            report,
+            pass,
+            doomed: None,
+        }
+    }
+}
+
+/// The emulated fleet a campaign ran over, when it was one (`demo`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioInfo {
+    /// The scenario's name.
+    pub name: String,
+    /// The seed.
+    pub seed: u64,
+    /// Meters in the fleet.
+    pub meters: usize,
+    /// Meters the scenario dooms (they trust another vendor's key).
+    pub doomed: usize,
+    /// The image version.
+    pub image_version: String,
+    /// The image size in bytes.
+    pub image_size_bytes: usize,
+}
+
+/// A meter's received blocks after a pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bitmap {
+    /// The meter.
+    pub meter: String,
+    /// Its attribute 3, block 0 first.
+    pub bitmap: String,
+}
+
+/// The meters not upgraded after a pass (bitmaps for the first 64).
+#[derive(Debug, Clone, Serialize)]
+pub struct PassSnapshot {
+    /// The pass.
+    pub pass: u32,
+    /// How many meters were not upgraded.
+    pub count: usize,
+    /// Their bitmaps.
+    pub meters: Vec<Bitmap>,
+}
+
+/// Whether a meter counts as succeeded.
+pub(super) fn succeeded(outcome: &Outcome) -> bool {
     !matches!(outcome, Outcome::Failed { .. })
 }
 
@@ -106,73 +157,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Runs a campaign; `progress` is called with (done, total) after each meter, `after_pass`
-/// with the pass number and the indices of the meters not (yet) upgraded after it.
-pub async fn run(
-    targets: Vec<Target>,
-    plan: Arc<Plan>,
-    settings: &CampaignSettings,
-    progress: impl Fn(usize, usize) + Send + Sync + 'static,
-    mut after_pass: impl FnMut(u32, &[usize]),
-) -> CampaignReport {
-    let started = Instant::now();
-    let total = targets.len();
-    let mut results: Vec<Option<MeterResult>> = vec![None; total];
-    let mut succeeded_after_pass = Vec::new();
-    let semaphore = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-    let progress = Arc::new(progress);
-    let done = Arc::new(AtomicUsize::new(0));
-    let targets: Vec<Arc<Target>> = targets.into_iter().map(Arc::new).collect();
-    let mut passes = 0;
-    for pass in 1..=settings.passes.max(1) {
-        let todo: Vec<usize> = (0..total)
-            .filter(|&i| {
-                results[i]
-                    .as_ref()
-                    .is_none_or(|r| retryable(&r.report.outcome))
-            })
-            .collect();
-        if todo.is_empty() {
-            break;
-        }
-        passes = pass;
-        done.store(total - todo.len(), Ordering::Relaxed);
-        let mut tasks = Vec::with_capacity(todo.len());
-        for &i in &todo {
-            let target = targets[i].clone();
-            let plan = plan.clone();
-            let semaphore = semaphore.clone();
-            let progress = progress.clone();
-            let done = done.clone();
-            tasks.push(tokio::spawn(async move {
-                let slot = semaphore.acquire_owned().await.expect("semaphore open");
-                let report = Driver::new(&target, &plan).holding(slot).run().await;
-                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                (i, report)
-            }));
-        }
-        for task in tasks {
-            let (i, report) = task.await.expect("transfer task");
-            results[i] = Some(MeterResult { report, pass });
-        }
-        let failing: Vec<usize> = (0..total)
-            .filter(|&i| {
-                results[i]
-                    .as_ref()
-                    .is_some_and(|r| !succeeded(&r.report.outcome))
-            })
-            .collect();
-        succeeded_after_pass.push(total - failing.len());
-        after_pass(pass, &failing);
-    }
-    let meters: Vec<MeterResult> = results
-        .into_iter()
-        .map(|r| r.expect("every meter ran"))
-        .collect();
-    summarize(meters, passes, succeeded_after_pass, started.elapsed())
-}
-
-fn summarize(
+/// The report of a campaign over `meters`.
+pub(super) fn summarize(
     meters: Vec<MeterResult>,
     passes: u32,
     succeeded_after_pass: Vec<usize>,
@@ -234,26 +220,19 @@ fn summarize(
         }),
         failures_by_step,
     };
-    CampaignReport { summary, meters }
+    CampaignReport {
+        schema: SCHEMA,
+        scenario: None,
+        summary,
+        meters,
+        incomplete_after_pass: Vec::new(),
+    }
 }
 
 impl CampaignSummary {
     /// The operator's table, as text.
     pub fn render(&self) -> String {
-        let when = |t: Option<f64>| {
-            t.map_or("-".into(), |s| {
-                let dt = dlms::axdr::DateTime::from_unix_utc(s as u64);
-                format!(
-                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-                    dt.date.year,
-                    dt.date.month,
-                    dt.date.day,
-                    dt.time.hour,
-                    dt.time.minute,
-                    dt.time.second
-                )
-            })
-        };
+        let when = |t: Option<f64>| t.map_or("-".into(), crate::rfc3339::format);
         let mut out = String::new();
         let mut line = |k: &str, v: String| out.push_str(&format!("{k:<28} {v}\n"));
         line("expected", self.expected.to_string());
@@ -279,8 +258,9 @@ impl CampaignSummary {
         line(
             "passes",
             format!(
-                "{} (succeeded after each: {:?})",
-                self.passes, self.succeeded_after_pass
+                "{} (succeeded after each: {})",
+                self.passes,
+                counts(&self.succeeded_after_pass)
             ),
         );
         if let Some(p) = self.duration_percentiles {
@@ -291,4 +271,10 @@ impl CampaignSummary {
         }
         out
     }
+}
+
+/// Counts as a list: `[986, 996]`.
+pub(super) fn counts(values: &[usize]) -> String {
+    let shown: Vec<String> = values.iter().map(usize::to_string).collect();
+    format!("[{}]", shown.join(", "))
 }

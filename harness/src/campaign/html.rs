@@ -1,7 +1,7 @@
-//! The demo's HTML report: one static page, inline SVG charts, no external assets.
+//! The campaign's HTML report: one static page, inline SVG charts, no external assets.
 
-use crate::demo::DemoReport;
-use harness::html::escape;
+use super::report::{counts, CampaignReport};
+use crate::html::escape;
 use std::fmt::Write;
 
 const W: f64 = 640.0;
@@ -63,7 +63,7 @@ fn bar_chart(title: &str, x_label: &str, bins: &[usize], max_x: f64) -> String {
 }
 
 /// Block bitmaps of incomplete meters: a row a meter, a cell a block.
-fn bitmaps(report: &DemoReport) -> String {
+fn bitmaps(report: &CampaignReport) -> String {
     let mut out = String::new();
     for pass in &report.incomplete_after_pass {
         let _ = write!(
@@ -112,18 +112,18 @@ fn bitmaps(report: &DemoReport) -> String {
 }
 
 /// The whole page.
-pub fn render(report: &DemoReport) -> String {
+pub fn render(report: &CampaignReport) -> String {
     let s = &report.summary;
     let start = report
         .meters
         .iter()
-        .map(|m| m.started_at)
+        .map(|m| m.report.started_at)
         .fold(f64::INFINITY, f64::min);
     let mut finished: Vec<f64> = report
         .meters
         .iter()
         .filter(|m| m.upgraded)
-        .map(|m| m.started_at + m.duration_seconds - start)
+        .map(|m| m.report.started_at + m.report.duration.as_secs_f64() - start)
         .collect();
     finished.sort_by(f64::total_cmp);
     let upgraded_over_time: Vec<(f64, f64)> = std::iter::once((0.0, 0.0))
@@ -139,7 +139,7 @@ pub fn render(report: &DemoReport) -> String {
     let buckets = 60usize;
     let mut throughput = vec![0.0f64; buckets];
     for m in &report.meters {
-        if let (Some(a), Some(b)) = (m.first_block_at, m.last_block_at) {
+        if let (Some(a), Some(b)) = (m.report.first_block_at, m.report.last_block_at) {
             let (a, b) = (a - start, (b - start).max(a - start + 1e-3));
             for (i, slot) in throughput.iter_mut().enumerate() {
                 let (lo, hi) = (
@@ -147,7 +147,7 @@ pub fn render(report: &DemoReport) -> String {
                     (i + 1) as f64 * span / buckets as f64,
                 );
                 let overlap = (b.min(hi) - a.max(lo)).max(0.0);
-                *slot += m.blocks_sent as f64 * overlap / (b - a);
+                *slot += m.report.blocks_sent as f64 * overlap / (b - a);
             }
         }
     }
@@ -161,7 +161,7 @@ pub fn render(report: &DemoReport) -> String {
         .meters
         .iter()
         .filter(|m| m.upgraded)
-        .map(|m| m.duration_seconds)
+        .map(|m| m.report.duration.as_secs_f64())
         .collect();
     let max_d = durations.iter().copied().fold(0.0, f64::max).max(1e-9);
     let mut hist = vec![0usize; 20];
@@ -169,6 +169,7 @@ pub fn render(report: &DemoReport) -> String {
         hist[((d / max_d * 20.0) as usize).min(19)] += 1;
     }
     let mut rows = String::new();
+    let doomed = report.scenario.as_ref().map(|f| f.doomed.to_string());
     for (k, v) in [
         ("expected", s.expected.to_string()),
         (
@@ -179,7 +180,6 @@ pub fn render(report: &DemoReport) -> String {
             "failed",
             format!("{} ({:.1} %)", s.failed, s.unsuccessful_percent),
         ),
-        ("doomed by the scenario", report.scenario.doomed.to_string()),
         ("duration", format!("{:.1} s", s.duration_seconds)),
         (
             "blocks sent / needed",
@@ -189,11 +189,15 @@ pub fn render(report: &DemoReport) -> String {
         (
             "passes",
             format!(
-                "{} (succeeded after each: {:?})",
-                s.passes, s.succeeded_after_pass
+                "{} (succeeded after each: {})",
+                s.passes,
+                counts(&s.succeeded_after_pass)
             ),
         ),
-    ] {
+    ]
+    .into_iter()
+    .chain(doomed.map(|d| ("doomed by the scenario", d)))
+    {
         let _ = write!(rows, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
     }
     let mut failures = String::new();
@@ -201,16 +205,33 @@ pub fn render(report: &DemoReport) -> String {
         let _ = write!(
             failures,
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&m.name),
-            if m.doomed { "yes" } else { "no" },
-            escape(&m.outcome)
+            escape(&m.report.meter),
+            match m.doomed {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            },
+            escape(&m.report.outcome.to_string())
         );
     }
+    let (title, about) = match &report.scenario {
+        Some(f) => (
+            format!("scenario {}, seed {}", f.name, f.seed),
+            format!(
+                "{} emulated meters, image {} ({} bytes).",
+                f.meters, f.image_version, f.image_size_bytes
+            ),
+        ),
+        None => (
+            format!("{} meters", report.meters.len()),
+            format!("{} meters.", report.meters.len()),
+        ),
+    };
     format!(
-        r#"<!doctype html><html><head><meta charset="utf-8"><title>meterfleet demo: {name}</title>
+        r#"<!doctype html><html><head><meta charset="utf-8"><title>meterfleet campaign: {title}</title>
 <style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto}}table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:.2rem .6rem;text-align:left}}figure{{margin:1rem 0}}figcaption{{font-weight:bold}}</style></head><body>
-<h1>Firmware campaign: scenario {name}, seed {seed}</h1>
-<p>{meters} emulated meters, image {version} ({size} bytes).</p>
+<h1>Firmware campaign: {title}</h1>
+<p>{about}</p>
 <table>{rows}</table>
 {c1}{c2}{c3}
 <h2>Meters still incomplete after each pass</h2>
@@ -220,11 +241,8 @@ pub fn render(report: &DemoReport) -> String {
 <table><tr><th>meter</th><th>doomed</th><th>outcome</th></tr>{failures}</table>
 </body></html>
 "#,
-        name = escape(&report.scenario.name),
-        seed = report.scenario.seed,
-        meters = report.scenario.meters,
-        version = escape(&report.scenario.image_version),
-        size = report.scenario.image_size,
+        title = escape(&title),
+        about = escape(&about),
         c1 = line_chart(
             "Meters upgraded over time",
             "s",

@@ -1,0 +1,107 @@
+//! Upgrade campaigns over many meters: bounded concurrency, passes that retry the meters that
+//! failed for reasons a retry can fix, and the statistics operators read (the Landis+Gyr
+//! upgrade guide's command history and download statistics).
+
+pub mod html;
+mod report;
+
+pub use report::{
+    Bitmap, CampaignReport, CampaignSummary, MeterResult, PassSnapshot, Percentiles, ScenarioInfo,
+    SCHEMA,
+};
+
+use crate::target::Target;
+use crate::transfer::{Driver, Outcome, Plan, Step};
+use report::{succeeded, summarize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+
+/// How a campaign runs.
+#[derive(Debug, Clone)]
+pub struct CampaignSettings {
+    /// Meters receiving blocks at once. A meter takes its place before it connects and gives
+    /// it up once every block is in, so that meters waiting for verification or rebooting
+    /// into the new image do not hold back the next ones.
+    pub concurrency: usize,
+    /// Passes over the meters still failing (1 = no retry).
+    pub passes: u32,
+}
+
+/// True for failures another pass may fix (the meter was unreachable or busy); a meter that
+/// rejected the image will reject it again.
+fn retryable(outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Failed { step, .. } => {
+            !matches!(step, Step::Verify | Step::CheckInfo | Step::BlockSize)
+        }
+        _ => false,
+    }
+}
+
+/// Runs a campaign; `progress` is called with (done, total) after each meter, `after_pass`
+/// with the pass number and the indices of the meters not (yet) upgraded after it.
+pub async fn run(
+    targets: Vec<Target>,
+    plan: Arc<Plan>,
+    settings: &CampaignSettings,
+    progress: impl Fn(usize, usize) + Send + Sync + 'static,
+    mut after_pass: impl FnMut(u32, &[usize]),
+) -> CampaignReport {
+    let started = Instant::now();
+    let total = targets.len();
+    let mut results: Vec<Option<MeterResult>> = vec![None; total];
+    let mut succeeded_after_pass = Vec::new();
+    let semaphore = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let progress = Arc::new(progress);
+    let done = Arc::new(AtomicUsize::new(0));
+    let targets: Vec<Arc<Target>> = targets.into_iter().map(Arc::new).collect();
+    let mut passes = 0;
+    for pass in 1..=settings.passes.max(1) {
+        let todo: Vec<usize> = (0..total)
+            .filter(|&i| {
+                results[i]
+                    .as_ref()
+                    .is_none_or(|r| retryable(&r.report.outcome))
+            })
+            .collect();
+        if todo.is_empty() {
+            break;
+        }
+        passes = pass;
+        done.store(total - todo.len(), Ordering::Relaxed);
+        let mut tasks = Vec::with_capacity(todo.len());
+        for &i in &todo {
+            let target = targets[i].clone();
+            let plan = plan.clone();
+            let semaphore = semaphore.clone();
+            let progress = progress.clone();
+            let done = done.clone();
+            tasks.push(tokio::spawn(async move {
+                let slot = semaphore.acquire_owned().await.expect("semaphore open");
+                let report = Driver::new(&target, &plan).holding(slot).run().await;
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                (i, report)
+            }));
+        }
+        for task in tasks {
+            let (i, report) = task.await.expect("transfer task");
+            results[i] = Some(MeterResult::new(report, pass));
+        }
+        let failing: Vec<usize> = (0..total)
+            .filter(|&i| {
+                results[i]
+                    .as_ref()
+                    .is_some_and(|r| !succeeded(&r.report.outcome))
+            })
+            .collect();
+        succeeded_after_pass.push(total - failing.len());
+        after_pass(pass, &failing);
+    }
+    let meters: Vec<MeterResult> = results
+        .into_iter()
+        .map(|r| r.expect("every meter ran"))
+        .collect();
+    summarize(meters, passes, succeeded_after_pass, started.elapsed())
+}

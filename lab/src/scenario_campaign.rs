@@ -1,0 +1,132 @@
+//! A campaign over a scenario's fleet in this process: the fleet started on its loopback
+//! addresses, an image signed with the scenario's vendor key, the harness's campaign over every
+//! meter, and the campaign report with the scenario, the doomed meters and the bitmaps of the
+//! meters still incomplete after each pass (read from the emulated meters' memory).
+
+use crate::keys;
+use emulator::fleet::{self, Fleet};
+use emulator::scenario::Scenario;
+use harness::campaign::{
+    self, Bitmap, CampaignReport, CampaignSettings, PassSnapshot, ScenarioInfo,
+};
+use harness::target::{Target, Transport};
+use harness::transfer::Plan;
+use rand::{RngCore, SeedableRng};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Incomplete meters whose bitmaps a pass snapshot keeps.
+const BITMAPS_PER_PASS: usize = 64;
+
+/// The campaign targets of an in-process fleet, one per meter.
+pub fn fleet_targets(fleet: &Fleet) -> Vec<Target> {
+    fleet
+        .meters
+        .iter()
+        .map(|m| {
+            let mut t = Target::new(m.plan.address, Transport::Wrapper);
+            t.name = m.plan.name.clone();
+            t.request_timeout = Duration::from_secs(5);
+            t
+        })
+        .collect()
+}
+
+/// The transfer plan of an in-process campaign: quick polling, a minute for verification and
+/// for a meter to come back.
+pub fn fleet_plan(image: Vec<u8>, version: &[u8], part: u8) -> Plan {
+    Plan {
+        part,
+        poll_interval: Duration::from_millis(100),
+        verify_deadline: Duration::from_secs(60),
+        reconnect_deadline: Duration::from_secs(60),
+        ..Plan::new(image, version)
+    }
+}
+
+/// The image a scenario describes, with a payload from `seed`, signed by the vendor key.
+pub fn scenario_image(scenario: &Scenario, version: &[u8], seed: u64) -> Result<Vec<u8>, String> {
+    let mut payload = vec![0u8; scenario.image.size as usize];
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut payload);
+    dlms::image::build(
+        &keys::vendor(scenario.seed),
+        scenario.image.part,
+        version,
+        &payload,
+    )
+    .ok_or_else(|| "the scenario's image part or version is out of range".to_string())
+}
+
+/// Checks the open-file limit a fleet of the scenario needs, raising it where allowed.
+pub fn prepare(scenario: &Scenario) -> Result<(), String> {
+    fleet::ensure_open_files(fleet::files_needed(scenario.meter_count() as usize, true)).map(drop)
+}
+
+/// Starts the scenario's fleet, upgrades it, and returns the report; `progress` is called with
+/// (done, total) as meters finish.
+pub async fn run(
+    scenario: &Scenario,
+    settings: &CampaignSettings,
+    progress: impl Fn(usize, usize) + Send + Sync + 'static,
+) -> Result<CampaignReport, String> {
+    let version = scenario.image.version.as_bytes();
+    let image = scenario_image(scenario, version, scenario.seed)?;
+    let image_size_bytes = image.len();
+    let fleet: Fleet = fleet::start(
+        scenario,
+        *keys::vendor(scenario.seed).verifying_key(),
+        *keys::stranger(scenario.seed).verifying_key(),
+    )
+    .await?;
+    let targets = fleet_targets(&fleet);
+    let plan = fleet_plan(image, version, scenario.image.part);
+    let snapshots = Arc::new(Mutex::new(Vec::new()));
+    let snaps = snapshots.clone();
+    let hosts: Vec<_> = fleet
+        .meters
+        .iter()
+        .map(|m| (m.plan.name.clone(), m.host.clone()))
+        .collect();
+    let mut report = campaign::run(
+        targets,
+        Arc::new(plan),
+        settings,
+        progress,
+        move |pass, failing| {
+            let meters = failing
+                .iter()
+                .take(BITMAPS_PER_PASS)
+                .map(|&i| Bitmap {
+                    meter: hosts[i].0.clone(),
+                    bitmap: hosts[i].1.with_meter(|m| {
+                        m.state()
+                            .transfer
+                            .received
+                            .iter()
+                            .map(|b| if *b { '1' } else { '0' })
+                            .collect()
+                    }),
+                })
+                .collect();
+            snaps.lock().expect("snapshots").push(PassSnapshot {
+                pass,
+                count: failing.len(),
+                meters,
+            });
+        },
+    )
+    .await;
+    for (line, meter) in report.meters.iter_mut().zip(&fleet.meters) {
+        line.doomed = Some(meter.plan.doomed());
+    }
+    report.incomplete_after_pass = snapshots.lock().expect("snapshots").clone();
+    report.scenario = Some(ScenarioInfo {
+        name: scenario.name.clone(),
+        seed: scenario.seed,
+        meters: fleet.meters.len(),
+        doomed: fleet.doomed(),
+        image_version: scenario.image.version.clone(),
+        image_size_bytes,
+    });
+    Ok(report)
+}
