@@ -12,7 +12,7 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
 
 $M image keygen --out "$dir/vendor" >/dev/null
 head -c 262144 /dev/urandom > "$dir/payload.bin"
-$M image build --key "$dir/vendor.key" --part 1 --version RATE-1 "$dir/payload.bin" -o "$dir/fw.img" >/dev/null
+$M image build --signing-key "$dir/vendor.key" --part 1 --image-version RATE-1 "$dir/payload.bin" -o "$dir/fw.img" >/dev/null
 printf 'image_block_size = 1024\nmax_pdu_size = 2048\nactivation_reboot_ms = 200\n' > "$dir/profile.toml"
 
 $M emulate --listen 127.0.0.1:0 --trust-key "$dir/vendor.pub" --profile "$dir/profile.toml" > "$dir/ours.out" 2>/dev/null &

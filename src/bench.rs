@@ -10,6 +10,10 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
     /// Fleet memory (idle, mid-transfer) and, with --campaign, a campaign's throughput.
+    #[command(after_help = "Examples:
+  meterfleet bench fleet --meters 10000 --campaign --concurrency 1000
+  meterfleet bench fleet --meters 2000 --campaign --unconfirmed-blocks 16
+  meterfleet bench fleet --campaign --scenario 10k")]
     Fleet {
         /// Meters in the fleet.
         #[arg(long, default_value_t = 10_000)]
@@ -35,6 +39,9 @@ pub enum BenchCommand {
     },
     /// Upgrade a scenario's fleet round after round for a bounded time, printing memory after
     /// each round.
+    #[command(after_help = "Examples:
+  meterfleet bench soak --minutes 30
+  meterfleet bench soak --scenario default --minutes 5 --concurrency 500")]
     Soak {
         /// A scenario file, or the name of a built-in scenario.
         #[arg(long, default_value = "gprs-lossy")]
@@ -67,6 +74,7 @@ pub fn run(command: BenchCommand) -> ExitCode {
                 Err(e) => return finish(Err(format!("finding this executable: {e}"))),
             };
             finish(crate::process::runtime().and_then(|runtime| {
+                let progress = crate::progress::CampaignProgress::start();
                 fleet_bench::fleet(
                     &runtime,
                     meters,
@@ -77,7 +85,7 @@ pub fn run(command: BenchCommand) -> ExitCode {
                         scenario,
                         executable,
                     }),
-                    crate::progress::bar(),
+                    progress.callback(),
                 )
             }))
         }

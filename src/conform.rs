@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 /// Arguments of `meterfleet conform`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct ConformArgs {
     #[command(flatten)]
     target: TargetArgs,
@@ -58,6 +59,13 @@ pub struct ConformArgs {
     #[arg(long, value_name = "JSON", requires = "html")]
     compare: Vec<PathBuf>,
 }
+
+const EXAMPLES: &str = "Examples:
+  meterfleet conform --target tcp://127.0.0.1:4059
+  meterfleet conform --target bench.toml --baseline known.toml --json report.json --junit report.xml --html report.html
+  meterfleet conform --target fleet.toml --meter meter-0001 --case it-attr4-first-gap --seed 7
+  meterfleet conform --target bench.toml --dry-run --allow-destructive
+  meterfleet conform --matrix";
 
 /// Runs the command: 0 when nothing unexpected deviates, 1 when something does, 2 on errors.
 pub fn run_command(args: ConformArgs) -> ExitCode {

@@ -47,11 +47,13 @@ fn execute(args: DemoArgs) -> Result<bool, String> {
         concurrency: args.concurrency,
         passes: args.passes,
     };
+    let progress = crate::progress::CampaignProgress::start();
     let report = crate::process::runtime()?.block_on(lab::scenario_campaign::run(
         &scenario,
         &settings,
-        crate::progress::bar(),
+        progress.callback(),
     ))?;
+    drop(progress);
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let json = args.out.join("report.json");
     let page = args.out.join("report.html");

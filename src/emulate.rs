@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 /// Arguments of `meterfleet emulate`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct EmulateArgs {
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:4059")]
@@ -42,12 +43,10 @@ pub struct EmulateArgs {
     events: Option<PathBuf>,
 }
 
-impl EmulateArgs {
-    /// True when a scenario's fleet runs rather than one meter.
-    pub fn is_fleet(&self) -> bool {
-        self.scenario.is_some()
-    }
-}
+const EXAMPLES: &str = "Examples:
+  meterfleet emulate --listen 127.0.0.1:4059 --trust-key vendor.pub
+  meterfleet emulate --listen 127.0.0.1:4061 --transport hdlc --profile quirky.toml --state-dir meter/
+  meterfleet emulate --scenario default --trust-key vendor.pub --targets-out fleet.toml";
 
 /// Runs the meter; fails with a message naming the file or address that is wrong.
 pub fn run(args: EmulateArgs) -> ExitCode {

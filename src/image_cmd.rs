@@ -11,23 +11,26 @@ use std::process::ExitCode;
 /// `meterfleet image ...`
 #[derive(Debug, clap::Subcommand)]
 pub enum ImageCommand {
-    /// Make an ECDSA P-256 key pair: PREFIX.key (PKCS#8 PEM) and PREFIX.pub (public key PEM).
+    /// Make an ECDSA P-256 key pair: PREFIX.key (PKCS#8 PEM, readable by its owner only) and
+    /// PREFIX.pub (public key PEM).
+    #[command(after_help = "Examples:\n  meterfleet image keygen --out vendor")]
     Keygen {
         /// Where to write the keys, without extension.
-        #[arg(long)]
+        #[arg(short, long, value_name = "PREFIX")]
         out: PathBuf,
     },
     /// Build a signed image for one firmware part.
+    #[command(after_help = BUILD_EXAMPLES)]
     Build {
-        /// The private key (PREFIX.key).
-        #[arg(long)]
-        key: PathBuf,
+        /// The private key images are signed with (PREFIX.key).
+        #[arg(long, value_name = "FILE")]
+        signing_key: PathBuf,
         /// The target firmware part: 0 metrology, 1 application, 2 communication module.
         #[arg(long)]
         part: u8,
         /// The version identifier the meter reports once the image is active.
-        #[arg(long)]
-        version: String,
+        #[arg(long, value_name = "ID")]
+        image_version: String,
         /// The payload file.
         payload: PathBuf,
         /// Where to write the image.
@@ -35,6 +38,7 @@ pub enum ImageCommand {
         out: PathBuf,
     },
     /// Show an image's header and check it, with its signature when a key is given.
+    #[command(after_help = "Examples:\n  meterfleet image inspect fw.img --trust-key vendor.pub")]
     Inspect {
         /// The image.
         image: PathBuf,
@@ -43,20 +47,29 @@ pub enum ImageCommand {
         trust_key: Option<PathBuf>,
     },
     /// Write a deliberately broken copy of an image.
+    #[command(after_help = CORRUPT_EXAMPLES)]
     Corrupt {
         /// The image.
         image: PathBuf,
-        /// bad-signature, flipped-bit, truncated, or wrong-part=B (needs --key to re-sign).
+        /// bad-signature, flipped-bit, truncated, or wrong-part=B (needs --signing-key to
+        /// re-sign).
         #[arg(long)]
         how: String,
         /// The private key, for wrong-part.
-        #[arg(long)]
-        key: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        signing_key: Option<PathBuf>,
         /// Where to write the broken image.
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
     },
 }
+
+const BUILD_EXAMPLES: &str = "Examples:
+  meterfleet image build --signing-key vendor.key --part 1 --image-version APP-2.0.0 payload.bin -o fw.img";
+
+const CORRUPT_EXAMPLES: &str = "Examples:
+  meterfleet image corrupt fw.img --how bad-signature -o bad.img
+  meterfleet image corrupt fw.img --how wrong-part=0 --signing-key vendor.key -o metrology.img";
 
 /// Runs an image command, printing a clear error naming the file on failure.
 pub fn run(command: ImageCommand) -> ExitCode {
@@ -75,6 +88,24 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes a private key readable and writable by its owner only (mode 0600), whatever the
+/// umask and whether the file existed.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let error = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(error)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(error)?;
+    file.write_all(bytes).map_err(error)
 }
 
 /// Loads a PKCS#8 PEM private key.
@@ -112,23 +143,23 @@ fn execute(command: ImageCommand) -> Result<(), String> {
                 .to_public_key_pem(LineEnding::LF)
                 .map_err(|e| format!("encoding the public key: {e}"))?;
             let (key_path, pub_path) = (with_extension(&out, "key"), with_extension(&out, "pub"));
-            write(&key_path, private.as_bytes())?;
+            write_private(&key_path, private.as_bytes())?;
             write(&pub_path, public.as_bytes())?;
             println!("wrote {} and {}", key_path.display(), pub_path.display());
         }
         ImageCommand::Build {
-            key,
+            signing_key,
             part,
-            version,
+            image_version: version,
             payload,
             out,
         } => {
-            let key = load_signing_key(&key)?;
+            let key = load_signing_key(&signing_key)?;
             let payload = read(&payload)?;
             let image =
                 image::build(&key, part, version.as_bytes(), &payload).ok_or_else(|| {
                     format!(
-                    "--part must be 0..={} and --version 1..={} bytes (got part {part}, {} bytes)",
+                    "--part must be 0..={} and --image-version 1..={} bytes (got part {part}, {} bytes)",
                     image::MAX_PART,
                     image::MAX_IDENTIFIER_LEN,
                     version.len()
@@ -167,7 +198,7 @@ fn execute(command: ImageCommand) -> Result<(), String> {
         ImageCommand::Corrupt {
             image,
             how,
-            key,
+            signing_key: key,
             out,
         } => {
             let bytes = read(&image)?;
@@ -186,7 +217,7 @@ fn execute(command: ImageCommand) -> Result<(), String> {
             };
             let key = key.as_deref().map(load_signing_key).transpose()?;
             if matches!(corruption, Corruption::WrongPart(_)) && key.is_none() {
-                return Err("--how wrong-part=B re-signs the image: give --key".into());
+                return Err("--how wrong-part=B re-signs the image: give --signing-key".into());
             }
             let broken = image::corrupt(&bytes, corruption, key.as_ref()).ok_or_else(|| {
                 format!(
@@ -216,10 +247,17 @@ mod tests {
         let payload = dir.path().join("fw.bin");
         std::fs::write(&payload, vec![0x5Au8; 5000]).unwrap();
         let image = dir.path().join("fw.img");
+        let private = with_extension(&prefix, "key");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&private).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "the private key is its owner's only"
+        );
         execute(ImageCommand::Build {
-            key: with_extension(&prefix, "key"),
+            signing_key: private,
             part: 1,
-            version: "APP-2.0.0".into(),
+            image_version: "APP-2.0.0".into(),
             payload,
             out: image.clone(),
         })
@@ -234,7 +272,7 @@ mod tests {
         execute(ImageCommand::Corrupt {
             image: image.clone(),
             how: "bad-signature".into(),
-            key: None,
+            signing_key: None,
             out: broken.clone(),
         })
         .unwrap();
@@ -247,11 +285,11 @@ mod tests {
         let err = execute(ImageCommand::Corrupt {
             image,
             how: "wrong-part=0".into(),
-            key: None,
+            signing_key: None,
             out: dir.path().join("x"),
         })
         .unwrap_err();
-        assert!(err.contains("--key"), "{err}");
+        assert!(err.contains("--signing-key"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `meterfleet` command line.
 
 use clap::Parser;
+use std::io::IsTerminal;
 
 mod bench;
 mod cli;
@@ -16,14 +17,17 @@ mod upgrade;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
-    // METERFLEET_LOG overrides the command's default.
-    let default = args.default_log_filter();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("METERFLEET_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // RUST_LOG (or METERFLEET_LOG, its older name) overrides the command's default and -v.
+    let filter = ["RUST_LOG", "METERFLEET_LOG"]
+        .iter()
+        .find_map(|var| tracing_subscriber::EnvFilter::try_from_env(var).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(args.default_log_filter()));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format() {
+        cli::LogFormat::Json => logs.json().init(),
+        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     cli::run(args)
 }

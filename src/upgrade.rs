@@ -23,8 +23,8 @@ pub struct UpgradeArgs {
     #[arg(long)]
     identifier: Option<String>,
     /// The version the part must report afterwards (default: the identifier).
-    #[arg(long)]
-    version: Option<String>,
+    #[arg(long, value_name = "ID")]
+    expect_version: Option<String>,
     /// The firmware part b (default: the part in an MFIM image's header, else 1).
     #[arg(long)]
     part: Option<u8>,
@@ -45,6 +45,9 @@ pub struct UpgradeArgs {
     /// Seconds a meter may stay unreachable (reboots, cuts) before it counts as failed.
     #[arg(long, default_value_t = 120.0)]
     reconnect_deadline: f64,
+    /// Seconds the first connection may take before the meter counts as unreachable.
+    #[arg(long, default_value_t = 15.0, value_name = "SECONDS")]
+    connect_deadline: f64,
     /// Meters receiving blocks at once (campaigns, default 64); a meter gives its place up
     /// once every block is in.
     #[arg(long)]
@@ -74,7 +77,7 @@ fn plan(args: &UpgradeArgs) -> Result<Plan, String> {
     };
     let part = args.part.or(header.as_ref().map(|h| h.part)).unwrap_or(1);
     let expected_version = args
-        .version
+        .expect_version
         .clone()
         .map(String::into_bytes)
         .unwrap_or_else(|| {
@@ -106,6 +109,7 @@ fn plan(args: &UpgradeArgs) -> Result<Plan, String> {
             }),
         trace: args.trace,
         reconnect_deadline: Duration::from_secs_f64(args.reconnect_deadline),
+        connect_deadline: Duration::from_secs_f64(args.connect_deadline),
         ..Plan::new(image, &identifier)
     })
 }
@@ -164,13 +168,15 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
         concurrency: args.concurrency.unwrap_or(64),
         passes: args.passes.unwrap_or(3),
     };
+    let progress = crate::progress::CampaignProgress::start();
     let report = runtime.block_on(campaign::run(
         targets,
         Arc::new(plan),
         &settings,
-        crate::progress::bar(),
+        progress.callback(),
         |_, _| {},
     ));
+    drop(progress);
     print!("{}", report.summary.render());
     write_reports(&args, &report)?;
     Ok(report.summary.failed == 0)

@@ -74,7 +74,7 @@ async fn gateway_campaign(transport: &str, port: u16) -> Vec<harness::target::Ta
         targets.clone(),
         Arc::new(plan),
         &settings,
-        |_, _| {},
+        |_| {},
         |_, _| {},
     )
     .await;

@@ -53,7 +53,7 @@ fn upgrade(
             image.to_str().unwrap(),
             "--identifier",
             "GX-2.0.0",
-            "--version",
+            "--expect-version",
             version,
         ])
         .args([

@@ -53,7 +53,7 @@ pub fn fleet(
     meters: u32,
     image_kib: u32,
     campaign: Option<CampaignArgs>,
-    progress: impl Fn(usize, usize) + Send + Sync + 'static,
+    progress: impl Fn(harness::campaign::Progress) + Send + Sync + 'static,
 ) -> Result<(), String> {
     let scenario = scenario(meters, image_kib);
     let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar");
@@ -171,7 +171,7 @@ impl CampaignFleet {
 async fn campaign_rate(
     fleet: CampaignFleet,
     args: &CampaignArgs,
-    progress: impl Fn(usize, usize) + Send + Sync + 'static,
+    progress: impl Fn(harness::campaign::Progress) + Send + Sync + 'static,
 ) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("meterfleet-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;

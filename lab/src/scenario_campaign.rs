@@ -63,11 +63,11 @@ pub fn prepare(scenario: &Scenario) -> Result<(), String> {
 }
 
 /// Starts the scenario's fleet, upgrades it, and returns the report; `progress` is called with
-/// (done, total) as meters finish.
+/// where the campaign stands as meters finish.
 pub async fn run(
     scenario: &Scenario,
     settings: &CampaignSettings,
-    progress: impl Fn(usize, usize) + Send + Sync + 'static,
+    progress: impl Fn(campaign::Progress) + Send + Sync + 'static,
 ) -> Result<CampaignReport, String> {
     let version = scenario.image.version.as_bytes();
     let image = scenario_image(scenario, version, scenario.seed)?;

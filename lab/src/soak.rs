@@ -50,7 +50,7 @@ pub async fn soak(scenario: &Scenario, minutes: u64, concurrency: usize) -> Resu
             targets.clone(),
             Arc::new(plan),
             &settings,
-            |_, _| {},
+            |_| {},
             |_, _| {},
         )
         .await;

@@ -62,11 +62,11 @@ pub fn signed_image(dir: &Path, version: &str, payload_len: u32) -> (PathBuf, Pa
     meterfleet(&[
         "image",
         "build",
-        "--key",
+        "--signing-key",
         &key,
         "--part",
         "1",
-        "--version",
+        "--image-version",
         version,
         payload.to_str().unwrap(),
         "-o",

@@ -40,13 +40,27 @@ fn retryable(outcome: &Outcome) -> bool {
     }
 }
 
-/// Runs a campaign; `progress` is called with (done, total) after each meter, `after_pass`
-/// with the pass number and the indices of the meters not (yet) upgraded after it.
+/// Where a campaign stands, for progress displays: told after each meter ends its attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The pass under way, from 1.
+    pub pass: u32,
+    /// Meters done: succeeded in an earlier pass, or ended their attempt in this one. Calls
+    /// from concurrent meters may arrive out of order; a display keeps the largest.
+    pub done: usize,
+    /// Meters in the campaign.
+    pub total: usize,
+    /// Meters whose attempt in this pass failed, so far.
+    pub failed: usize,
+}
+
+/// Runs a campaign; `progress` is told after each meter's attempt, `after_pass` with the pass
+/// number and the indices of the meters not (yet) upgraded after it.
 pub async fn run(
     targets: Vec<Target>,
     plan: Arc<Plan>,
     settings: &CampaignSettings,
-    progress: impl Fn(usize, usize) + Send + Sync + 'static,
+    progress: impl Fn(Progress) + Send + Sync + 'static,
     mut after_pass: impl FnMut(u32, &[usize]),
 ) -> CampaignReport {
     let started = Instant::now();
@@ -56,6 +70,7 @@ pub async fn run(
     let semaphore = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let progress = Arc::new(progress);
     let done = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
     let targets: Vec<Arc<Target>> = targets.into_iter().map(Arc::new).collect();
     let mut passes = 0;
     for pass in 1..=settings.passes.max(1) {
@@ -71,6 +86,7 @@ pub async fn run(
         }
         passes = pass;
         done.store(total - todo.len(), Ordering::Relaxed);
+        failed.store(0, Ordering::Relaxed);
         let mut tasks = Vec::with_capacity(todo.len());
         for &i in &todo {
             let target = targets[i].clone();
@@ -78,10 +94,21 @@ pub async fn run(
             let semaphore = semaphore.clone();
             let progress = progress.clone();
             let done = done.clone();
+            let failed = failed.clone();
             tasks.push(tokio::spawn(async move {
                 let slot = semaphore.acquire_owned().await.expect("semaphore open");
                 let report = Driver::new(&target, &plan).holding(slot).run().await;
-                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                let failed = if succeeded(&report.outcome) {
+                    failed.load(Ordering::Relaxed)
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed) + 1
+                };
+                progress(Progress {
+                    pass,
+                    done: done.fetch_add(1, Ordering::Relaxed) + 1,
+                    total,
+                    failed,
+                });
                 (i, report)
             }));
         }

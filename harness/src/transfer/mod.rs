@@ -80,6 +80,9 @@ pub struct Plan {
     pub verify_deadline: Duration,
     /// How long the meter may stay unreachable (reboots, cuts) before the transfer fails.
     pub reconnect_deadline: Duration,
+    /// How long the first connection may take: a wrong address or port fails in seconds,
+    /// not after the reconnect deadline.
+    pub connect_deadline: Duration,
     /// Whether a mismatch in image_to_activate_info ends the transfer.
     pub info_mismatch_fatal: bool,
     /// Keep every APDU exchanged (hex and decoded) in the report.
@@ -88,7 +91,7 @@ pub struct Plan {
 
 impl Plan {
     /// A plan with the usual settings: activate now, 5 gap-filling passes, 1 s polling,
-    /// 2 min for verification and for reconnecting.
+    /// 2 min for verification and for reconnecting, 15 s for the first connection.
     pub fn new(image: Vec<u8>, identifier: &[u8]) -> Self {
         Plan {
             image: std::sync::Arc::new(image),
@@ -102,6 +105,7 @@ impl Plan {
             poll_interval: Duration::from_secs(1),
             verify_deadline: Duration::from_secs(120),
             reconnect_deadline: Duration::from_secs(120),
+            connect_deadline: Duration::from_secs(15),
             info_mismatch_fatal: false,
             trace: false,
         }
@@ -268,7 +272,12 @@ impl<'a> Driver<'a> {
 
     /// Connects, retrying with backoff until the reconnect deadline.
     async fn reconnect(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + self.plan.reconnect_deadline;
+        let limit = if self.connected_once {
+            self.plan.reconnect_deadline
+        } else {
+            self.plan.connect_deadline
+        };
+        let deadline = Instant::now() + limit;
         let mut backoff = Duration::from_millis(100);
         loop {
             match Session::open(self.target, self.plan.trace).await {
@@ -294,14 +303,17 @@ impl<'a> Driver<'a> {
                 }
                 Err(e) if Instant::now() + backoff > deadline => {
                     return Err(format!(
-                        "meter unreachable for {:?}: {e}",
-                        self.plan.reconnect_deadline
+                        "meter not reachable within {:.1} s: {e}",
+                        limit.as_secs_f64()
                     ))
                 }
                 Err(e) => {
                     self.event(
                         Step::Connect,
-                        format!("not reachable ({e}); retrying in {backoff:?}"),
+                        format!(
+                            "not reachable ({e}); retrying in {} ms",
+                            backoff.as_millis()
+                        ),
                     );
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -1,0 +1,97 @@
+//! The command line as a newcomer meets it, from an empty folder: the built-in catalogue and
+//! scenarios, readable decoding, completions and the manual page.
+
+mod common;
+
+use common::Emulator;
+use std::process::Command;
+
+fn meterfleet_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn conform_runs_the_built_in_catalogue_from_an_empty_folder() {
+    let empty = tempfile::tempdir().unwrap();
+    let meter = Emulator::start(&[]);
+    let target = format!("tcp://127.0.0.1:{}", meter.port);
+    let out = meterfleet_in(
+        empty.path(),
+        &[
+            "conform",
+            "--target",
+            &target,
+            "--case",
+            "it-attr1-logical-name",
+            "--case",
+            "it-attr2-block-size-type",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("2 cases: 2 pass"), "{stdout}");
+    let dry = meterfleet_in(empty.path(), &["conform", "--target", &target, "--dry-run"]);
+    assert!(
+        text(&dry.stdout).contains("79 cases"),
+        "{}",
+        text(&dry.stdout)
+    );
+}
+
+#[test]
+fn decode_names_the_image_transfer_object() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = meterfleet_in(
+        empty.path(),
+        &["decode", "C0 01 C1 00 12 00 00 2C 00 00 FF 06 00"],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success());
+    assert!(stdout.contains("0-0:44.0.0.255"), "{stdout}");
+    assert!(stdout.contains("image_transfer_status"), "{stdout}");
+}
+
+#[test]
+fn completions_and_the_manual_page_are_printed() {
+    let empty = tempfile::tempdir().unwrap();
+    let bash = meterfleet_in(empty.path(), &["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = text(&bash.stdout);
+    assert!(
+        script.contains("complete -F") && script.contains("conform"),
+        "{script}"
+    );
+    let man = meterfleet_in(empty.path(), &["manpage"]);
+    assert!(man.status.success());
+    assert!(text(&man.stdout).starts_with(".ie") || text(&man.stdout).contains(".TH meterfleet"));
+}
+
+#[test]
+fn a_scenario_is_found_by_name_from_an_empty_folder() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = meterfleet_in(
+        empty.path(),
+        &[
+            "bench",
+            "soak",
+            "--scenario",
+            "no-such-scenario",
+            "--minutes",
+            "0",
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("built in: 10k, clean, default, gprs-lossy, plc-slow, quirky-vendors"),
+        "{stderr}"
+    );
+}
