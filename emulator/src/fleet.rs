@@ -160,7 +160,7 @@ impl Fleet {
     /// A targets file (for `meterfleet upgrade --targets`) naming every meter.
     pub fn targets_toml(&self) -> String {
         let transport = self.transport.name();
-        let mut out = format!("# Written by meterfleet for `meterfleet upgrade --targets`.\n[defaults]\ntransport = \"{transport}\"\n");
+        let mut out = format!("# Written by meterfleet emulate: the targets file `upgrade` and `conform` read (--target).\n[defaults]\ntransport = \"{transport}\"\n");
         for m in &self.meters {
             out.push_str(&format!(
                 "\n[[meter]]\nname = \"{}\"\naddress = \"{}\"\n",
