@@ -14,6 +14,12 @@ if cargo tree -p dlms --edges normal --prefix none --locked | grep -Ei '^(tokio|
   exit 1
 fi
 
+echo "== the emulated meter stays sans-IO: emulator/src/device uses neither tokio nor the runtime"
+if grep -rnE "tokio|crate::(net|fleet|scenario|control|runtime)\b" emulator/src/device; then
+  echo "emulator/src/device must not depend on the runtime or an async runtime" >&2
+  exit 1
+fi
+
 echo "== lints (every target, benches included, is type-checked here)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

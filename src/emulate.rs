@@ -1,7 +1,9 @@
 //! `meterfleet emulate`: one emulated meter on a TCP port, until interrupted.
 
+use dlms::Transport;
 use emulator::meter::{Meter, MeterConfig};
-use emulator::net::serve::{serve, MeterHost, Transport, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
+use emulator::net::host::{MeterHost, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
+use emulator::net::serve::serve;
 use emulator::net::store::DirStore;
 use emulator::profile::MeterProfile;
 use std::net::SocketAddr;
@@ -134,7 +136,6 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
             .map_err(|e| format!("{}: {e}", args.targets_out.display()))?;
         let first = &fleet.meters[0].plan;
         let last = &fleet.meters[count - 1].plan;
-        use emulator::net::serve::{Transport, LOGICAL_DEVICE};
         use emulator::scenario::Addressing;
         let place = match (scenario.addressing, scenario.transport) {
             (Addressing::OwnAddress, Transport::Wrapper) => format!(

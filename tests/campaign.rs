@@ -2,9 +2,11 @@
 //! vendor's key and must fail verification. The statistics must add up.
 
 use dlms::image;
+use dlms::Transport as MeterTransport;
 use emulator::faults::Faults;
 use emulator::meter::{Meter, MeterConfig};
-use emulator::net::serve::{serve, MeterHost, Transport as MeterTransport};
+use emulator::net::host::MeterHost;
+use emulator::net::serve::serve;
 use emulator::profile::MeterProfile;
 use harness::campaign::{run, CampaignSettings};
 use harness::target::{Target, Transport};

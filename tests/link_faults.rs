@@ -4,9 +4,11 @@
 //! wrapper cannot detect: it is checked over HDLC, whose FCS catches it).
 
 use dlms::image;
+use dlms::Transport as MeterTransport;
 use emulator::meter::{Meter, MeterConfig};
+use emulator::net::host::MeterHost;
 use emulator::net::link_faults::{LinkFaultStats, LinkFaults};
-use emulator::net::serve::{serve, MeterHost, Transport as MeterTransport};
+use emulator::net::serve::serve;
 use emulator::profile::MeterProfile;
 use harness::target::{Target, Transport};
 use harness::transfer::{Driver, Plan};

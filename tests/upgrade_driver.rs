@@ -2,9 +2,11 @@
 //! must survive, and the bad signature it must report as a clear failure.
 
 use dlms::image;
+use dlms::Transport as MeterTransport;
 use emulator::faults::Faults;
 use emulator::meter::{Meter, MeterConfig};
-use emulator::net::serve::{serve, MeterHost, Transport as MeterTransport};
+use emulator::net::host::MeterHost;
+use emulator::net::serve::serve;
 use emulator::profile::MeterProfile;
 use harness::target::{Target, Transport};
 use harness::transfer::{BlockService, Driver, Evidence, Outcome, Plan, Report, Step};

@@ -1,26 +1,20 @@
-//! The meter side of meterfleet: an emulated DLMS/COSEM meter whose request handling is
-//! sans-IO, with image transfer (IC 18), signed images, two firmware slots per part, an event
-//! log, persistence across reboots, and behaviour set by a profile.
+//! The meter side of meterfleet, in two halves: `device`, an emulated DLMS/COSEM meter whose
+//! request handling is sans-IO (image transfer, signed images, two firmware slots per part, an
+//! event log, persistence across reboots, behaviour set by a profile), and `runtime`, the
+//! tokio edge that serves meters and fleets on sockets. The runtime uses the device; the device
+//! never uses the runtime.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod access;
-pub mod blocks;
-pub mod control;
-pub mod cosem;
-pub mod events;
-pub mod faults;
-pub mod firmware;
-pub mod fleet;
-pub mod fuzzing;
-pub mod meter;
-pub mod net;
-pub mod profile;
-pub mod scenario;
-pub mod session;
-pub mod state;
-pub mod transfer;
+pub mod device;
+pub mod runtime;
+
+pub use device::{
+    access, blocks, cosem, events, faults, firmware, fuzzing, meter, profile, session, state,
+    transfer,
+};
+pub use runtime::{control, fleet, net, scenario};
 
 /// A TOML parse error as "line N: message", for errors that name the file, line and field.
 pub(crate) fn toml_error(text: &str, e: &toml::de::Error) -> String {

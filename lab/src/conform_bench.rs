@@ -3,8 +3,10 @@
 //! detection matrix (the conforming one, and one per quirk).
 
 use dlms::image::{self, Corruption};
+use dlms::Transport;
 use emulator::meter::{Meter, MeterConfig, MeterKeys};
-use emulator::net::serve::{now_ms, serve, MeterHost, Transport};
+use emulator::net::host::{now_ms, MeterHost};
+use emulator::net::serve::serve;
 use emulator::profile::{MeterProfile, Quirk};
 use harness::conform::Bench;
 use harness::target::Target;

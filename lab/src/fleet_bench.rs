@@ -102,7 +102,7 @@ pub fn fleet(
             )
         })
         .collect();
-    let now = emulator::net::serve::now_ms();
+    let now = emulator::net::host::now_ms();
     for m in &fleet.meters {
         m.host.with_meter(|meter| {
             meter.handle_apdu(now, 16, &aarq);

@@ -1,6 +1,6 @@
 //! What a step observed, and the comparison with what the case expects.
 
-use super::engine::Transfer;
+use super::case_transfer::Transfer;
 use super::step::{conformance_bit, reply_pattern, Action, Expect};
 use super::value::{bits_text, show, Vars};
 use dlms::conformance::Conformance;

@@ -2,6 +2,7 @@
 //! and turns the first broken expectation into a verdict at the case's level.
 
 use super::case::{capabilities, Capability, Case, Level};
+use super::case_transfer::Transfer;
 use super::check::{check, Observed};
 use super::value::{Var, Vars};
 use super::verdict::{CaseResult, Deviation, RunReport, Summary, Verdict, SCHEMA};
@@ -9,7 +10,6 @@ use crate::session::{Session, TraceEntry};
 use crate::target::MeterTarget;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The most exchange lines a result keeps (the last ones, nearest the verdict).
@@ -87,14 +87,6 @@ pub(crate) enum Stop {
     Skip(String),
     /// The run broke.
     Error(String),
-}
-
-/// The transfer a case has started.
-pub(crate) struct Transfer {
-    pub image: Arc<Vec<u8>>,
-    pub block_size: u32,
-    pub block_count: u32,
-    pub sent: BTreeSet<u32>,
 }
 
 /// One case in progress.

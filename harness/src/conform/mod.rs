@@ -2,6 +2,7 @@
 //! graded by the level of each requirement, baselines of known deviations, and reports.
 
 pub mod case;
+mod case_transfer;
 mod check;
 pub mod engine;
 pub mod matrix;

@@ -1,8 +1,9 @@
 //! The image transfer helpers of case steps: initiate, send blocks, fill gaps, verify and
 //! activate with polling, scheduled activation, waiting for a status (docs/protocol.md#the-transfer-process).
 
+use super::case_transfer::Transfer;
 use super::check::Observed;
-use super::engine::{Run, Stop, Transfer};
+use super::engine::{Run, Stop};
 use super::object_ref::ObjectRef;
 use super::step::{range_end, BlockSelection, Expect, ImageKind, Initiate, Poll, WaitStatus};
 use super::value::Var;

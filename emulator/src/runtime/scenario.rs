@@ -5,9 +5,10 @@
 //! Scenarios are TOML; unknown keys are errors naming the file, line and field.
 
 use crate::faults::{BusySpell, Faults};
+use crate::net::host::{GATEWAY_FIRST_PHYSICAL, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use crate::net::link_faults::LinkFaults;
-use crate::net::serve::{Transport, GATEWAY_FIRST_PHYSICAL, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use crate::profile::MeterProfile;
+use dlms::Transport;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;

@@ -13,7 +13,7 @@
 //! time, and the text format is four kinds of line, so a metrics library would add nothing.
 
 use crate::fleet::{Fleet, FleetMeter};
-use crate::net::serve::now_ms;
+use crate::net::host::now_ms;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -2,10 +2,10 @@
 //! address, like a GPRS meter with its own IP, with the faults the scenario drew for it.
 
 use crate::meter::{Meter, MeterConfig};
-use crate::net::serve::{
-    serve, serve_gateway, LinkShape, MeterHost, Transport, LOGICAL_DEVICE, PHYSICAL_ADDRESS,
-};
+use crate::net::host::{LinkShape, MeterHost, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
+use crate::net::serve::{serve, serve_gateway};
 use crate::scenario::{Addressing, MeterPlan, Scenario};
+use dlms::Transport;
 use p256::ecdsa::VerifyingKey;
 use std::sync::Arc;
 

@@ -2,8 +2,9 @@
 //! its physical address, or every meter of a gateway, each at its own physical address as on a
 //! multidrop bus. Each meter reached has its own link station on the connection.
 
+use super::host::{MeterHost, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use super::link_faults::LinkFaultState;
-use super::serve::{read_some, rebooted_now, MeterHost, Route, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
+use super::route::{read_some, rebooted_now, Route};
 use dlms::hdlc::{
     Frame, FrameSplitter, HdlcAddress, HdlcLink, HdlcParameters, LinkConfig, LinkEvent, Role,
 };

@@ -1,6 +1,8 @@
 //! The edge of the emulator: sockets, clocks and files around the sans-IO meter.
 
 mod hdlc_stations;
+pub mod host;
 pub mod link_faults;
+mod route;
 pub mod serve;
 pub mod store;

@@ -1,0 +1,202 @@
+//! A meter as its connections share it: the meter behind a lock, its store, its link's shape
+//! and faults, its reboot signal and its timers. Every connection, wrapper or HDLC, one meter
+//! or a gateway's many, reaches the meter through a [`MeterHost`].
+
+use super::link_faults::{LinkFaultState, LinkFaultStats, LinkFaults};
+use super::store::DirStore;
+use crate::meter::{Meter, MeterEvent};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// The meter's logical device (wrapper wPort, HDLC upper address).
+pub const LOGICAL_DEVICE: u16 = 1;
+/// The HDLC lower (physical) address of an emulated meter.
+pub const PHYSICAL_ADDRESS: u16 = 17;
+/// Behind an HDLC gateway, meter `i` answers at physical address `GATEWAY_FIRST_PHYSICAL + i`:
+/// lower HDLC addresses below 0x10 are reserved (Gurux, "DLMS Client and Server addressing").
+pub const GATEWAY_FIRST_PHYSICAL: u16 = 0x10;
+
+/// Milliseconds since the Unix epoch, the meter's notion of now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A meter shared by its connections, with its store and a reboot signal.
+pub struct MeterHost {
+    meter: Mutex<Meter>,
+    store: Option<DirStore>,
+    pub(super) generation: watch::Sender<u64>,
+    /// The connection whose AARQ made the current association, so that another connection
+    /// closing does not end it.
+    owner: Mutex<Option<u64>>,
+    next_connection: std::sync::atomic::AtomicU64,
+    pub(super) link: LinkShape,
+    link_faults: Mutex<LinkFaultState>,
+    /// Woken when a request may have changed the meter's next deadline.
+    timer: tokio::sync::Notify,
+}
+
+/// The delay a link adds to each exchange: latency both ways, and bytes at its bandwidth.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkShape {
+    /// One-way latency in milliseconds.
+    pub latency_ms: u64,
+    /// Bits per second; 0 is unlimited.
+    pub bits_per_second: u64,
+}
+
+impl LinkShape {
+    /// The time one request of `request` bytes and its reply of `reply` bytes take on the link.
+    pub fn exchange_time(&self, request: usize, reply: usize) -> Duration {
+        let bits = (request + reply) as u64 * 8 * 1000;
+        let transfer_ms = bits.checked_div(self.bits_per_second).unwrap_or(0);
+        Duration::from_millis(2 * self.latency_ms + transfer_ms)
+    }
+}
+
+impl MeterHost {
+    /// Hosts `meter`, persisting to `store` when given.
+    pub fn new(meter: Meter, store: Option<DirStore>) -> Arc<Self> {
+        Self::with_link(meter, store, LinkShape::default())
+    }
+
+    /// Hosts `meter` behind a link of the given shape.
+    pub fn with_link(meter: Meter, store: Option<DirStore>, link: LinkShape) -> Arc<Self> {
+        Arc::new(MeterHost {
+            link,
+            meter: Mutex::new(meter),
+            store,
+            generation: watch::channel(0).0,
+            owner: Mutex::new(None),
+            next_connection: std::sync::atomic::AtomicU64::new(1),
+            link_faults: Mutex::new(LinkFaultState::new(LinkFaults::default())),
+            timer: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Replaces the link faults still to fire (from the scenario, or injected now).
+    pub fn set_link_faults(&self, plan: LinkFaults) {
+        *self.link_faults.lock().expect("link faults lock") = LinkFaultState::new(plan);
+    }
+
+    /// What the link faults injected so far.
+    pub fn link_fault_stats(&self) -> LinkFaultStats {
+        self.link_faults.lock().expect("link faults lock").stats
+    }
+
+    pub(super) fn link_fault<T>(&self, f: impl FnOnce(&mut LinkFaultState) -> T) -> T {
+        f(&mut self.link_faults.lock().expect("link faults lock"))
+    }
+
+    /// Runs `f` on the meter, then persists, handles its events, and wakes the timers if its
+    /// next deadline moved.
+    pub fn with_meter<T>(&self, f: impl FnOnce(&mut Meter) -> T) -> T {
+        let mut meter = self.meter.lock().expect("meter lock");
+        let before = meter.poll_timeout();
+        let out = f(&mut meter);
+        if meter.poll_timeout() != before {
+            self.timer.notify_one();
+        }
+        if meter.take_dirty() {
+            if let Some(store) = &self.store {
+                if let Err(e) = store.save(meter.state()) {
+                    tracing::error!("persisting the meter state failed: {e}");
+                }
+            }
+        }
+        while let Some(event) = meter.poll_event() {
+            match event {
+                MeterEvent::Offline { until_ms } => {
+                    tracing::debug!(
+                        back_in_ms = until_ms.saturating_sub(now_ms()),
+                        "meter rebooting"
+                    );
+                    self.generation.send_modify(|g| *g += 1);
+                }
+                MeterEvent::Online => tracing::debug!("meter back online"),
+                MeterEvent::CutConnections => {
+                    tracing::debug!("injected fault: connections cut");
+                    self.generation.send_modify(|g| *g += 1);
+                }
+            }
+        }
+        out
+    }
+
+    /// A new connection reaches the meter: its id (which owns the associations it makes).
+    pub(super) fn connection_id(&self) -> u64 {
+        self.link_fault(LinkFaultState::connection_opened);
+        self.next_connection
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A connection closed: its association, if it is the current one, ends.
+    pub(super) fn disconnect(&self, connection: u64) {
+        let mut owner = self.owner.lock().expect("owner lock");
+        if *owner == Some(connection) {
+            *owner = None;
+            self.with_meter(|m| m.disconnect());
+        }
+    }
+
+    pub(super) fn handle(
+        &self,
+        connection: u64,
+        client_sap: u16,
+        request: &[u8],
+    ) -> Option<Vec<u8>> {
+        if request.first() == Some(&dlms::apdu::tag::AARQ) {
+            *self.owner.lock().expect("owner lock") = Some(connection);
+        }
+        let reply = self.with_meter(|m| m.handle_apdu(now_ms(), client_sap, request));
+        tracing::debug!(
+            client = client_sap,
+            request = %summary(request),
+            reply = %reply.as_deref().map_or("(none)".into(), summary),
+        );
+        reply
+    }
+
+    pub(super) fn offline(&self) -> bool {
+        self.with_meter(|m| m.is_offline())
+    }
+}
+
+/// A one-line description of an APDU for the log.
+fn summary(apdu: &[u8]) -> String {
+    use dlms::Codec;
+    match dlms::Apdu::decode(apdu) {
+        Ok(a) => {
+            let text = dlms::text::apdu(&a)
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("; ");
+            if text.len() > 160 {
+                let head: String = text.chars().take(160).collect();
+                format!("{head}… ({} bytes)", apdu.len())
+            } else {
+                text
+            }
+        }
+        Err(e) => format!("undecodable ({e}): {} bytes", apdu.len()),
+    }
+}
+
+/// Runs the meter's timers (verification, scheduled activation, the end of a reboot): sleeps
+/// until the meter's next deadline, or until a request may have moved it.
+pub(super) async fn timers(host: Arc<MeterHost>) {
+    loop {
+        let next = host.with_meter(|m| m.poll_timeout());
+        let wait = next.map_or(Duration::from_secs(3600), |t| {
+            Duration::from_millis(t.saturating_sub(now_ms()))
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => host.with_meter(|m| m.handle_timeout(now_ms())),
+            _ = host.timer.notified() => {}
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Which meters a connection reaches, and the waits every connection shares: the peer's next
+//! bytes, and the lone meter's reboot.
+
+use super::host::{MeterHost, GATEWAY_FIRST_PHYSICAL, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
+use std::sync::Arc;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// The meters a connection reaches.
+#[derive(Clone)]
+pub(super) enum Route {
+    /// One meter at [`LOGICAL_DEVICE`]; its reboot ends the connection.
+    One(Arc<MeterHost>),
+    /// A gateway: meter `i` at wPort `i + 1`, or at HDLC physical address
+    /// [`GATEWAY_FIRST_PHYSICAL`] + `i`; the connection outlives their reboots.
+    Gateway(Arc<Vec<Arc<MeterHost>>>),
+}
+
+impl Route {
+    /// The meter at a wrapper destination wPort.
+    pub(super) fn wrapper_host(&self, wport: u16) -> Option<&Arc<MeterHost>> {
+        match self {
+            Route::One(host) => (wport == LOGICAL_DEVICE).then_some(host),
+            Route::Gateway(hosts) => hosts.get(usize::from(wport.checked_sub(1)?)),
+        }
+    }
+
+    /// The reboot signal of a lone meter, whose reboot ends its connections; none behind a
+    /// gateway, whose connections outlive the meters' reboots.
+    pub(super) fn lone_meter_reboots(&self) -> Option<watch::Receiver<u64>> {
+        match self {
+            Route::One(host) => Some(host.generation.subscribe()),
+            Route::Gateway(_) => None,
+        }
+    }
+
+    /// The meter at an HDLC physical address.
+    pub(super) fn hdlc_host(&self, physical: u16) -> Option<&Arc<MeterHost>> {
+        match self {
+            Route::One(host) => (physical == PHYSICAL_ADDRESS).then_some(host),
+            Route::Gateway(hosts) => {
+                hosts.get(usize::from(physical.checked_sub(GATEWAY_FIRST_PHYSICAL)?))
+            }
+        }
+    }
+}
+
+/// Reads what the peer sent: `None` once it has closed the connection.
+pub(super) async fn read_some<'b>(
+    stream: &mut TcpStream,
+    buf: &'b mut [u8],
+) -> std::io::Result<Option<&'b [u8]>> {
+    let n = stream.read(buf).await?;
+    Ok((n > 0).then_some(&buf[..n]))
+}
+
+/// Completes when the lone meter reboots (never when there is none to watch).
+pub(super) async fn rebooted_now(rebooted: &mut Option<watch::Receiver<u64>>) {
+    match rebooted {
+        Some(r) => {
+            let _ = r.changed().await;
+        }
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,187 @@
+//! One meter, or a gateway's meters, on a TCP listener, over the IEC 62056-4-7 wrapper or HDLC.
+//! This is where the meter meets sockets: it feeds requests and time in, and acts on the
+//! meter's events (a reboot drops every connection and refuses new ones until the meter is
+//! back).
+
+use super::hdlc_stations::hdlc_connection;
+use super::host::{timers, MeterHost};
+use super::link_faults::LinkFaultState;
+use super::route::{read_some, rebooted_now, Route};
+use dlms::wrapper::{wrap, WrapperDecoder};
+use dlms::Transport;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Takes the next connection. Failures that pass (no open files left, a connection reset before
+/// it was taken) are logged and retried after a pause, so that the meter keeps listening.
+async fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    loop {
+        match listener.accept().await {
+            Ok(connection) => return Ok(connection),
+            Err(e) if transient_accept_error(&e) => {
+                tracing::warn!("accepting a connection failed: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn transient_accept_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    ) || matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Ends a task when dropped, so that the meter's timers stop with its listener.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves the meter on `listener` until the task is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    host: Arc<MeterHost>,
+    transport: Transport,
+) -> std::io::Result<()> {
+    let _timers = AbortOnDrop(tokio::spawn(timers(host.clone())));
+    loop {
+        let (stream, peer) = accept(&listener).await?;
+        if host.offline() {
+            // A rebooting meter does not answer: the connection is closed at once.
+            drop(stream);
+            continue;
+        }
+        if host.link_fault(LinkFaultState::refuse) {
+            // Refused: reset at once (linger 0 sends RST, as a port nobody listens on does;
+            // with a zero timeout the drop does not block, which is what tokio warns about).
+            #[allow(deprecated)]
+            let _ = stream.set_linger(Some(Duration::ZERO));
+            drop(stream);
+            continue;
+        }
+        tracing::debug!(%peer, "connection");
+        let host = host.clone();
+        tokio::spawn(async move {
+            let result = match transport {
+                Transport::Wrapper => wrapper_connection(stream, Route::One(host)).await,
+                Transport::Hdlc => hdlc_connection(stream, Route::One(host)).await,
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+            tracing::debug!(%peer, "disconnected");
+        });
+    }
+}
+
+/// Serves every meter of `hosts` on one listener, as a data concentrator does, until the task
+/// is dropped: over the wrapper meter `i` at wPort `i + 1`, over HDLC at physical address
+/// [`GATEWAY_FIRST_PHYSICAL`](super::host::GATEWAY_FIRST_PHYSICAL) + `i`.
+pub async fn serve_gateway(
+    listener: TcpListener,
+    hosts: Arc<Vec<Arc<MeterHost>>>,
+    transport: Transport,
+) -> std::io::Result<()> {
+    let _timers: Vec<AbortOnDrop> = hosts
+        .iter()
+        .map(|h| AbortOnDrop(tokio::spawn(timers(h.clone()))))
+        .collect();
+    loop {
+        let (stream, peer) = accept(&listener).await?;
+        let route = Route::Gateway(hosts.clone());
+        tokio::spawn(async move {
+            let result = match transport {
+                Transport::Wrapper => wrapper_connection(stream, route).await,
+                Transport::Hdlc => hdlc_connection(stream, route).await,
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, "gateway connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Result<()> {
+    // Per meter reached on this connection: its connection id, and whether it went half-open.
+    let mut ids: std::collections::HashMap<u16, u64> = std::collections::HashMap::new();
+    let mut half_open = std::collections::HashSet::new();
+    let mut rebooted = route.lone_meter_reboots();
+    let mut decoder = WrapperDecoder::new(u16::MAX);
+    let mut buf = vec![0u8; 4096];
+    let result = loop {
+        let reboot = rebooted_now(&mut rebooted);
+        tokio::select! {
+            received = read_some(&mut stream, &mut buf) => {
+                let Some(received) = received? else {
+                    break Ok(());
+                };
+                decoder.push(received);
+                // The replies to every request this read brought go out in one write.
+                let mut out = Vec::new();
+                loop {
+                    let frame = match decoder.next_frame() {
+                        Ok(Some(f)) => f,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!("closing: {e}");
+                            stream.write_all(&out).await?;
+                            disconnect_all(&route, &ids);
+                            return Ok(());
+                        }
+                    };
+                    let Some(host) = route.wrapper_host(frame.destination) else {
+                        continue;
+                    };
+                    if half_open.contains(&frame.destination) {
+                        continue;
+                    }
+                    if host.link_fault(LinkFaultState::goes_half_open) {
+                        half_open.insert(frame.destination);
+                        continue;
+                    }
+                    let id = *ids.entry(frame.destination).or_insert_with(|| host.connection_id());
+                    if let Some(reply) = host.handle(id, frame.source, &frame.apdu) {
+                        let delay = host.link.exchange_time(frame.apdu.len(), reply.len());
+                        if !delay.is_zero() {
+                            stream.write_all(&std::mem::take(&mut out)).await?;
+                            tokio::time::sleep(delay).await;
+                        }
+                        if let Some(bytes) = wrap(frame.destination, frame.source, &reply) {
+                            // The 8-byte wrapper header is kept: damage there ends the
+                            // connection instead of testing the head-end.
+                            for frame in host.link_fault(|f| f.outgoing(bytes, 8)) {
+                                out.extend_from_slice(&frame);
+                            }
+                        }
+                    }
+                }
+                if !out.is_empty() {
+                    stream.write_all(&out).await?;
+                }
+            }
+            _ = reboot => break Ok(()),
+        }
+    };
+    disconnect_all(&route, &ids);
+    result
+}
+
+/// The connection closed: each meter it reached loses the association it made.
+fn disconnect_all(route: &Route, ids: &std::collections::HashMap<u16, u64>) {
+    for (&wport, &id) in ids {
+        if let Some(host) = route.wrapper_host(wport) {
+            host.disconnect(id);
+        }
+    }
+}
