@@ -112,14 +112,17 @@ fn write_reports(args: &ConformArgs, reports: &[RunReport]) -> Result<(), String
         crate::process::write(path, &json::render(report))?;
     }
     if let Some(path) = &args.junit {
-        crate::process::write(path, &junit::render(reports, args.strict)?)?;
+        let xml = junit::render(reports, args.strict).map_err(|e| format!("JUnit XML: {e}"))?;
+        crate::process::write(path, &xml)?;
     }
     if let Some(path) = &args.html {
         let mut all = reports.to_vec();
         for earlier in &args.compare {
             let text = std::fs::read_to_string(earlier)
                 .map_err(|e| format!("{}: {e}", earlier.display()))?;
-            all.push(json::parse(&text, &earlier.display().to_string())?);
+            all.push(
+                json::parse(&text, &earlier.display().to_string()).map_err(|e| e.to_string())?,
+            );
         }
         crate::process::write(path, &html::render(&all))?;
     }
@@ -161,7 +164,7 @@ fn conform(args: &ConformArgs) -> Result<bool, String> {
     }
     let target = chosen_meter(args)?;
     let baseline = match args.baseline.as_ref().or(target.baseline.as_ref()) {
-        Some(path) => Baseline::load(path)?,
+        Some(path) => Baseline::load(path).map_err(|e| e.to_string())?,
         None => Baseline::default(),
     };
     let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();

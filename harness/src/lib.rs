@@ -7,9 +7,10 @@
 pub mod campaign;
 pub mod conform;
 pub mod connection;
+pub mod file_error;
 pub mod html;
 pub mod rfc3339;
 pub mod session;
 pub mod target;
-pub mod toml_file;
+mod toml_file;
 pub mod transfer;

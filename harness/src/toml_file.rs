@@ -1,6 +1,7 @@
 //! Reading the harness's TOML files (targets, cases, baselines) with errors that name the file
 //! and the line.
 
+use crate::file_error::FileError;
 use serde::de::DeserializeOwned;
 
 /// The 1-based line of byte `offset` in `text`.
@@ -9,12 +10,11 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// Parses `text`; an error reads `ORIGIN: line N: message`, the message naming the field.
-pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, String> {
-    toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| format!("line {}: ", line_of(text, s.start)))
-            .unwrap_or_default();
-        format!("{origin}: {line}{}", e.message())
+pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, FileError> {
+    toml::from_str(text).map_err(|e| FileError::Invalid {
+        origin: origin.to_owned(),
+        line: e.span().map(|s| line_of(text, s.start)),
+        field: None,
+        message: e.message().to_owned(),
     })
 }

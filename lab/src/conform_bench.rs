@@ -8,7 +8,7 @@ use emulator::meter::{Meter, MeterConfig, MeterKeys};
 use emulator::net::host::{now_ms, MeterHost};
 use emulator::net::serve::serve;
 use emulator::profile::{MeterProfile, Quirk};
-use harness::conform::Bench;
+use harness::conform::{Bench, BenchError};
 use harness::target::Target;
 use harness::target::{HlsClient, Images, LlsClient, MeterTarget, TestImage};
 use p256::ecdsa::SigningKey;
@@ -48,15 +48,15 @@ impl Bench for EmulatedBench {
         true
     }
 
-    fn fresh(&mut self) -> Result<Option<SocketAddr>, String> {
+    fn fresh(&mut self) -> Result<Option<SocketAddr>, BenchError> {
         if let Some(server) = self.server.take() {
             server.abort();
         }
         let listener = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .map_err(|e| format!("listening on 127.0.0.1: {e}"))?;
-        let address = listener.local_addr().map_err(|e| e.to_string())?;
-        let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+            .and_then(|l| Ok((l.local_addr()?, tokio::net::TcpListener::from_std(l)?)))
+            .map_err(|e| BenchError(format!("listening on 127.0.0.1: {e}")))?;
+        let (address, listener) = listener;
         let host = MeterHost::new(Meter::new(self.config.clone()), None);
         let transport = self.transport;
         let served = host.clone();
@@ -69,8 +69,11 @@ impl Bench for EmulatedBench {
         Ok(Some(address))
     }
 
-    fn power_cycle(&mut self) -> Result<(), String> {
-        let host = self.host.as_ref().ok_or("no meter yet")?;
+    fn power_cycle(&mut self) -> Result<(), BenchError> {
+        let host = self
+            .host
+            .as_ref()
+            .ok_or_else(|| BenchError("no meter yet".into()))?;
         host.with_meter(|m| {
             let offline = m.profile().reboot_ms;
             m.reboot(now_ms(), offline);

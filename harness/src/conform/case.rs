@@ -140,8 +140,8 @@ impl Case {
     /// Parses a case; `file` names it in errors and `subject` is its folder.
     pub fn parse(text: &str, file: &Path, subject: &str) -> Result<Case, CaseError> {
         let origin = file.display();
-        let raw: CaseFile =
-            crate::toml_file::parse(text, &origin.to_string()).map_err(CaseError)?;
+        let raw: CaseFile = crate::toml_file::parse(text, &origin.to_string())
+            .map_err(|e| CaseError(e.to_string()))?;
         let id_ok = !raw.id.is_empty()
             && raw
                 .id

@@ -15,14 +15,19 @@ use std::time::{Duration, Instant};
 /// The most exchange lines a result keeps (the last ones, nearest the verdict).
 const EXCHANGE_KEPT: usize = 300;
 
+/// What a bench could not do (start a fresh meter, power-cycle it), as it says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bench: {0}")]
+pub struct BenchError(pub String);
+
 /// What the bench around the meter can do; a real meter on a desk can do neither.
 pub trait Bench: Send {
     /// Whether [`Bench::fresh`] puts the meter in its factory state.
     fn resets(&self) -> bool;
     /// Puts the meter in its initial state before a case; returns its new address if it moved.
-    fn fresh(&mut self) -> Result<Option<SocketAddr>, String>;
+    fn fresh(&mut self) -> Result<Option<SocketAddr>, BenchError>;
     /// Power-cycles the meter, if the bench can.
-    fn power_cycle(&mut self) -> Result<(), String>;
+    fn power_cycle(&mut self) -> Result<(), BenchError>;
     /// Whether [`Bench::power_cycle`] works.
     fn can_power_cycle(&self) -> bool;
 }
@@ -35,12 +40,12 @@ impl Bench for NoBench {
         false
     }
 
-    fn fresh(&mut self) -> Result<Option<SocketAddr>, String> {
+    fn fresh(&mut self) -> Result<Option<SocketAddr>, BenchError> {
         Ok(None)
     }
 
-    fn power_cycle(&mut self) -> Result<(), String> {
-        Err("this target has no power control".into())
+    fn power_cycle(&mut self) -> Result<(), BenchError> {
+        Err(BenchError("this target has no power control".into()))
     }
 
     fn can_power_cycle(&self) -> bool {

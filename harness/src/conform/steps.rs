@@ -59,7 +59,9 @@ impl Run<'_> {
             Action::Reconnect(p) => Ok(self.reconnect(p).await),
             Action::PowerCycle(p) => {
                 self.release().await;
-                self.bench.power_cycle().map_err(Stop::Error)?;
+                self.bench
+                    .power_cycle()
+                    .map_err(|e| Stop::Error(e.to_string()))?;
                 self.note("bench: power cycle".into());
                 Ok(self.reconnect(p).await)
             }

@@ -1,6 +1,7 @@
 //! Verdicts, case results, the report of a run, and the baseline of known deviations.
 
 use super::case::Level;
+use crate::file_error::FileError;
 use crate::session::TraceEntry;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -207,8 +208,8 @@ pub struct BaselineEntry {
 
 impl Baseline {
     /// Reads a baseline file.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, FileError> {
+        let text = FileError::read(path)?;
         let baseline: Baseline = crate::toml_file::parse(&text, &path.display().to_string())?;
         if let Some((i, _)) = baseline
             .deviation
@@ -216,10 +217,12 @@ impl Baseline {
             .enumerate()
             .find(|(_, d)| d.reason.trim().is_empty())
         {
-            return Err(format!(
-                "{}: field deviation[{i}].reason: every known deviation needs a reason",
-                path.display()
-            ));
+            return Err(FileError::Invalid {
+                origin: path.display().to_string(),
+                line: None,
+                field: Some(format!("deviation[{i}].reason")),
+                message: "every known deviation needs a reason".into(),
+            });
         }
         Ok(baseline)
     }

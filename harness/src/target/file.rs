@@ -31,6 +31,7 @@
 use super::{
     url, ClientKind, HlsClient, Images, LlsClient, MeterTarget, TargetError, TestImage, Transport,
 };
+use crate::file_error::FileError;
 use dlms::hdlc::HdlcAddress;
 use dlms::security::Keys;
 use dlms::text::parse_hex_array;
@@ -121,28 +122,25 @@ impl Source<'_> {
         field: &str,
         message: String,
     ) -> TargetError {
-        TargetError::File {
+        TargetError::File(FileError::Invalid {
             origin: self.origin.to_owned(),
             line: at.map(|span| crate::toml_file::line_of(self.text, span.start)),
             field: Some(field.to_owned()),
             message,
-        }
+        })
     }
 }
 
 /// Reads a targets file.
 pub fn load(path: &Path) -> Result<Vec<MeterTarget>, TargetError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TargetError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let text = FileError::read(path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     parse(&text, &path.display().to_string(), dir)
 }
 
 /// Parses a targets file's text; `origin` names it in errors, files are relative to `dir`.
 pub fn parse(text: &str, origin: &str, dir: &Path) -> Result<Vec<MeterTarget>, TargetError> {
-    let file: File = crate::toml_file::parse(text, origin).map_err(TargetError::Syntax)?;
+    let file: File = crate::toml_file::parse(text, origin)?;
     let source = Source { origin, text, dir };
     if let Some(address) = &file.defaults.address {
         return Err(source.error(
@@ -152,12 +150,12 @@ pub fn parse(text: &str, origin: &str, dir: &Path) -> Result<Vec<MeterTarget>, T
         ));
     }
     if file.meter.is_empty() {
-        return Err(TargetError::File {
+        return Err(TargetError::File(FileError::Invalid {
             origin: origin.to_owned(),
             line: None,
             field: None,
             message: "no [[meter]] tables: a targets file names at least one meter".into(),
-        });
+        }));
     }
     let mut images = HashMap::new();
     file.meter
@@ -171,12 +169,8 @@ pub fn parse(text: &str, origin: &str, dir: &Path) -> Result<Vec<MeterTarget>, T
 /// hex, and optionally the client's SAP.
 pub fn load_hls_keys(path: &Path) -> Result<(Option<u16>, HlsClient), TargetError> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| TargetError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let spec: Spanned<HlsSpec> =
-        crate::toml_file::parse(&text, &origin).map_err(TargetError::Syntax)?;
+    let text = FileError::read(path)?;
+    let spec: Spanned<HlsSpec> = crate::toml_file::parse(&text, &origin)?;
     let source = Source {
         origin: &origin,
         text: &text,

@@ -232,29 +232,9 @@ pub enum TargetError {
     /// A URL that names no target.
     #[error(transparent)]
     Url(#[from] url::UrlError),
-    /// A file that could not be read.
-    #[error("{}: {message}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the system said.
-        message: String,
-    },
-    /// A file whose content is wrong.
-    #[error("{origin}: {}{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default(), field.as_ref().map(|f| format!("field {f}: ")).unwrap_or_default())]
-    File {
-        /// The file.
-        origin: String,
-        /// The line, where known.
-        line: Option<usize>,
-        /// The field, where known.
-        field: Option<String>,
-        /// What is wrong.
-        message: String,
-    },
-    /// A file that is not valid TOML of the format, with its file, line and field.
-    #[error("{0}")]
-    Syntax(String),
+    /// A targets or keys file that could not be read or is wrong.
+    #[error(transparent)]
+    File(#[from] crate::file_error::FileError),
     /// Flags that do not fit the targets.
     #[error("{0}")]
     Flags(String),

@@ -7,7 +7,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;
 
 /// The XML document for `reports` (one suite each).
-pub fn render(reports: &[RunReport], strict: bool) -> Result<String, String> {
+pub fn render(reports: &[RunReport], strict: bool) -> Result<String, quick_junit::SerializeError> {
     let mut junit = Report::new("meterfleet conform");
     for report in reports {
         let mut suite = TestSuite::new(report.target.as_str());
@@ -44,5 +44,5 @@ pub fn render(reports: &[RunReport], strict: bool) -> Result<String, String> {
         }
         junit.add_test_suite(suite);
     }
-    junit.to_string().map_err(|e| format!("JUnit XML: {e}"))
+    junit.to_string()
 }
