@@ -61,6 +61,9 @@ pub struct UpgradeArgs {
     /// Write the campaign report as an HTML page.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// Write JUnit XML: one test case per meter, failed unless it was upgraded.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 fn plan(args: &UpgradeArgs) -> Result<Plan, String> {
@@ -121,6 +124,11 @@ fn write_reports(args: &UpgradeArgs, report: &CampaignReport) -> Result<(), Stri
     }
     if let Some(path) = &args.html {
         crate::process::write(path, &harness::campaign::html::render(report))?;
+    }
+    if let Some(path) = &args.junit {
+        let xml =
+            harness::campaign::junit::render(report).map_err(|e| format!("JUnit XML: {e}"))?;
+        crate::process::write(path, &xml)?;
     }
     Ok(())
 }

@@ -48,6 +48,8 @@ fn one_targets_file_with_hls_keys_per_meter_drives_upgrade_and_conform() {
     let file = file.to_str().unwrap();
 
     let json = dir.path().join("campaign.json");
+    let junit = dir.path().join("campaign.xml");
+    let html = dir.path().join("campaign.html");
     let out = meterfleet(&[
         "upgrade",
         "--target",
@@ -60,8 +62,20 @@ fn one_targets_file_with_hls_keys_per_meter_drives_upgrade_and_conform() {
         "10",
         "--json",
         json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"tests="3""#) && xml.contains(r#"failures="1""#),
+        "{xml}"
+    );
+    assert!(std::fs::read_to_string(&html)
+        .unwrap()
+        .contains("Meters upgraded over time"));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let outcome = |name: &str| -> serde_json::Value {

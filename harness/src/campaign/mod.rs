@@ -3,6 +3,7 @@
 //! upgrade guide's command history and download statistics).
 
 pub mod html;
+pub mod junit;
 mod report;
 
 pub use report::{
