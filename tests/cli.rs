@@ -3,20 +3,7 @@
 
 mod common;
 
-use common::Emulator;
-use std::process::Command;
-
-fn meterfleet_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{output_in as meterfleet_in, text, Emulator};
 
 #[test]
 fn conform_runs_the_built_in_catalogue_from_an_empty_folder() {

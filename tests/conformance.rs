@@ -4,20 +4,11 @@
 
 mod common;
 
-use common::{root, Emulator};
-use std::process::{Command, Output};
+use common::{output_in, root, text, Emulator};
+use std::process::Output;
 
 fn conform(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .arg("conform")
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    output_in(&root(), &[&["conform"], args].concat())
 }
 
 #[test]

@@ -2,8 +2,7 @@
 
 mod common;
 
-use common::{signed_image, Emulator};
-use std::process::Command;
+use common::{output_in, signed_image, text, Emulator};
 
 /// The keys `meterfleet emulate` serves HLS client 48 with (Gurux's example keys).
 const GOOD_KEYS: &str = "encryption_key = \"000102030405060708090A0B0C0D0E0F\", authentication_key = \"D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF\"";
@@ -11,14 +10,7 @@ const GOOD_KEYS: &str = "encryption_key = \"000102030405060708090A0B0C0D0E0F\", 
 const WRONG_KEYS: &str = "encryption_key = \"FF0102030405060708090A0B0C0D0E0F\", authentication_key = \"D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF\"";
 
 fn meterfleet(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    output_in(std::path::Path::new("."), args)
 }
 
 #[test]

@@ -34,6 +34,20 @@ pub fn python() -> Option<PathBuf> {
     None
 }
 
+/// Runs `meterfleet` with `args` in `dir`, and returns what it did.
+pub fn output_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// Runs `meterfleet` with `args`, which must succeed.
 pub fn meterfleet(args: &[&str]) {
     let status = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
