@@ -29,7 +29,8 @@
 //! ```
 
 use super::{
-    url, ClientKind, HlsClient, Images, LlsClient, MeterTarget, TargetError, TestImage, Transport,
+    url, ClientKind, HlsClient, HlsKeys, Images, LlsClient, MeterTarget, TargetError, TestImage,
+    Transport,
 };
 use crate::file_error::FileError;
 use dlms::hdlc::HdlcAddress;
@@ -52,7 +53,7 @@ struct Entry {
     server_wport: Option<u16>,
     server_logical: Option<Spanned<u16>>,
     server_physical: Option<Spanned<u16>>,
-    client: Option<Spanned<ClientKind>>,
+    client: Option<Spanned<toml::Value>>,
     public_client: Option<u16>,
     request_timeout_ms: Option<u64>,
     part: Option<u8>,
@@ -167,7 +168,7 @@ pub fn parse(text: &str, origin: &str, dir: &Path) -> Result<Vec<MeterTarget>, T
 
 /// Reads an HLS keys file (`--hls-keys`): system_title, encryption_key, authentication_key in
 /// hex, and optionally the client's SAP.
-pub fn load_hls_keys(path: &Path) -> Result<(Option<u16>, HlsClient), TargetError> {
+pub fn load_hls_keys(path: &Path) -> Result<HlsKeys, TargetError> {
     let origin = path.display().to_string();
     let text = FileError::read(path)?;
     let spec: Spanned<HlsSpec> = crate::toml_file::parse(&text, &origin)?;
@@ -177,14 +178,11 @@ pub fn load_hls_keys(path: &Path) -> Result<(Option<u16>, HlsClient), TargetErro
         dir: Path::new("."),
     };
     let (keys, system_title) = hls_keys(&source, &spec, "")?;
-    Ok((
-        spec.get_ref().client,
-        HlsClient {
-            sap: spec.get_ref().client.unwrap_or_default(),
-            keys,
-            system_title,
-        },
-    ))
+    Ok(HlsKeys {
+        client: spec.get_ref().client,
+        keys,
+        system_title,
+    })
 }
 
 fn meter(
@@ -282,7 +280,19 @@ fn meter(
     };
     let public_sap = m.public_client.or(defaults.public_client);
     let client = m.client.as_ref().or(defaults.client.as_ref());
-    let kind = client.map_or(target.strongest_client(), |c| *c.get_ref());
+    let kind = match client {
+        Some(c) => client_kind(c.get_ref()).ok_or_else(|| {
+            source.error(
+                Some(c.span()),
+                &field("client"),
+                format!(
+                    "{} is not public, lls or hls (a client's SAP goes in public_client, lls.client or hls.client)",
+                    c.get_ref()
+                ),
+            )
+        })?,
+        None => target.strongest_client(),
+    };
     let mut main = target.client(kind).ok_or_else(|| {
         let table = if kind == ClientKind::Lls {
             "lls"
@@ -329,6 +339,17 @@ fn meter(
         metrology: image("metrology", &m.images.metrology, &defaults.images.metrology)?,
     };
     Ok(target)
+}
+
+/// The HLS client of a targets file's `hls` table, which must give its SAP.
+/// The client a `client` field names.
+fn client_kind(value: &toml::Value) -> Option<ClientKind> {
+    match value.as_str()? {
+        "public" => Some(ClientKind::Public),
+        "lls" => Some(ClientKind::Lls),
+        "hls" => Some(ClientKind::Hls),
+        _ => None,
+    }
 }
 
 /// The HLS client of a targets file's `hls` table, which must give its SAP.
@@ -491,6 +512,13 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("field defaults.address"), "{e}");
+        let e = parsed("[defaults]\nclient = 16\n[[meter]]\naddress = \"127.0.0.1:4059\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t.toml: line 2: field meter[0].client: 16 is not public, lls or hls"),
+            "{e}"
+        );
         assert!(parsed("[defaults]\n")
             .unwrap_err()
             .to_string()

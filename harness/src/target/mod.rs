@@ -114,9 +114,19 @@ pub struct HlsClient {
     pub system_title: [u8; 8],
 }
 
+/// HLS-GMAC credentials as an `--hls-keys` file gives them: the SAP is optional there.
+#[derive(Debug, Clone)]
+pub struct HlsKeys {
+    /// The client's SAP, if the file gives it.
+    pub client: Option<u16>,
+    /// The global keys.
+    pub keys: Keys,
+    /// The client's system title.
+    pub system_title: [u8; 8],
+}
+
 /// Which of a meter's clients the commands associate as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
     /// The public client, no authentication.
     Public,

@@ -1,6 +1,6 @@
 //! Command-line flags that override what a targets file says of every meter.
 
-use super::{ClientKind, HlsClient, LlsClient, MeterTarget, TargetError, Transport};
+use super::{ClientKind, HlsClient, HlsKeys, LlsClient, MeterTarget, TargetError, Transport};
 use std::time::Duration;
 
 /// The LLS client's SAP when neither a flag nor the file gives one: the management client.
@@ -15,8 +15,8 @@ pub struct Overrides {
     pub client_sap: Option<u16>,
     /// `--password`: associate with LLS.
     pub password: Option<String>,
-    /// `--hls-keys`: associate with HLS-GMAC; the SAP the keys file gives, if any.
-    pub hls: Option<(Option<u16>, HlsClient)>,
+    /// `--hls-keys`: associate with HLS-GMAC.
+    pub hls: Option<HlsKeys>,
     /// `--timeout`.
     pub request_timeout: Option<Duration>,
 }
@@ -40,10 +40,10 @@ impl Overrides {
                 password: password.clone().into_bytes(),
             });
             meter.main = meter.client(ClientKind::Lls).expect("just set");
-        } else if let Some((file_sap, keys)) = &self.hls {
+        } else if let Some(keys) = &self.hls {
             let sap = self
                 .client_sap
-                .or(*file_sap)
+                .or(keys.client)
                 .or(meter.hls.as_ref().map(|h| h.sap))
                 .ok_or_else(|| {
                     TargetError::Flags(format!(
@@ -53,7 +53,8 @@ impl Overrides {
                 })?;
             meter.hls = Some(HlsClient {
                 sap,
-                ..keys.clone()
+                keys: keys.keys.clone(),
+                system_title: keys.system_title,
             });
             meter.main = meter.client(ClientKind::Hls).expect("just set");
         } else if let Some(sap) = self.client_sap {
@@ -87,8 +88,8 @@ mod tests {
 
     #[test]
     fn hls_keys_need_a_client_sap_from_somewhere() {
-        let keys = HlsClient {
-            sap: 0,
+        let keys = HlsKeys {
+            client: None,
             keys: dlms::security::Keys {
                 encryption: [1; 16],
                 authentication: [2; 16],
@@ -97,7 +98,7 @@ mod tests {
         };
         let mut m = meter();
         let mut flags = Overrides {
-            hls: Some((None, keys)),
+            hls: Some(keys),
             ..Overrides::default()
         };
         assert!(flags.apply(&mut m).is_err());
