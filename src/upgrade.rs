@@ -2,7 +2,7 @@
 
 use crate::target_args::TargetArgs;
 use harness::campaign::{self, CampaignReport, CampaignSettings};
-use harness::target::Target;
+use harness::target::{MeterTarget, Target};
 use harness::transfer::{Activation, BlockService, Driver, Outcome, Plan};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,9 +15,9 @@ use std::time::Duration;
 pub struct UpgradeArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// The image file.
-    #[arg(long)]
-    image: PathBuf,
+    /// The image file (default: the `images.valid` every meter of a targets file names).
+    #[arg(long, value_name = "FILE")]
+    image: Option<PathBuf>,
     /// The image identifier for initiate (default: the version in an MFIM image's header, else
     /// the file name).
     #[arg(long)]
@@ -66,23 +66,74 @@ pub struct UpgradeArgs {
     junit: Option<PathBuf>,
 }
 
-fn plan(args: &UpgradeArgs) -> Result<Plan, String> {
-    let image = std::fs::read(&args.image).map_err(|e| format!("{}: {e}", args.image.display()))?;
-    let header = dlms::image::parse(&image).ok();
-    let identifier = match (&args.identifier, &header) {
-        (Some(id), _) => id.clone().into_bytes(),
-        (None, Some(h)) => h.identifier.to_vec(),
-        (None, None) => args
-            .image
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned().into_bytes())
-            .unwrap_or_default(),
+/// The image to send: `--image`, else the valid image the targets file gives every meter.
+struct ChosenImage {
+    bytes: Vec<u8>,
+    /// The identifier and version the file gives, or the file name to fall back on.
+    identifier: Option<Vec<u8>>,
+    version: Option<Vec<u8>>,
+    file_stem: Vec<u8>,
+    part: Option<u8>,
+}
+
+fn chosen_image(args: &UpgradeArgs, meters: &[MeterTarget]) -> Result<ChosenImage, String> {
+    if let Some(path) = &args.image {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(ChosenImage {
+            bytes,
+            identifier: None,
+            version: None,
+            file_stem: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned().into_bytes())
+                .unwrap_or_default(),
+            part: None,
+        });
+    }
+    let first = meters
+        .first()
+        .and_then(|m| m.images.valid.as_ref())
+        .ok_or("--image is required: the target names no images.valid")?;
+    let same = |m: &MeterTarget| {
+        m.images.valid.as_ref().is_some_and(|i| {
+            Arc::ptr_eq(&i.bytes, &first.bytes) && i.identifier == first.identifier
+        }) && m.part == meters[0].part
     };
-    let part = args.part.or(header.as_ref().map(|h| h.part)).unwrap_or(1);
+    if !meters.iter().all(same) {
+        return Err(
+            "the meters name different images.valid (or none): give --image, or upgrade them in separate runs"
+                .into(),
+        );
+    }
+    Ok(ChosenImage {
+        bytes: first.bytes.to_vec(),
+        identifier: Some(first.identifier.clone()),
+        version: Some(first.version.clone()),
+        file_stem: Vec::new(),
+        part: meters[0].part,
+    })
+}
+
+fn plan(args: &UpgradeArgs, meters: &[MeterTarget]) -> Result<Plan, String> {
+    let chosen = chosen_image(args, meters)?;
+    let image = chosen.bytes;
+    let header = dlms::image::parse(&image).ok();
+    let identifier = match (&args.identifier, &chosen.identifier, &header) {
+        (Some(id), _, _) => id.clone().into_bytes(),
+        (None, Some(id), _) => id.clone(),
+        (None, None, Some(h)) => h.identifier.to_vec(),
+        (None, None, None) => chosen.file_stem,
+    };
+    let part = args
+        .part
+        .or(chosen.part)
+        .or(header.as_ref().map(|h| h.part))
+        .unwrap_or(1);
     let expected_version = args
         .expect_version
         .clone()
         .map(String::into_bytes)
+        .or(chosen.version)
         .unwrap_or_else(|| {
             header
                 .as_ref()
@@ -140,8 +191,8 @@ pub fn run(args: UpgradeArgs) -> ExitCode {
 }
 
 fn execute(args: UpgradeArgs) -> Result<bool, String> {
-    let plan = plan(&args)?;
     let mut meters = args.target.meters()?;
+    let plan = plan(&args, &meters)?;
     if meters.len() == 1 {
         if let Some(flag) = [
             (args.concurrency.is_some(), "--concurrency"),

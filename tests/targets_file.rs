@@ -120,3 +120,39 @@ fn one_targets_file_with_hls_keys_per_meter_drives_upgrade_and_conform() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn the_image_a_targets_file_names_is_the_one_upgrade_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trust, image) = signed_image(dir.path(), "APP-3.0.0", 2_000);
+    let meter = Emulator::start(&["--trust-key", trust.to_str().unwrap()]);
+    let file = dir.path().join("bench.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[meter]]\nname = \"bench\"\naddress = \"tcp://127.0.0.1:{}\"\nreconnect_deadline_s = 10\n[meter.images.valid]\nfile = \"{}\"\nidentifier = \"APP-3.0.0\"\n",
+            meter.port,
+            image.file_name().unwrap().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = meterfleet(&["upgrade", "--target", file.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("bench: upgraded (active firmware identifier APP-3.0.0)"),
+        "{stdout}"
+    );
+    std::fs::write(
+        &file,
+        format!("[[meter]]\naddress = \"tcp://127.0.0.1:{}\"\n", meter.port),
+    )
+    .unwrap();
+    let out = meterfleet(&["upgrade", "--target", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--image is required: the target names no images.valid"),
+        "{}",
+        text(&out.stderr)
+    );
+}

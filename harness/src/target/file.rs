@@ -12,6 +12,8 @@
 //!                                  # (default: the strongest whose credentials are given)
 //! public_client = 16               # the public client's SAP
 //! request_timeout_ms = 5000
+//! connect_deadline_s = 15          # the first connection; also reconnect_deadline_s (after a
+//! verify_deadline_s = 120          # reboot or a cut) and verify_deadline_s (default: the plan's)
 //! part = 1                         # the firmware part the images upgrade
 //! emulated = false                 # true: destructive cases run without --allow-destructive
 //! baseline = "baseline.toml"       # known deviations, relative to this file
@@ -29,8 +31,8 @@
 //! ```
 
 use super::{
-    url, ClientKind, HlsClient, HlsKeys, Images, LlsClient, MeterTarget, TargetError, TestImage,
-    Transport,
+    url, ClientKind, Deadlines, HlsClient, HlsKeys, Images, LlsClient, MeterTarget, TargetError,
+    TestImage, Transport,
 };
 use crate::file_error::FileError;
 use dlms::hdlc::HdlcAddress;
@@ -56,6 +58,9 @@ struct Entry {
     client: Option<Spanned<toml::Value>>,
     public_client: Option<u16>,
     request_timeout_ms: Option<u64>,
+    connect_deadline_s: Option<f64>,
+    reconnect_deadline_s: Option<f64>,
+    verify_deadline_s: Option<f64>,
     part: Option<u8>,
     emulated: Option<bool>,
     baseline: Option<String>,
@@ -264,6 +269,36 @@ fn meter(
     if let Some(ms) = m.request_timeout_ms.or(defaults.request_timeout_ms) {
         main.request_timeout = Duration::from_millis(ms);
     }
+    let seconds = |own: Option<f64>, common: Option<f64>, name: &str| {
+        own.or(common)
+            .map(|s| {
+                Duration::try_from_secs_f64(s).map_err(|_| {
+                    source.error(
+                        Some(entry.span()),
+                        &field(name),
+                        format!("{s} is not a number of seconds"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    main.deadlines = Deadlines {
+        connect: seconds(
+            m.connect_deadline_s,
+            defaults.connect_deadline_s,
+            "connect_deadline_s",
+        )?,
+        reconnect: seconds(
+            m.reconnect_deadline_s,
+            defaults.reconnect_deadline_s,
+            "reconnect_deadline_s",
+        )?,
+        verify: seconds(
+            m.verify_deadline_s,
+            defaults.verify_deadline_s,
+            "verify_deadline_s",
+        )?,
+    };
     let mut target = MeterTarget::bare(main);
     target.lls = m
         .lls
@@ -463,6 +498,30 @@ mod tests {
         assert!(
             targets[1].lls.is_some(),
             "the defaults' LLS client is known"
+        );
+    }
+
+    #[test]
+    fn deadlines_are_per_meter_where_given() {
+        let targets = parsed(
+            "[defaults]\nverify_deadline_s = 600\n[[meter]]\naddress = \"127.0.0.1:4059\"\nreconnect_deadline_s = 2.5\n[[meter]]\naddress = \"127.0.0.2:4059\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            targets[0].main.deadlines,
+            Deadlines {
+                connect: None,
+                reconnect: Some(Duration::from_millis(2500)),
+                verify: Some(Duration::from_secs(600)),
+            }
+        );
+        assert_eq!(targets[1].main.deadlines.reconnect, None);
+        let e = parsed("[[meter]]\naddress = \"127.0.0.1:4059\"\nverify_deadline_s = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("field meter[0].verify_deadline_s: -1 is not a number of seconds"),
+            "{e}"
         );
     }
 

@@ -60,6 +60,20 @@ pub struct Target {
     pub request_timeout: Duration,
     /// The HDLC link parameters proposed in the SNRM.
     pub hdlc_parameters: HdlcParameters,
+    /// This meter's own deadlines, where they differ from the upgrade plan's.
+    pub deadlines: Deadlines,
+}
+
+/// How long a meter may take, where it differs from the plan (a slow PLC meter, a meter whose
+/// verification takes minutes); `None` keeps the plan's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deadlines {
+    /// The first connection.
+    pub connect: Option<Duration>,
+    /// Back after a reboot or a cut.
+    pub reconnect: Option<Duration>,
+    /// Verification.
+    pub verify: Option<Duration>,
 }
 
 impl Target {
@@ -81,6 +95,7 @@ impl Target {
                 window_tx: 1,
                 window_rx: 1,
             },
+            deadlines: Deadlines::default(),
         }
     }
 

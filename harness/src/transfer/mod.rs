@@ -272,10 +272,11 @@ impl<'a> Driver<'a> {
 
     /// Connects, retrying with backoff until the reconnect deadline.
     async fn reconnect(&mut self) -> Result<(), String> {
+        let own = self.target.deadlines;
         let limit = if self.connected_once {
-            self.plan.reconnect_deadline
+            own.reconnect.unwrap_or(self.plan.reconnect_deadline)
         } else {
-            self.plan.connect_deadline
+            own.connect.unwrap_or(self.plan.connect_deadline)
         };
         let deadline = Instant::now() + limit;
         let mut backoff = Duration::from_millis(100);
@@ -530,7 +531,12 @@ impl<'a> Driver<'a> {
         done: impl Fn(S) -> bool,
         what: &str,
     ) -> Result<S, Stop> {
-        let deadline = Instant::now() + self.plan.verify_deadline;
+        let deadline = Instant::now()
+            + self
+                .target
+                .deadlines
+                .verify
+                .unwrap_or(self.plan.verify_deadline);
         loop {
             if let Some(s) = self.status().await? {
                 if done(s) {
@@ -881,7 +887,12 @@ impl<'a> Driver<'a> {
 
     /// After the reboot: the active firmware identifier of the part, else status 6.
     async fn confirm(&mut self) -> Result<Outcome, Stop> {
-        let deadline = Instant::now() + self.plan.reconnect_deadline;
+        let deadline = Instant::now()
+            + self
+                .target
+                .deadlines
+                .reconnect
+                .unwrap_or(self.plan.reconnect_deadline);
         let ln = active_firmware_identifier(self.plan.part);
         loop {
             let id = self.session().get(class::DATA, ln, 2).await?;
