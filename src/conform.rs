@@ -157,8 +157,13 @@ fn chosen_meter(args: &ConformArgs) -> Result<MeterTarget, String> {
 fn conform(args: &ConformArgs) -> Result<bool, String> {
     let cases = select(args)?;
     if args.matrix {
-        if args.target.target.is_some() || args.meter.is_some() {
-            return Err("--matrix runs emulated meters: it takes no --target or --meter".into());
+        let mut given = args.target.given();
+        given.extend(args.meter.is_some().then_some("--meter"));
+        if !given.is_empty() {
+            return Err(format!(
+                "--matrix runs emulated meters of its own: {} has no meaning with it",
+                given.join(", ")
+            ));
         }
         return matrix(args, &cases);
     }

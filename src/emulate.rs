@@ -14,14 +14,16 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct EmulateArgs {
-    /// Where to listen.
-    #[arg(long, default_value = "127.0.0.1:4059")]
+    /// Where to listen (one meter; a scenario names its own addresses).
+    #[arg(long, default_value = "127.0.0.1:4059", conflicts_with = "scenario")]
     listen: SocketAddr,
-    /// The framing: wrapper (IEC 62056-4-7) or hdlc (IEC 62056-46).
-    #[arg(long, default_value_t = Transport::Wrapper)]
+    /// The framing: wrapper (IEC 62056-4-7) or hdlc (IEC 62056-46) (one meter; a scenario
+    /// names its own).
+    #[arg(long, default_value_t = Transport::Wrapper, conflicts_with = "scenario")]
     transport: Transport,
-    /// A meter profile (TOML); the default is the strict reading of the Blue Book.
-    #[arg(long)]
+    /// A meter profile (TOML); the default is the strict reading of the Blue Book (one meter; a
+    /// scenario gives each population its profile).
+    #[arg(long, conflicts_with = "scenario")]
     profile: Option<PathBuf>,
     /// The public key (PEM) images must be signed with.
     #[arg(long)]
@@ -33,7 +35,7 @@ pub struct EmulateArgs {
     /// instead of one meter: every meter on its own loopback address (needs --trust-key).
     #[arg(long, requires = "trust_key")]
     scenario: Option<PathBuf>,
-    /// With --scenario: where to write the targets file for `meterfleet upgrade --targets`.
+    /// With --scenario: where to write the targets file (`upgrade` and `conform` --target).
     #[arg(long, default_value = "targets.toml", requires = "scenario")]
     targets_out: PathBuf,
     /// With --scenario: the control endpoint (/metrics, /meters, /meters/NAME, POST

@@ -31,6 +31,21 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// The flags given, by name (for modes where none has a meaning).
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            (self.target.is_some(), "--target"),
+            (self.transport.is_some(), "--transport"),
+            (self.client.is_some(), "--client"),
+            (self.password.is_some(), "--password"),
+            (self.hls_keys.is_some(), "--hls-keys"),
+            (self.timeout.is_some(), "--timeout"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect()
+    }
+
     /// The meters `--target` names, with the flags applied to each.
     pub fn meters(&self) -> Result<Vec<MeterTarget>, String> {
         let spec = self.target.as_deref().ok_or(
