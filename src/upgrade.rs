@@ -2,8 +2,8 @@
 
 use crate::target_args::TargetArgs;
 use harness::campaign::{self, CampaignReport, CampaignSettings};
-use harness::target::{MeterTarget, Target};
-use harness::transfer::{Activation, BlockService, Driver, Outcome, Plan};
+use harness::target::{shared_valid_image, MeterTarget, Target};
+use harness::transfer::{Activation, BlockService, Driver, ImageNaming, Outcome, Plan};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -66,79 +66,42 @@ pub struct UpgradeArgs {
     junit: Option<PathBuf>,
 }
 
-/// The image to send: `--image`, else the valid image the targets file gives every meter.
-struct ChosenImage {
-    bytes: Vec<u8>,
-    /// The identifier and version the file gives, or the file name to fall back on.
-    identifier: Option<Vec<u8>>,
-    version: Option<Vec<u8>>,
-    file_stem: Vec<u8>,
-    part: Option<u8>,
-}
-
-fn chosen_image(args: &UpgradeArgs, meters: &[MeterTarget]) -> Result<ChosenImage, String> {
+/// The image to send and what names it: `--image`, else the valid image the targets file
+/// names for every meter; the flags name it over the file.
+fn image(args: &UpgradeArgs, meters: &[MeterTarget]) -> Result<(Vec<u8>, ImageNaming), String> {
+    let flags = ImageNaming {
+        identifier: args.identifier.clone().map(String::into_bytes),
+        version: args.expect_version.clone().map(String::into_bytes),
+        part: args.part,
+        fallback: Vec::new(),
+    };
     if let Some(path) = &args.image {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        return Ok(ChosenImage {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        return Ok((
             bytes,
-            identifier: None,
-            version: None,
-            file_stem: path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned().into_bytes())
-                .unwrap_or_default(),
-            part: None,
-        });
+            flags.or(ImageNaming {
+                fallback: stem.unwrap_or_default().into_bytes(),
+                ..ImageNaming::default()
+            }),
+        ));
     }
-    let first = meters
-        .first()
-        .and_then(|m| m.images.valid.as_ref())
+    let (valid, part) = shared_valid_image(meters)
+        .map_err(|e| e.to_string())?
         .ok_or("--image is required: the target names no images.valid")?;
-    let same = |m: &MeterTarget| {
-        m.images.valid.as_ref().is_some_and(|i| {
-            Arc::ptr_eq(&i.bytes, &first.bytes) && i.identifier == first.identifier
-        }) && m.part == meters[0].part
-    };
-    if !meters.iter().all(same) {
-        return Err(
-            "the meters name different images.valid (or none): give --image, or upgrade them in separate runs"
-                .into(),
-        );
-    }
-    Ok(ChosenImage {
-        bytes: first.bytes.to_vec(),
-        identifier: Some(first.identifier.clone()),
-        version: Some(first.version.clone()),
-        file_stem: Vec::new(),
-        part: meters[0].part,
-    })
+    Ok((
+        valid.bytes.to_vec(),
+        flags.or(ImageNaming {
+            identifier: Some(valid.identifier.clone()),
+            version: Some(valid.version.clone()),
+            part,
+            fallback: Vec::new(),
+        }),
+    ))
 }
 
 fn plan(args: &UpgradeArgs, meters: &[MeterTarget]) -> Result<Plan, String> {
-    let chosen = chosen_image(args, meters)?;
-    let image = chosen.bytes;
-    let header = dlms::image::parse(&image).ok();
-    let identifier = match (&args.identifier, &chosen.identifier, &header) {
-        (Some(id), _, _) => id.clone().into_bytes(),
-        (None, Some(id), _) => id.clone(),
-        (None, None, Some(h)) => h.identifier.to_vec(),
-        (None, None, None) => chosen.file_stem,
-    };
-    let part = args
-        .part
-        .or(chosen.part)
-        .or(header.as_ref().map(|h| h.part))
-        .unwrap_or(1);
-    let expected_version = args
-        .expect_version
-        .clone()
-        .map(String::into_bytes)
-        .or(chosen.version)
-        .unwrap_or_else(|| {
-            header
-                .as_ref()
-                .map_or(identifier.clone(), |h| h.identifier.to_vec())
-        });
+    let (image, naming) = image(args, meters)?;
     let activation = match args.activate.as_str() {
         "now" => Activation::Now,
         "no" => Activation::No,
@@ -152,8 +115,6 @@ fn plan(args: &UpgradeArgs, meters: &[MeterTarget]) -> Result<Plan, String> {
         },
     };
     Ok(Plan {
-        expected_version,
-        part,
         activation,
         pad_last_block: args.pad_last_block,
         block_service: args
@@ -164,7 +125,7 @@ fn plan(args: &UpgradeArgs, meters: &[MeterTarget]) -> Result<Plan, String> {
         trace: args.trace,
         reconnect_deadline: Duration::from_secs_f64(args.reconnect_deadline),
         connect_deadline: Duration::from_secs_f64(args.connect_deadline),
-        ..Plan::new(image, &identifier)
+        ..Plan::for_image(image, naming)
     })
 }
 

@@ -5,11 +5,13 @@
 //! Gurux users, in plain text. Hex typed by people is read here too.
 
 mod apdu;
+mod capture;
 mod data;
 mod hex;
 
 pub use self::hex::{parse_hex, parse_hex_array, HexError};
 pub use apdu::apdu;
+pub use capture::{capture, CaptureError};
 pub use data::{data, octets};
 
 /// Text built line by line, two spaces of indent per level.

@@ -251,6 +251,29 @@ impl MeterTarget {
     }
 }
 
+/// The valid image every meter names in its targets file, if they all name the same one (the
+/// same file, identifier and part); `Err` when some differ or lack one.
+pub fn shared_valid_image(
+    meters: &[MeterTarget],
+) -> Result<Option<(&TestImage, Option<u8>)>, TargetError> {
+    let Some(first) = meters.first().and_then(|m| m.images.valid.as_ref()) else {
+        return Ok(None);
+    };
+    let same = |m: &MeterTarget| {
+        m.images.valid.as_ref().is_some_and(|i| {
+            Arc::ptr_eq(&i.bytes, &first.bytes) && i.identifier == first.identifier
+        }) && m.part == meters[0].part
+    };
+    if meters.iter().all(same) {
+        Ok(Some((first, meters[0].part)))
+    } else {
+        Err(TargetError::Flags(
+            "the meters name different images.valid (or some none): give --image, or upgrade them in separate runs"
+                .into(),
+        ))
+    }
+}
+
 /// Why a target could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {

@@ -112,6 +112,59 @@ impl Plan {
     }
 }
 
+/// What names an image for a transfer, each where known: the identifier sent at initiate, the
+/// version the firmware part reports once active, the part. What is not given comes from the
+/// image's own header (meterfleet's MFIM container), else from `fallback` and part 1.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageNaming {
+    /// The identifier for image_transfer_initiate.
+    pub identifier: Option<Vec<u8>>,
+    /// The active firmware identifier expected afterwards (default: the identifier).
+    pub version: Option<Vec<u8>>,
+    /// The firmware part b.
+    pub part: Option<u8>,
+    /// The identifier when nothing else names one (a file name, say).
+    pub fallback: Vec<u8>,
+}
+
+impl ImageNaming {
+    /// Fills in what `self` leaves out with `other`'s values.
+    pub fn or(self, other: ImageNaming) -> ImageNaming {
+        ImageNaming {
+            identifier: self.identifier.or(other.identifier),
+            version: self.version.or(other.version),
+            part: self.part.or(other.part),
+            fallback: if self.fallback.is_empty() {
+                other.fallback
+            } else {
+                self.fallback
+            },
+        }
+    }
+}
+
+impl Plan {
+    /// The usual plan for `image`, named as `naming` says or as its header does.
+    pub fn for_image(image: Vec<u8>, naming: ImageNaming) -> Plan {
+        let header = dlms::image::parse(&image).ok();
+        let from_header = header.as_ref().map(|h| h.identifier.to_vec());
+        let identifier = naming
+            .identifier
+            .or(from_header.clone())
+            .unwrap_or(naming.fallback);
+        let expected_version = naming
+            .version
+            .or(from_header)
+            .unwrap_or_else(|| identifier.clone());
+        let part = naming.part.or(header.map(|h| h.part)).unwrap_or(1);
+        Plan {
+            expected_version,
+            part,
+            ..Plan::new(image, &identifier)
+        }
+    }
+}
+
 /// Why the driver stopped a step: the meter's verdict, or a connection that did not recover.
 enum Stop {
     Failed(Step, String),
@@ -939,4 +992,49 @@ impl<'a> Driver<'a> {
 /// A status as reports show it: its number and name, or that it could not be read.
 fn shown(status: Option<S>) -> String {
     status.map_or_else(|| "unreadable".into(), |s| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_is_named_by_the_flags_then_its_header_then_the_fallback() {
+        let opaque = Plan::for_image(
+            vec![1, 2, 3],
+            ImageNaming {
+                fallback: b"fw".to_vec(),
+                ..ImageNaming::default()
+            },
+        );
+        assert_eq!(
+            (
+                opaque.identifier.as_slice(),
+                opaque.expected_version.as_slice(),
+                opaque.part
+            ),
+            (&b"fw"[..], &b"fw"[..], 1)
+        );
+        let named = Plan::for_image(
+            vec![1, 2, 3],
+            ImageNaming {
+                identifier: Some(b"VENDOR-7".to_vec()),
+                part: Some(2),
+                ..ImageNaming::default()
+            }
+            .or(ImageNaming {
+                version: Some(b"APP-7".to_vec()),
+                part: Some(1),
+                ..ImageNaming::default()
+            }),
+        );
+        assert_eq!(
+            (
+                named.identifier.as_slice(),
+                named.expected_version.as_slice(),
+                named.part
+            ),
+            (&b"VENDOR-7"[..], &b"APP-7"[..], 2)
+        );
+    }
 }
