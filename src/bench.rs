@@ -16,10 +16,10 @@ pub enum BenchCommand {
   meterfleet bench fleet --campaign --scenario 10k")]
     Fleet {
         /// Meters in the fleet.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         meters: u32,
         /// Image size in KiB.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
         image_kib: u32,
         /// Also run a campaign over the fleet, started as a separate `meterfleet emulate`
         /// process, and report block transfers per second.

@@ -26,8 +26,8 @@ pub struct TargetArgs {
     #[arg(long, value_name = "FILE")]
     pub hls_keys: Option<PathBuf>,
     /// Seconds one request may wait for its reply.
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub timeout: Option<Duration>,
 }
 
 impl TargetArgs {
@@ -64,17 +64,40 @@ impl TargetArgs {
             Some(path) => Some(file::load_hls_keys(path).map_err(|e| e.to_string())?),
             None => None,
         };
-        let request_timeout = match self.timeout {
-            Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-            Some(s) => return Err(format!("--timeout {s}: a number of seconds above 0")),
-            None => None,
-        };
         Ok(Overrides {
             transport: self.transport,
             client_sap: self.client,
             password: self.password.clone(),
             hls,
-            request_timeout,
+            request_timeout: self.timeout,
         })
+    }
+}
+
+/// A number of seconds on the command line: above 0 and at most a day.
+pub fn seconds(text: &str) -> Result<Duration, String> {
+    let limit = Duration::from_secs(24 * 3600);
+    text.parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero() && *d <= limit)
+        .ok_or_else(|| {
+            format!(
+                "`{text}` is not a number of seconds above 0 and at most {}",
+                limit.as_secs()
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_bounded_and_never_panic() {
+        assert_eq!(seconds("2.5"), Ok(Duration::from_millis(2500)));
+        for bad in ["nan", "inf", "-1", "0", "1e30", "x", "86401"] {
+            assert!(seconds(bad).is_err(), "{bad}");
+        }
     }
 }

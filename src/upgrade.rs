@@ -43,11 +43,11 @@ pub struct UpgradeArgs {
     #[arg(long)]
     trace: bool,
     /// Seconds a meter may stay unreachable (reboots, cuts) before it counts as failed.
-    #[arg(long, default_value_t = 120.0)]
-    reconnect_deadline: f64,
+    #[arg(long, default_value = "120", value_name = "SECONDS", value_parser = crate::target_args::seconds)]
+    reconnect_deadline: Duration,
     /// Seconds the first connection may take before the meter counts as unreachable.
-    #[arg(long, default_value_t = 15.0, value_name = "SECONDS")]
-    connect_deadline: f64,
+    #[arg(long, default_value = "15", value_name = "SECONDS", value_parser = crate::target_args::seconds)]
+    connect_deadline: Duration,
     /// Meters receiving blocks at once (campaigns, default 64); a meter gives its place up
     /// once every block is in.
     #[arg(long)]
@@ -123,8 +123,8 @@ fn plan(args: &UpgradeArgs, meters: &[MeterTarget]) -> Result<Plan, String> {
                 burst,
             }),
         trace: args.trace,
-        reconnect_deadline: Duration::from_secs_f64(args.reconnect_deadline),
-        connect_deadline: Duration::from_secs_f64(args.connect_deadline),
+        reconnect_deadline: args.reconnect_deadline,
+        connect_deadline: args.connect_deadline,
         ..Plan::for_image(image, naming)
     })
 }

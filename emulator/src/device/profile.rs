@@ -229,6 +229,11 @@ pub struct ProfileError {
     pub message: String,
 }
 
+/// The smallest max_pdu_size a profile may give: room for an AARE with its InitiateResponse.
+pub const MIN_PDU_SIZE: u16 = 64;
+/// The largest image an emulated meter holds (it keeps the image in memory), in bytes.
+pub const MAX_IMAGE_SIZE: u32 = 64 * 1024 * 1024;
+
 impl MeterProfile {
     /// Parses a profile from TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ProfileError> {
@@ -251,7 +256,29 @@ impl MeterProfile {
         Self::from_toml(&text, &path.display().to_string())
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Checks the options against each other and against the limits the emulator keeps:
+    /// an error names the field.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.max_pdu_size < MIN_PDU_SIZE {
+            return Err(format!(
+                "field max_pdu_size: {} is below {MIN_PDU_SIZE}, the room an AARE with its InitiateResponse needs",
+                self.max_pdu_size
+            ));
+        }
+        if self.max_image_size > MAX_IMAGE_SIZE {
+            return Err(format!(
+                "field max_image_size: {} is above {MAX_IMAGE_SIZE}, the most an emulated meter holds",
+                self.max_image_size
+            ));
+        }
+        if self.clients.is_empty() {
+            return Err("field clients: a meter needs at least one client".into());
+        }
+        for (i, c) in self.clients.iter().enumerate() {
+            if self.clients[..i].iter().any(|other| other.sap == c.sap) {
+                return Err(format!("field clients[{i}].sap: {} is given twice", c.sap));
+            }
+        }
         if self.image_block_size == 0 {
             return Err("field image_block_size: must be at least 1".into());
         }
@@ -327,5 +354,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("field image_block_size"), "{e}");
+    }
+
+    #[test]
+    fn limits_and_contradictions_are_refused_with_their_field() {
+        for (text, field) in [
+            ("max_pdu_size = 1\nimage_block_size = 1\n", "field max_pdu_size"),
+            ("max_image_size = 4294967295\n", "field max_image_size"),
+            ("clients = []\n", "field clients"),
+            (
+                "[[clients]]\nsap = 16\nauthentication = \"none\"\nrights = \"full\"\n[[clients]]\nsap = 16\nauthentication = \"none\"\nrights = \"full\"\n",
+                "field clients[1].sap: 16 is given twice",
+            ),
+            ("image_block_size = 0\n", "field image_block_size"),
+        ] {
+            let e = MeterProfile::from_toml(text, "p.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{text}: {e}");
+        }
     }
 }

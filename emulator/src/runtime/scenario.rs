@@ -7,7 +7,7 @@
 use crate::faults::{BusySpell, Faults};
 use crate::net::host::{GATEWAY_FIRST_PHYSICAL, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use crate::net::link_faults::LinkFaults;
-use crate::profile::MeterProfile;
+use crate::profile::{MeterProfile, MAX_IMAGE_SIZE};
 use dlms::Transport;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -223,6 +223,10 @@ pub struct ScenarioError {
 static SHIPPED: include_dir::Dir<'static> =
     include_dir::include_dir!("$CARGO_MANIFEST_DIR/../scenarios");
 
+/// The most blocks a scenario's image may have for any population's block size: each meter
+/// draws its lost blocks one by one.
+pub const MAX_BLOCKS: u32 = 1 << 20;
+
 impl Scenario {
     /// Parses scenario TOML; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ScenarioError> {
@@ -328,7 +332,23 @@ impl Scenario {
                 self.meter_count()
             ));
         }
+        if !(1..=MAX_IMAGE_SIZE).contains(&self.image.size) {
+            return Err(format!(
+                "field image.size: {} bytes; 1 to {MAX_IMAGE_SIZE}",
+                self.image.size
+            ));
+        }
         for (i, p) in self.population.iter().enumerate() {
+            p.profile
+                .validate()
+                .map_err(|e| e.replace("field ", &format!("field population[{i}].profile.")))?;
+            let blocks = self.image.size.div_ceil(p.profile.image_block_size);
+            if blocks > MAX_BLOCKS {
+                return Err(format!(
+                    "field population[{i}].profile.image_block_size: {} bytes make {blocks} blocks of the {}-byte image; at most {MAX_BLOCKS}",
+                    p.profile.image_block_size, self.image.size
+                ));
+            }
             let f = &p.faults;
             for (name, v) in [
                 ("lose_block", f.lose_block),
@@ -513,6 +533,40 @@ faults = { lose_block = 0.05, power_cut = 0.2, untrusted_key = 0.1, verify_ms = 
             (15, 400_000),
             "GPRS latency and bandwidth, time-scaled by 10"
         );
+    }
+
+    #[test]
+    fn population_profiles_and_image_sizes_are_checked_before_any_meter_is_drawn() {
+        let with_profile = |profile: &str| {
+            SMALL.replace(
+                "link = \"gprs\"",
+                &format!("link = \"gprs\"\nprofile = {{ {profile} }}"),
+            )
+        };
+        for (text, field) in [
+            (
+                with_profile("image_block_size = 0"),
+                "field population[0].profile.image_block_size",
+            ),
+            (
+                with_profile("image_block_size = 5000, max_pdu_size = 100"),
+                "field population[0].profile.image_block_size: 5000 exceeds max_pdu_size 100",
+            ),
+            (
+                SMALL.replace("size = 20000", "size = 4294967295"),
+                "field image.size",
+            ),
+            (
+                with_profile("image_block_size = 1")
+                    .replace("size = 20000", &format!("size = {MAX_IMAGE_SIZE}")),
+                "at most 1048576",
+            ),
+        ] {
+            let e = Scenario::from_toml(&text, "s.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{e}");
+        }
     }
 
     #[test]

@@ -341,6 +341,9 @@ expect = { bits = "sent" }
         let bad_ref = GOOD.replace("image_transferred_blocks_status", "18/0-0:44.0.0/3");
         let e = parse(&bad_ref).unwrap_err().0;
         assert!(e.contains("field steps[2]: get:"), "{e}");
+        let huge = GOOD.replace("initiate = {}", "initiate = { blocks = 4000000000 }");
+        let e = parse(&huge).unwrap_err().0;
+        assert!(e.contains("initiate.blocks: 1 to 100000"), "{e}");
         let wrong_check = GOOD.replace("bits = \"sent\"", "association = \"accepted\"");
         let e = parse(&wrong_check).unwrap_err().0;
         assert!(e.contains("expect.association: a get step"), "{e}");

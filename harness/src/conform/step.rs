@@ -94,6 +94,9 @@ pub struct Initiate {
     pub identifier_suffix: Option<String>,
 }
 
+/// The most blocks an opaque test image may have.
+pub const MAX_OPAQUE_BLOCKS: u32 = 100_000;
+
 /// Which blocks a `send` step sends.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
@@ -447,8 +450,8 @@ pub(super) fn validate_step(spec: StepSpec, line: usize) -> Result<Step, String>
         ));
     }
     if let Some(i) = spec.initiate {
-        if i.blocks == Some(0) {
-            return Err("initiate.blocks: at least 1".into());
+        if i.blocks == Some(0) || i.blocks > Some(MAX_OPAQUE_BLOCKS) {
+            return Err(format!("initiate.blocks: 1 to {MAX_OPAQUE_BLOCKS}"));
         }
         actions.push(Action::Initiate(i));
     }

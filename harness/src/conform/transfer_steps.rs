@@ -30,6 +30,8 @@ fn image_transfer(index: i8) -> ObjectRef {
 
 /// The most blocks one `send` step sends, so a bad range cannot run for ever.
 const MAX_BLOCKS_PER_STEP: usize = 100_000;
+/// The largest opaque test image the harness builds, whatever block size a meter reports.
+const MAX_OPAQUE_IMAGE: u64 = 64 * 1024 * 1024;
 /// Gap-filling passes before fill_gaps gives up.
 const GAP_PASSES: usize = 5;
 
@@ -61,9 +63,19 @@ impl Run<'_> {
         let images = &self.target.images;
         let image = match spec.image {
             ImageKind::Opaque => {
-                let blocks = spec.blocks.unwrap_or(5) as usize;
-                let bs = block_size as usize;
-                opaque_image(self.seed, bs * (blocks - 1) + (bs / 2).max(1))
+                let blocks = spec.blocks.unwrap_or(5) as u64;
+                let bs = block_size as u64;
+                let len = bs * (blocks - 1) + (bs / 2).max(1);
+                if len > MAX_OPAQUE_IMAGE {
+                    return Ok(Observed {
+                        result: Some("unusable-block-size".into()),
+                        detail: Some(format!(
+                            "{blocks} blocks of image_block_size {bs} make {len} bytes; the harness builds test images of at most {MAX_OPAQUE_IMAGE}"
+                        )),
+                        ..Observed::default()
+                    });
+                }
+                opaque_image(self.seed, len as usize)
             }
             ImageKind::Valid => need(&images.valid, "valid-image")?,
             ImageKind::BadSignature => need(&images.bad_signature, "bad-signature-image")?,

@@ -21,6 +21,28 @@ fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// A state file is input like any other: what the meter would act on must be within its
+/// limits and consistent, or it is refused with the field named.
+fn check(state: &MeterState) -> Result<(), String> {
+    let t = &state.transfer;
+    if t.size > crate::profile::MAX_IMAGE_SIZE {
+        return Err(format!(
+            "field transfer.size: {} bytes is above the {} an emulated meter holds",
+            t.size,
+            crate::profile::MAX_IMAGE_SIZE
+        ));
+    }
+    if t.received.len() != t.block_count() as usize {
+        return Err(format!(
+            "field transfer.received: {} bits for {} blocks of {} bytes",
+            t.received.len(),
+            t.block_count(),
+            t.block_size
+        ));
+    }
+    Ok(())
+}
+
 impl DirStore {
     /// Opens (creating if needed) a state directory.
     pub fn open(dir: &Path) -> Result<Self, String> {
@@ -40,6 +62,7 @@ impl DirStore {
         };
         let mut state: MeterState = serde_json::from_str(&text)
             .map_err(|e| format!("{}: line {}: {e}", state_path.display(), e.line()))?;
+        check(&state).map_err(|e| format!("{}: {e}", state_path.display()))?;
         let image_path = self.dir.join("image.bin");
         state.transfer.data = crate::blocks::ImageData::Owned(match std::fs::read(&image_path) {
             Ok(b) => b,
@@ -72,6 +95,33 @@ mod tests {
         state.invocation_counter = 42;
         store.save(&state).unwrap();
         assert_eq!(store.load().unwrap(), Some(state));
+    }
+
+    #[test]
+    fn a_state_file_beyond_the_limits_is_refused_with_its_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let mut state = MeterState::default();
+        state.transfer.size = u32::MAX;
+        std::fs::write(
+            dir.path().join("state.json"),
+            serde_json::to_vec(&state).unwrap(),
+        )
+        .unwrap();
+        let err = store.load().unwrap_err();
+        assert!(err.contains("field transfer.size"), "{err}");
+        state.transfer.size = 1000;
+        state.transfer.block_size = 100;
+        std::fs::write(
+            dir.path().join("state.json"),
+            serde_json::to_vec(&state).unwrap(),
+        )
+        .unwrap();
+        let err = store.load().unwrap_err();
+        assert!(
+            err.contains("field transfer.received: 0 bits for 10 blocks"),
+            "{err}"
+        );
     }
 
     #[test]
