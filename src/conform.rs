@@ -5,7 +5,7 @@ use crate::target_args::TargetArgs;
 use harness::conform::matrix::{render_matrix, MatrixLine};
 use harness::conform::report::{console, html, json, junit};
 use harness::conform::{
-    embedded_catalogue, load_catalogue, run, Baseline, Case, NoBench, Options, RunReport,
+    embedded_catalogue, load_catalogue, preflight, run, Baseline, Case, NoBench, Options, RunReport,
 };
 use harness::target::MeterTarget;
 use std::path::PathBuf;
@@ -177,6 +177,11 @@ fn conform(args: &ConformArgs) -> Result<bool, String> {
         eprintln!("warning: the baseline lists `{stale}`, which is not in the catalogue");
     }
     let runtime = crate::process::runtime()?;
+    if !args.dry_run {
+        runtime
+            .block_on(preflight(&target))
+            .map_err(|e| format!("{e}; no case was judged"))?;
+    }
     let mut report = runtime.block_on(run(&cases, &target, &mut NoBench, &options(args), |r| {
         eprintln!("{:40} {}", r.id, r.verdict.name());
     }));

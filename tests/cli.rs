@@ -82,3 +82,33 @@ fn a_scenario_is_found_by_name_from_an_empty_folder() {
         "{stderr}"
     );
 }
+
+#[test]
+fn conform_judges_no_case_when_the_peer_is_not_a_meter() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 256];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let empty = tempfile::tempdir().unwrap();
+    let out = meterfleet_in(
+        empty.path(),
+        &["conform", "--target", &format!("tcp://127.0.0.1:{port}")],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}{}", text(&out.stdout));
+    assert!(
+        stderr.contains("could not talk to 127.0.0.1") && stderr.contains("no case was judged"),
+        "{stderr}"
+    );
+    assert!(
+        !text(&out.stdout).contains(" fail "),
+        "{}",
+        text(&out.stdout)
+    );
+}

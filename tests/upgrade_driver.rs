@@ -334,3 +334,43 @@ async fn unconfirmed_blocks_are_sent_confirmed_over_hdlc() {
     );
     assert_eq!(report.blocks_sent, report.blocks_needed);
 }
+
+/// A peer that answers every connection with an HTTP error, as a web server on the wrong port
+/// would.
+async fn http_server() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 256];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn a_peer_that_does_not_speak_dlms_fails_at_once_and_says_so() {
+    let target = Target::new(http_server().await, Transport::Wrapper);
+    let report = Driver::new(&target, &plan(good_image())).run().await;
+    let Outcome::Failed { step, reason } = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    assert_eq!(*step, Step::Connect);
+    assert!(
+        reason.contains("does not speak DLMS/COSEM over the wrapper"),
+        "{reason}"
+    );
+    assert!(
+        !report.events.iter().any(|e| e.message.contains("retrying")),
+        "a protocol mismatch is not retried: {:?}",
+        report.events
+    );
+}

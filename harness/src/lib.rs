@@ -9,6 +9,7 @@ pub mod conform;
 pub mod connection;
 pub mod file_error;
 pub mod html;
+mod invocation_counters;
 pub mod rfc3339;
 pub mod session;
 pub mod target;

@@ -47,6 +47,20 @@ pub enum SessionError {
     },
 }
 
+impl SessionError {
+    /// True when the peer answered, but not as a DLMS/COSEM server over this transport does:
+    /// bytes that are not a frame, a reply that is not an AARE, an AARE that lacks what every
+    /// AARE has. Waiting does not help; a silent or rebooting meter is not this.
+    pub fn is_protocol_mismatch(&self) -> bool {
+        matches!(
+            self,
+            SessionError::BadReply(_)
+                | SessionError::Association(AssociationError::Malformed(_))
+                | SessionError::Link(LinkFailure::Framing(_))
+        )
+    }
+}
+
 /// Which way an APDU went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -119,7 +133,7 @@ fn settings_for(auth: &Auth) -> ClientSettings {
                     keys: keys.clone(),
                     system_title: *system_title,
                     security_control: SecurityControl::AUTHENTICATED_ENCRYPTED,
-                    invocation_counter: (nanos / 1_000_000) as u32,
+                    invocation_counter: crate::invocation_counters::first(system_title),
                 }),
                 ..ClientSettings::default()
             }
@@ -182,6 +196,9 @@ impl Session {
         let aare =
             Aare::decode(&reply).map_err(|e| SessionError::BadReply(format!("AARE: {e}")))?;
         let mut association = settings.check_aare(&aare)?;
+        if let Some(cipher) = &association.cipher {
+            crate::invocation_counters::used(&cipher.own_title, cipher.next_invocation_counter);
+        }
         let f_stoc = match &settings.authentication {
             ClientAuthentication::HlsGmac { .. } => Some(association.hls_reply()?),
             _ => None,
@@ -266,9 +283,13 @@ impl Session {
     pub async fn raw(&mut self, request: &[u8]) -> Result<Vec<u8>, SessionError> {
         self.record(Direction::Request, request);
         let wire = match self.association.as_mut().and_then(|a| a.cipher.as_mut()) {
-            Some(cipher) => cipher
-                .protect_apdu(request)
-                .map_err(|e| SessionError::BadReply(e.to_string()))?,
+            Some(cipher) => {
+                let wire = cipher
+                    .protect_apdu(request)
+                    .map_err(|e| SessionError::BadReply(e.to_string()))?;
+                crate::invocation_counters::used(&cipher.own_title, cipher.next_invocation_counter);
+                wire
+            }
             None => request.to_vec(),
         };
         self.conn.send(&wire).await?;
@@ -371,9 +392,16 @@ impl Session {
             self.record(Direction::Request, &request);
             wire.push(
                 match self.association.as_mut().and_then(|a| a.cipher.as_mut()) {
-                    Some(cipher) => cipher
-                        .protect_apdu(&request)
-                        .map_err(|e| SessionError::BadReply(e.to_string()))?,
+                    Some(cipher) => {
+                        let wire = cipher
+                            .protect_apdu(&request)
+                            .map_err(|e| SessionError::BadReply(e.to_string()))?;
+                        crate::invocation_counters::used(
+                            &cipher.own_title,
+                            cipher.next_invocation_counter,
+                        );
+                        wire
+                    }
                     None => request,
                 },
             );

@@ -15,6 +15,37 @@ use std::time::{Duration, Instant};
 /// The most exchange lines a result keeps (the last ones, nearest the verdict).
 const EXCHANGE_KEPT: usize = 300;
 
+/// Why a run could not start: the meter could not be talked to at all. No case gets a
+/// verdict then; a verdict is about a meter that answered.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("could not talk to {target}: {error}")]
+pub struct Unreachable {
+    /// The target's name.
+    pub target: String,
+    /// What failed.
+    pub error: crate::session::SessionError,
+}
+
+/// Connects and associates once as the main client before a run against a real meter, so that
+/// a wrong port, a silent host or a peer that does not speak DLMS/COSEM ends the run with that
+/// diagnosis instead of failing every case. An association the meter refuses is not this:
+/// cases judge it.
+pub async fn preflight(target: &MeterTarget) -> Result<(), Unreachable> {
+    match Session::open(&target.main, false).await {
+        Ok(session) => {
+            session.close().await;
+            Ok(())
+        }
+        Err(crate::session::SessionError::Association(
+            dlms::association::AssociationError::Rejected { .. },
+        )) => Ok(()),
+        Err(error) => Err(Unreachable {
+            target: target.main.name.clone(),
+            error,
+        }),
+    }
+}
+
 /// What a bench could not do (start a fresh meter, power-cycle it), as it says.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bench: {0}")]

@@ -16,5 +16,5 @@ mod value;
 pub mod verdict;
 
 pub use case::{capabilities, embedded_catalogue, load_catalogue, Case, CaseError, Level};
-pub use engine::{run, Bench, BenchError, NoBench, Options};
+pub use engine::{preflight, run, Bench, BenchError, NoBench, Options, Unreachable};
 pub use verdict::{Baseline, CaseResult, RunReport, Verdict};

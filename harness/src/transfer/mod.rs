@@ -352,6 +352,12 @@ impl<'a> Driver<'a> {
                     self.session = Some(s);
                     return Ok(());
                 }
+                Err(e) if !self.connected_once && e.is_protocol_mismatch() => {
+                    return Err(format!(
+                        "the peer does not speak DLMS/COSEM over the {}: {e}",
+                        self.target.transport
+                    ))
+                }
                 Err(SessionError::Association(e)) => {
                     return Err(format!("the meter refused the association: {e}"))
                 }
