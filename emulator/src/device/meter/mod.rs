@@ -22,7 +22,9 @@ use dlms::association::{Account, Ciphering, ServerAuthentication, ServerPolicy};
 use dlms::axdr::EncodedData;
 use dlms::codec::put_length;
 use dlms::conformance::Conformance;
-use dlms::cosem::image_transfer::{method as it_method, read_block_parameters};
+use dlms::cosem::image_transfer::{
+    method as it_method, read_block_parameters, ImageTransferStatus,
+};
 use dlms::security::{Keys, ReplayGuard, SecurityControl, SecurityError};
 use dlms::{Codec, Data};
 use p256::ecdsa::VerifyingKey;
@@ -154,9 +156,16 @@ impl Meter {
         Self::with_state(config, state)
     }
 
-    /// A meter resuming from persisted state (as after a power cycle).
+    /// A meter resuming from persisted state (as after a power cycle). A meter that lost power
+    /// in the middle of an activation (status 5) comes up on its old firmware: the activation
+    /// ends as failed and rolled back (status 7) at its first timer, the image kept, as the
+    /// MCS301 manual describes a power loss during activation.
     pub fn with_state(config: MeterConfig, mut state: MeterState) -> Self {
         state.transfer.after_reboot(&config.profile);
+        let interrupted = state.transfer.status == ImageTransferStatus::ActivationInitiated;
+        if interrupted {
+            state.fail_next_activation = Some("power lost during activation".into());
+        }
         if state.transfer.data.len() != state.transfer.size as usize {
             // The image bytes are stored apart; without them nothing is acknowledged.
             let t = &mut state.transfer;
@@ -175,8 +184,8 @@ impl Meter {
             objects: cosem::catalogue(),
             state,
             session: None,
-            offline_until_ms: None,
-            activating: false,
+            offline_until_ms: interrupted.then_some(0),
+            activating: interrupted,
             activation_due: false,
             power_cut: false,
             busy_now: None,

@@ -634,6 +634,50 @@ fn power_loss_during_activation_rolls_back() {
 }
 
 #[test]
+fn a_restart_in_the_middle_of_an_activation_comes_up_rolled_back_not_stuck() {
+    let mut b = Bench::public(Meter::new(config()));
+    let image = signed_image(1, "APP-6.0.0", 500);
+    b.initiate(b"APP-6.0.0", image.len());
+    b.send_image(&image, &[]);
+    assert_eq!(b.image_action(4, Data::Integer(0)), R::SUCCESS);
+    assert!(b.meter.is_offline(), "rebooting into the new image");
+    // The process is killed now: what is on disk is the state at status 5.
+    let persisted = b.meter.state().clone();
+    assert_eq!(
+        persisted.transfer.status,
+        ImageTransferStatus::ActivationInitiated
+    );
+    let mut restarted = Meter::with_state(config(), persisted);
+    assert_eq!(
+        restarted.poll_timeout(),
+        Some(0),
+        "it finishes coming up at once"
+    );
+    restarted.handle_timeout(b.now);
+    let mut b = Bench::public(restarted);
+    assert_eq!(b.get(18, IMAGE_TRANSFER, 6), Ok(Data::Enum(7)));
+    assert_eq!(
+        b.get(1, ObisCode::new(1, 1, 0, 2, 0, 255), 2),
+        Ok(Data::octets(b"APP-1.0.0")),
+        "the old firmware runs"
+    );
+    let Ok(Data::Array(log)) = b.get(7, EVENT_LOG, 2) else {
+        panic!("event log")
+    };
+    let details: Vec<String> = log
+        .iter()
+        .filter_map(|e| e.as_elements()?.get(2)?.as_bytes())
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("power lost during activation; running version kept")),
+        "{details:?}"
+    );
+}
+
+#[test]
 fn requests_without_association_get_an_exception() {
     let mut meter = Meter::new(config());
     let get = GetRequest::Normal {

@@ -4,7 +4,7 @@
 //! back).
 
 use super::hdlc_stations::hdlc_connection;
-use super::host::{timers, MeterHost};
+use super::host::{now_ms, timers, MeterHost};
 use super::link_faults::LinkFaultState;
 use super::route::{read_some, rebooted_now, Route};
 use dlms::wrapper::{wrap, WrapperDecoder};
@@ -54,6 +54,9 @@ pub async fn serve(
     host: Arc<MeterHost>,
     transport: Transport,
 ) -> std::io::Result<()> {
+    // Whatever was due while the process was down (the end of an interrupted activation) runs
+    // before the first connection is taken.
+    host.with_meter(|m| m.handle_timeout(now_ms()));
     let _timers = AbortOnDrop(tokio::spawn(timers(host.clone())));
     loop {
         let (stream, peer) = accept(&listener).await?;
