@@ -83,10 +83,13 @@ fn start(args: EmulateArgs) -> Result<(), String> {
         trusted_key,
         ..MeterConfig::default()
     };
-    let meter = match state {
+    let mut meter = match state {
         Some(state) => Meter::with_state(config, state),
         None => Meter::new(config),
     };
+    if let Some(store) = &store {
+        meter.set_journal(Box::new(store.journal()?));
+    }
     let transport = args.transport;
     let host = MeterHost::new(meter, store);
     let runtime = crate::process::runtime()?;

@@ -104,3 +104,164 @@ async fn a_meter_killed_during_its_activation_reboot_comes_up_rolled_back() {
     let _ = meter.kill();
     let _ = meter.wait();
 }
+
+/// A meter's transfer driven block by block, as a head-end does.
+struct Transfer {
+    image: Vec<u8>,
+    block_size: usize,
+}
+
+impl Transfer {
+    fn blocks(&self) -> u32 {
+        self.image.len().div_ceil(self.block_size) as u32
+    }
+
+    async fn connect(port: u16) -> Session {
+        let target = Target::new(
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            Transport::Wrapper,
+        );
+        Session::open(&target, false).await.unwrap()
+    }
+
+    async fn initiate(&self, session: &mut Session) {
+        let params = it::initiate_parameters(b"APP-2.0.0", self.image.len() as u32);
+        let outcome = session
+            .action(it::method(method::IMAGE_TRANSFER_INITIATE), Some(params))
+            .await
+            .unwrap();
+        assert_eq!(outcome.result, dlms::apdu::DataAccessResult::SUCCESS);
+    }
+
+    /// Sends block `n`; true when the meter acknowledged it.
+    async fn send(&self, session: &mut Session, n: u32) -> bool {
+        let start = n as usize * self.block_size;
+        let end = (start + self.block_size).min(self.image.len());
+        let params = it::block_parameters(n, &self.image[start..end]);
+        let outcome = session
+            .action(it::method(method::IMAGE_BLOCK_TRANSFER), Some(params))
+            .await
+            .unwrap();
+        outcome.result == dlms::apdu::DataAccessResult::SUCCESS
+    }
+
+    /// The blocks the meter says it holds (attribute 3).
+    async fn held(&self, session: &mut Session) -> Vec<u32> {
+        let bits = session
+            .get(
+                it::CLASS_ID,
+                it::LOGICAL_NAME,
+                attribute::TRANSFERRED_BLOCKS_STATUS,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let dlms::Data::BitString(bits) = bits else {
+            panic!("attribute 3 is {bits:?}")
+        };
+        (0..self.blocks())
+            .filter(|&n| bits.get(n as usize) == Some(true))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_acknowledged_block_is_lost_to_sigkill_at_seeded_points() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let (trust, image) = signed_image(dir.path(), "APP-2.0.0", 11_800);
+    let profile = dir.path().join("profile.toml");
+    std::fs::write(&profile, "").unwrap();
+    let state = dir.path().join("state");
+    let transfer = Transfer {
+        image: std::fs::read(&image).unwrap(),
+        block_size: 200,
+    };
+    let (mut meter, port) = emulate(&state, &trust, &profile);
+    let mut session = Transfer::connect(port).await;
+    transfer.initiate(&mut session).await;
+    let mut acknowledged = std::collections::BTreeSet::new();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261128);
+    let mut next = 0;
+    const KILLS: usize = 6;
+    for _ in 0..KILLS {
+        // Some blocks, then SIGKILL right after the last acknowledgement.
+        let burst = rng.gen_range(1..=12);
+        for _ in 0..burst {
+            if next < transfer.blocks() && transfer.send(&mut session, next).await {
+                acknowledged.insert(next);
+            }
+            next += 1;
+        }
+        drop(session);
+        meter.kill().unwrap();
+        meter.wait().unwrap();
+        let restarted = emulate(&state, &trust, &profile);
+        meter = restarted.0;
+        session = Transfer::connect(restarted.1).await;
+        let held: std::collections::BTreeSet<u32> =
+            transfer.held(&mut session).await.into_iter().collect();
+        assert!(
+            held.is_superset(&acknowledged),
+            "acknowledged {acknowledged:?}, the restarted meter holds {held:?}"
+        );
+    }
+    assert!(acknowledged.len() >= KILLS, "{acknowledged:?}");
+    let _ = meter.kill();
+    let _ = meter.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_the_disk_cannot_take_is_refused_and_the_rest_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trust, image) = signed_image(dir.path(), "APP-2.0.0", 11_800);
+    let profile = dir.path().join("profile.toml");
+    std::fs::write(&profile, "").unwrap();
+    let state = dir.path().join("state");
+    let transfer = Transfer {
+        image: std::fs::read(&image).unwrap(),
+        block_size: 200,
+    };
+    // No file of the meter's may pass 12 KiB (24 blocks of 512 bytes): image.bin fits, the
+    // journal of 220-byte records does not. SIGXFSZ is ignored, so the write fails instead.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 24; exec '{}' emulate --listen 127.0.0.1:0 --state-dir '{}' --trust-key '{}'",
+        env!("CARGO_BIN_EXE_meterfleet"),
+        state.display(),
+        trust.display()
+    );
+    let (mut meter, port) = spawn_listening(
+        Command::new("sh")
+            .args(["-c", &script])
+            .stderr(Stdio::null()),
+    );
+    let mut session = Transfer::connect(port).await;
+    transfer.initiate(&mut session).await;
+    let mut acknowledged = Vec::new();
+    let mut refused = Vec::new();
+    for n in 0..transfer.blocks() {
+        if transfer.send(&mut session, n).await {
+            acknowledged.push(n);
+        } else {
+            refused.push(n);
+        }
+    }
+    assert!(!refused.is_empty(), "the disk filled up");
+    assert_eq!(
+        transfer.held(&mut session).await,
+        acknowledged,
+        "refused blocks stay missing"
+    );
+    drop(session);
+    meter.kill().unwrap();
+    meter.wait().unwrap();
+    let (mut meter, port) = emulate(&state, &trust, &profile);
+    let mut session = Transfer::connect(port).await;
+    assert_eq!(
+        transfer.held(&mut session).await,
+        acknowledged,
+        "and survive a restart"
+    );
+    let _ = meter.kill();
+    let _ = meter.wait();
+}

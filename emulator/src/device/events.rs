@@ -17,6 +17,8 @@ pub enum EventCode {
     ActivationFailedRolledBack = 5,
     /// The meter restarted.
     Reboot = 6,
+    /// A block could not be stored; it was refused and stays missing.
+    StorageFailed = 7,
 }
 
 /// One logged event.

@@ -10,6 +10,7 @@ pub mod events;
 pub mod faults;
 pub mod firmware;
 pub mod fuzzing;
+pub mod journal;
 pub mod meter;
 pub mod profile;
 pub mod session;

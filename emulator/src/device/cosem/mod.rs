@@ -172,6 +172,8 @@ pub struct Env<'a> {
     pub trusted_key: Option<&'a VerifyingKey>,
     /// The fleet's shared block store, if any.
     pub store: Option<&'a crate::blocks::BlockStore>,
+    /// Where accepted blocks are made durable, if anywhere.
+    pub journal: Option<&'a mut (dyn crate::journal::BlockJournal + 'static)>,
     /// Emulated time, milliseconds since the Unix epoch.
     pub now_ms: u64,
 }
@@ -196,6 +198,7 @@ impl Env<'_> {
             parts: &state.parts,
             log: &mut state.log,
             store: self.store,
+            journal: self.journal.as_deref_mut(),
             now_ms,
         };
         f(&mut state.transfer, &mut ctx)

@@ -8,6 +8,7 @@
 use crate::cosem::{self, association_ln::AssociationView, Env, Kind, MethodOutcome, Object};
 use crate::events::EventCode;
 use crate::faults::{FaultState, Injection};
+use crate::journal::BlockJournal;
 use crate::profile::{ClientAuth, MeterProfile, Quirk, Rights};
 use crate::session::{IncomingBlocks, IncomingTarget, OutgoingBlocks, Session, MAX_INCOMING};
 use crate::state::MeterState;
@@ -135,6 +136,8 @@ pub struct Meter {
     busy_now: Option<R>,
     events: VecDeque<MeterEvent>,
     dirty: bool,
+    /// Where accepted blocks are made durable, if anywhere.
+    journal: Option<Box<dyn BlockJournal>>,
     faults: FaultState,
     stats: MeterStats,
 }
@@ -191,6 +194,7 @@ impl Meter {
             busy_now: None,
             events: VecDeque::new(),
             dirty: false,
+            journal: None,
         }
     }
 
@@ -290,8 +294,15 @@ impl Meter {
             profile: &self.config.profile,
             trusted_key: self.config.trusted_key.as_ref(),
             store: self.config.block_store.as_deref(),
+            journal: self.journal.as_deref_mut(),
             now_ms,
         }
+    }
+
+    /// Makes every accepted block durable in `journal` before it is acknowledged; the state
+    /// saved on other changes no longer needs to be written for each block.
+    pub fn set_journal(&mut self, journal: Box<dyn BlockJournal>) {
+        self.journal = Some(journal);
     }
 
     /// Runs whatever is due: the end of a reboot (completing an activation), the end of an
@@ -661,11 +672,13 @@ impl Meter {
         }
         let view = self.view().expect("a session exists");
         let objects = &self.objects;
+        // A GET reads; nothing it does is stored, so it needs no journal.
         let env = Env {
             state: &mut self.state,
             profile: &self.config.profile,
             trusted_key: self.config.trusted_key.as_ref(),
             store: self.config.block_store.as_deref(),
+            journal: None,
             now_ms,
         };
         match object.kind {
@@ -962,7 +975,11 @@ impl Meter {
         if !crate::access::method_allowed(session.rights, &object, m.method_id) {
             return MethodOutcome::result(R::READ_WRITE_DENIED);
         }
-        self.dirty = true;
+        let journalled_block = self.journal.is_some()
+            && object.kind == Kind::ImageTransfer
+            && m.method_id == it_method::IMAGE_BLOCK_TRANSFER;
+        // A block the journal made durable needs no save of the whole state.
+        self.dirty |= !journalled_block;
         if object.kind == Kind::ImageTransfer
             && m.method_id == it_method::IMAGE_TRANSFER_INITIATE
             && self.faults.on_initiate()

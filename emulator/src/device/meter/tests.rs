@@ -677,6 +677,57 @@ fn a_restart_in_the_middle_of_an_activation_comes_up_rolled_back_not_stuck() {
     );
 }
 
+/// A journal that takes `room` blocks, then fails as a full disk does.
+#[derive(Debug)]
+struct FillingJournal {
+    room: usize,
+    stored: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
+}
+
+impl crate::journal::BlockJournal for FillingJournal {
+    fn append(&mut self, _generation: u64, number: u32, _bytes: &[u8]) -> Result<(), String> {
+        let mut stored = self.stored.lock().unwrap();
+        if stored.len() == self.room {
+            return Err("No space left on device".into());
+        }
+        stored.push(number);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_block_that_cannot_be_stored_is_refused_and_stays_missing() {
+    let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut meter = Meter::new(config());
+    meter.set_journal(Box::new(FillingJournal {
+        room: 2,
+        stored: stored.clone(),
+    }));
+    let mut b = Bench::public(meter);
+    let image = signed_image(1, "APP-7.0.0", 1000);
+    b.initiate(b"APP-7.0.0", image.len());
+    let chunks: Vec<&[u8]> = image.chunks(200).collect();
+    assert_eq!(b.block(0, chunks[0]), R::SUCCESS);
+    assert_eq!(b.block(1, chunks[1]), R::SUCCESS);
+    assert_eq!(
+        b.block(2, chunks[2]),
+        R::HARDWARE_FAULT,
+        "not stored, not acknowledged"
+    );
+    assert_eq!(*stored.lock().unwrap(), vec![0, 1]);
+    let Ok(Data::BitString(bits)) = b.get(18, IMAGE_TRANSFER, 3) else {
+        panic!("attribute 3")
+    };
+    assert_eq!(
+        bits.iter().take(3).collect::<Vec<_>>(),
+        vec![true, true, false]
+    );
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 4),
+        Ok(Data::DoubleLongUnsigned(2))
+    );
+}
+
 #[test]
 fn requests_without_association_get_an_exception() {
     let mut meter = Meter::new(config());

@@ -7,6 +7,7 @@
 use crate::blocks::{BlockStore, ImageData};
 use crate::events::{EventCode, EventLog};
 use crate::firmware::{Firmware, FirmwarePart};
+use crate::journal::BlockJournal;
 use crate::profile::{MeterProfile, Quirk, Reinitiate};
 use bitvec::prelude::{BitVec, Msb0};
 use dlms::apdu::DataAccessResult as R;
@@ -56,6 +57,10 @@ pub struct Transfer {
     /// Until when attribute 6 still reads 0 after initiate (a quirk).
     #[serde(default)]
     pub status_hidden_until_ms: Option<u64>,
+    /// Which transfer this is: one more at each initiate that starts anew, so that blocks
+    /// journalled for an earlier transfer are never taken for this one's.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 impl Default for Transfer {
@@ -72,6 +77,7 @@ impl Default for Transfer {
             verify_due_ms: None,
             last_block: None,
             status_hidden_until_ms: None,
+            generation: 0,
         }
     }
 }
@@ -95,6 +101,8 @@ pub struct Ctx<'a> {
     pub log: &'a mut EventLog,
     /// The fleet's shared block store, if the meter is part of one.
     pub store: Option<&'a BlockStore>,
+    /// Where accepted blocks are made durable before they are acknowledged, if anywhere.
+    pub journal: Option<&'a mut (dyn BlockJournal + 'static)>,
     /// Meter time, milliseconds since the Unix epoch.
     pub now_ms: u64,
 }
@@ -169,6 +177,7 @@ impl Transfer {
                 .profile
                 .has(Quirk::StatusStaysZeroAfterInitiate)
                 .then_some(ctx.now_ms + 2000),
+            generation: self.generation.wrapping_add(1),
         };
         ctx.log.record(
             ctx.now_ms,
@@ -209,6 +218,16 @@ impl Transfer {
         };
         if !accepted {
             return R::OTHER_REASON;
+        }
+        if let Some(journal) = ctx.journal.as_deref_mut() {
+            if let Err(e) = journal.append(self.generation, number, &value[..expected]) {
+                ctx.log.record(
+                    ctx.now_ms,
+                    EventCode::StorageFailed,
+                    format!("block {number} not stored: {e}"),
+                );
+                return R::HARDWARE_FAULT;
+            }
         }
         self.last_block = Some(number);
         self.data.write_block(number, bs, &value[..expected]);
@@ -404,6 +423,7 @@ impl Transfer {
         if ctx.profile.status_after_activation == 0 {
             *self = Transfer {
                 enabled: self.enabled,
+                generation: self.generation,
                 ..Transfer::default()
             };
         } else {

@@ -34,6 +34,7 @@ impl Bench {
             parts: &self.parts,
             log: &mut self.log,
             store: None,
+            journal: None,
             now_ms: self.now,
         };
         f(&mut self.t, &mut ctx)

@@ -1,11 +1,28 @@
-//! Persistence of one meter in a directory: `state.json` (everything but the image bytes) and
-//! `image.bin` (the image received so far). Both are replaced atomically (write, sync, rename),
-//! the image first, so a crash leaves either the old state or the new one, and a block is only
-//! acknowledged after it is stored.
+//! Persistence of one meter in a directory:
+//!
+//! - `blocks.journal`: each accepted block, appended and synced before the meter acknowledges
+//!   it (a record: transfer generation, block number, length, CRC-32, the bytes);
+//! - `state.json`: everything but the image bytes, replaced atomically (write, sync, rename)
+//!   whenever the state changes otherwise;
+//! - `image.bin`: the image received so far, rewritten only to fold the journal in (when the
+//!   journal grows large or the image is complete), after `state.json` and before the journal
+//!   is emptied.
+//!
+//! Whatever the crash point, what `state.json` marks received is in `image.bin` or in the
+//! journal under the current transfer's generation, so no acknowledged block is lost; records
+//! of another generation, or cut short, are ignored.
 
+use crate::journal::BlockJournal;
 use crate::state::MeterState;
-use std::io::Write;
+use crc::{Crc, CRC_32_ISO_HDLC};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+/// The journal is folded into `image.bin` once it holds this many bytes.
+const FOLD_AT: u64 = 8 * 1024 * 1024;
+/// A record's header: generation (8), block number (4), length (4), CRC-32 (4), little-endian.
+const HEADER: usize = 20;
+const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
 
 /// A meter's state directory.
 #[derive(Debug, Clone)]
@@ -18,7 +35,68 @@ fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
     f.sync_data()?;
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    // The rename itself is durable only once the directory is.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The CRC of a record: its header fields and bytes.
+fn record_crc(generation: u64, number: u32, bytes: &[u8]) -> u32 {
+    let mut digest = CRC32.digest();
+    digest.update(&generation.to_le_bytes());
+    digest.update(&number.to_le_bytes());
+    digest.update(&(bytes.len() as u32).to_le_bytes());
+    digest.update(bytes);
+    digest.finalize()
+}
+
+/// The journal file of a state directory, appended to by the meter.
+#[derive(Debug)]
+pub struct DirJournal {
+    file: std::fs::File,
+}
+
+impl BlockJournal for DirJournal {
+    fn append(&mut self, generation: u64, number: u32, bytes: &[u8]) -> Result<(), String> {
+        let mut record = Vec::with_capacity(HEADER + bytes.len());
+        record.extend_from_slice(&generation.to_le_bytes());
+        record.extend_from_slice(&number.to_le_bytes());
+        record.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        record.extend_from_slice(&record_crc(generation, number, bytes).to_le_bytes());
+        record.extend_from_slice(bytes);
+        self.file
+            .write_all(&record)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The records of `journal` for `generation`, in order, up to the first that is cut short or
+/// corrupt (a crash in the middle of an append).
+fn records(journal: &[u8], generation: u64) -> Vec<(u32, &[u8])> {
+    let mut out = Vec::new();
+    let mut rest = journal;
+    while rest.len() >= HEADER {
+        let field = |at: usize, n: usize| &rest[at..at + n];
+        let gen = u64::from_le_bytes(field(0, 8).try_into().expect("8 bytes"));
+        let number = u32::from_le_bytes(field(8, 4).try_into().expect("4 bytes"));
+        let len = u32::from_le_bytes(field(12, 4).try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(field(16, 4).try_into().expect("4 bytes"));
+        let Some(bytes) = rest.get(HEADER..HEADER + len) else {
+            break;
+        };
+        if record_crc(gen, number, bytes) != crc {
+            break;
+        }
+        if gen == generation {
+            out.push((number, bytes));
+        }
+        rest = &rest[HEADER + len..];
+    }
+    out
 }
 
 /// A state file is input like any other: what the meter would act on must be within its
@@ -64,19 +142,80 @@ impl DirStore {
             .map_err(|e| format!("{}: line {}: {e}", state_path.display(), e.line()))?;
         check(&state).map_err(|e| format!("{}: {e}", state_path.display()))?;
         let image_path = self.dir.join("image.bin");
-        state.transfer.data = crate::blocks::ImageData::Owned(match std::fs::read(&image_path) {
+        let mut image = match std::fs::read(&image_path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(format!("{}: {e}", image_path.display())),
-        });
+        };
+        let t = &mut state.transfer;
+        if image.len() != t.size as usize {
+            // image.bin holds another transfer: only the journal speaks for this one.
+            image = vec![0; t.size as usize];
+            t.received.fill(false);
+        }
+        let journal = self.read_journal()?;
+        let block_size = t.block_size as usize;
+        for (number, bytes) in records(&journal, t.generation) {
+            let start = number as usize * block_size;
+            let fits = number < t.block_count() && bytes.len() <= block_size;
+            if let Some(slot) = image.get_mut(start..start + bytes.len()).filter(|_| fits) {
+                slot.copy_from_slice(bytes);
+                t.received.set(number as usize, true);
+            }
+        }
+        t.data = crate::blocks::ImageData::Owned(image);
         Ok(Some(state))
     }
 
-    /// Stores the state.
+    fn journal_path(&self) -> PathBuf {
+        self.dir.join("blocks.journal")
+    }
+
+    fn read_journal(&self) -> Result<Vec<u8>, String> {
+        let path = self.journal_path();
+        let mut bytes = Vec::new();
+        match std::fs::File::open(&path) {
+            Ok(mut f) => f
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        Ok(bytes)
+    }
+
+    /// The journal the meter appends its accepted blocks to.
+    pub fn journal(&self) -> Result<DirJournal, String> {
+        let path = self.journal_path();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map(|file| DirJournal { file })
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Stores the state; folds the journal into `image.bin` when it has grown large or the
+    /// image is complete.
     pub fn save(&self, state: &MeterState) -> std::io::Result<()> {
-        replace(&self.dir.join("image.bin"), &state.transfer.data.to_vec())?;
         let json = serde_json::to_vec_pretty(state).expect("meter state serializes");
-        replace(&self.dir.join("state.json"), &json)
+        replace(&self.dir.join("state.json"), &json)?;
+        let journal = std::fs::metadata(self.journal_path()).map_or(0, |m| m.len());
+        let image_path = self.dir.join("image.bin");
+        let image_len = std::fs::metadata(&image_path).map_or(0, |m| m.len());
+        let t = &state.transfer;
+        if journal >= FOLD_AT || (journal > 0 && t.complete()) || image_len != u64::from(t.size) {
+            replace(&image_path, &t.data.to_vec())?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(self.journal_path())
+                .and_then(|f| f.set_len(0).and_then(|()| f.sync_all()))
+                .or_else(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(e),
+                })?;
+        }
+        Ok(())
     }
 }
 
@@ -95,6 +234,79 @@ mod tests {
         state.invocation_counter = 42;
         store.save(&state).unwrap();
         assert_eq!(store.load().unwrap(), Some(state));
+    }
+
+    /// A state at initiate: 1,000 bytes in blocks of 100, generation `generation`.
+    fn initiated(generation: u64) -> MeterState {
+        let mut state = MeterState::default();
+        let t = &mut state.transfer;
+        t.status = dlms::cosem::image_transfer::ImageTransferStatus::Initiated;
+        t.size = 1000;
+        t.block_size = 100;
+        t.received = bitvec::bitvec![u8, bitvec::order::Msb0; 0; 10];
+        t.data = crate::blocks::ImageData::Owned(vec![0; 1000]);
+        t.generation = generation;
+        state
+    }
+
+    #[test]
+    fn journalled_blocks_come_back_after_a_crash_without_a_state_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        store.save(&initiated(3)).unwrap();
+        let mut journal = store.journal().unwrap();
+        journal.append(3, 0, &[0xA0; 100]).unwrap();
+        journal.append(3, 9, &[0xA9; 100]).unwrap();
+        journal.append(2, 5, &[0xEE; 100]).unwrap(); // an earlier transfer's: ignored
+                                                     // Killed here: state.json still says no block arrived.
+        let state = store.load().unwrap().unwrap();
+        let t = &state.transfer;
+        let bits: Vec<usize> = t.received.iter_ones().collect();
+        assert_eq!(bits, vec![0, 9]);
+        let data = t.data.to_vec();
+        assert_eq!((data[0], data[950], data[500]), (0xA0, 0xA9, 0));
+    }
+
+    #[test]
+    fn a_record_cut_short_by_a_crash_is_ignored_with_everything_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        store.save(&initiated(1)).unwrap();
+        let mut journal = store.journal().unwrap();
+        journal.append(1, 1, &[1; 100]).unwrap();
+        journal.append(1, 2, &[2; 100]).unwrap();
+        let path = dir.path().join("blocks.journal");
+        let len = std::fs::metadata(&path).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len - 30).unwrap();
+        let state = store.load().unwrap().unwrap();
+        assert_eq!(
+            state.transfer.received.iter_ones().collect::<Vec<_>>(),
+            vec![1]
+        );
+    }
+
+    #[test]
+    fn a_complete_image_is_folded_into_image_bin_and_the_journal_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let mut state = initiated(1);
+        store.save(&state).unwrap();
+        let mut journal = store.journal().unwrap();
+        for n in 0..10u32 {
+            journal.append(1, n, &[n as u8; 100]).unwrap();
+            state.transfer.data.write_block(n, 100, &[n as u8; 100]);
+            state.transfer.received.set(n as usize, true);
+        }
+        store.save(&state).unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.path().join("blocks.journal"))
+                .unwrap()
+                .len(),
+            0
+        );
+        assert_eq!(std::fs::read(dir.path().join("image.bin")).unwrap()[950], 9);
+        assert_eq!(store.load().unwrap().unwrap(), state);
     }
 
     #[test]
