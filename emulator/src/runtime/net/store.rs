@@ -24,10 +24,13 @@ const FOLD_AT: u64 = 8 * 1024 * 1024;
 const HEADER: usize = 20;
 const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
 
-/// A meter's state directory.
+/// A meter's state directory, locked for this process while it is open.
 #[derive(Debug, Clone)]
 pub struct DirStore {
     dir: PathBuf,
+    /// The lock file, held (an exclusive advisory lock) as long as a store is alive: two
+    /// meters on one directory would overwrite each other's state.
+    _lock: std::sync::Arc<std::fs::File>,
 }
 
 fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -122,11 +125,27 @@ fn check(state: &MeterState) -> Result<(), String> {
 }
 
 impl DirStore {
-    /// Opens (creating if needed) a state directory.
+    /// Opens (creating if needed) a state directory, and locks it: a directory another
+    /// process holds is an error.
     pub fn open(dir: &Path) -> Result<Self, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => format!(
+                "{}: another meterfleet process keeps its meter here",
+                dir.display()
+            ),
+            std::fs::TryLockError::Error(e) => format!("{}: {e}", path.display()),
+        })?;
         Ok(DirStore {
             dir: dir.to_path_buf(),
+            _lock: std::sync::Arc::new(lock),
         })
     }
 
@@ -334,6 +353,19 @@ mod tests {
             err.contains("field transfer.received: 0 bits for 10 blocks"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_directory_is_one_meter_s_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DirStore::open(dir.path()).unwrap();
+        let e = DirStore::open(dir.path()).unwrap_err();
+        assert!(
+            e.contains("another meterfleet process keeps its meter here"),
+            "{e}"
+        );
+        drop(first);
+        DirStore::open(dir.path()).unwrap();
     }
 
     #[test]
