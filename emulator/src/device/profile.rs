@@ -157,6 +157,10 @@ pub struct MeterProfile {
     pub activation_reboot_ms: u64,
     /// How long an ordinary reboot keeps the meter unreachable.
     pub reboot_ms: u64,
+    /// How long a connection may stay silent before the meter closes it. IEC 62056-46 gives
+    /// HDLC an inactivity time-out of 120 s by default; the wrapper has none of its own, and
+    /// the same is used.
+    pub inactivity_timeout_ms: u64,
     /// image_transfer_status after the reboot into a new image: 6 (activation successful) or
     /// 0 (not initiated), as some deployments do.
     pub status_after_activation: u8,
@@ -189,6 +193,7 @@ impl Default for MeterProfile {
             verify_ms: 0,
             activation_reboot_ms: 2_000,
             reboot_ms: 2_000,
+            inactivity_timeout_ms: 120_000,
             status_after_activation: 6,
             accept_opaque_images: false,
             default_part: 1,
@@ -270,6 +275,9 @@ impl MeterProfile {
                 "field max_image_size: {} is above {MAX_IMAGE_SIZE}, the most an emulated meter holds",
                 self.max_image_size
             ));
+        }
+        if self.inactivity_timeout_ms == 0 {
+            return Err("field inactivity_timeout_ms: must be above 0".into());
         }
         if self.clients.is_empty() {
             return Err("field clients: a meter needs at least one client".into());

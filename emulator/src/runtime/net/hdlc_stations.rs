@@ -96,6 +96,8 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
     }
     let mut splitter = FrameSplitter::new();
     let mut buf = vec![0u8; 4096];
+    let idle = route.inactivity_timeout();
+    let mut quiet_until = tokio::time::Instant::now() + idle;
     let result = loop {
         let now = Instant::now();
         let mut out = Vec::new();
@@ -119,6 +121,7 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
                 let Some(received) = received? else {
                     break Ok(());
                 };
+                quiet_until = tokio::time::Instant::now() + idle;
                 splitter.push(received);
                 let now = Instant::now();
                 while let Some(frame) = splitter.next_frame() {
@@ -134,6 +137,10 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
                 }
             }
             _ = reboot => break Ok(()),
+            _ = tokio::time::sleep_until(quiet_until) => {
+                tracing::debug!("closing an HDLC connection silent for {idle:?}");
+                break Ok(());
+            }
         }
     };
     for station in stations.values() {

@@ -126,6 +126,12 @@ impl MeterHost {
         out
     }
 
+    /// How long a connection to this meter may stay silent.
+    pub(super) fn inactivity_timeout(&self) -> Duration {
+        let meter = self.meter.lock().expect("meter lock");
+        Duration::from_millis(meter.profile().inactivity_timeout_ms)
+    }
+
     /// A new connection reaches the meter: its id (which owns the associations it makes).
     pub(super) fn connection_id(&self) -> u64 {
         self.link_fault(LinkFaultState::connection_opened);

@@ -35,6 +35,19 @@ impl Route {
         }
     }
 
+    /// How long the connection may stay silent: the lone meter's inactivity time-out, or the
+    /// longest of a gateway's meters.
+    pub(super) fn inactivity_timeout(&self) -> std::time::Duration {
+        match self {
+            Route::One(host) => host.inactivity_timeout(),
+            Route::Gateway(hosts) => hosts
+                .iter()
+                .map(|h| h.inactivity_timeout())
+                .max()
+                .unwrap_or(std::time::Duration::from_secs(120)),
+        }
+    }
+
     /// The meter at an HDLC physical address.
     pub(super) fn hdlc_host(&self, physical: u16) -> Option<&Arc<MeterHost>> {
         match self {

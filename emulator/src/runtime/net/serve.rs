@@ -122,6 +122,8 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
     let mut rebooted = route.lone_meter_reboots();
     let mut decoder = WrapperDecoder::new(u16::MAX);
     let mut buf = vec![0u8; 4096];
+    let idle = route.inactivity_timeout();
+    let mut quiet_until = tokio::time::Instant::now() + idle;
     let result = loop {
         let reboot = rebooted_now(&mut rebooted);
         tokio::select! {
@@ -129,6 +131,7 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                 let Some(received) = received? else {
                     break Ok(());
                 };
+                quiet_until = tokio::time::Instant::now() + idle;
                 decoder.push(received);
                 // The replies to every request this read brought go out in one write.
                 let mut out = Vec::new();
@@ -174,6 +177,10 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                 }
             }
             _ = reboot => break Ok(()),
+            _ = tokio::time::sleep_until(quiet_until) => {
+                tracing::debug!("closing a connection silent for {idle:?}");
+                break Ok(());
+            }
         }
     };
     disconnect_all(&route, &ids);

@@ -1,0 +1,40 @@
+//! What a meter owes nobody: a connection that goes silent, even in the middle of a frame, is
+//! closed after the profile's inactivity time-out (over the wrapper and over HDLC).
+
+mod common;
+
+use common::Emulator;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+/// Whether the meter closes `stream` (rather than the generous bound running out).
+fn closed_by_the_meter(mut stream: std::net::TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    match stream.read(&mut buf) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn a_silent_connection_is_closed_after_the_inactivity_time_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p.toml");
+    std::fs::write(&profile, "inactivity_timeout_ms = 300\n").unwrap();
+    let profile = profile.to_str().unwrap();
+    for transport in ["wrapper", "hdlc"] {
+        let meter = Emulator::start(&["--transport", transport, "--profile", profile]);
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", meter.port)).unwrap();
+        if transport == "wrapper" {
+            // A header announcing 65,535 bytes, then nothing.
+            stream.write_all(&[0, 1, 0, 16, 0, 1, 0xFF, 0xFF]).unwrap();
+        }
+        assert!(closed_by_the_meter(stream), "{transport}");
+    }
+}
