@@ -38,3 +38,35 @@ fn a_silent_connection_is_closed_after_the_inactivity_time_out() {
         assert!(closed_by_the_meter(stream), "{transport}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_meter_s_limit_are_closed_and_a_place_comes_back() {
+    use harness::session::Session;
+    use harness::target::{Target, Transport};
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p.toml");
+    std::fs::write(&profile, "max_connections = 2\n").unwrap();
+    let meter = Emulator::start(&["--profile", profile.to_str().unwrap()]);
+    let target = Target::new(
+        format!("127.0.0.1:{}", meter.port).parse().unwrap(),
+        Transport::Wrapper,
+    );
+    let first = Session::open(&target, false).await.unwrap();
+    let _second = Session::open(&target, false).await.unwrap();
+    let third = std::net::TcpStream::connect(("127.0.0.1", meter.port)).unwrap();
+    let closed = tokio::task::spawn_blocking(move || closed_by_the_meter(third))
+        .await
+        .unwrap();
+    assert!(closed, "the third connection is closed");
+    drop(first);
+    // The meter gives the place back once it sees the first connection end.
+    let mut again = None;
+    for _ in 0..50 {
+        if let Ok(s) = Session::open(&target, false).await {
+            again = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "a place came back");
+}

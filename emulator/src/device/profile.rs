@@ -161,6 +161,8 @@ pub struct MeterProfile {
     /// HDLC an inactivity time-out of 120 s by default; the wrapper has none of its own, and
     /// the same is used.
     pub inactivity_timeout_ms: u64,
+    /// How many connections the meter serves at once; more are closed as they arrive.
+    pub max_connections: u16,
     /// image_transfer_status after the reboot into a new image: 6 (activation successful) or
     /// 0 (not initiated), as some deployments do.
     pub status_after_activation: u8,
@@ -194,6 +196,7 @@ impl Default for MeterProfile {
             activation_reboot_ms: 2_000,
             reboot_ms: 2_000,
             inactivity_timeout_ms: 120_000,
+            max_connections: 16,
             status_after_activation: 6,
             accept_opaque_images: false,
             default_part: 1,
@@ -275,6 +278,9 @@ impl MeterProfile {
                 "field max_image_size: {} is above {MAX_IMAGE_SIZE}, the most an emulated meter holds",
                 self.max_image_size
             ));
+        }
+        if self.max_connections == 0 {
+            return Err("field max_connections: at least 1".into());
         }
         if self.inactivity_timeout_ms == 0 {
             return Err("field inactivity_timeout_ms: must be above 0".into());

@@ -126,6 +126,17 @@ impl MeterHost {
         out
     }
 
+    /// How many connections the meter serves at once.
+    pub(super) fn max_connections(&self) -> usize {
+        usize::from(
+            self.meter
+                .lock()
+                .expect("meter lock")
+                .profile()
+                .max_connections,
+        )
+    }
+
     /// How long a connection to this meter may stay silent.
     pub(super) fn inactivity_timeout(&self) -> Duration {
         let meter = self.meter.lock().expect("meter lock");

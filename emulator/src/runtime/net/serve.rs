@@ -48,6 +48,43 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The connections a listener serves at once; a slot is given back when its connection ends.
+#[derive(Clone)]
+struct Slots {
+    taken: Arc<std::sync::atomic::AtomicUsize>,
+    limit: usize,
+}
+
+/// One connection's place among a listener's [`Slots`].
+struct Slot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl Slots {
+    fn new(limit: usize) -> Self {
+        Slots {
+            taken: Arc::default(),
+            limit: limit.max(1),
+        }
+    }
+
+    /// A place for a new connection, or `None` when every place is taken.
+    fn take(&self) -> Option<Slot> {
+        let order = std::sync::atomic::Ordering::AcqRel;
+        let limit = self.limit;
+        self.taken
+            .fetch_update(order, std::sync::atomic::Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(self.taken.clone()))
+    }
+}
+
 /// Serves the meter on `listener` until the task is dropped.
 pub async fn serve(
     listener: TcpListener,
@@ -58,8 +95,14 @@ pub async fn serve(
     // before the first connection is taken.
     host.with_meter(|m| m.handle_timeout(now_ms()));
     let _timers = AbortOnDrop(tokio::spawn(timers(host.clone())));
+    let slots = Slots::new(host.max_connections());
     loop {
         let (stream, peer) = accept(&listener).await?;
+        let Some(slot) = slots.take() else {
+            tracing::debug!(%peer, "refused: every connection the meter serves is taken");
+            drop(stream);
+            continue;
+        };
         if host.offline() {
             // A rebooting meter does not answer: the connection is closed at once.
             drop(stream);
@@ -76,6 +119,7 @@ pub async fn serve(
         tracing::debug!(%peer, "connection");
         let host = host.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let result = match transport {
                 Transport::Wrapper => wrapper_connection(stream, Route::One(host)).await,
                 Transport::Hdlc => hdlc_connection(stream, Route::One(host)).await,
@@ -100,10 +144,18 @@ pub async fn serve_gateway(
         .iter()
         .map(|h| AbortOnDrop(tokio::spawn(timers(h.clone()))))
         .collect();
+    // A gateway serves as many connections as its meters together would.
+    let slots = Slots::new(hosts.iter().map(|h| h.max_connections()).sum());
     loop {
         let (stream, peer) = accept(&listener).await?;
+        let Some(slot) = slots.take() else {
+            tracing::debug!(%peer, "refused: every connection the gateway serves is taken");
+            drop(stream);
+            continue;
+        };
         let route = Route::Gateway(hosts.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             let result = match transport {
                 Transport::Wrapper => wrapper_connection(stream, route).await,
                 Transport::Hdlc => hdlc_connection(stream, route).await,
