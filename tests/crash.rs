@@ -265,3 +265,46 @@ async fn a_block_the_disk_cannot_take_is_refused_and_the_rest_survive() {
     let _ = meter.kill();
     let _ = meter.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_the_meter_cannot_store_is_not_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trust, image) = signed_image(dir.path(), "APP-2.0.0", 2_000);
+    let state = dir.path().join("state");
+    // No file may pass 512 bytes: state.json cannot be saved.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 1; exec '{}' emulate --listen 127.0.0.1:0 --state-dir '{}' --trust-key '{}'",
+        env!("CARGO_BIN_EXE_meterfleet"),
+        state.display(),
+        trust.display()
+    );
+    let (mut meter, port) = spawn_listening(
+        Command::new("sh")
+            .args(["-c", &script])
+            .stderr(Stdio::null()),
+    );
+    let mut target = Target::new(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Transport::Wrapper,
+    );
+    target.request_timeout = Duration::from_secs(1);
+    let mut session = Session::open(&target, false).await.unwrap();
+    let size = std::fs::metadata(&image).unwrap().len() as u32;
+    let initiated = session
+        .action(
+            it::method(method::IMAGE_TRANSFER_INITIATE),
+            Some(it::initiate_parameters(b"APP-2.0.0", size)),
+        )
+        .await;
+    assert!(
+        matches!(
+            initiated,
+            Err(harness::session::SessionError::Link(
+                harness::connection::LinkFailure::Timeout(_)
+            ))
+        ),
+        "no reply to an initiate the meter could not store: {initiated:?}"
+    );
+    let _ = meter.kill();
+    let _ = meter.wait();
+}

@@ -37,6 +37,8 @@ pub struct MeterHost {
     link_faults: Mutex<LinkFaultState>,
     /// Woken when a request may have changed the meter's next deadline.
     timer: tokio::sync::Notify,
+    /// Set when the last save of the state failed: the request that changed it gets no reply.
+    save_failed: std::sync::atomic::AtomicBool,
 }
 
 /// The delay a link adds to each exchange: latency both ways, and bytes at its bandwidth.
@@ -74,6 +76,7 @@ impl MeterHost {
             next_connection: std::sync::atomic::AtomicU64::new(1),
             link_faults: Mutex::new(LinkFaultState::new(LinkFaults::default())),
             timer: tokio::sync::Notify::new(),
+            save_failed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -102,9 +105,14 @@ impl MeterHost {
         }
         if meter.take_dirty() {
             if let Some(store) = &self.store {
-                if let Err(e) = store.save(meter.state()) {
+                let saved = store.save(meter.state());
+                if let Err(e) = &saved {
                     tracing::error!("persisting the meter state failed: {e}");
+                    // Tried again with the next request.
+                    meter.state_mut();
                 }
+                self.save_failed
+                    .store(saved.is_err(), std::sync::atomic::Ordering::Relaxed);
             }
         }
         while let Some(event) = meter.poll_event() {
@@ -169,6 +177,13 @@ impl MeterHost {
             *self.owner.lock().expect("owner lock") = Some(connection);
         }
         let reply = self.with_meter(|m| m.handle_apdu(now_ms(), client_sap, request));
+        // A change the meter could not store is not acknowledged: the head-end hears nothing
+        // and asks again.
+        let reply = reply.filter(|_| {
+            !self
+                .save_failed
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        });
         tracing::debug!(
             client = client_sap,
             request = %summary(request),
