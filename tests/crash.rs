@@ -1,5 +1,6 @@
-//! A meter killed for real (SIGKILL) in the middle of its activation reboot, then restarted on
-//! the same state directory: it comes up on its old firmware with status 7, never stuck at 5.
+//! `meterfleet emulate --state-dir` killed for real (SIGKILL) and starved of disk: no block it
+//! acknowledged is lost, a change it could not store is not acknowledged, and a kill inside
+//! its activation reboot brings it up on its old firmware with status 7, never stuck at 5.
 
 mod common;
 
@@ -23,6 +24,22 @@ fn emulate(dir: &Path, trust: &Path, profile: &Path) -> (Child, u16) {
             .arg(trust)
             .arg("--profile")
             .arg(profile)
+            .stderr(Stdio::null()),
+    )
+}
+
+/// `meterfleet emulate` keeping its state in `dir`, where no file may pass `blocks` × 512
+/// bytes (`ulimit -f`); SIGXFSZ is ignored, so a write past the limit fails instead.
+fn emulate_with_file_limit(dir: &Path, trust: &Path, blocks: u32) -> (Child, u16) {
+    let script = format!(
+        "trap '' XFSZ; ulimit -f {blocks}; exec '{}' emulate --listen 127.0.0.1:0 --state-dir '{}' --trust-key '{}'",
+        env!("CARGO_BIN_EXE_meterfleet"),
+        dir.display(),
+        trust.display()
+    );
+    spawn_listening(
+        Command::new("sh")
+            .args(["-c", &script])
             .stderr(Stdio::null()),
     )
 }
@@ -111,6 +128,38 @@ struct Transfer {
     block_size: usize,
 }
 
+/// A signed image of 11,800 bytes (60 blocks of 200), a default profile and a state directory.
+struct Bench {
+    _dir: tempfile::TempDir,
+    trust: std::path::PathBuf,
+    profile: std::path::PathBuf,
+    state: std::path::PathBuf,
+    transfer: Transfer,
+}
+
+impl Bench {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (trust, image) = signed_image(dir.path(), "APP-2.0.0", 11_800);
+        let profile = dir.path().join("profile.toml");
+        std::fs::write(&profile, "").unwrap();
+        Bench {
+            state: dir.path().join("state"),
+            transfer: Transfer {
+                image: std::fs::read(&image).unwrap(),
+                block_size: 200,
+            },
+            trust,
+            profile,
+            _dir: dir,
+        }
+    }
+
+    fn emulate(&self) -> (Child, u16) {
+        emulate(&self.state, &self.trust, &self.profile)
+    }
+}
+
 impl Transfer {
     fn blocks(&self) -> u32 {
         self.image.len().div_ceil(self.block_size) as u32
@@ -168,16 +217,9 @@ impl Transfer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_acknowledged_block_is_lost_to_sigkill_at_seeded_points() {
     use rand::{Rng, SeedableRng};
-    let dir = tempfile::tempdir().unwrap();
-    let (trust, image) = signed_image(dir.path(), "APP-2.0.0", 11_800);
-    let profile = dir.path().join("profile.toml");
-    std::fs::write(&profile, "").unwrap();
-    let state = dir.path().join("state");
-    let transfer = Transfer {
-        image: std::fs::read(&image).unwrap(),
-        block_size: 200,
-    };
-    let (mut meter, port) = emulate(&state, &trust, &profile);
+    let bench = Bench::new();
+    let transfer = &bench.transfer;
+    let (mut meter, port) = bench.emulate();
     let mut session = Transfer::connect(port).await;
     transfer.initiate(&mut session).await;
     let mut acknowledged = std::collections::BTreeSet::new();
@@ -196,7 +238,7 @@ async fn no_acknowledged_block_is_lost_to_sigkill_at_seeded_points() {
         drop(session);
         meter.kill().unwrap();
         meter.wait().unwrap();
-        let restarted = emulate(&state, &trust, &profile);
+        let restarted = bench.emulate();
         meter = restarted.0;
         session = Transfer::connect(restarted.1).await;
         let held: std::collections::BTreeSet<u32> =
@@ -213,28 +255,10 @@ async fn no_acknowledged_block_is_lost_to_sigkill_at_seeded_points() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_block_the_disk_cannot_take_is_refused_and_the_rest_survive() {
-    let dir = tempfile::tempdir().unwrap();
-    let (trust, image) = signed_image(dir.path(), "APP-2.0.0", 11_800);
-    let profile = dir.path().join("profile.toml");
-    std::fs::write(&profile, "").unwrap();
-    let state = dir.path().join("state");
-    let transfer = Transfer {
-        image: std::fs::read(&image).unwrap(),
-        block_size: 200,
-    };
-    // No file of the meter's may pass 12 KiB (24 blocks of 512 bytes): image.bin fits, the
-    // journal of 220-byte records does not. SIGXFSZ is ignored, so the write fails instead.
-    let script = format!(
-        "trap '' XFSZ; ulimit -f 24; exec '{}' emulate --listen 127.0.0.1:0 --state-dir '{}' --trust-key '{}'",
-        env!("CARGO_BIN_EXE_meterfleet"),
-        state.display(),
-        trust.display()
-    );
-    let (mut meter, port) = spawn_listening(
-        Command::new("sh")
-            .args(["-c", &script])
-            .stderr(Stdio::null()),
-    );
+    let bench = Bench::new();
+    let transfer = &bench.transfer;
+    // 12 KiB a file: image.bin (11,800 bytes) fits, the journal of 220-byte records does not.
+    let (mut meter, port) = emulate_with_file_limit(&bench.state, &bench.trust, 24);
     let mut session = Transfer::connect(port).await;
     transfer.initiate(&mut session).await;
     let mut acknowledged = Vec::new();
@@ -255,7 +279,7 @@ async fn a_block_the_disk_cannot_take_is_refused_and_the_rest_survive() {
     drop(session);
     meter.kill().unwrap();
     meter.wait().unwrap();
-    let (mut meter, port) = emulate(&state, &trust, &profile);
+    let (mut meter, port) = bench.emulate();
     let mut session = Transfer::connect(port).await;
     assert_eq!(
         transfer.held(&mut session).await,
@@ -268,28 +292,16 @@ async fn a_block_the_disk_cannot_take_is_refused_and_the_rest_survive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_the_meter_cannot_store_is_not_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
-    let (trust, image) = signed_image(dir.path(), "APP-2.0.0", 2_000);
-    let state = dir.path().join("state");
+    let bench = Bench::new();
     // No file may pass 512 bytes: state.json cannot be saved.
-    let script = format!(
-        "trap '' XFSZ; ulimit -f 1; exec '{}' emulate --listen 127.0.0.1:0 --state-dir '{}' --trust-key '{}'",
-        env!("CARGO_BIN_EXE_meterfleet"),
-        state.display(),
-        trust.display()
-    );
-    let (mut meter, port) = spawn_listening(
-        Command::new("sh")
-            .args(["-c", &script])
-            .stderr(Stdio::null()),
-    );
+    let (mut meter, port) = emulate_with_file_limit(&bench.state, &bench.trust, 1);
     let mut target = Target::new(
         format!("127.0.0.1:{port}").parse().unwrap(),
         Transport::Wrapper,
     );
     target.request_timeout = Duration::from_secs(1);
     let mut session = Session::open(&target, false).await.unwrap();
-    let size = std::fs::metadata(&image).unwrap().len() as u32;
+    let size = bench.transfer.image.len() as u32;
     let initiated = session
         .action(
             it::method(method::IMAGE_TRANSFER_INITIATE),

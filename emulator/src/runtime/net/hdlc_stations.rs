@@ -4,7 +4,7 @@
 
 use super::host::{MeterHost, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use super::link_faults::LinkFaultState;
-use super::route::{read_some, rebooted_now, Route};
+use super::route::{rebooted_now, PeerReader, Route};
 use dlms::hdlc::{
     Frame, FrameSplitter, HdlcAddress, HdlcLink, HdlcParameters, LinkConfig, LinkEvent, Role,
 };
@@ -95,9 +95,7 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
         );
     }
     let mut splitter = FrameSplitter::new();
-    let mut buf = vec![0u8; 4096];
-    let idle = route.inactivity_timeout();
-    let mut quiet_until = tokio::time::Instant::now() + idle;
+    let mut reader = PeerReader::new(route.inactivity_timeout());
     let result = loop {
         let now = Instant::now();
         let mut out = Vec::new();
@@ -117,11 +115,10 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
             });
         let reboot = rebooted_now(&mut rebooted);
         tokio::select! {
-            received = read_some(&mut stream, &mut buf) => {
+            received = reader.next(&mut stream) => {
                 let Some(received) = received? else {
                     break Ok(());
                 };
-                quiet_until = tokio::time::Instant::now() + idle;
                 splitter.push(received);
                 let now = Instant::now();
                 while let Some(frame) = splitter.next_frame() {
@@ -137,10 +134,6 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
                 }
             }
             _ = reboot => break Ok(()),
-            _ = tokio::time::sleep_until(quiet_until) => {
-                tracing::debug!("closing an HDLC connection silent for {idle:?}");
-                break Ok(());
-            }
         }
     };
     for station in stations.values() {

@@ -59,13 +59,39 @@ impl Route {
     }
 }
 
-/// Reads what the peer sent: `None` once it has closed the connection.
-pub(super) async fn read_some<'b>(
-    stream: &mut TcpStream,
-    buf: &'b mut [u8],
-) -> std::io::Result<Option<&'b [u8]>> {
-    let n = stream.read(buf).await?;
-    Ok((n > 0).then_some(&buf[..n]))
+/// What a connection's peer sends, read with the meter's inactivity time-out.
+pub(super) struct PeerReader {
+    buf: Vec<u8>,
+    idle: std::time::Duration,
+    quiet_until: tokio::time::Instant,
+}
+
+impl PeerReader {
+    /// A reader that gives up once the peer has been silent for `idle`.
+    pub(super) fn new(idle: std::time::Duration) -> Self {
+        PeerReader {
+            buf: vec![0; 4096],
+            idle,
+            quiet_until: tokio::time::Instant::now() + idle,
+        }
+    }
+
+    /// What the peer sent next: `None` once it has closed the connection, or stayed silent
+    /// for the inactivity time-out (even in the middle of a frame). Cancel-safe: a call
+    /// dropped by a `select!` loses nothing, and the silence is counted from the last bytes.
+    pub(super) async fn next(&mut self, stream: &mut TcpStream) -> std::io::Result<Option<&[u8]>> {
+        match tokio::time::timeout_at(self.quiet_until, stream.read(&mut self.buf)).await {
+            Err(_) => {
+                tracing::debug!("closing a connection silent for {:?}", self.idle);
+                Ok(None)
+            }
+            Ok(read) => {
+                let n = read?;
+                self.quiet_until = tokio::time::Instant::now() + self.idle;
+                Ok((n > 0).then_some(&self.buf[..n]))
+            }
+        }
+    }
 }
 
 /// Completes when the lone meter reboots (never when there is none to watch).

@@ -6,7 +6,7 @@
 use super::hdlc_stations::hdlc_connection;
 use super::host::{now_ms, timers, MeterHost};
 use super::link_faults::LinkFaultState;
-use super::route::{read_some, rebooted_now, Route};
+use super::route::{rebooted_now, PeerReader, Route};
 use dlms::wrapper::{wrap, WrapperDecoder};
 use dlms::Transport;
 use std::sync::Arc;
@@ -173,17 +173,14 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
     let mut half_open = std::collections::HashSet::new();
     let mut rebooted = route.lone_meter_reboots();
     let mut decoder = WrapperDecoder::new(u16::MAX);
-    let mut buf = vec![0u8; 4096];
-    let idle = route.inactivity_timeout();
-    let mut quiet_until = tokio::time::Instant::now() + idle;
+    let mut reader = PeerReader::new(route.inactivity_timeout());
     let result = loop {
         let reboot = rebooted_now(&mut rebooted);
         tokio::select! {
-            received = read_some(&mut stream, &mut buf) => {
+            received = reader.next(&mut stream) => {
                 let Some(received) = received? else {
                     break Ok(());
                 };
-                quiet_until = tokio::time::Instant::now() + idle;
                 decoder.push(received);
                 // The replies to every request this read brought go out in one write.
                 let mut out = Vec::new();
@@ -229,10 +226,6 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                 }
             }
             _ = reboot => break Ok(()),
-            _ = tokio::time::sleep_until(quiet_until) => {
-                tracing::debug!("closing a connection silent for {idle:?}");
-                break Ok(());
-            }
         }
     };
     disconnect_all(&route, &ids);
