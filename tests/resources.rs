@@ -1,5 +1,6 @@
 //! What a meter owes nobody: a connection that goes silent, even in the middle of a frame, is
-//! closed after the profile's inactivity time-out (over the wrapper and over HDLC).
+//! closed after the profile's inactivity time-out (over the wrapper and over HDLC); a request
+//! longer than the meter's PDU size is skipped, not held, and answered pdu-too-long.
 
 mod common;
 
@@ -69,4 +70,38 @@ async fn connections_beyond_the_meter_s_limit_are_closed_and_a_place_comes_back(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(again.is_some(), "a place came back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_longer_than_the_pdu_size_is_answered_pdu_too_long_and_the_connection_goes_on() {
+    use dlms::apdu::ExceptionResponse;
+    use dlms::codec::Codec;
+    use harness::connection::Connection;
+    use harness::target::{Target, Transport};
+    // The Green Book AARQ (docs/protocol.md#test-vectors V1).
+    let aarq =
+        hex::decode("601DA109060760857405080101BE10040E01000000065F1F0400007E1FFFFF").unwrap();
+    for transport in [Transport::Wrapper, Transport::Hdlc] {
+        let name = transport.to_string();
+        let meter = Emulator::start(&["--transport", &name]);
+        let target = Target::new(
+            format!("127.0.0.1:{}", meter.port).parse().unwrap(),
+            transport,
+        );
+        let timeout = Duration::from_secs(10);
+        let mut conn = Connection::open(&target, timeout).await.unwrap();
+        // 60,000 bytes to a meter whose PDU size is 1,024.
+        let reply = conn.exchange(&vec![0xC1; 60_000], timeout).await.unwrap();
+        assert_eq!(
+            ExceptionResponse::decode(&reply).unwrap(),
+            ExceptionResponse::PDU_TOO_LONG,
+            "{name}"
+        );
+        let reply = conn.exchange(&aarq, timeout).await.unwrap();
+        assert_eq!(
+            reply[0],
+            dlms::apdu::tag::AARE,
+            "{name}: the next request is served"
+        );
+    }
 }

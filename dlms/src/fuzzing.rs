@@ -11,7 +11,7 @@ use crate::hdlc::{
     Control, FrameRepr, HdlcAddress, HdlcLink, HdlcParameters, LinkConfig, LinkEvent, Role,
 };
 use crate::security::{CipherContext, Keys, ReplayGuard, SecurityControl};
-use crate::wrapper::WrapperDecoder;
+use crate::wrapper::{WrapperDecoder, HEADER_LEN};
 use arbitrary::{Arbitrary, Unstructured};
 use std::time::{Duration, Instant};
 
@@ -115,11 +115,13 @@ pub fn wrapper_stream(input: &[u8]) {
         let end = at.saturating_add(c).min(stream.len());
         dec.push(&stream[at..end]);
         at = end;
+        assert!(dec.buffered() <= HEADER_LEN + 1024 + c.min(stream.len()));
         loop {
             match dec.next_frame() {
                 Ok(Some(frame)) => assert!(frame.apdu.len() <= 1024),
                 Ok(None) => break,
-                Err(_) => return,
+                Err(e) if e.ends_stream() => return,
+                Err(_) => {}
             }
         }
     }

@@ -90,15 +90,20 @@ pub struct WrapperFrame {
     pub apdu: Vec<u8>,
 }
 
-/// Why a wrapper stream cannot go on: the peer must be disconnected.
+/// Why a wrapper frame could not be delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum WrapperError {
-    /// The header's version is not 0x0001.
+    /// The header's version is not 0x0001: the stream cannot be trusted and must be closed.
     #[error("wrapper version 0x{0:04X} is not 0x0001")]
     BadVersion(u16),
-    /// The announced APDU is longer than this receiver accepts.
+    /// The announced APDU is longer than this receiver accepts. Its bytes are skipped as they
+    /// arrive, never held, and the frames after it are delivered.
     #[error("wrapper length {length} exceeds the limit of {limit}")]
     TooLong {
+        /// The sender's wPort.
+        sender: u16,
+        /// The receiver's wPort.
+        receiver: u16,
         /// The announced length.
         length: u16,
         /// The receiver's limit.
@@ -106,12 +111,22 @@ pub enum WrapperError {
     },
 }
 
-/// Reassembles wrapper frames from a byte stream.
+impl WrapperError {
+    /// Whether the stream must be closed (otherwise only this frame is lost).
+    pub fn ends_stream(&self) -> bool {
+        matches!(self, WrapperError::BadVersion(_))
+    }
+}
+
+/// Reassembles wrapper frames from a byte stream, holding at most one frame of `limit` bytes
+/// and what the last read brought.
 #[derive(Debug)]
 pub struct WrapperDecoder {
     buf: Vec<u8>,
     start: usize,
     limit: u16,
+    /// An over-long frame being skipped: the bytes still to come, and its report.
+    skipping: Option<(usize, WrapperError)>,
 }
 
 impl WrapperDecoder {
@@ -121,6 +136,7 @@ impl WrapperDecoder {
             buf: Vec::new(),
             start: 0,
             limit,
+            skipping: None,
         }
     }
 
@@ -138,9 +154,22 @@ impl WrapperDecoder {
         self.buf.len() - self.start
     }
 
-    /// The next complete frame, `Ok(None)` if more bytes are needed, or an error that ends the
-    /// stream.
+    /// The next complete frame, `Ok(None)` if more bytes are needed, or an error: one that
+    /// [ends the stream](WrapperError::ends_stream), or an over-long frame, reported once its
+    /// last byte is skipped.
     pub fn next_frame(&mut self) -> Result<Option<WrapperFrame>, WrapperError> {
+        if let Some((remaining, error)) = &mut self.skipping {
+            let skipped = (*remaining).min(self.buf.len() - self.start);
+            *remaining -= skipped;
+            self.start += skipped;
+            if *remaining > 0 {
+                self.compact();
+                return Ok(None);
+            }
+            let error = *error;
+            self.skipping = None;
+            return Err(error);
+        }
         let pending = &self.buf[self.start..];
         if pending.len() < HEADER_LEN {
             self.compact();
@@ -152,13 +181,19 @@ impl WrapperDecoder {
         }
         let header =
             WrapperHeader::parse(&pending[..HEADER_LEN]).expect("8 bytes, version checked");
+        let length = usize::from(header.length);
         if header.length > self.limit {
-            return Err(WrapperError::TooLong {
+            self.start += HEADER_LEN;
+            let error = WrapperError::TooLong {
+                sender: header.source,
+                receiver: header.destination,
                 length: header.length,
                 limit: self.limit,
-            });
+            };
+            self.skipping = Some((length, error));
+            return self.next_frame();
         }
-        let total = HEADER_LEN + header.length as usize;
+        let total = HEADER_LEN + length;
         if pending.len() < total {
             self.compact();
             return Ok(None);
@@ -222,19 +257,44 @@ mod tests {
     }
 
     #[test]
-    fn wrong_version_and_over_limit_end_the_stream() {
+    fn a_wrong_version_ends_the_stream() {
         let mut dec = WrapperDecoder::new(4);
         dec.push(&hex("00 02 00 10 00 01 00 01 AA"));
-        assert_eq!(dec.next_frame(), Err(WrapperError::BadVersion(2)));
+        let err = dec.next_frame().unwrap_err();
+        assert_eq!(err, WrapperError::BadVersion(2));
+        assert!(err.ends_stream());
+    }
+
+    #[test]
+    fn an_over_long_frame_is_skipped_without_being_held_and_reported_at_its_end() {
         let mut dec = WrapperDecoder::new(4);
-        dec.push(&hex("00 01 00 10 00 01 00 05"));
+        let mut stream = hex("00 01 00 10 00 01 03 E8");
+        stream.extend([0xAA; 10]);
+        dec.push(&stream);
+        assert_eq!(dec.next_frame(), Ok(None));
+        assert_eq!(dec.buffered(), 0);
+        for _ in 0..98 {
+            dec.push(&[0xAA; 10]);
+            assert_eq!(dec.next_frame(), Ok(None));
+            assert_eq!(dec.buffered(), 0);
+        }
+        // The last 10 bytes of the 1,000 and the next frame in one read.
+        let mut tail = vec![0xAA; 10];
+        tail.extend(wrap(16, 1, b"next").unwrap());
+        dec.push(&tail);
+        let err = dec.next_frame().unwrap_err();
         assert_eq!(
-            dec.next_frame(),
-            Err(WrapperError::TooLong {
-                length: 5,
+            err,
+            WrapperError::TooLong {
+                sender: 16,
+                receiver: 1,
+                length: 1000,
                 limit: 4
-            })
+            }
         );
+        assert!(!err.ends_stream());
+        assert_eq!(dec.next_frame().unwrap().unwrap().apdu, b"next");
+        assert_eq!(dec.next_frame(), Ok(None));
     }
 
     proptest! {
@@ -268,7 +328,14 @@ mod tests {
         fn arbitrary_streams_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let mut dec = WrapperDecoder::new(64);
             dec.push(&bytes);
-            while let Ok(Some(_)) = dec.next_frame() {}
+            loop {
+                match dec.next_frame() {
+                    Ok(Some(_)) => {}
+                    Err(e) if !e.ends_stream() => {}
+                    _ => break,
+                }
+                prop_assert!(dec.buffered() <= bytes.len());
+            }
         }
     }
 }

@@ -37,6 +37,14 @@ pub struct ExceptionResponse {
     pub service_error: ServiceError,
 }
 
+impl ExceptionResponse {
+    /// The answer to an APDU longer than the receiver's max-receive-pdu-size.
+    pub const PDU_TOO_LONG: ExceptionResponse = ExceptionResponse {
+        state_error: StateError::ServiceNotAllowed,
+        service_error: ServiceError::PduTooLong,
+    };
+}
+
 impl Codec<'_> for ExceptionResponse {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(super::tag::EXCEPTION_RESPONSE);

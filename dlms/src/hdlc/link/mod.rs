@@ -48,6 +48,9 @@ pub struct LinkConfig {
     pub max_retries: u32,
     /// Server: silence after which the link is dropped, if any.
     pub inactivity_timeout: Option<Duration>,
+    /// The longest APDU this station takes in; the segments of a longer one are acknowledged
+    /// but not kept, and [`LinkEvent::ApduTooLong`] reports it.
+    pub max_apdu: u16,
 }
 
 impl LinkConfig {
@@ -60,6 +63,7 @@ impl LinkConfig {
             response_timeout: Duration::from_secs(1),
             max_retries: 3,
             inactivity_timeout: None,
+            max_apdu: u16::MAX,
         }
     }
 
@@ -72,6 +76,7 @@ impl LinkConfig {
             response_timeout: Duration::from_secs(1),
             max_retries: 3,
             inactivity_timeout: Some(Duration::from_secs(120)),
+            max_apdu: u16::MAX,
         }
     }
 }
@@ -98,6 +103,11 @@ pub enum LinkEvent {
     Connected(HdlcParameters),
     /// A whole APDU arrived (LLC header removed).
     Apdu(Vec<u8>),
+    /// A message longer than [`LinkConfig::max_apdu`] arrived and was dropped.
+    ApduTooLong {
+        /// Its length, LLC header included.
+        length: usize,
+    },
     /// The link is down.
     Disconnected(DisconnectReason),
 }
@@ -138,7 +148,10 @@ pub struct HdlcLink {
     vr: u8,
     send_queue: VecDeque<Segment>,
     unacked: VecDeque<(u8, Segment)>,
+    /// The message being received, while it fits `max_apdu`.
     rx: Vec<u8>,
+    /// The length of the message being received, kept or not.
+    rx_len: usize,
     token: bool,
     awaiting_reply: bool,
     poll_due: bool,
@@ -174,6 +187,7 @@ impl HdlcLink {
             send_queue: VecDeque::new(),
             unacked: VecDeque::new(),
             rx: Vec::new(),
+            rx_len: 0,
             token: false,
             awaiting_reply: false,
             poll_due: false,
@@ -393,7 +407,7 @@ impl HdlcLink {
                     if progressed {
                         self.retries = 0;
                     }
-                    if self.awaiting_reply && self.send_queue.is_empty() && self.rx.is_empty() {
+                    if self.awaiting_reply && self.send_queue.is_empty() && self.rx_len == 0 {
                         // The server had nothing for us yet: poll again after the timeout.
                         self.arm(now);
                     }
@@ -419,26 +433,44 @@ impl HdlcLink {
             }
             if ns == self.vr {
                 self.vr = (self.vr + 1) % 8;
-                self.rx.extend_from_slice(frame.info);
-                if !frame.segmented {
-                    let message = std::mem::take(&mut self.rx);
-                    let llc = match self.role {
-                        Role::Client => LLC_RESPONSE,
-                        Role::Server => LLC_REQUEST,
-                    };
-                    let apdu = match message.strip_prefix(&llc[..]) {
-                        Some(rest) => rest.to_vec(),
-                        None => message,
-                    };
-                    if self.role == Role::Client {
-                        self.awaiting_reply = false;
-                    }
-                    self.events.push_back(LinkEvent::Apdu(apdu));
-                }
+                self.receive_segment(frame.info, frame.segmented);
             }
             return true;
         }
         true
+    }
+
+    /// Adds one segment to the message being received; the last one delivers it.
+    fn receive_segment(&mut self, info: &[u8], more: bool) {
+        // The LLC header is not part of the APDU.
+        let limit = usize::from(self.config.max_apdu) + LLC_REQUEST.len();
+        self.rx_len = self.rx_len.saturating_add(info.len());
+        if self.rx_len <= limit {
+            self.rx.extend_from_slice(info);
+        } else {
+            self.rx = Vec::new();
+        }
+        if more {
+            return;
+        }
+        let length = std::mem::take(&mut self.rx_len);
+        let message = std::mem::take(&mut self.rx);
+        if self.role == Role::Client {
+            self.awaiting_reply = false;
+        }
+        if length > limit {
+            self.events.push_back(LinkEvent::ApduTooLong { length });
+            return;
+        }
+        let llc = match self.role {
+            Role::Client => LLC_RESPONSE,
+            Role::Server => LLC_REQUEST,
+        };
+        let apdu = match message.strip_prefix(&llc[..]) {
+            Some(rest) => rest.to_vec(),
+            None => message,
+        };
+        self.events.push_back(LinkEvent::Apdu(apdu));
     }
 
     /// Drops the frames the peer acknowledges with `nr`; false if `nr` acknowledges a frame
@@ -546,7 +578,7 @@ impl HdlcLink {
         }
         let send_rr = match self.role {
             Role::Server => count == 0,
-            Role::Client => count == 0 && (!self.rx.is_empty() || self.poll_due),
+            Role::Client => count == 0 && (self.rx_len > 0 || self.poll_due),
         };
         if send_rr {
             self.emit(
@@ -597,6 +629,7 @@ impl HdlcLink {
         self.send_queue.clear();
         self.unacked.clear();
         self.rx.clear();
+        self.rx_len = 0;
         self.token = false;
         self.awaiting_reply = false;
         self.poll_due = false;

@@ -153,6 +153,31 @@ fn large_apdus_are_segmented_both_ways() {
 }
 
 #[test]
+fn an_apdu_over_the_limit_is_reported_not_kept_and_the_link_goes_on() {
+    let mut w = Wire::new(params(128, 1), params(128, 1));
+    w.server = HdlcLink::new(
+        Role::Server,
+        LinkConfig {
+            max_apdu: 300,
+            ..LinkConfig::server(HdlcAddress::server(1, 17), params(128, 1))
+        },
+    );
+    w.connect();
+    w.client.send_apdu(&[0x5A; 301]).unwrap();
+    w.client.send_apdu(&[0xA5; 300]).unwrap();
+    w.run(&mut || false, false, 1000);
+    let received: Vec<_> = w.server_events[1..].to_vec();
+    assert_eq!(
+        received,
+        vec![
+            LinkEvent::ApduTooLong { length: 304 },
+            LinkEvent::Apdu(vec![0xA5; 300])
+        ]
+    );
+    assert!(w.server.rx.capacity() <= 303 + 128);
+}
+
+#[test]
 fn lost_frames_are_resent_after_the_timeout() {
     let mut w = Wire::new(params(64, 2), params(64, 2));
     w.connect();

@@ -240,6 +240,12 @@ impl Meter {
         self.stats
     }
 
+    /// The answer to a request longer than max_pdu_size that the edge skipped rather than
+    /// kept: pdu-too-long, or nothing while the meter reboots.
+    pub fn refuse_too_long(&self) -> Option<Vec<u8>> {
+        (!self.is_offline()).then(|| ExceptionResponse::PDU_TOO_LONG.to_bytes())
+    }
+
     /// True while the meter is rebooting.
     pub fn is_offline(&self) -> bool {
         self.offline_until_ms.is_some()
@@ -407,10 +413,7 @@ impl Meter {
 
     fn answer(&mut self, now_ms: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
         if request.len() > self.config.profile.max_pdu_size as usize {
-            return Some(exception(
-                StateError::ServiceNotAllowed,
-                ServiceError::PduTooLong,
-            ));
+            return Some(ExceptionResponse::PDU_TOO_LONG.to_bytes());
         }
         let apdu = match Apdu::decode(request) {
             Ok(a) => a,

@@ -39,7 +39,13 @@ impl Station {
         Station {
             id: host.connection_id(),
             rebooted: host.generation.subscribe(),
-            link: HdlcLink::new(Role::Server, LinkConfig::server(address, PARAMETERS)),
+            link: HdlcLink::new(
+                Role::Server,
+                LinkConfig {
+                    max_apdu: host.max_pdu_size(),
+                    ..LinkConfig::server(address, PARAMETERS)
+                },
+            ),
             half_open: false,
             host,
         }
@@ -56,6 +62,12 @@ impl Station {
                 LinkEvent::Apdu(apdu) => {
                     let sap = self.link.peer().map_or(0, |p| p.upper);
                     if let Some(reply) = self.host.handle(self.id, sap, &apdu) {
+                        let _ = self.link.send_apdu(&reply);
+                    }
+                }
+                LinkEvent::ApduTooLong { length } => {
+                    let sap = self.link.peer().map_or(0, |p| p.upper);
+                    if let Some(reply) = self.host.refuse_too_long(sap, length) {
                         let _ = self.link.send_apdu(&reply);
                     }
                 }

@@ -5,6 +5,7 @@
 use super::link_faults::{LinkFaultState, LinkFaultStats, LinkFaults};
 use super::store::DirStore;
 use crate::meter::{Meter, MeterEvent};
+use crate::profile::MeterProfile;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -134,21 +135,37 @@ impl MeterHost {
         out
     }
 
+    /// A value read from the meter's profile.
+    fn read_profile<T>(&self, read: impl FnOnce(&MeterProfile) -> T) -> T {
+        read(self.meter.lock().expect("meter lock").profile())
+    }
+
     /// How many connections the meter serves at once.
     pub(super) fn max_connections(&self) -> usize {
-        usize::from(
-            self.meter
-                .lock()
-                .expect("meter lock")
-                .profile()
-                .max_connections,
-        )
+        self.read_profile(|p| usize::from(p.max_connections))
+    }
+
+    /// The longest request the meter takes in (its max-receive-pdu-size): what a connection
+    /// holds of a partial request.
+    pub(super) fn max_pdu_size(&self) -> u16 {
+        self.read_profile(|p| p.max_pdu_size)
+    }
+
+    /// A request of `length` bytes, longer than [`Self::max_pdu_size`], was skipped by the
+    /// connection: the meter's answer.
+    pub(super) fn refuse_too_long(&self, client_sap: u16, length: usize) -> Option<Vec<u8>> {
+        let reply = self.meter.lock().expect("meter lock").refuse_too_long();
+        tracing::debug!(
+            client = client_sap,
+            length,
+            "request longer than the PDU size"
+        );
+        reply
     }
 
     /// How long a connection to this meter may stay silent.
     pub(super) fn inactivity_timeout(&self) -> Duration {
-        let meter = self.meter.lock().expect("meter lock");
-        Duration::from_millis(meter.profile().inactivity_timeout_ms)
+        self.read_profile(|p| Duration::from_millis(p.inactivity_timeout_ms))
     }
 
     /// A new connection reaches the meter: its id (which owns the associations it makes).

@@ -48,6 +48,15 @@ impl Route {
         }
     }
 
+    /// The longest request a connection holds: the lone meter's max-receive-pdu-size, or the
+    /// largest of a gateway's meters.
+    pub(super) fn max_pdu_size(&self) -> u16 {
+        match self {
+            Route::One(host) => host.max_pdu_size(),
+            Route::Gateway(hosts) => hosts.iter().map(|h| h.max_pdu_size()).max().unwrap_or(0),
+        }
+    }
+
     /// The meter at an HDLC physical address.
     pub(super) fn hdlc_host(&self, physical: u16) -> Option<&Arc<MeterHost>> {
         match self {

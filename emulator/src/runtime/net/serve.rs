@@ -7,7 +7,7 @@ use super::hdlc_stations::hdlc_connection;
 use super::host::{now_ms, timers, MeterHost};
 use super::link_faults::LinkFaultState;
 use super::route::{rebooted_now, PeerReader, Route};
-use dlms::wrapper::{wrap, WrapperDecoder};
+use dlms::wrapper::{wrap, WrapperDecoder, WrapperError};
 use dlms::Transport;
 use std::sync::Arc;
 use std::time::Duration;
@@ -172,7 +172,7 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
     let mut ids: std::collections::HashMap<u16, u64> = std::collections::HashMap::new();
     let mut half_open = std::collections::HashSet::new();
     let mut rebooted = route.lone_meter_reboots();
-    let mut decoder = WrapperDecoder::new(u16::MAX);
+    let mut decoder = WrapperDecoder::new(route.max_pdu_size());
     let mut reader = PeerReader::new(route.inactivity_timeout());
     let result = loop {
         let reboot = rebooted_now(&mut rebooted);
@@ -188,6 +188,15 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                     let frame = match decoder.next_frame() {
                         Ok(Some(f)) => f,
                         Ok(None) => break,
+                        Err(WrapperError::TooLong { sender, receiver, length, .. }) => {
+                            let reply = route
+                                .wrapper_host(receiver)
+                                .filter(|_| !half_open.contains(&receiver))
+                                .and_then(|host| host.refuse_too_long(sender, length.into()))
+                                .and_then(|reply| wrap(receiver, sender, &reply));
+                            out.extend(reply.unwrap_or_default());
+                            continue;
+                        }
                         Err(e) => {
                             tracing::warn!("closing: {e}");
                             stream.write_all(&out).await?;
