@@ -1,10 +1,11 @@
 //! What a meter owes nobody: a connection that goes silent, even in the middle of a frame, is
 //! closed after the profile's inactivity time-out (over the wrapper and over HDLC); a request
-//! longer than the meter's PDU size is skipped, not held, and answered pdu-too-long.
+//! longer than the meter's PDU size is skipped, not held, and answered pdu-too-long; a fleet
+//! serves no more connections than its open-file limit holds, and closes the excess at once.
 
 mod common;
 
-use common::Emulator;
+use common::{spawn_listening, Emulator};
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -104,4 +105,77 @@ async fn a_request_longer_than_the_pdu_size_is_answered_pdu_too_long_and_the_con
             "{name}: the next request is served"
         );
     }
+}
+
+/// Whether the meter behind `stream` answers an AARQ over the wrapper.
+fn served(stream: &mut std::net::TcpStream) -> bool {
+    let aarq =
+        hex::decode("601DA109060760857405080101BE10040E01000000065F1F0400007E1FFFFF").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    if stream
+        .write_all(&dlms::wrapper::wrap(16, 1, &aarq).unwrap())
+        .is_err()
+    {
+        return false;
+    }
+    let mut reply = [0u8; 9];
+    stream.read_exact(&mut reply).is_ok() && reply[8] == dlms::apdu::tag::AARE
+}
+
+#[test]
+fn a_fleet_serves_what_its_open_file_limit_holds_and_closes_the_rest_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = common::signed_image(dir.path(), "APP-1", 16);
+    let port = std::net::TcpListener::bind("127.77.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let scenario = dir.path().join("cap.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"cap\"\nseed = 1\nfirst_address = \"127.77.0.1\"\nport = {port}\n\
+             [image]\npart = 1\nversion = \"APP-2\"\nsize = 1024\n\
+             [[population]]\nname = \"p\"\ncount = 2\nprofile = {{ max_connections = 100 }}\n"
+        ),
+    )
+    .unwrap();
+    // 300 open files: 258 for 2 listeners and the margin, 42 for connections.
+    let script = format!(
+        "ulimit -n 300; exec '{}' emulate --scenario '{}' --trust-key '{}' --control 127.0.0.1:0 --targets-out '{}'",
+        env!("CARGO_BIN_EXE_meterfleet"),
+        scenario.display(),
+        key.display(),
+        dir.path().join("targets.toml").display()
+    );
+    let (mut fleet, _) = spawn_listening(
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .stderr(std::process::Stdio::null()),
+    );
+    let meters = ["127.77.0.1", "127.77.0.2"];
+    let mut open: Vec<_> = (0..42)
+        .map(|i| std::net::TcpStream::connect((meters[i % 2], port)).unwrap())
+        .collect();
+    assert!(
+        served(open.last_mut().unwrap()),
+        "the 42nd connection is served"
+    );
+    let excess = std::net::TcpStream::connect((meters[0], port)).unwrap();
+    assert!(closed_by_the_meter(excess), "the 43rd is closed");
+    drop(open.pop());
+    let mut again = false;
+    for _ in 0..50 {
+        if served(&mut std::net::TcpStream::connect((meters[1], port)).unwrap()) {
+            again = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(again, "a place came back");
+    let _ = fleet.kill();
+    let _ = fleet.wait();
 }

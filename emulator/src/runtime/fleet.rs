@@ -2,8 +2,9 @@
 //! address, like a GPRS meter with its own IP, with the faults the scenario drew for it.
 
 use crate::meter::{Meter, MeterConfig};
+use crate::net::caps::ConnectionCap;
 use crate::net::host::{LinkShape, MeterHost, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
-use crate::net::serve::{serve, serve_gateway};
+use crate::net::serve::{serve_gateway, serve_in_fleet};
 use crate::scenario::{Addressing, MeterPlan, Scenario};
 use dlms::Transport;
 use p256::ecdsa::VerifyingKey;
@@ -92,6 +93,15 @@ pub fn limit_message(needed: u64, soft: u64, hard: u64) -> String {
     )
 }
 
+/// The connections a fleet of `meters` serves at once: what the open-file limit leaves beside
+/// its listeners and the margin of [`files_needed`]. No cap if the limit cannot be read.
+pub fn connection_cap(meters: usize) -> usize {
+    let listeners = files_needed(meters, false).required;
+    rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(usize::MAX, |(soft, _)| {
+        usize::try_from(soft.saturating_sub(listeners)).unwrap_or(usize::MAX)
+    })
+}
+
 /// Starts every meter of `scenario` (wrapper on its own address); `trusted` signs the images the
 /// meters accept, `stranger` is the key doomed meters trust instead.
 pub async fn start(
@@ -103,6 +113,7 @@ pub async fn start(
     let mut meters = Vec::with_capacity(plans.len());
     let mut servers = Vec::new();
     let store = crate::blocks::BlockStore::new();
+    let cap = ConnectionCap::new(connection_cap(plans.len()));
     for plan in plans {
         let config = MeterConfig {
             profile: plan.profile.clone(),
@@ -135,7 +146,13 @@ pub async fn start(
                 .await
                 .map_err(|e| format!("{} ({}): {e}", plan.address, plan.name))?;
             servers.push(
-                tokio::spawn(serve(listener, host.clone(), scenario.transport)).abort_handle(),
+                tokio::spawn(serve_in_fleet(
+                    listener,
+                    host.clone(),
+                    scenario.transport,
+                    cap.clone(),
+                ))
+                .abort_handle(),
             );
         }
         meters.push(FleetMeter { plan, host });
@@ -146,8 +163,9 @@ pub async fn start(
             .await
             .map_err(|e| format!("{address} (the gateway): {e}"))?;
         let hosts = Arc::new(meters.iter().map(|m| m.host.clone()).collect());
-        servers
-            .push(tokio::spawn(serve_gateway(listener, hosts, scenario.transport)).abort_handle());
+        servers.push(
+            tokio::spawn(serve_gateway(listener, hosts, scenario.transport, cap)).abort_handle(),
+        );
     }
     Ok(Fleet {
         meters,

@@ -1,5 +1,6 @@
 //! The edge of the emulator: sockets, clocks and files around the sans-IO meter.
 
+pub mod caps;
 mod hdlc_stations;
 pub mod host;
 pub mod link_faults;

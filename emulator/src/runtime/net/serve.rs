@@ -3,6 +3,7 @@
 //! meter's events (a reboot drops every connection and refuses new ones until the meter is
 //! back).
 
+use super::caps::{admit, ConnectionCap};
 use super::hdlc_stations::hdlc_connection;
 use super::host::{now_ms, timers, MeterHost};
 use super::link_faults::LinkFaultState;
@@ -48,58 +49,31 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The connections a listener serves at once; a slot is given back when its connection ends.
-#[derive(Clone)]
-struct Slots {
-    taken: Arc<std::sync::atomic::AtomicUsize>,
-    limit: usize,
-}
-
-/// One connection's place among a listener's [`Slots`].
-struct Slot(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
-
-impl Slots {
-    fn new(limit: usize) -> Self {
-        Slots {
-            taken: Arc::default(),
-            limit: limit.max(1),
-        }
-    }
-
-    /// A place for a new connection, or `None` when every place is taken.
-    fn take(&self) -> Option<Slot> {
-        let order = std::sync::atomic::Ordering::AcqRel;
-        let limit = self.limit;
-        self.taken
-            .fetch_update(order, std::sync::atomic::Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Slot(self.taken.clone()))
-    }
-}
-
 /// Serves the meter on `listener` until the task is dropped.
 pub async fn serve(
     listener: TcpListener,
     host: Arc<MeterHost>,
     transport: Transport,
 ) -> std::io::Result<()> {
+    serve_in_fleet(listener, host, transport, ConnectionCap::unlimited()).await
+}
+
+/// Serves the meter on `listener`, one of a fleet whose connections `fleet` caps, until the
+/// task is dropped.
+pub async fn serve_in_fleet(
+    listener: TcpListener,
+    host: Arc<MeterHost>,
+    transport: Transport,
+    fleet: ConnectionCap,
+) -> std::io::Result<()> {
     // Whatever was due while the process was down (the end of an interrupted activation) runs
     // before the first connection is taken.
     host.with_meter(|m| m.handle_timeout(now_ms()));
     let _timers = AbortOnDrop(tokio::spawn(timers(host.clone())));
-    let slots = Slots::new(host.max_connections());
+    let cap = ConnectionCap::new(host.max_connections());
     loop {
         let (stream, peer) = accept(&listener).await?;
-        let Some(slot) = slots.take() else {
-            tracing::debug!(%peer, "refused: every connection the meter serves is taken");
+        let Some(places) = admit(peer, [(&cap, "the meter"), (&fleet, "the fleet")]) else {
             drop(stream);
             continue;
         };
@@ -119,7 +93,7 @@ pub async fn serve(
         tracing::debug!(%peer, "connection");
         let host = host.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            let _places = places;
             let result = match transport {
                 Transport::Wrapper => wrapper_connection(stream, Route::One(host)).await,
                 Transport::Hdlc => hdlc_connection(stream, Route::One(host)).await,
@@ -134,28 +108,29 @@ pub async fn serve(
 
 /// Serves every meter of `hosts` on one listener, as a data concentrator does, until the task
 /// is dropped: over the wrapper meter `i` at wPort `i + 1`, over HDLC at physical address
-/// [`GATEWAY_FIRST_PHYSICAL`](super::host::GATEWAY_FIRST_PHYSICAL) + `i`.
+/// [`GATEWAY_FIRST_PHYSICAL`](super::host::GATEWAY_FIRST_PHYSICAL) + `i`; `fleet` caps the
+/// connections as the open-file limit requires.
 pub async fn serve_gateway(
     listener: TcpListener,
     hosts: Arc<Vec<Arc<MeterHost>>>,
     transport: Transport,
+    fleet: ConnectionCap,
 ) -> std::io::Result<()> {
     let _timers: Vec<AbortOnDrop> = hosts
         .iter()
         .map(|h| AbortOnDrop(tokio::spawn(timers(h.clone()))))
         .collect();
     // A gateway serves as many connections as its meters together would.
-    let slots = Slots::new(hosts.iter().map(|h| h.max_connections()).sum());
+    let cap = ConnectionCap::new(hosts.iter().map(|h| h.max_connections()).sum());
     loop {
         let (stream, peer) = accept(&listener).await?;
-        let Some(slot) = slots.take() else {
-            tracing::debug!(%peer, "refused: every connection the gateway serves is taken");
+        let Some(places) = admit(peer, [(&cap, "the gateway"), (&fleet, "the fleet")]) else {
             drop(stream);
             continue;
         };
         let route = Route::Gateway(hosts.clone());
         tokio::spawn(async move {
-            let _slot = slot;
+            let _places = places;
             let result = match transport {
                 Transport::Wrapper => wrapper_connection(stream, route).await,
                 Transport::Hdlc => hdlc_connection(stream, route).await,
