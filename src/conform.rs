@@ -188,10 +188,24 @@ fn conform(args: &ConformArgs) -> Result<bool, String> {
     baseline.apply(&mut report);
     print!("{}", console::render(&report));
     write_reports(args, std::slice::from_ref(&report))?;
+    let ids = |cases: &[&harness::conform::CaseResult]| {
+        cases
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let blocking = report.blocking(args.strict);
     if !blocking.is_empty() {
-        let ids: Vec<&str> = blocking.iter().map(|c| c.id.as_str()).collect();
-        println!("deviations not in the baseline: {}", ids.join(", "));
+        println!("deviations not in the baseline: {}", ids(&blocking));
+    }
+    let errors = report.errors();
+    if !errors.is_empty() {
+        return Err(format!(
+            "{} cases could not be judged, so the run is incomplete: {}",
+            errors.len(),
+            ids(&errors)
+        ));
     }
     Ok(blocking.is_empty())
 }

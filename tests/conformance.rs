@@ -1,6 +1,6 @@
 //! `meterfleet conform` end to end: the detection matrix (every quirk caught, the conforming
 //! profile clean), a bare tcp:// target that must not be accused, the JSON and JUnit reports,
-//! baselines, and case files with mistakes.
+//! baselines, case files with mistakes, and a meter lost in the middle of a run.
 
 mod common;
 
@@ -160,6 +160,55 @@ fn a_deviation_fails_the_run_until_the_baseline_lists_it() {
         stdout.contains("[baseline: vendor sets last + 1"),
         "{stdout}"
     );
+}
+
+#[test]
+fn a_meter_lost_mid_run_gives_errors_not_verdicts_and_stops_the_run() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let meter = Emulator::start(&[]);
+    let target = dir.path().join("target.toml");
+    std::fs::write(
+        &target,
+        format!(
+            "[[meter]]\naddress = \"127.0.0.1:{}\"\nreconnect_deadline_s = 1\n",
+            meter.port
+        ),
+    )
+    .unwrap();
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+        .args(["conform", "--target", target.to_str().unwrap()])
+        .args([
+            "--case",
+            "as-public-client",
+            "--case",
+            "xd-object-undefined",
+        ])
+        .args(["--case", "xd-unknown-method"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut progress = BufReader::new(run.stderr.take().unwrap());
+    let mut first = String::new();
+    progress.read_line(&mut first).unwrap();
+    assert!(first.contains("pass"), "{first}");
+    drop(meter);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut progress, &mut rest).unwrap();
+    let out = run.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{rest}");
+    assert!(rest.contains("2 cases could not be judged"), "{rest}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let line = |id: &str| *lines.iter().find(|l| l.starts_with(id)).unwrap();
+    assert!(line("xd-object-undefined").contains("error"), "{stdout}");
+    assert!(
+        line("xd-unknown-method")
+            .contains("not run: the meter was lost during xd-object-undefined"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(" fail "), "{stdout}");
 }
 
 #[test]

@@ -46,6 +46,32 @@ pub async fn preflight(target: &MeterTarget) -> Result<(), Unreachable> {
     }
 }
 
+/// How long a meter may take to answer again after a case that broke the run.
+fn reconnect_deadline(target: &MeterTarget) -> Duration {
+    target
+        .main
+        .deadlines
+        .reconnect
+        .unwrap_or(crate::transfer::DEFAULT_RECONNECT_DEADLINE)
+}
+
+/// Waits, retrying with backoff, until the meter answers a connection again (as
+/// [`preflight`] checks) or `limit` passes; the last failure then.
+async fn back_within(target: &MeterTarget, limit: Duration) -> Result<(), Unreachable> {
+    let deadline = Instant::now() + limit;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match preflight(target).await {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() + backoff > deadline => return Err(e),
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 /// What a bench could not do (start a fresh meter, power-cycle it), as it says.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bench: {0}")]
@@ -195,6 +221,7 @@ pub async fn run(
         summary: Summary::default(),
         cases: Vec::new(),
     };
+    let mut lost: Option<String> = None;
     for case in cases {
         let seed = case_seed(options.seed, &case.id);
         let skip = missing_need(case, &have).or_else(|| {
@@ -202,9 +229,9 @@ pub async fn run(
                 "destructive (activates an image): run with --allow-destructive".to_string()
             })
         });
-        let result = match (skip, options.dry_run) {
-            (Some(reason), _) => finished(case, seed, Verdict::Skipped, reason, None, 0),
-            (None, true) => finished(
+        let result = match (skip, options.dry_run, &lost) {
+            (Some(reason), _, _) => finished(case, seed, Verdict::Skipped, reason, None, 0),
+            (None, true, _) => finished(
                 case,
                 seed,
                 Verdict::Skipped,
@@ -212,8 +239,21 @@ pub async fn run(
                 None,
                 0,
             ),
-            (None, false) => run_case(case, target, bench, seed, options.case_timeout).await,
+            (None, false, Some(lost)) => {
+                finished(case, seed, Verdict::Error, lost.clone(), None, 0)
+            }
+            (None, false, None) => run_case(case, target, bench, seed, options.case_timeout).await,
         };
+        // A case in error against a meter the bench does not renew may have lost the meter:
+        // if it does not come back, the cases after it are not run.
+        if lost.is_none() && result.verdict == Verdict::Error && !bench.resets() {
+            if let Err(e) = back_within(target, reconnect_deadline(target)).await {
+                lost = Some(format!(
+                    "not run: the meter was lost during {} ({e})",
+                    case.id
+                ));
+            }
+        }
         progress(&result);
         report.cases.push(result);
     }

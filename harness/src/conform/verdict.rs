@@ -166,17 +166,22 @@ impl RunReport {
         self.summary = s;
     }
 
-    /// The cases that make the run fail: fails (and non-stricts under `strict`) and errors
-    /// that the baseline does not list.
+    /// The deviations that make the run fail: fails (and non-stricts under `strict`) that the
+    /// baseline does not list.
     pub fn blocking(&self, strict: bool) -> Vec<&CaseResult> {
+        self.unlisted(|v| v == Verdict::Fail || (strict && v == Verdict::NonStrict))
+    }
+
+    /// The cases that could not be judged (the run broke, not the meter) and that the baseline
+    /// does not list: the run is incomplete.
+    pub fn errors(&self) -> Vec<&CaseResult> {
+        self.unlisted(|v| v == Verdict::Error)
+    }
+
+    fn unlisted(&self, wanted: impl Fn(Verdict) -> bool) -> Vec<&CaseResult> {
         self.cases
             .iter()
-            .filter(|c| c.baselined.is_none())
-            .filter(|c| match c.verdict {
-                Verdict::Fail | Verdict::Error => true,
-                Verdict::NonStrict => strict,
-                _ => false,
-            })
+            .filter(|c| c.baselined.is_none() && wanted(c.verdict))
             .collect()
     }
 }
@@ -288,6 +293,7 @@ mod tests {
                 result("b", Verdict::Fail),
                 result("c", Verdict::NonStrict),
                 result("d", Verdict::Pass),
+                result("e", Verdict::Error),
             ],
         };
         let baseline: Baseline =
@@ -302,6 +308,7 @@ mod tests {
         };
         assert_eq!(ids(false), vec!["b"]);
         assert_eq!(ids(true), vec!["b", "c"]);
+        assert_eq!(report.errors()[0].id, "e");
         assert_eq!(report.summary.fail, 2);
         assert_eq!(report.summary.baselined, 1);
         assert_eq!(baseline.unknown_cases(&["b"]), vec!["a"]);

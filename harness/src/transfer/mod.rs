@@ -89,6 +89,9 @@ pub struct Plan {
     pub trace: bool,
 }
 
+/// How long a meter may stay unreachable (a reboot, a cut) unless its target says otherwise.
+pub const DEFAULT_RECONNECT_DEADLINE: Duration = Duration::from_secs(120);
+
 impl Plan {
     /// A plan with the usual settings: activate now, 5 gap-filling passes, 1 s polling,
     /// 2 min for verification and for reconnecting, 15 s for the first connection.
@@ -104,7 +107,7 @@ impl Plan {
             max_gap_passes: 5,
             poll_interval: Duration::from_secs(1),
             verify_deadline: Duration::from_secs(120),
-            reconnect_deadline: Duration::from_secs(120),
+            reconnect_deadline: DEFAULT_RECONNECT_DEADLINE,
             connect_deadline: Duration::from_secs(15),
             info_mismatch_fatal: false,
             trace: false,
