@@ -152,7 +152,8 @@ enum LinkInput {
 }
 
 /// A client and a server link fed arbitrary frame sequences, interleaved with their own
-/// traffic: never a panic, and every frame either emits parses with good checksums.
+/// traffic: never a panic, every frame either emits parses with good checksums, and no APDU
+/// longer than the server takes in is delivered.
 pub fn hdlc_link(input: &[u8]) {
     let mut u = Unstructured::new(input);
     let server_addr = HdlcAddress::server(1, 17);
@@ -163,7 +164,11 @@ pub fn hdlc_link(input: &[u8]) {
         window_rx: 3,
     };
     let mut client = HdlcLink::new(Role::Client, LinkConfig::client(16, server_addr, small));
-    let mut server = HdlcLink::new(Role::Server, LinkConfig::server(server_addr, small));
+    let server_config = LinkConfig {
+        max_apdu: 300,
+        ..LinkConfig::server(server_addr, small)
+    };
+    let mut server = HdlcLink::new(Role::Server, server_config);
     let mut now = Instant::now();
     for _ in 0..64 {
         let Ok(op) = LinkInput::arbitrary(&mut u) else {
@@ -228,7 +233,7 @@ pub fn hdlc_link(input: &[u8]) {
             }
             while let Some(e) = server.poll_event() {
                 if let LinkEvent::Apdu(a) = e {
-                    assert!(a.len() < 4096);
+                    assert!(a.len() <= 300, "no APDU over the server's max_apdu");
                 }
             }
             while client.poll_event().is_some() {}

@@ -4,8 +4,9 @@
 
 use crate::meter::{Meter, MeterConfig};
 use arbitrary::{Arbitrary, Unstructured};
-use dlms::apdu::{Apdu, InvokeIdAndPriority};
-use dlms::cosem::image_transfer::{self, method};
+use dlms::apdu::{Apdu, AttributeWithSelection, GetRequest, InvokeIdAndPriority, SetRequest};
+use dlms::axdr::EncodedData;
+use dlms::cosem::image_transfer::{self, attribute, method};
 use dlms::{Codec, Data};
 
 /// The names of the targets, as the corpus folders are named.
@@ -36,6 +37,43 @@ enum Request {
     Reboot,
     /// Association from a client SAP.
     Associate(u8),
+    /// A GET of an image transfer attribute (0 and 8 are not attributes).
+    Get(u8),
+    /// A GET-next of a long reply's block.
+    GetNext(u32),
+    /// A SET of image_transfer_enabled.
+    SetEnabled(bool),
+    /// A release of the association.
+    Release,
+}
+
+fn get(attribute_id: u8) -> Vec<u8> {
+    Apdu::GetRequest(GetRequest::Normal {
+        iip: InvokeIdAndPriority(0xC1),
+        attribute: AttributeWithSelection::plain(image_transfer::attribute(
+            (attribute_id % 9) as i8,
+        )),
+    })
+    .to_bytes()
+}
+
+fn get_next(block_number: u32) -> Vec<u8> {
+    Apdu::GetRequest(GetRequest::Next {
+        iip: InvokeIdAndPriority(0xC1),
+        block_number,
+    })
+    .to_bytes()
+}
+
+fn set_enabled(enabled: bool) -> Vec<u8> {
+    Apdu::SetRequest(SetRequest::Normal {
+        iip: InvokeIdAndPriority(0xC1),
+        attribute: AttributeWithSelection::plain(image_transfer::attribute(
+            attribute::IMAGE_TRANSFER_ENABLED,
+        )),
+        value: EncodedData::new(&Data::Boolean(enabled)),
+    })
+    .to_bytes()
 }
 
 fn action(method_id: i8, parameters: Data<'_>) -> Vec<u8> {
@@ -94,6 +132,10 @@ pub fn meter_requests(input: &[u8]) {
                 sap = s as u16;
                 aarq.clone()
             }
+            Request::Get(a) => get(a),
+            Request::GetNext(n) => get_next(n),
+            Request::SetEnabled(e) => set_enabled(e),
+            Request::Release => Apdu::Rlrq(dlms::association::release_request()).to_bytes(),
         };
         if let Some(reply) = meter.handle_apdu(now, sap, &bytes) {
             Apdu::decode(&reply).expect("every reply decodes");
