@@ -218,6 +218,22 @@ async fn blocks_that_do_not_fit_one_apdu_go_in_action_pblocks() {
     );
 }
 
+#[tokio::test]
+async fn a_block_size_over_the_harness_s_limit_ends_the_transfer_without_allocating_it() {
+    // No valid profile gives this (a block must fit the PDU size or a few pblocks); the meter
+    // is built from the profile as it is, as a faulty meter would answer.
+    let profile = MeterProfile {
+        image_block_size: u32::MAX,
+        ..fast_profile()
+    };
+    let report = upgrade(profile, Faults::default(), Transport::Wrapper, good_image()).await;
+    let Outcome::Failed { step, reason } = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    assert_eq!(*step, Step::BlockSize);
+    assert!(reason.contains("over the harness's limit"), "{reason}");
+}
+
 /// A clean meter, reached as the HLS-GMAC client 48 with the emulator's default keys.
 async fn hls_gmac_meter(transport: Transport) -> Target {
     let mut target = meter(fast_profile(), Faults::default(), transport).await;

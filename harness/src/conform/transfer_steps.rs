@@ -51,6 +51,15 @@ impl Run<'_> {
     pub(crate) async fn initiate(&mut self, spec: &Initiate) -> Result<Observed, Stop> {
         let size_read = self.get(&image_transfer(a::IMAGE_BLOCK_SIZE)).await?;
         let block_size = match size_read.value.as_ref() {
+            Some(Data::DoubleLongUnsigned(n))
+                if u64::from(*n) > crate::transfer::MAX_BLOCK_SIZE =>
+            {
+                // Not a deviation: the harness cannot build such blocks.
+                return Err(Stop::Error(format!(
+                    "image_block_size {n} is over the harness's limit of {}",
+                    crate::transfer::MAX_BLOCK_SIZE
+                )));
+            }
             Some(Data::DoubleLongUnsigned(n)) if *n > 0 => *n,
             _ => {
                 return Ok(Observed {

@@ -89,6 +89,11 @@ pub struct Plan {
     pub trace: bool,
 }
 
+/// The largest image_block_size the harness sends blocks of. Meters give a few hundred bytes
+/// (a block fits one PDU of at most 65,535 bytes, or a few ACTION pblocks); the bound keeps a
+/// meter's answer from making the harness allocate gigabytes for one block.
+pub const MAX_BLOCK_SIZE: u64 = 1 << 20;
+
 /// How long a meter may stay unreachable (a reboot, a cut) unless its target says otherwise.
 pub const DEFAULT_RECONNECT_DEADLINE: Duration = Duration::from_secs(120);
 
@@ -482,8 +487,14 @@ impl<'a> Driver<'a> {
                 "image_block_size is not a positive integer".into(),
             ));
         };
+        if size > MAX_BLOCK_SIZE {
+            return Err(Stop::Failed(
+                Step::BlockSize,
+                format!("image_block_size {size} is over the harness's limit of {MAX_BLOCK_SIZE}"),
+            ));
+        }
         let negotiated = self.session().negotiated();
-        let fits = size as usize + 32 <= negotiated.server_max_receive_pdu_size as usize;
+        let fits = size + 32 <= u64::from(negotiated.server_max_receive_pdu_size);
         let pblocks = negotiated
             .conformance
             .contains(dlms::conformance::Conformance::BLOCK_TRANSFER_WITH_ACTION);
