@@ -1,6 +1,7 @@
 //! `meterfleet emulate --state-dir` killed for real (SIGKILL) and starved of disk: no block it
 //! acknowledged is lost, a change it could not store is not acknowledged, and a kill inside
-//! its activation reboot brings it up on its old firmware with status 7, never stuck at 5.
+//! its activation reboot brings it up on its old firmware with status 7, never stuck at 5; a
+//! kill during an asynchronous verification leaves a transfer that verifies, never stuck at 2.
 
 mod common;
 
@@ -95,18 +96,9 @@ async fn a_meter_killed_during_its_activation_reboot_comes_up_rolled_back() {
         Transport::Wrapper,
     );
     let mut session = Session::open(&target, false).await.unwrap();
-    let status = session
-        .get(
-            it::CLASS_ID,
-            it::LOGICAL_NAME,
-            attribute::IMAGE_TRANSFER_STATUS,
-        )
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        ImageTransferStatus::from_data(&status),
-        Some(ImageTransferStatus::ActivationFailed)
+        transfer_status(&mut session).await,
+        ImageTransferStatus::ActivationFailed
     );
     let running = session
         .get(class::DATA, active_firmware_identifier(1), 2)
@@ -120,6 +112,80 @@ async fn a_meter_killed_during_its_activation_reboot_comes_up_rolled_back() {
     );
     let _ = meter.kill();
     let _ = meter.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meter_killed_during_verification_verifies_after_the_restart() {
+    let bench = Bench::new();
+    // Verification takes 3 s: long enough to kill the meter in the middle of it.
+    std::fs::write(&bench.profile, "verify_ms = 3000\n").unwrap();
+    let t = &bench.transfer;
+    let (mut meter, port) = bench.emulate();
+    let mut session = Transfer::connect(port).await;
+    t.initiate(&mut session).await;
+    for n in 0..t.blocks() {
+        assert!(t.send(&mut session, n).await, "block {n}");
+    }
+    let verify = session
+        .action(
+            it::method(method::IMAGE_VERIFY),
+            Some(it::trigger_parameter()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        verify.result,
+        dlms::apdu::DataAccessResult::TEMPORARY_FAILURE
+    );
+    assert_eq!(
+        transfer_status(&mut session).await,
+        ImageTransferStatus::VerificationInitiated
+    );
+    meter.kill().unwrap();
+    meter.wait().unwrap();
+
+    let (mut meter, port) = bench.emulate();
+    let mut session = Transfer::connect(port).await;
+    assert_eq!(
+        t.held(&mut session).await.len() as u32,
+        t.blocks(),
+        "every block kept"
+    );
+    // Whatever the meter did with the interrupted verification, asking again ends in success.
+    let mut status = transfer_status(&mut session).await;
+    for _ in 0..100 {
+        if status == ImageTransferStatus::VerificationSuccessful {
+            break;
+        }
+        if status == ImageTransferStatus::Initiated {
+            session
+                .action(
+                    it::method(method::IMAGE_VERIFY),
+                    Some(it::trigger_parameter()),
+                )
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = transfer_status(&mut session).await;
+    }
+    assert_eq!(status, ImageTransferStatus::VerificationSuccessful);
+    let _ = meter.kill();
+    let _ = meter.wait();
+}
+
+/// image_transfer_status (attribute 6).
+async fn transfer_status(session: &mut Session) -> ImageTransferStatus {
+    let status = session
+        .get(
+            it::CLASS_ID,
+            it::LOGICAL_NAME,
+            attribute::IMAGE_TRANSFER_STATUS,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    ImageTransferStatus::from_data(&status).unwrap()
 }
 
 /// A meter's transfer driven block by block, as a head-end does.
