@@ -11,7 +11,8 @@
 #                                     as fuzz/corpus/TARGET/kept-SHA1, to commit: the test
 #                                     command replays them on stable
 #
-# A crash is saved under fuzz/artifacts/TARGET/ and stops the run with the fuzzer's report.
+# TARGETS="a b" limits the run to those targets. A crash is saved under fuzz/artifacts/TARGET/
+# and stops the run with the fuzzer's report.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${1:-60}
@@ -39,7 +40,7 @@ keep_minimal() {
 }
 
 printf '%-16s %10s %10s %10s %8s %6s\n' target runs "runs/s" "max input" corpus kept
-for target in $(cargo +nightly fuzz list); do
+for target in ${TARGETS:-$(cargo +nightly fuzz list)}; do
   mkdir -p "corpus/$target"
   log=$(mktemp)
   cargo +nightly fuzz run "$target" "corpus/$target" -- \

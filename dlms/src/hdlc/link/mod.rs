@@ -470,6 +470,11 @@ impl HdlcLink {
             Some(rest) => rest.to_vec(),
             None => message,
         };
+        // A message without the LLC header is the APDU as it is.
+        if apdu.len() > usize::from(self.config.max_apdu) {
+            self.events.push_back(LinkEvent::ApduTooLong { length });
+            return;
+        }
         self.events.push_back(LinkEvent::Apdu(apdu));
     }
 
