@@ -105,8 +105,32 @@ fn list(names: &[String]) -> String {
     names.join(" or ")
 }
 
-/// Compares an observation with the step's expectation.
+/// Compares an observation with the step's expectation (any one of its alternatives, when it
+/// has them).
 pub(crate) fn check(
+    expect: &Expect,
+    action: &Action,
+    observed: &Observed,
+    vars: &Vars,
+    transfer: Option<&Transfer>,
+) -> Result<(), Mismatch> {
+    let Some(alternatives) = &expect.any_of else {
+        return check_one(expect, action, observed, vars, transfer);
+    };
+    let mut wanted = Vec::new();
+    let mut error = None;
+    for alternative in alternatives {
+        match check_one(alternative, action, observed, vars, transfer) {
+            Ok(()) => return Ok(()),
+            Err(Mismatch::Deviation { expected, .. }) => wanted.push(expected),
+            Err(e) => error = error.or(Some(e)),
+        }
+    }
+    // The run broke where no alternative allowed it: that, not a deviation.
+    Err(error.unwrap_or_else(|| deviation(wanted.join("; or "), observed.summary())))
+}
+
+fn check_one(
     expect: &Expect,
     action: &Action,
     observed: &Observed,
@@ -356,6 +380,36 @@ mod tests {
                 expected: "bit-string 10100".into(),
                 observed: "bit-string 00000".into()
             }
+        );
+    }
+
+    #[test]
+    fn any_of_holds_when_one_alternative_does() {
+        let empty = Expect {
+            value: Some(ValueSpec::Array(vec![])),
+            ..Expect::default()
+        };
+        let refused = Expect {
+            result: Some(OneOrMany::One("hardware-fault".into())),
+            ..Expect::default()
+        };
+        let expect = Expect {
+            any_of: Some(vec![empty, refused]),
+            ..Expect::default()
+        };
+        let mut read = Observed::result("success");
+        read.value = Some(Data::Array(vec![]));
+        let vars = Vars::new();
+        assert_eq!(check(&expect, &get(), &read, &vars, None), Ok(()));
+        let fault = Observed::result("hardware-fault");
+        assert_eq!(check(&expect, &get(), &fault, &vars, None), Ok(()));
+        let other = Observed::result("other-reason");
+        assert_eq!(
+            check(&expect, &get(), &other, &vars, None),
+            Err(Mismatch::Deviation {
+                expected: "array []; or result hardware-fault".into(),
+                observed: "other-reason".into()
+            })
         );
     }
 

@@ -207,6 +207,9 @@ pub struct Expect {
     /// Raw steps: hex patterns of the reply (`..` any byte, a trailing `*` any tail).
     /// Frame steps: `reply`, `silence` or `closed`.
     pub reply: Option<OneOrMany<String>>,
+    /// Alternatives, each a whole expectation: the step holds when one of them does (where the
+    /// standard leaves several behaviours open). No other field may be given with it.
+    pub any_of: Option<Vec<Expect>>,
 }
 
 impl Expect {
@@ -552,6 +555,22 @@ pub fn range_end(text: &str) -> Result<NumSpec, String> {
 }
 
 fn check_expect(expect: &Expect, action: &Action) -> Result<(), String> {
+    if let Some(alternatives) = &expect.any_of {
+        let alone = Expect {
+            any_of: None,
+            ..expect.clone()
+        };
+        if alone != Expect::default() {
+            return Err("expect.any_of: the other fields go inside its alternatives".into());
+        }
+        if alternatives.len() < 2 {
+            return Err("expect.any_of: at least two alternatives".into());
+        }
+        return alternatives.iter().enumerate().try_for_each(|(i, a)| {
+            check_expect(a, action)
+                .map_err(|e| e.replacen("expect.", &format!("expect.any_of[{i}]."), 1))
+        });
+    }
     let present = [
         ("result", expect.result.is_some()),
         ("not_result", expect.not_result.is_some()),
