@@ -211,6 +211,13 @@ fn conform(args: &ConformArgs) -> Result<bool, String> {
 }
 
 fn matrix(args: &ConformArgs, cases: &[Case]) -> Result<bool, String> {
+    let unknown = lab::matrix::unknown_quirks(cases);
+    if !unknown.is_empty() {
+        return Err(format!(
+            "detects names no quirk of the emulator: {}",
+            unknown.join(", ")
+        ));
+    }
     let runtime = crate::process::runtime()?;
     let lines = runtime.block_on(lab::matrix::run(cases, &options(args)));
     print!("{}", render_matrix(&lines));
@@ -218,7 +225,7 @@ fn matrix(args: &ConformArgs, cases: &[Case]) -> Result<bool, String> {
     println!(
         "{}",
         if ok {
-            "every quirk caught; the conforming profile clean over the wrapper and HDLC"
+            "every quirk caught by the cases designed for it; the conforming profile (over the wrapper and HDLC) and every variant clean"
         } else {
             "the matrix is not as required (see the rows above)"
         }

@@ -12,30 +12,41 @@ fn conform(args: &[&str]) -> Output {
 }
 
 #[test]
-fn the_matrix_catches_every_quirk_and_finds_the_conforming_profile_clean() {
+fn the_matrix_catches_every_quirk_by_design_and_finds_every_variant_clean() {
     let out = conform(&["--matrix"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    let row = |start: &str| {
+        *rows
+            .iter()
+            .find(|r| r.starts_with(start))
+            .unwrap_or_else(|| panic!("no row for {start}:\n{stdout}"))
+    };
     for quirk in emulator::profile::Quirk::ALL {
         let name = quirk.name();
-        let row = rows
-            .iter()
-            .find(|r| r.split_whitespace().next() == Some(name.as_str()))
-            .unwrap_or_else(|| panic!("no row for {name}:\n{stdout}"));
+        let line = row(&format!("{name} "));
         assert!(
-            row.contains("(fail)") || row.contains("(non-strict)"),
-            "{name} not caught: {row}"
+            line.contains("caught by it-") || line.contains("caught by xd-"),
+            "{name} not caught: {line}"
         );
+        assert!(!line.contains("MISSED BY"), "{line}");
     }
-    for transport in ["wrapper", "hdlc"] {
-        let row = rows
-            .iter()
-            .find(|r| r.starts_with(&format!("conforming ({transport})")))
-            .unwrap();
-        assert!(row.contains("clean, as required"), "{row}");
+    for variant in emulator::profile::Variant::ALL {
+        let line = row(&format!("variant: {} ", variant.name()));
+        assert!(line.contains("clean, as required"), "{line}");
     }
-    assert!(stdout.contains("every quirk caught"), "{stdout}");
+    for clean in [
+        "conforming (wrapper)",
+        "conforming (hdlc)",
+        "variant: status 0 after activation",
+    ] {
+        assert!(row(clean).contains("clean, as required"), "{}", row(clean));
+    }
+    assert!(
+        stdout.contains("every quirk caught by the cases designed for it"),
+        "{stdout}"
+    );
 }
 
 #[test]

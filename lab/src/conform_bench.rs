@@ -1,16 +1,17 @@
 //! Emulated meters for `meterfleet conform`: a bench that gives every case a new meter on a
 //! loopback port and can power-cycle it, the signed test images, and the profiles of the
-//! detection matrix (the conforming one, and one per quirk).
+//! detection matrix (the conforming one, its variants, and one per quirk).
 
 use dlms::image::{self, Corruption};
 use dlms::Transport;
 use emulator::meter::{Meter, MeterConfig, MeterKeys};
 use emulator::net::host::{now_ms, MeterHost};
 use emulator::net::serve::serve;
-use emulator::profile::{MeterProfile, Quirk};
+use emulator::profile::{MeterProfile, Quirk, Reinitiate, Rights, Variant};
+use harness::conform::matrix::Expectation;
 use harness::conform::{Bench, BenchError};
 use harness::target::Target;
-use harness::target::{HlsClient, Images, LlsClient, MeterTarget, TestImage};
+use harness::target::{HlsClient, Images, LlsClient, MeterTarget, Statement, TestImage};
 use p256::ecdsa::SigningKey;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -137,60 +138,122 @@ pub fn conforming_profile() -> MeterProfile {
 
 /// One row of the detection matrix.
 pub struct MatrixRow {
-    /// The profile's name: `conforming (wrapper)`, a quirk's name, …
+    /// The profile's name: `conforming (wrapper)`, `variant: …`, a quirk's name.
     pub name: String,
     /// The meter.
     pub profile: MeterProfile,
     /// Over which transport.
     pub transport: Transport,
-    /// Whether the harness must find nothing (the conforming rows) or something.
-    pub conforming: bool,
+    /// What the catalogue must make of it.
+    pub expectation: Expectation,
 }
 
-/// The conforming profile over both transports, then one profile per quirk and one that
-/// insists on its vendor's identifier.
+/// A change to a profile.
+type ProfileChange = dyn Fn(&mut MeterProfile);
+
+/// The variants the matrix requires the catalogue to find clean: every legitimate choice the
+/// emulator can make, each alone on the conforming profile.
+fn variants(base: &MeterProfile) -> Vec<(String, MeterProfile)> {
+    let with = |change: &ProfileChange| {
+        let mut profile = base.clone();
+        change(&mut profile);
+        profile
+    };
+    let mut rows: Vec<(String, MeterProfile)> = Variant::ALL
+        .into_iter()
+        .map(|v| {
+            let profile = with(&move |p| {
+                p.variants = [v].into();
+                if v == Variant::HardwareFaultWhileVerifying {
+                    // The variant shows only while a verification runs.
+                    p.verify_ms = 1500;
+                }
+            });
+            (v.name(), profile)
+        })
+        .collect();
+    let options: [(&str, &ProfileChange); 9] = [
+        ("status 0 after activation", &|p| {
+            p.status_after_activation = 0
+        }),
+        ("asynchronous verification", &|p| p.verify_ms = 1500),
+        ("re-initiate resumes", &|p| {
+            p.reinitiate = Reinitiate::ResumeIfSame
+        }),
+        ("metrology upgradable", &|p| p.metrology_upgradable = true),
+        ("vendor identifier required", &|p| {
+            p.required_identifier = Some("VENDOR-APP-2.0.0".into())
+        }),
+        ("public client read-only", &|p| {
+            for c in p.clients.iter_mut().filter(|c| c.sap == 16) {
+                c.rights = Rights::ReadOnly;
+            }
+        }),
+        ("padded last block refused", &|p| {
+            p.accept_padded_last_block = false
+        }),
+        ("disabled transfer answers temporary-failure", &|p| {
+            p.disabled_result = 2
+        }),
+        ("verify and activate need enabled", &|p| {
+            p.verify_activate_need_enabled = true
+        }),
+    ];
+    rows.extend(
+        options
+            .into_iter()
+            .map(|(name, change)| (name.to_string(), with(change))),
+    );
+    rows
+}
+
+/// The conforming profile over both transports and every variant, which must come out clean,
+/// then one profile per quirk, which its designated cases must catch.
 pub fn matrix_rows() -> Vec<MatrixRow> {
     let base = conforming_profile();
-    let mut rows = vec![
-        MatrixRow {
-            name: "conforming (wrapper)".into(),
+    let mut rows: Vec<MatrixRow> = [Transport::Wrapper, Transport::Hdlc]
+        .into_iter()
+        .map(|transport| MatrixRow {
+            name: format!("conforming ({transport})"),
             profile: base.clone(),
-            transport: Transport::Wrapper,
-            conforming: true,
-        },
-        MatrixRow {
-            name: "conforming (hdlc)".into(),
-            profile: base.clone(),
-            transport: Transport::Hdlc,
-            conforming: true,
-        },
-    ];
-    for quirk in Quirk::ALL {
-        let mut profile = MeterProfile {
+            transport,
+            expectation: Expectation::Clean,
+        })
+        .collect();
+    rows.extend(
+        variants(&base)
+            .into_iter()
+            .map(|(name, profile)| MatrixRow {
+                name: format!("variant: {name}"),
+                profile,
+                transport: Transport::Wrapper,
+                expectation: Expectation::Clean,
+            }),
+    );
+    rows.extend(Quirk::ALL.into_iter().map(|quirk| MatrixRow {
+        name: quirk.name(),
+        profile: MeterProfile {
             quirks: [quirk].into(),
             ..base.clone()
-        };
-        if quirk == Quirk::HardwareFaultWhileVerifying {
-            // The quirk shows only while a verification runs.
-            profile.verify_ms = 1500;
-        }
-        rows.push(MatrixRow {
-            name: quirk.name(),
-            profile,
-            transport: Transport::Wrapper,
-            conforming: false,
-        });
-    }
-    rows.push(MatrixRow {
-        name: "required-identifier".into(),
-        profile: MeterProfile {
-            required_identifier: Some("VENDOR-APP-2.0.0".into()),
-            ..base
         },
         transport: Transport::Wrapper,
-        conforming: false,
-    });
+        expectation: Expectation::Caught(quirk.name()),
+    }));
     rows
+}
+
+/// What the vendor of an emulated meter with `profile` declares: its identifier rule, its
+/// padding rule and its locked parts.
+pub fn statement_of(profile: &MeterProfile) -> Statement {
+    Statement {
+        image_identifier: profile.required_identifier.clone().map(String::into_bytes),
+        pad_last_block: profile.varies(Variant::PaddedLastBlockRequired),
+        locked_parts: if profile.metrology_upgradable {
+            Vec::new()
+        } else {
+            vec![0]
+        },
+    }
 }
 
 /// The target for an emulated meter of the matrix: management client 1 with LLS, the HLS
@@ -215,5 +278,6 @@ pub fn emulated_target(name: &str, transport: Transport) -> MeterTarget {
         images: test_images(),
         emulated: true,
         baseline: None,
+        statement: Statement::default(),
     }
 }

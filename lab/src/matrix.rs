@@ -1,9 +1,37 @@
 //! The detection matrix's emulated side: every row of `conform_bench::matrix_rows` run
 //! against a bench of fresh emulated meters, a few at a time.
 
-use crate::conform_bench::{emulated_target, matrix_rows, meter_config, EmulatedBench};
-use harness::conform::matrix::MatrixLine;
+use crate::conform_bench::{
+    emulated_target, matrix_rows, meter_config, statement_of, EmulatedBench,
+};
+use harness::conform::matrix::{Expectation, MatrixLine};
 use harness::conform::{run as run_cases, Case, Options};
+
+/// The cases designed to catch a row's quirk.
+fn designated(cases: &[Case], expectation: &Expectation) -> Vec<String> {
+    let Expectation::Caught(quirk) = expectation else {
+        return Vec::new();
+    };
+    cases
+        .iter()
+        .filter(|c| c.detects.contains(quirk))
+        .map(|c| c.id.clone())
+        .collect()
+}
+
+/// The `detects` entries of `cases` that name no quirk of the emulator, as `case: name`.
+pub fn unknown_quirks(cases: &[Case]) -> Vec<String> {
+    let known: Vec<String> = emulator::profile::Quirk::ALL
+        .iter()
+        .map(|q| q.name())
+        .collect();
+    cases
+        .iter()
+        .flat_map(|c| c.detects.iter().map(move |d| (c, d)))
+        .filter(|(_, d)| !known.contains(d))
+        .map(|(c, d)| format!("{}: {d}", c.id))
+        .collect()
+}
 
 /// Runs every row of the matrix, a few at a time.
 pub async fn run(cases: &[Case], options: &Options) -> Vec<MatrixLine> {
@@ -18,14 +46,16 @@ pub async fn run(cases: &[Case], options: &Options) -> Vec<MatrixLine> {
         let cases = cases.to_vec();
         let options = *options;
         pending.spawn(async move {
-            let target = emulated_target(&row.name, row.transport);
+            let mut target = emulated_target(&row.name, row.transport);
+            target.statement = statement_of(&row.profile);
             let mut bench = EmulatedBench::new(meter_config(row.profile), row.transport);
             let report = run_cases(&cases, &target, &mut bench, &options, |_| {}).await;
             (
                 i,
                 MatrixLine {
+                    designated: designated(&cases, &row.expectation),
                     name: row.name,
-                    conforming: row.conforming,
+                    expectation: row.expectation,
                     report,
                 },
             )

@@ -18,7 +18,7 @@ pub enum Reinitiate {
 }
 
 /// Named vendor deviations from the Blue Book (docs/protocol.md#vendor-deviations). Each is a deliberate
-/// non-conformance that the harness must detect.
+/// non-conformance that the harness must detect; what the standard leaves open is a [`Variant`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
 pub enum Quirk {
@@ -36,29 +36,19 @@ pub enum Quirk {
     NoSignatureCheck,
     /// A reboot forgets every received block (the transfer must start again).
     ForgetsBlocksOnReboot,
-    /// Attribute 7 answers hardware-fault when there is nothing to activate (GX-CPP-PR9, item 8).
-    HardwareFaultForEmptyInfo,
     /// Boolean TRUE is accepted only as 0xFF; 0x01 is refused (CONNEXO, item 4).
     TrueOnlyAsFf,
-    /// image_transfer_enabled is FALSE until written (OSGP-ADP, CONNEXO, item 3).
-    EnableMustBeWrittenFirst,
     /// Activation reboots without replying (GX-WEB, item 2).
     ActivationWithoutReply,
     /// After initiate, attribute 6 still reads 0 for a while (OSGP-ADP, item 12).
     StatusStaysZeroAfterInitiate,
-    /// An identifier ending in ".corrupt" fails verification (OSGP-SIM test hook, item 14).
-    CorruptIdentifierFailsVerification,
     /// Blocks are accepted without checking image_transfer_enabled or the status (GX-IT, item 15).
     NoEnabledOrStatusChecks,
-    /// Verify while verification runs answers hardware-fault, not temporary-failure (item 7).
-    HardwareFaultWhileVerifying,
-    /// The last block must be zero-padded to the block size (CONNEXO, item 5).
-    PaddedLastBlockRequired,
 }
 
 impl Quirk {
     /// Every quirk, in declaration order.
-    pub const ALL: [Quirk; 16] = [
+    pub const ALL: [Quirk; 11] = [
         Quirk::ReversedBitOrder,
         Quirk::BitStringLengthInBytes,
         Quirk::FirstNotTransferredIsLastPlusOne,
@@ -66,29 +56,67 @@ impl Quirk {
         Quirk::VerifyIgnoresMissingBlocks,
         Quirk::NoSignatureCheck,
         Quirk::ForgetsBlocksOnReboot,
-        Quirk::HardwareFaultForEmptyInfo,
         Quirk::TrueOnlyAsFf,
-        Quirk::EnableMustBeWrittenFirst,
         Quirk::ActivationWithoutReply,
         Quirk::StatusStaysZeroAfterInitiate,
-        Quirk::CorruptIdentifierFailsVerification,
         Quirk::NoEnabledOrStatusChecks,
-        Quirk::HardwareFaultWhileVerifying,
-        Quirk::PaddedLastBlockRequired,
     ];
 
     /// The name profile files use (`reversed-bit-order`).
     pub fn name(self) -> String {
-        let debug = format!("{self:?}");
-        let mut out = String::with_capacity(debug.len() + 4);
-        for (i, c) in debug.chars().enumerate() {
-            if c.is_ascii_uppercase() && i > 0 {
-                out.push('-');
-            }
-            out.push(c.to_ascii_lowercase());
-        }
-        out
+        kebab(&format!("{self:?}"))
     }
+}
+
+/// Behaviours the standard leaves to the vendor and that field meters show
+/// (docs/protocol.md#vendor-deviations): each is legitimate, so the conformance catalogue
+/// must not fail a meter for it, and the detection matrix checks that it does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    /// Attribute 7 answers hardware-fault, not an empty array, when there is nothing to
+    /// activate (GX-CPP-PR9).
+    HardwareFaultForEmptyInfo,
+    /// image_transfer_enabled is FALSE until a client writes it TRUE (OSGP-ADP, CONNEXO): the
+    /// factory default is not specified.
+    TransferDisabledAtStart,
+    /// Verify while a verification runs answers hardware-fault, not temporary-failure: the
+    /// result code is not pinned.
+    HardwareFaultWhileVerifying,
+    /// The identifier takes part in verification: one ending in ".corrupt" fails (the OSGP
+    /// simulator's test hook); whether the identifier is checked is the vendor's choice.
+    CorruptIdentifierFailsVerification,
+    /// The last block must be zero-padded to the block size (CONNEXO: "dependent from vendor to
+    /// vendor").
+    PaddedLastBlockRequired,
+}
+
+impl Variant {
+    /// Every variant, in declaration order.
+    pub const ALL: [Variant; 5] = [
+        Variant::HardwareFaultForEmptyInfo,
+        Variant::TransferDisabledAtStart,
+        Variant::HardwareFaultWhileVerifying,
+        Variant::CorruptIdentifierFailsVerification,
+        Variant::PaddedLastBlockRequired,
+    ];
+
+    /// The name profile files use (`transfer-disabled-at-start`).
+    pub fn name(self) -> String {
+        kebab(&format!("{self:?}"))
+    }
+}
+
+/// `CamelCase` as `camel-case`.
+fn kebab(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 /// What a client at an address may do.
@@ -178,6 +206,8 @@ pub struct MeterProfile {
     pub required_identifier: Option<String>,
     /// Vendor deviations, by name.
     pub quirks: std::collections::BTreeSet<Quirk>,
+    /// Legitimate vendor choices the options above do not cover, by name.
+    pub variants: std::collections::BTreeSet<Variant>,
     /// The clients the meter accepts.
     pub clients: Vec<ClientProfile>,
 }
@@ -203,6 +233,7 @@ impl Default for MeterProfile {
             metrology_upgradable: false,
             required_identifier: None,
             quirks: std::collections::BTreeSet::new(),
+            variants: std::collections::BTreeSet::new(),
             clients: vec![
                 ClientProfile {
                     sap: 16,
@@ -324,6 +355,11 @@ impl MeterProfile {
     /// True if the meter has quirk `q`.
     pub fn has(&self, q: Quirk) -> bool {
         self.quirks.contains(&q)
+    }
+
+    /// True if the meter makes the legitimate choice `v`.
+    pub fn varies(&self, v: Variant) -> bool {
+        self.variants.contains(&v)
     }
 
     /// The profile of a client SAP, if the meter accepts it.

@@ -42,6 +42,8 @@ pub enum Capability {
     WrongPartImage,
     /// A validly signed image for the metrology part (b = 0).
     MetrologyImage,
+    /// The statement declares the metrology part (0) locked against upgrades.
+    MetrologyLocked,
     /// The meter can be power-cycled by the bench.
     PowerCycle,
     /// Every case starts on a meter in its factory state (an emulated bench).
@@ -66,6 +68,9 @@ pub fn capabilities(target: &MeterTarget) -> BTreeSet<Capability> {
     if target.lls.is_some() {
         caps.insert(Capability::Lls);
     }
+    if target.statement.locked_parts.contains(&0) {
+        caps.insert(Capability::MetrologyLocked);
+    }
     if target.hls.is_some() {
         caps.insert(Capability::Hls);
     }
@@ -84,6 +89,7 @@ impl Capability {
             Capability::BadSignatureImage => "bad-signature-image",
             Capability::WrongPartImage => "wrong-part-image",
             Capability::MetrologyImage => "metrology-image",
+            Capability::MetrologyLocked => "metrology-locked",
             Capability::PowerCycle => "power-cycle",
             Capability::FreshMeter => "fresh-meter",
         }
@@ -103,6 +109,8 @@ struct CaseFile {
     needs: BTreeSet<Capability>,
     #[serde(default)]
     destructive: bool,
+    #[serde(default)]
+    detects: Vec<String>,
     steps: Vec<Spanned<StepSpec>>,
 }
 
@@ -127,6 +135,9 @@ pub struct Case {
     pub needs: BTreeSet<Capability>,
     /// Whether it activates an image.
     pub destructive: bool,
+    /// The emulator's quirks (by name) this case is designed to catch: the detection matrix
+    /// checks that it does.
+    pub detects: Vec<String>,
     /// The steps.
     pub steps: Vec<Step>,
 }
@@ -142,15 +153,21 @@ impl Case {
         let origin = file.display();
         let raw: CaseFile = crate::toml_file::parse(text, &origin.to_string())
             .map_err(|e| CaseError(e.to_string()))?;
-        let id_ok = !raw.id.is_empty()
-            && raw
-                .id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !id_ok {
+        let kebab = |name: &str| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        if !kebab(&raw.id) {
             return Err(CaseError(format!(
                 "{origin}: field id: `{}` must be lowercase letters, digits and dashes",
                 raw.id
+            )));
+        }
+        if let Some(bad) = raw.detects.iter().find(|d| !kebab(d)) {
+            return Err(CaseError(format!(
+                "{origin}: field detects: `{bad}` is not a quirk name (lowercase letters, digits and dashes)"
             )));
         }
         if raw.steps.is_empty() {
@@ -178,6 +195,7 @@ impl Case {
             level: raw.level,
             needs: raw.needs,
             destructive: raw.destructive,
+            detects: raw.detects,
             steps,
         })
     }

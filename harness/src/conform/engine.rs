@@ -393,6 +393,15 @@ async fn steps(case: &Case, run: &mut Run<'_>, observations: &mut Vec<String>) -
                     expected,
                     observed,
                 };
+                if step.skip_if_unmet {
+                    return Some(Stop::Skip(format!(
+                        "step {} ({}): {} rather than {}, so the case does not apply",
+                        i + 1,
+                        d.action,
+                        d.observed,
+                        d.expected
+                    )));
+                }
                 if case.level == Level::Info {
                     observations.push(format!(
                         "step {} ({}): {} rather than {}",

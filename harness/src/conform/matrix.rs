@@ -1,74 +1,117 @@
-//! The detection matrix: the catalogue run against emulated profiles, the conforming ones
-//! (which must come out clean) and one per vendor deviation (which must be caught), and the
-//! table of which cases caught each.
+//! The detection matrix: the catalogue run against emulated profiles, and the table of what
+//! each row gave. Two kinds of row: a meter the catalogue must find clean (the conforming
+//! profile, and every variant the standard permits), and a meter with one quirk, which the
+//! cases designed for it (`detects` in the case file) must each catch.
 
 use super::verdict::{RunReport, Verdict};
 
-/// One line of the matrix: the profile, its counts, and the cases that caught it.
+/// What a row of the matrix must give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expectation {
+    /// No fail, no non-strict: a conforming meter, or a legitimate variant of one.
+    Clean,
+    /// The quirk of this name, caught (fail or non-strict) by every case that `detects` it.
+    Caught(String),
+}
+
+/// One line of the matrix: the profile, what it must give, and its run.
 pub struct MatrixLine {
     /// The profile.
     pub name: String,
-    /// Whether it is a conforming profile.
-    pub conforming: bool,
+    /// What it must give.
+    pub expectation: Expectation,
     /// Its run.
     pub report: RunReport,
+    /// The cases designed to catch this row's quirk (none for a clean row).
+    pub designated: Vec<String>,
 }
 
 impl MatrixLine {
-    /// Whether this row came out as it must: clean when conforming, caught otherwise, and
-    /// no errors either way.
+    /// The designated cases that did not catch the quirk.
+    pub fn missed(&self) -> Vec<&str> {
+        self.designated
+            .iter()
+            .filter(|id| {
+                !self
+                    .report
+                    .cases
+                    .iter()
+                    .any(|c| &c.id == *id && c.verdict.is_deviation())
+            })
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Whether this row came out as it must, with no errors either way: clean, or caught by
+    /// at least one designated case and missed by none.
     pub fn as_required(&self) -> bool {
         let s = &self.report.summary;
-        let clean = s.fail == 0 && s.non_strict == 0;
-        s.error == 0 && clean == self.conforming
+        s.error == 0
+            && match self.expectation {
+                Expectation::Clean => s.fail == 0 && s.non_strict == 0,
+                Expectation::Caught(_) => !self.designated.is_empty() && self.missed().is_empty(),
+            }
     }
 }
 
-/// The cases with fail or non-strict verdicts in `line`, the most specific first: a case that
-/// catches few profiles says more about this one than a case that many profiles break.
-fn caught_by(line: &MatrixLine, lines: &[MatrixLine]) -> Vec<String> {
-    let catches = |id: &str| {
-        lines
-            .iter()
-            .filter(|l| {
-                l.report
-                    .cases
-                    .iter()
-                    .any(|c| c.id == id && c.verdict.is_deviation())
-            })
-            .count()
-    };
-    let mut caught: Vec<(usize, String)> = line
-        .report
+/// The cases with fail or non-strict verdicts in `line`.
+fn deviating(line: &MatrixLine) -> Vec<String> {
+    line.report
         .cases
         .iter()
         .filter(|c| c.verdict.is_deviation())
-        .map(|c| (catches(&c.id), format!("{} ({})", c.id, c.verdict.name())))
-        .collect();
-    caught.sort();
-    caught.into_iter().map(|(_, text)| text).collect()
+        .map(|c| format!("{} ({})", c.id, c.verdict.name()))
+        .collect()
 }
 
-/// The matrix as a table.
+/// What the last column says of a row.
+fn verdict_cell(line: &MatrixLine) -> String {
+    let deviating = deviating(line);
+    match &line.expectation {
+        Expectation::Clean if deviating.is_empty() => "clean, as required".into(),
+        Expectation::Clean => format!("MUST BE CLEAN: {}", deviating.join(", ")),
+        Expectation::Caught(_) if line.designated.is_empty() => {
+            "NO CASE DETECTS IT (detects = [...] in a case)".into()
+        }
+        Expectation::Caught(_) => {
+            let missed = line.missed();
+            let caught: Vec<&str> = line
+                .designated
+                .iter()
+                .map(String::as_str)
+                .filter(|id| !missed.contains(id))
+                .collect();
+            let mut cell = format!("caught by {}", caught.join(", "));
+            if caught.is_empty() {
+                cell = "NOT CAUGHT".into();
+            }
+            if !missed.is_empty() {
+                cell.push_str(&format!("; MISSED BY {}", missed.join(", ")));
+            }
+            let others = deviating.len().saturating_sub(caught.len());
+            if others > 0 {
+                cell.push_str(&format!(" (and {others} other cases)"));
+            }
+            cell
+        }
+    }
+}
+
+/// The matrix as a table: the clean rows, then the quirk rows.
 pub fn render_matrix(lines: &[MatrixLine]) -> String {
     let mut out = format!(
-        "{:40} {:>4} {:>10} {:>5}  {}\n",
-        "profile", "fail", "non-strict", "error", "caught by"
+        "{:52} {:>4} {:>10} {:>5}  {}\n",
+        "profile", "fail", "non-strict", "error", "as required"
     );
     for line in lines {
         let s = &line.report.summary;
-        let caught = caught_by(line, lines);
-        let cell = match (line.conforming, caught.is_empty()) {
-            (true, true) => "clean, as required".to_string(),
-            (false, true) => "NOT CAUGHT".to_string(),
-            (_, false) if caught.len() > 3 => {
-                format!("{}, and {} more", caught[..3].join(", "), caught.len() - 3)
-            }
-            (_, false) => caught.join(", "),
-        };
         out.push_str(&format!(
-            "{:40} {:>4} {:>10} {:>5}  {}\n",
-            line.name, s.fail, s.non_strict, s.error, cell
+            "{:52} {:>4} {:>10} {:>5}  {}\n",
+            line.name,
+            s.fail,
+            s.non_strict,
+            s.error,
+            verdict_cell(line)
         ));
         for c in line
             .report
@@ -76,7 +119,7 @@ pub fn render_matrix(lines: &[MatrixLine]) -> String {
             .iter()
             .filter(|c| c.verdict == Verdict::Error)
         {
-            out.push_str(&format!("{:40} error in {}: {}\n", "", c.id, c.reason));
+            out.push_str(&format!("{:52} error in {}: {}\n", "", c.id, c.reason));
         }
     }
     out

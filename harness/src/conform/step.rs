@@ -80,7 +80,7 @@ pub enum ImageKind {
 }
 
 /// An `initiate` step.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Initiate {
     /// The image.
@@ -92,6 +92,26 @@ pub struct Initiate {
     pub identifier: Option<String>,
     /// Appended to the identifier.
     pub identifier_suffix: Option<String>,
+    /// Whether to write image_transfer_enabled TRUE first when it reads FALSE, as a head-end
+    /// does (default); `false` to test a disabled meter.
+    #[serde(default = "enable_first")]
+    pub enable: bool,
+}
+
+fn enable_first() -> bool {
+    true
+}
+
+impl Default for Initiate {
+    fn default() -> Self {
+        Initiate {
+            image: ImageKind::default(),
+            blocks: None,
+            identifier: None,
+            identifier_suffix: None,
+            enable: enable_first(),
+        }
+    }
 }
 
 /// The most blocks an opaque test image may have.
@@ -215,17 +235,29 @@ pub struct Expect {
 impl Expect {
     /// Whether a result is acceptable: one of `result` if given, else none of `not_result`
     /// if given, else `success` when `default_success`, else anything.
+    ///
+    /// `result = "*"` and `not_result` accept only what the meter answered: never a result the
+    /// harness makes itself ([`HARNESS_RESULTS`]).
     pub fn accepts(&self, result: &str, default_success: bool) -> bool {
+        let from_meter = !HARNESS_RESULTS.contains(&result);
         match (&self.result, &self.not_result) {
-            (Some(r), _) => r.to_vec().iter().any(|n| n == result),
-            (None, Some(not)) => !not.to_vec().iter().any(|n| n == result),
+            (Some(r), _) => r
+                .to_vec()
+                .iter()
+                .any(|n| n == result || (n == "*" && from_meter)),
+            (None, Some(not)) => from_meter && !not.to_vec().iter().any(|n| n == result),
             (None, None) => !default_success || result == "success",
         }
     }
 }
 
-/// The results a case may name.
+/// Results the harness makes itself: a reply it could not decode, a request it could not send,
+/// a block size it could not use. None is the meter refusing anything.
+pub const HARNESS_RESULTS: &[&str] = &["bad-reply", "not-sent", "unusable-block-size"];
+
+/// The results a case may name (`*` in `result`: any the meter answered).
 pub const RESULT_NAMES: &[&str] = &[
+    "*",
     "success",
     "hardware-fault",
     "temporary-failure",
@@ -273,6 +305,7 @@ pub(super) struct StepSpec {
     value: Option<ValueSpec>,
     pad_last: Option<bool>,
     expect: Option<Expect>,
+    skip_if_unmet: Option<bool>,
     capture: Option<String>,
     note: Option<String>,
 }
@@ -303,8 +336,8 @@ pub enum Action {
     Send {
         /// Which.
         blocks: BlockSelection,
-        /// Zero-pad the last block to the block size.
-        pad_last: bool,
+        /// Zero-pad the last block to the block size; unset, as the statement declares.
+        pad_last: Option<bool>,
     },
     /// Reads the bitmap and sends what is missing, until complete.
     FillGaps,
@@ -389,6 +422,9 @@ pub struct Step {
     pub action: Action,
     /// What it expects.
     pub expect: Expect,
+    /// An unmet expectation skips the case (it does not apply to this meter) instead of
+    /// judging it.
+    pub skip_if_unmet: bool,
     /// Stores the value (GET) as a variable of this name.
     pub capture: Option<String>,
     /// A label for reports.
@@ -462,7 +498,7 @@ pub(super) fn validate_step(spec: StepSpec, line: usize) -> Result<Step, String>
         check_selection(&blocks).map_err(|e| format!("send: {e}"))?;
         actions.push(Action::Send {
             blocks,
-            pad_last: spec.pad_last.unwrap_or(false),
+            pad_last: spec.pad_last,
         });
     } else if spec.pad_last.is_some() {
         return Err("pad_last: only with send".into());
@@ -526,6 +562,7 @@ pub(super) fn validate_step(spec: StepSpec, line: usize) -> Result<Step, String>
         line,
         action,
         expect,
+        skip_if_unmet: spec.skip_if_unmet.unwrap_or(false),
         capture: spec.capture,
         note: spec.note,
     })

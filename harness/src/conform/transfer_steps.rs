@@ -91,9 +91,11 @@ impl Run<'_> {
             ImageKind::WrongPart => need(&images.wrong_part, "wrong-part-image")?,
             ImageKind::Metrology => need(&images.metrology, "metrology-image")?,
         };
-        let mut identifier = match &spec.identifier {
-            Some(text) => text.clone().into_bytes(),
-            None => image.identifier.clone(),
+        // The case's own identifier, else the one the vendor declares, else the image's.
+        let mut identifier = match (&spec.identifier, &self.target.statement.image_identifier) {
+            (Some(text), _) => text.clone().into_bytes(),
+            (None, Some(declared)) => declared.clone(),
+            (None, None) => image.identifier.clone(),
         };
         if let Some(suffix) = &spec.identifier_suffix {
             identifier.extend_from_slice(suffix.as_bytes());
@@ -111,9 +113,28 @@ impl Run<'_> {
             block_count,
             sent: BTreeSet::new(),
         });
+        if spec.enable {
+            self.enable_transfer().await?;
+        }
         let params = it::initiate_parameters(&identifier, size);
         self.invoke(&image_transfer(m::IMAGE_TRANSFER_INITIATE), Some(params))
             .await
+    }
+
+    /// Writes image_transfer_enabled TRUE when it reads FALSE, as a head-end does before it
+    /// initiates (a meter may ship with transfers disabled), and notes it in the exchange.
+    async fn enable_transfer(&mut self) -> Result<(), Stop> {
+        let enabled = image_transfer(a::IMAGE_TRANSFER_ENABLED);
+        let read = self.get(&enabled).await?;
+        if read.value != Some(Data::Boolean(false)) {
+            return Ok(());
+        }
+        let written = self.set(&enabled, &Data::Boolean(true)).await?;
+        self.note(format!(
+            "image_transfer_enabled read FALSE: written TRUE before initiate ({})",
+            written.summary()
+        ));
+        Ok(())
     }
 
     pub(crate) fn block_numbers(&self, selection: &BlockSelection) -> Result<Vec<u32>, Stop> {
@@ -149,10 +170,11 @@ impl Run<'_> {
     pub(crate) async fn send(
         &mut self,
         numbers: &[u32],
-        pad_last: bool,
+        pad_last: Option<bool>,
         expect: &Expect,
     ) -> Result<Observed, Stop> {
         let mut last = Observed::result("success");
+        let pad_last = pad_last.unwrap_or(self.target.statement.pad_last_block);
         for &n in numbers {
             let transfer = self.transfer.as_ref().expect("checked in block_numbers");
             let bs = transfer.block_size as usize;
@@ -212,7 +234,7 @@ impl Run<'_> {
             if missing.is_empty() {
                 return Ok(Observed::result("success"));
             }
-            let sent = self.send(&missing, false, &Expect::default()).await?;
+            let sent = self.send(&missing, None, &Expect::default()).await?;
             if sent.result.as_deref() != Some("success") {
                 return Ok(sent);
             }

@@ -85,6 +85,8 @@ pub enum ValueSpec {
     Any(String),
     /// A string value matching a pattern with `*` wildcards. Expectations only.
     Like(String),
+    /// A non-empty array whose every element matches. Expectations only.
+    Each(Box<ValueSpec>),
 }
 
 /// The longest filler.
@@ -234,8 +236,9 @@ impl ValueSpec {
                 }
             }
             ValueSpec::Like(_) if !sendable => Ok(()),
-            ValueSpec::Any(_) | ValueSpec::Like(_) => {
-                Err("`any` and `like` only describe expected values".into())
+            ValueSpec::Each(element) if !sendable => element.check(false),
+            ValueSpec::Any(_) | ValueSpec::Like(_) | ValueSpec::Each(_) => {
+                Err("`any`, `like` and `each` only describe expected values".into())
             }
         }
     }
@@ -278,8 +281,8 @@ impl ValueSpec {
                     .map(|i| i.build(vars))
                     .collect::<Result<_, _>>()?,
             ),
-            ValueSpec::Any(_) | ValueSpec::Like(_) => {
-                return Err("`any` and `like` cannot be sent".into())
+            ValueSpec::Any(_) | ValueSpec::Like(_) | ValueSpec::Each(_) => {
+                return Err("`any`, `like` and `each` cannot be sent".into())
             }
         })
     }
@@ -291,6 +294,20 @@ impl ValueSpec {
             ValueSpec::Any(t) => Ok(t == "*" || data.type_name() == t),
             ValueSpec::Like(pattern) => {
                 Ok(data.as_bytes().is_some_and(|b| glob(pattern.as_bytes(), b)))
+            }
+            ValueSpec::Each(element) => {
+                let Data::Array(elements) = data else {
+                    return Ok(false);
+                };
+                if elements.is_empty() {
+                    return Ok(false);
+                }
+                for e in elements {
+                    if !element.matches(e, vars)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
             }
             ValueSpec::Array(items) | ValueSpec::Structure(items) => {
                 let same_kind = matches!(
@@ -323,6 +340,7 @@ impl ValueSpec {
             ValueSpec::Any(t) if t == "*" => "any value".into(),
             ValueSpec::Any(t) => format!("any {t}"),
             ValueSpec::Like(p) => format!("a string like \"{p}\""),
+            ValueSpec::Each(element) => format!("a non-empty array of {}", element.describe(vars)),
             ValueSpec::Array(items) | ValueSpec::Structure(items) => {
                 let kind = if matches!(self, ValueSpec::Array(_)) {
                     "array"
@@ -442,6 +460,18 @@ mod tests {
         assert_eq!(like.matches(&Data::octets(b"APP-1.0.0"), &v), Ok(true));
         assert_eq!(like.matches(&Data::octets(b"MET-1.0.0"), &v), Ok(false));
         assert_eq!(like.matches(&Data::Unsigned(1), &v), Ok(false));
+    }
+
+    #[test]
+    fn each_wants_a_non_empty_array_of_matching_elements() {
+        let v = vars();
+        let each = ValueSpec::Each(Box::new(ValueSpec::Any("octet-string".into())));
+        let two = Data::Array(vec![Data::octets(b"a"), Data::octets(b"b")]);
+        assert_eq!(each.matches(&two, &v), Ok(true));
+        assert_eq!(each.matches(&Data::Array(vec![]), &v), Ok(false));
+        let mixed = Data::Array(vec![Data::octets(b"a"), Data::Unsigned(1)]);
+        assert_eq!(each.matches(&mixed, &v), Ok(false));
+        assert!(each.check(true).is_err());
     }
 
     #[test]

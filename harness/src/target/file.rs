@@ -25,14 +25,19 @@
 //! identifier = "APP-2.0.0"         # sent in image_transfer_initiate
 //! version = "APP-2.0.0"            # the active firmware identifier once activated
 //!
+//! [defaults.statement]             # what the vendor declares (see docs/conformance.md)
+//! image_identifier = "VENDOR-APP"  # the identifier the meter requires at initiate
+//! pad_last_block = false           # true: the last block is zero-padded to the block size
+//! locked_parts = [0]               # firmware parts the meter refuses to upgrade
+//!
 //! [[meter]]
 //! name = "meter-0001"              # optional; the address by default
 //! address = "127.0.0.1:4059"       # HOST:PORT, tcp://HOST:PORT or hdlc+tcp://HOST:PORT[/PHYSICAL]
 //! ```
 
 use super::{
-    url, ClientKind, Deadlines, HlsClient, HlsKeys, Images, LlsClient, MeterTarget, TargetError,
-    TestImage, Transport,
+    url, ClientKind, Deadlines, HlsClient, HlsKeys, Images, LlsClient, MeterTarget, Statement,
+    TargetError, TestImage, Transport,
 };
 use crate::file_error::FileError;
 use dlms::hdlc::HdlcAddress;
@@ -68,6 +73,18 @@ struct Entry {
     hls: Option<Spanned<HlsSpec>>,
     #[serde(default)]
     images: ImagesSpec,
+    statement: Option<StatementSpec>,
+}
+
+/// The implementation statement as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatementSpec {
+    image_identifier: Option<String>,
+    #[serde(default)]
+    pad_last_block: bool,
+    #[serde(default)]
+    locked_parts: Vec<u8>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -373,10 +390,16 @@ fn meter(
         )?,
         metrology: image("metrology", &m.images.metrology, &defaults.images.metrology)?,
     };
+    if let Some(statement) = m.statement.as_ref().or(defaults.statement.as_ref()) {
+        target.statement = Statement {
+            image_identifier: statement.image_identifier.clone().map(String::into_bytes),
+            pad_last_block: statement.pad_last_block,
+            locked_parts: statement.locked_parts.clone(),
+        };
+    }
     Ok(target)
 }
 
-/// The HLS client of a targets file's `hls` table, which must give its SAP.
 /// The client a `client` field names.
 fn client_kind(value: &toml::Value) -> Option<ClientKind> {
     match value.as_str()? {

@@ -192,6 +192,23 @@ pub struct MeterTarget {
     pub emulated: bool,
     /// The baseline of known deviations named by the file.
     pub baseline: Option<PathBuf>,
+    /// What the vendor declares about the options the standard leaves open.
+    pub statement: Statement,
+}
+
+/// A meter's implementation statement: what its vendor declares about the options the
+/// standard leaves open, in the spirit of a PICS. The cases follow it where it speaks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Statement {
+    /// The identifier the meter requires in image_transfer_initiate, sent for every image the
+    /// cases transfer (some vendors accept only their own name).
+    pub image_identifier: Option<Vec<u8>>,
+    /// The meter wants the last block zero-padded to the block size (vendor-dependent): the
+    /// cases pad it.
+    pub pad_last_block: bool,
+    /// The firmware parts the meter refuses to upgrade (the metrology part 0, where a
+    /// WELMEC-style separation locks it).
+    pub locked_parts: Vec<u8>,
 }
 
 impl MeterTarget {
@@ -205,6 +222,7 @@ impl MeterTarget {
             images: Images::default(),
             emulated: false,
             baseline: None,
+            statement: Statement::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! clause 4.4.6), over the state machine of `crate::transfer`.
 
 use super::{logical_name, Env, MethodOutcome, Object, NO_SUCH_INDEX};
-use crate::profile::Quirk;
+use crate::profile::{Quirk, Variant};
 use dlms::apdu::DataAccessResult as R;
 use dlms::axdr::{BitString, EncodedData};
 use dlms::cosem::image_transfer::{
@@ -47,7 +47,7 @@ pub fn get(env: &Env<'_>, object: &Object, attr: i8) -> Result<Data<'static>, R>
         }
         a::IMAGE_TRANSFER_STATUS => t.status.to_data(),
         a::IMAGE_TO_ACTIVATE_INFO
-            if quirk(Quirk::HardwareFaultForEmptyInfo)
+            if env.profile.varies(Variant::HardwareFaultForEmptyInfo)
                 && (t.to_activate.is_none()
                     || t.status != ImageTransferStatus::VerificationSuccessful) =>
         {

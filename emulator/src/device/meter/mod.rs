@@ -9,7 +9,7 @@ use crate::cosem::{self, association_ln::AssociationView, Env, Kind, MethodOutco
 use crate::events::EventCode;
 use crate::faults::{FaultState, Injection};
 use crate::journal::BlockJournal;
-use crate::profile::{ClientAuth, MeterProfile, Quirk, Rights};
+use crate::profile::{ClientAuth, MeterProfile, Quirk, Rights, Variant};
 use crate::session::{IncomingBlocks, IncomingTarget, OutgoingBlocks, Session, MAX_INCOMING};
 use crate::state::MeterState;
 use dlms::acse::{Aare, Aarq, AssociationResult, SourceDiagnostic};
@@ -154,7 +154,7 @@ impl Meter {
     /// A meter with factory state (its clock off by the faults' drift).
     pub fn new(config: MeterConfig) -> Self {
         let mut state = MeterState::default();
-        state.transfer.enabled = !config.profile.has(Quirk::EnableMustBeWrittenFirst);
+        state.transfer.enabled = !config.profile.varies(Variant::TransferDisabledAtStart);
         state.clock_offset_ms = config.faults.clock_drift_ms;
         Self::with_state(config, state)
     }

@@ -1200,14 +1200,41 @@ mod service_faults {
 }
 
 mod quirks {
-    //! Every quirk is observable on the wire: the same exchange gives a different answer from
-    //! a meter with the quirk than from a strict one.
+    //! Every quirk and every variant is observable on the wire: the same exchange gives a
+    //! different answer from a meter with it than from a strict one.
     use super::*;
-    use crate::profile::Quirk;
+    use crate::profile::{Quirk, Variant};
 
-    /// The exchange that shows `quirk`, run on a meter with `profile`; what the client saw.
-    fn observe(quirk: Quirk, mut profile: MeterProfile) -> String {
-        if quirk == Quirk::HardwareFaultWhileVerifying {
+    /// A quirk or a variant.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Choice {
+        Q(Quirk),
+        V(Variant),
+    }
+
+    impl Choice {
+        fn every() -> Vec<Choice> {
+            let quirks = Quirk::ALL.map(Choice::Q);
+            quirks
+                .into_iter()
+                .chain(Variant::ALL.map(Choice::V))
+                .collect()
+        }
+
+        /// The default profile with this choice.
+        fn profile(self) -> MeterProfile {
+            let mut profile = MeterProfile::default();
+            match self {
+                Choice::Q(q) => profile.quirks = [q].into(),
+                Choice::V(v) => profile.variants = [v].into(),
+            }
+            profile
+        }
+    }
+
+    /// The exchange that shows `choice`, run on a meter with `profile`; what the client saw.
+    fn observe(choice: Choice, mut profile: MeterProfile) -> String {
+        if choice == Choice::V(Variant::HardwareFaultWhileVerifying) {
             profile.verify_ms = 1000;
         }
         let mut b = Bench::public(Meter::new(MeterConfig {
@@ -1215,35 +1242,35 @@ mod quirks {
             ..config()
         }));
         let image = signed_image(1, "APP-7.0.0", 900);
-        let seen = match quirk {
-            Quirk::ReversedBitOrder | Quirk::BitStringLengthInBytes => {
+        let seen = match choice {
+            Choice::Q(Quirk::ReversedBitOrder | Quirk::BitStringLengthInBytes) => {
                 b.initiate(b"x", 1000);
                 b.block(0, &[0; 200]);
                 format!("{:?}", b.get(18, IMAGE_TRANSFER, 3))
             }
-            Quirk::FirstNotTransferredIsLastPlusOne => {
+            Choice::Q(Quirk::FirstNotTransferredIsLastPlusOne) => {
                 b.initiate(b"x", 1000);
                 b.block(0, &[0; 200]);
                 b.block(3, &[0; 200]);
                 format!("{:?}", b.get(18, IMAGE_TRANSFER, 4))
             }
-            Quirk::NoRangeCheck => {
+            Choice::Q(Quirk::NoRangeCheck) => {
                 b.initiate(b"x", 1000);
                 format!("{:?}", b.block(99, &[0; 200]))
             }
-            Quirk::VerifyIgnoresMissingBlocks => {
+            Choice::Q(Quirk::VerifyIgnoresMissingBlocks) => {
                 b.initiate(b"x", 1000);
                 b.block(0, &[0; 200]);
                 format!("{:?}", b.image_action(3, Data::Integer(0)))
             }
-            Quirk::NoSignatureCheck => {
+            Choice::Q(Quirk::NoSignatureCheck) => {
                 let bad = dlms::image::corrupt(&image, dlms::image::Corruption::BadSignature, None)
                     .unwrap();
                 b.initiate(b"x", bad.len());
                 b.send_image(&bad, &[]);
                 format!("{:?}", b.image_action(3, Data::Integer(0)))
             }
-            Quirk::ForgetsBlocksOnReboot => {
+            Choice::Q(Quirk::ForgetsBlocksOnReboot) => {
                 b.initiate(b"x", 1000);
                 b.block(0, &[0; 200]);
                 b.meter.reboot(b.now, 10);
@@ -1251,38 +1278,42 @@ mod quirks {
                 let mut b = Bench::public(b.meter);
                 format!("{:?}", b.get(18, IMAGE_TRANSFER, 4))
             }
-            Quirk::HardwareFaultForEmptyInfo => format!("{:?}", b.get(18, IMAGE_TRANSFER, 7)),
-            Quirk::TrueOnlyAsFf => {
+            Choice::V(Variant::HardwareFaultForEmptyInfo) => {
+                format!("{:?}", b.get(18, IMAGE_TRANSFER, 7))
+            }
+            Choice::Q(Quirk::TrueOnlyAsFf) => {
                 format!("{:?}", b.set(18, IMAGE_TRANSFER, 5, Data::Boolean(true)))
             }
-            Quirk::EnableMustBeWrittenFirst => format!("{:?}", b.get(18, IMAGE_TRANSFER, 5)),
-            Quirk::ActivationWithoutReply => {
+            Choice::V(Variant::TransferDisabledAtStart) => {
+                format!("{:?}", b.get(18, IMAGE_TRANSFER, 5))
+            }
+            Choice::Q(Quirk::ActivationWithoutReply) => {
                 b.initiate(b"x", image.len());
                 b.send_image(&image, &[]);
                 let activate = image_request(4, Data::Integer(0));
                 format!("{:?}", b.raw(&activate))
             }
-            Quirk::StatusStaysZeroAfterInitiate => {
+            Choice::Q(Quirk::StatusStaysZeroAfterInitiate) => {
                 b.initiate(b"x", 1000);
                 format!("{:?}", b.get(18, IMAGE_TRANSFER, 6))
             }
-            Quirk::CorruptIdentifierFailsVerification => {
+            Choice::V(Variant::CorruptIdentifierFailsVerification) => {
                 b.initiate(b"APP-7.0.0.corrupt", image.len());
                 b.send_image(&image, &[]);
                 format!("{:?}", b.image_action(3, Data::Integer(0)))
             }
-            Quirk::NoEnabledOrStatusChecks => {
+            Choice::Q(Quirk::NoEnabledOrStatusChecks) => {
                 b.initiate(b"x", 1000);
                 b.set(18, IMAGE_TRANSFER, 5, Data::Boolean(false));
                 format!("{:?}", b.block(0, &[0; 200]))
             }
-            Quirk::HardwareFaultWhileVerifying => {
+            Choice::V(Variant::HardwareFaultWhileVerifying) => {
                 b.initiate(b"x", image.len());
                 b.send_image(&image, &[]);
                 b.image_action(3, Data::Integer(0));
                 format!("{:?}", b.image_action(3, Data::Integer(0)))
             }
-            Quirk::PaddedLastBlockRequired => {
+            Choice::V(Variant::PaddedLastBlockRequired) => {
                 b.initiate(b"x", 900);
                 format!("{:?}", b.block(4, &[0; 100]))
             }
@@ -1291,17 +1322,11 @@ mod quirks {
     }
 
     #[test]
-    fn every_quirk_is_observable_on_the_wire() {
-        for quirk in Quirk::ALL {
-            let strict = observe(quirk, MeterProfile::default());
-            let quirky = observe(
-                quirk,
-                MeterProfile {
-                    quirks: [quirk].into(),
-                    ..MeterProfile::default()
-                },
-            );
-            assert_ne!(strict, quirky, "{quirk:?} is not visible");
+    fn every_quirk_and_variant_is_observable_on_the_wire() {
+        for choice in Choice::every() {
+            let strict = observe(choice, MeterProfile::default());
+            let chosen = observe(choice, choice.profile());
+            assert_ne!(strict, chosen, "{choice:?} is not visible");
         }
     }
 

@@ -8,7 +8,7 @@ use crate::blocks::{BlockStore, ImageData};
 use crate::events::{EventCode, EventLog};
 use crate::firmware::{Firmware, FirmwarePart};
 use crate::journal::BlockJournal;
-use crate::profile::{MeterProfile, Quirk, Reinitiate};
+use crate::profile::{MeterProfile, Quirk, Reinitiate, Variant};
 use bitvec::prelude::{BitVec, Msb0};
 use dlms::apdu::DataAccessResult as R;
 pub use dlms::cosem::image_transfer::ImageTransferStatus;
@@ -211,7 +211,7 @@ impl Transfer {
         let expected = (self.size as usize - start).min(bs);
         let is_last = number + 1 == count;
         let len = value.len();
-        let accepted = if is_last && ctx.profile.has(Quirk::PaddedLastBlockRequired) {
+        let accepted = if is_last && ctx.profile.varies(Variant::PaddedLastBlockRequired) {
             len == bs
         } else {
             len == expected || (is_last && ctx.profile.accept_padded_last_block && len == bs)
@@ -243,7 +243,7 @@ impl Transfer {
         match self.status {
             ImageTransferStatus::NotInitiated => R::OTHER_REASON,
             ImageTransferStatus::VerificationInitiated
-                if ctx.profile.has(Quirk::HardwareFaultWhileVerifying) =>
+                if ctx.profile.varies(Variant::HardwareFaultWhileVerifying) =>
             {
                 R::HARDWARE_FAULT
             }
@@ -309,7 +309,9 @@ impl Transfer {
     }
 
     fn inspect(&self, ctx: &Ctx<'_>) -> Result<ImageToActivate, String> {
-        if ctx.profile.has(Quirk::CorruptIdentifierFailsVerification)
+        if ctx
+            .profile
+            .varies(Variant::CorruptIdentifierFailsVerification)
             && self.identifier.ends_with(b".corrupt")
         {
             return Err("identifier marked .corrupt".into());
