@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""A small DLMS meter built on Gurux's Python server classes (gurux-dlms, pinned): a
-third-party server for meterfleet's harness to upgrade.
+"""The project's own IC 18 logic on Gurux's Python codec and server classes (gurux-dlms,
+pinned): a test meter whose association, APDU encoding and object model are Gurux's, and whose
+image transfer behaviour is written here, modelled on Gurux's reference servers. It is not an
+independent implementation of IC 18: it tests the harness against Gurux's wire, not against
+another reading of the standard.
 
 It serves, over the wrapper on loopback, Association LN, image transfer 0-0:44.0.0.255 and the
 active firmware identifier 1-1:0.2.0.255. Gurux's own GXDLMSImageTransfer.invoke cannot store

@@ -1,5 +1,5 @@
-//! `meterfleet upgrade` against a meter that is not ours: a small server built on Gurux's
-//! Python server classes (`scripts/gurux_meter.py`, gurux-dlms pinned) that loses a block and
+//! `meterfleet upgrade` against Gurux's wire: `scripts/gurux_meter.py`, the project's own IC 18
+//! logic on Gurux's Python codec and server classes (gurux-dlms pinned), that loses a block and
 //! answers verify and activate with temporary-failure for a while. The upgrade must succeed,
 //! the bytes the meter stored must equal the image, and the exit status must be non-zero when
 //! the new firmware cannot be confirmed.

@@ -89,8 +89,10 @@ fn verdict_cell(line: &MatrixLine) -> String {
                 cell.push_str(&format!("; MISSED BY {}", missed.join(", ")));
             }
             let others = deviating.len().saturating_sub(caught.len());
-            if others > 0 {
-                cell.push_str(&format!(" (and {others} other cases)"));
+            match others {
+                0 => {}
+                1 => cell.push_str(" (and 1 other case)"),
+                n => cell.push_str(&format!(" (and {n} other cases)")),
             }
             cell
         }

@@ -290,6 +290,7 @@ pub(super) struct StepSpec {
     set: Option<String>,
     action: Option<String>,
     require: Option<String>,
+    var: Option<String>,
     initiate: Option<Initiate>,
     send: Option<BlockSelection>,
     fill_gaps: Option<bool>,
@@ -330,6 +331,8 @@ pub enum Action {
     Invoke(ObjectRef, Option<ValueSpec>, bool),
     /// Skips the case when the meter does not have this attribute.
     Require(ObjectRef),
+    /// Reads a variable the case set (`server_max_pdu`, a capture), to check it.
+    Var(String),
     /// Reads the block size and initiates a transfer.
     Initiate(Initiate),
     /// Sends image blocks.
@@ -370,6 +373,7 @@ impl Action {
             Action::Set(..) => "set",
             Action::Invoke(..) => "action",
             Action::Require(_) => "require",
+            Action::Var(_) => "var",
             Action::Initiate(_) => "initiate",
             Action::Send { .. } => "send",
             Action::FillGaps => "fill_gaps",
@@ -406,6 +410,7 @@ impl Action {
             | Action::Invoke(..)
             | Action::ScheduleActivation(_) => &["result", "not_result"],
             Action::Verify(_) | Action::Activate(_) => &["result", "not_result", "status"],
+            Action::Var(_) => &["value", "min", "max"],
             Action::WaitStatus(_) => &["status"],
             Action::Raw(_) | Action::WrapperFrame(_) | Action::HdlcFrame(_) => &["reply"],
             Action::Release | Action::Require(_) | Action::WaitMs(_) | Action::FillGaps => &[],
@@ -487,6 +492,9 @@ pub(super) fn validate_step(spec: StepSpec, line: usize) -> Result<Step, String>
         actions.push(Action::Require(
             object(r).map_err(|e| format!("require: {e}"))?,
         ));
+    }
+    if let Some(name) = &spec.var {
+        actions.push(Action::Var(name.trim_start_matches('$').to_string()));
     }
     if let Some(i) = spec.initiate {
         if i.blocks == Some(0) || i.blocks > Some(MAX_OPAQUE_BLOCKS) {

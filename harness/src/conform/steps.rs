@@ -6,6 +6,7 @@ use super::engine::{Run, Stop};
 use super::object_ref::ObjectRef;
 use super::probe;
 use super::step::{Action, ClientKind, Connect, Poll, Step};
+use super::value::Var;
 use crate::session::{AarqChanges, Session, SessionError};
 use crate::target::{Auth, ClientKind as Client, Target};
 use dlms::apdu::{ActionResponse, GetDataResult, MethodDescriptor};
@@ -66,6 +67,17 @@ impl Run<'_> {
                 Ok(self.reconnect(p).await)
             }
             Action::Get(r) => self.get(r).await,
+            Action::Var(name) => match self.vars.get(name) {
+                Some(Var::Num(n)) => Ok(Observed {
+                    value: Some(Data::Long64Unsigned(*n)),
+                    ..Observed::default()
+                }),
+                Some(Var::Bytes(b)) => Ok(Observed {
+                    value: Some(Data::OctetString(b.clone().into())),
+                    ..Observed::default()
+                }),
+                None => Err(Stop::Error(format!("${name} is not set at this step"))),
+            },
             Action::Require(r) => {
                 let observed = self.get(r).await?;
                 match observed.result.as_deref() {
