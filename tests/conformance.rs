@@ -223,6 +223,79 @@ fn a_meter_lost_mid_run_gives_errors_not_verdicts_and_stops_the_run() {
 }
 
 #[test]
+fn what_a_case_changed_is_put_back_after_its_deviation() {
+    let dir = tempfile::tempdir().unwrap();
+    let subject = dir.path().join("image-transfer");
+    std::fs::create_dir(&subject).unwrap();
+    std::fs::write(
+        subject.join("xx-disable-then-deviate.toml"),
+        r#"id = "xx-disable-then-deviate"
+title = "disables the transfer, then meets a deviation"
+level = "must"
+requirement = "test"
+source = "test"
+
+[[steps]]
+set = "image_transfer_enabled"
+value = { bool = false }
+expect = { result = "success" }
+
+[[steps]]
+get = "image_transfer_enabled"
+expect = { value = { bool = true } }
+"#,
+    )
+    .unwrap();
+    let meter = Emulator::start(&[]);
+    let address = format!("tcp://127.0.0.1:{}", meter.port);
+    let json = dir.path().join("report.json");
+    let out = conform(&[
+        "--target",
+        &address,
+        "--cases",
+        dir.path().to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "the meter was left with image_transfer_status 0 (image transfer not initiated)"
+        ),
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let case = &report["cases"][0];
+    assert_eq!(case["verdict"], "fail");
+    assert_eq!(
+        case["teardown"][0], "restored 18/0-0:44.0.0.255/5 to boolean true",
+        "{case}"
+    );
+    // The meter is enabled again, as it was before the case.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let enabled = runtime.block_on(async {
+        let target = harness::target::Target::new(
+            format!("127.0.0.1:{}", meter.port).parse().unwrap(),
+            harness::target::Transport::Wrapper,
+        );
+        let mut session = harness::session::Session::open(&target, false)
+            .await
+            .unwrap();
+        session
+            .get(
+                dlms::cosem::image_transfer::CLASS_ID,
+                dlms::cosem::image_transfer::LOGICAL_NAME,
+                dlms::cosem::image_transfer::attribute::IMAGE_TRANSFER_ENABLED,
+            )
+            .await
+            .unwrap()
+            .unwrap()
+    });
+    assert_eq!(enabled, dlms::Data::Boolean(true));
+}
+
+#[test]
 fn a_bad_case_file_is_named_with_its_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("image-transfer");

@@ -158,6 +158,8 @@ pub(crate) struct Run<'a> {
     pub session: Option<Session>,
     pub vars: Vars,
     pub transfer: Option<Transfer>,
+    /// What the case wrote, for the teardown.
+    pub changes: Vec<super::teardown::Change>,
     pub trace: Vec<TraceEntry>,
     pub seed: u64,
     pub started: Instant,
@@ -220,6 +222,7 @@ pub async fn run(
         started_unix: crate::transfer::unix_seconds(std::time::SystemTime::now()) as u64,
         summary: Summary::default(),
         cases: Vec::new(),
+        left: None,
     };
     let mut lost: Option<String> = None;
     for case in cases {
@@ -257,8 +260,50 @@ pub async fn run(
         progress(&result);
         report.cases.push(result);
     }
+    if !bench.resets() && !options.dry_run && lost.is_none() {
+        report.left = Some(state_left(target).await);
+    }
     report.recount();
     report
+}
+
+/// What the meter holds after the run: image_transfer_status and the active firmware identifier
+/// of the target's part, as the main client reads them.
+async fn state_left(target: &MeterTarget) -> String {
+    use dlms::cosem::image_transfer::{self as it, ImageTransferStatus};
+    let mut session = match Session::open(&target.main, false).await {
+        Ok(s) => s,
+        Err(e) => return format!("unknown: {e}"),
+    };
+    let status = match session
+        .get(
+            it::CLASS_ID,
+            it::LOGICAL_NAME,
+            it::attribute::IMAGE_TRANSFER_STATUS,
+        )
+        .await
+    {
+        Ok(Ok(value)) => match ImageTransferStatus::from_data(&value) {
+            Some(s) => format!("image_transfer_status {} ({})", s.value(), s.name()),
+            None => format!("image_transfer_status {}", super::value::show(&value)),
+        },
+        Ok(Err(dar)) => format!("image_transfer_status unreadable ({})", dar.name()),
+        Err(e) => format!("image_transfer_status unreadable ({e})"),
+    };
+    let part = target.part.unwrap_or(1);
+    let firmware = match session
+        .get(
+            dlms::cosem::class::DATA,
+            dlms::cosem::active_firmware_identifier(part),
+            2,
+        )
+        .await
+    {
+        Ok(Ok(value)) => format!("active firmware identifier {}", super::value::show(&value)),
+        _ => "no readable active firmware identifier".to_string(),
+    };
+    session.close().await;
+    format!("{status}, {firmware}")
 }
 
 fn finished(
@@ -284,6 +329,7 @@ fn finished(
         seed,
         duration_ms,
         exchange: Vec::new(),
+        teardown: Vec::new(),
     }
 }
 
@@ -317,12 +363,17 @@ pub async fn run_case(
         session: None,
         vars: Vars::new(),
         transfer: None,
+        changes: Vec::new(),
         trace: Vec::new(),
         seed,
         started,
     };
     let mut observations = Vec::new();
     let outcome = tokio::time::timeout(timeout, steps(case, &mut run, &mut observations)).await;
+    // Put back what the case changed, whatever its verdict (bounded like the case).
+    let teardown = tokio::time::timeout(timeout, run.teardown())
+        .await
+        .unwrap_or_else(|_| vec![format!("the teardown took longer than {timeout:?}")]);
     run.collect_trace();
     if let Some(session) = run.session.take() {
         session.close().await;
@@ -366,6 +417,15 @@ pub async fn run_case(
         started.elapsed().as_millis() as u64,
     );
     result.observations = observations;
+    let left_changed: Vec<&String> = teardown
+        .iter()
+        .filter(|l| !l.starts_with("restored"))
+        .collect();
+    if !left_changed.is_empty() {
+        let lines: Vec<&str> = left_changed.iter().map(|l| l.as_str()).collect();
+        result.reason = format!("{} [left changed: {}]", result.reason, lines.join("; "));
+    }
+    result.teardown = teardown;
     if !matches!(verdict, Verdict::Pass | Verdict::Skipped) {
         let keep = run.trace.len().saturating_sub(EXCHANGE_KEPT);
         result.exchange = run.trace.split_off(keep);

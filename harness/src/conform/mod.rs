@@ -11,6 +11,7 @@ mod probe;
 pub mod report;
 mod step;
 mod steps;
+mod teardown;
 mod transfer_steps;
 mod value;
 pub mod verdict;

@@ -297,15 +297,19 @@ impl Run<'_> {
         from_error(e)
     }
 
+    /// A SET; what the attribute held before is kept for the teardown.
     pub(crate) async fn set(&mut self, r: &ObjectRef, value: &Data<'_>) -> Result<Observed, Stop> {
+        self.remember_before_set(r).await;
         let instance = r.instance(self.target.part.unwrap_or(1));
         let session = self.session().await?;
-        Ok(
-            match session.set(r.class_id, instance, r.index, value).await {
-                Ok(dar) => Observed::result(dar.name()),
-                Err(e) => self.failed(e),
-            },
-        )
+        let observed = match session.set(r.class_id, instance, r.index, value).await {
+            Ok(dar) => Observed::result(dar.name()),
+            Err(e) => self.failed(e),
+        };
+        if observed.result.as_deref() == Some("success") {
+            self.set_made(r);
+        }
+        Ok(observed)
     }
 
     fn method(&self, r: &ObjectRef) -> MethodDescriptor {

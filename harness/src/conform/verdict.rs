@@ -101,6 +101,9 @@ pub struct CaseResult {
     pub duration_ms: u64,
     /// The APDUs exchanged, decoded (kept for deviations and errors).
     pub exchange: Vec<TraceEntry>,
+    /// What the teardown put back (or could not) of what the case changed.
+    #[serde(default)]
+    pub teardown: Vec<String>,
 }
 
 /// Counts of each verdict.
@@ -141,6 +144,10 @@ pub struct RunReport {
     pub summary: Summary,
     /// One entry per case, in catalogue order.
     pub cases: Vec<CaseResult>,
+    /// The state the run left a meter in that no bench resets: its image transfer status and
+    /// active firmware identifier.
+    #[serde(default)]
+    pub left: Option<String>,
 }
 
 impl RunReport {
@@ -276,6 +283,7 @@ mod tests {
             seed: 0,
             duration_ms: 0,
             exchange: Vec::new(),
+            teardown: Vec::new(),
         }
     }
 
@@ -288,6 +296,7 @@ mod tests {
             seed: 1,
             started_unix: 0,
             summary: Summary::default(),
+            left: None,
             cases: vec![
                 result("a", Verdict::Fail),
                 result("b", Verdict::Fail),

@@ -37,6 +37,9 @@ pub fn render(report: &RunReport) -> String {
         "\n{}: {} cases: {} pass, {} fail, {} non-strict, {} info, {} skipped, {} error ({} deviations in the baseline)\n",
         report.target, s.total, s.pass, s.fail, s.non_strict, s.info, s.skipped, s.error, s.baselined
     ));
+    if let Some(left) = &report.left {
+        out.push_str(&format!("the meter was left with {left}\n"));
+    }
     out
 }
 

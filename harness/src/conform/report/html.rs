@@ -71,6 +71,10 @@ fn deviation_section(out: &mut String, target: usize, report: &RunReport, c: &Ca
             let _ = write!(out, "<p>{}</p>", escape(&c.reason));
         }
     }
+    if !c.teardown.is_empty() {
+        let lines: Vec<String> = c.teardown.iter().map(|l| escape(l)).collect();
+        let _ = write!(out, "<p><b>Teardown:</b> {}</p>", lines.join("; "));
+    }
     let shown = c.exchange.len().min(EXCHANGE_LINES);
     let skipped = c.exchange.len() - shown;
     let _ = write!(
