@@ -5,7 +5,8 @@ use crate::target_args::TargetArgs;
 use harness::conform::matrix::{render_matrix, MatrixLine};
 use harness::conform::report::{console, html, json, junit};
 use harness::conform::{
-    embedded_catalogue, load_catalogue, preflight, run, Baseline, Case, NoBench, Options, RunReport,
+    embedded_catalogue, load_catalogue, preflight, run, Baseline, Case, NoBench, Options,
+    RunReport, Tier,
 };
 use harness::target::MeterTarget;
 use std::path::PathBuf;
@@ -39,9 +40,11 @@ pub struct ConformArgs {
     /// Non-strict verdicts fail the run too.
     #[arg(long)]
     strict: bool,
-    /// Run destructive cases (they activate an image) against a meter that is not emulated.
-    #[arg(long)]
-    allow_destructive: bool,
+    /// How far cases may change a meter that is not emulated: write (configuration, restored
+    /// after each case), transfer (initiate, blocks, verify) or activate (changes the running
+    /// firmware); each allows the ones before it. Reads always run.
+    #[arg(long, value_name = "TIER", value_parser = parse_tier, default_value = "read")]
+    allow: Tier,
     /// List the cases and whether each would run, without connecting.
     #[arg(long)]
     dry_run: bool,
@@ -64,8 +67,15 @@ const EXAMPLES: &str = "Examples:
   meterfleet conform --target tcp://127.0.0.1:4059
   meterfleet conform --target bench.toml --baseline known.toml --json report.json --junit report.xml --html report.html
   meterfleet conform --target fleet.toml --meter meter-0001 --case it-attr4-first-gap --seed 7
-  meterfleet conform --target bench.toml --dry-run --allow-destructive
+  meterfleet conform --target bench.toml --dry-run --allow activate
   meterfleet conform --matrix";
+
+fn parse_tier(name: &str) -> Result<Tier, String> {
+    Tier::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Tier::ALL.iter().map(|t| t.name()).collect();
+        format!("`{name}` is not a tier: {}", names.join(", "))
+    })
+}
 
 /// Runs the command: 0 when nothing unexpected deviates, 1 when something does, 2 on errors.
 pub fn run_command(args: ConformArgs) -> ExitCode {
@@ -101,7 +111,7 @@ fn select(args: &ConformArgs) -> Result<Vec<Case>, String> {
 fn options(args: &ConformArgs) -> Options {
     Options {
         seed: args.seed,
-        allow_destructive: args.allow_destructive,
+        allow: args.allow,
         dry_run: args.dry_run,
         ..Options::default()
     }

@@ -60,6 +60,8 @@ fn a_bare_target_that_conforms_is_not_accused_and_the_reports_follow_their_schem
     let out = conform(&[
         "--target",
         &address,
+        "--allow",
+        "transfer",
         "--json",
         json.to_str().unwrap(),
         "--junit",
@@ -94,6 +96,14 @@ fn a_bare_target_that_conforms_is_not_accused_and_the_reports_follow_their_schem
             .map(|c| c["verdict"].as_str().unwrap().to_string())
             .unwrap()
     };
+    // Without --allow, only reads run against a meter that is not emulated.
+    let read_only = conform(&["--target", &address, "--case", "it-attr4-first-gap"]);
+    let table = text(&read_only.stdout);
+    assert!(read_only.status.success(), "{table}");
+    assert!(
+        table.contains("changes the meter (tier transfer): run with --allow transfer"),
+        "{table}"
+    );
     // What a bare target cannot provide is skipped with the reason.
     assert_eq!(verdict_of("it-verify-bad-signature"), "skipped");
     assert_eq!(verdict_of("it-activate-new-identifier"), "skipped");
@@ -139,7 +149,14 @@ fn a_deviation_fails_the_run_until_the_baseline_lists_it() {
     )
     .unwrap();
     let target = target.to_str().unwrap();
-    let out = conform(&["--target", target, "--case", "it-attr4-first-gap"]);
+    let out = conform(&[
+        "--target",
+        target,
+        "--allow",
+        "transfer",
+        "--case",
+        "it-attr4-first-gap",
+    ]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
@@ -160,6 +177,8 @@ fn a_deviation_fails_the_run_until_the_baseline_lists_it() {
     let out = conform(&[
         "--target",
         target,
+        "--allow",
+        "transfer",
         "--case",
         "it-attr4-first-gap",
         "--baseline",
@@ -188,7 +207,13 @@ fn a_meter_lost_mid_run_gives_errors_not_verdicts_and_stops_the_run() {
     )
     .unwrap();
     let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["conform", "--target", target.to_str().unwrap()])
+        .args([
+            "conform",
+            "--allow",
+            "write",
+            "--target",
+            target.to_str().unwrap(),
+        ])
         .args([
             "--case",
             "as-public-client",
@@ -254,6 +279,8 @@ expect = { value = { bool = true } }
         &address,
         "--cases",
         dir.path().to_str().unwrap(),
+        "--allow",
+        "write",
         "--json",
         json.to_str().unwrap(),
     ]);

@@ -22,6 +22,42 @@ pub enum Level {
     Info,
 }
 
+/// How far a case changes the meter, in increasing order. Against a meter that is not emulated
+/// only the tiers the run allows are run (`conform --allow TIER`, read always).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// Reads only (GET, associations, frames).
+    Read,
+    /// Writes configuration (SET, other methods), which the teardown restores.
+    Write,
+    /// Runs the image transfer up to verification (initiate, blocks, verify): the running
+    /// firmware is untouched, but the transfer state changes.
+    Transfer,
+    /// Activates an image: the running firmware changes.
+    Activate,
+}
+
+impl Tier {
+    /// Every tier, in increasing order.
+    pub const ALL: [Tier; 4] = [Tier::Read, Tier::Write, Tier::Transfer, Tier::Activate];
+
+    /// The tier of a name.
+    pub fn from_name(name: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The name in reports and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Read => "read",
+            Tier::Write => "write",
+            Tier::Transfer => "transfer",
+            Tier::Activate => "activate",
+        }
+    }
+}
+
 /// What a case needs from the target; a case whose needs are not met is skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -108,8 +144,6 @@ struct CaseFile {
     #[serde(default)]
     needs: BTreeSet<Capability>,
     #[serde(default)]
-    destructive: bool,
-    #[serde(default)]
     detects: Vec<String>,
     steps: Vec<Spanned<StepSpec>>,
 }
@@ -133,8 +167,8 @@ pub struct Case {
     pub level: Level,
     /// What it needs from the target.
     pub needs: BTreeSet<Capability>,
-    /// Whether it activates an image.
-    pub destructive: bool,
+    /// How far it changes the meter (from its steps).
+    pub tier: Tier,
     /// The emulator's quirks (by name) this case is designed to catch: the detection matrix
     /// checks that it does.
     pub detects: Vec<String>,
@@ -194,7 +228,11 @@ impl Case {
             source: raw.source,
             level: raw.level,
             needs: raw.needs,
-            destructive: raw.destructive,
+            tier: steps
+                .iter()
+                .map(|s| s.action.tier())
+                .max()
+                .unwrap_or(Tier::Read),
             detects: raw.detects,
             steps,
         })

@@ -1,7 +1,7 @@
 //! The case engine: runs each case from a fresh association and a known state, step by step,
 //! and turns the first broken expectation into a verdict at the case's level.
 
-use super::case::{capabilities, Capability, Case, Level};
+use super::case::{capabilities, Capability, Case, Level, Tier};
 use super::case_transfer::Transfer;
 use super::check::{check, Observed};
 use super::value::{Var, Vars};
@@ -115,8 +115,8 @@ impl Bench for NoBench {
 pub struct Options {
     /// The run's seed; each case's seed derives from it and the case id.
     pub seed: u64,
-    /// Run destructive cases against a target that is not emulated.
-    pub allow_destructive: bool,
+    /// The highest tier run against a target that is not emulated (an emulated one runs all).
+    pub allow: Tier,
     /// List what would run, and why not, without connecting.
     pub dry_run: bool,
     /// The longest a case may take.
@@ -127,7 +127,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             seed: 1,
-            allow_destructive: false,
+            allow: Tier::Read,
             dry_run: false,
             case_timeout: Duration::from_secs(300),
         }
@@ -228,8 +228,12 @@ pub async fn run(
     for case in cases {
         let seed = case_seed(options.seed, &case.id);
         let skip = missing_need(case, &have).or_else(|| {
-            (case.destructive && !target.emulated && !options.allow_destructive).then(|| {
-                "destructive (activates an image): run with --allow-destructive".to_string()
+            (case.tier > options.allow && !target.emulated).then(|| {
+                format!(
+                    "changes the meter (tier {}): run with --allow {}",
+                    case.tier.name(),
+                    case.tier.name()
+                )
             })
         });
         let result = match (skip, options.dry_run, &lost) {

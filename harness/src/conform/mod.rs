@@ -16,6 +16,6 @@ mod transfer_steps;
 mod value;
 pub mod verdict;
 
-pub use case::{capabilities, embedded_catalogue, load_catalogue, Case, CaseError, Level};
+pub use case::{capabilities, embedded_catalogue, load_catalogue, Case, CaseError, Level, Tier};
 pub use engine::{preflight, run, Bench, BenchError, NoBench, Options, Unreachable};
 pub use verdict::{Baseline, CaseResult, RunReport, Verdict};

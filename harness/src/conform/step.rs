@@ -1,5 +1,6 @@
 //! The steps of a case: what each does, what it expects, and their validation.
 
+use super::case::Tier;
 use super::object_ref::ObjectRef;
 use super::value::{parse_hex, NumSpec, ValueSpec};
 use dlms::conformance::Conformance;
@@ -385,6 +386,31 @@ impl Action {
             Action::Raw(_) => "raw",
             Action::WrapperFrame(_) => "wrapper_frame",
             Action::HdlcFrame(_) => "hdlc_frame",
+        }
+    }
+
+    /// How far this step changes the meter.
+    pub fn tier(&self) -> Tier {
+        use dlms::cosem::image_transfer::{method, CLASS_ID, LOGICAL_NAME};
+        let image_method = |r: &ObjectRef| r.class_id == CLASS_ID && r.obis == LOGICAL_NAME;
+        match self {
+            Action::Activate(_) | Action::ScheduleActivation(_) => Tier::Activate,
+            Action::Invoke(r, ..) if image_method(r) && r.index == method::IMAGE_ACTIVATE => {
+                Tier::Activate
+            }
+            Action::Initiate(_) | Action::Send { .. } | Action::FillGaps | Action::Verify(_) => {
+                Tier::Transfer
+            }
+            Action::Invoke(r, ..)
+                if image_method(r)
+                    && (method::IMAGE_TRANSFER_INITIATE..=method::IMAGE_VERIFY)
+                        .contains(&r.index) =>
+            {
+                Tier::Transfer
+            }
+            // A raw APDU may be anything: counted as a write.
+            Action::Set(..) | Action::Invoke(..) | Action::Raw(_) => Tier::Write,
+            _ => Tier::Read,
         }
     }
 

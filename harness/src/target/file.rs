@@ -15,7 +15,7 @@
 //! connect_deadline_s = 15          # the first connection; also reconnect_deadline_s (after a
 //! verify_deadline_s = 120          # reboot or a cut) and verify_deadline_s (default: the plan's)
 //! part = 1                         # the firmware part the images upgrade
-//! emulated = false                 # true: destructive cases run without --allow-destructive
+//! emulated = false                 # true: conform runs cases of every tier without --allow
 //! baseline = "baseline.toml"       # known deviations, relative to this file
 //! lls = { client = 1, password = "12345678" }
 //! hls = { client = 48, system_title = "4D4D4D0000000001", encryption_key = "000102030405060708090A0B0C0D0E0F", authentication_key = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF" }
