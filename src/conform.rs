@@ -196,6 +196,14 @@ fn conform(args: &ConformArgs) -> Result<bool, String> {
         eprintln!("{:40} {}", r.id, r.verdict.name());
     }));
     baseline.apply(&mut report);
+    if args.dry_run {
+        let tiers: Vec<(String, &str)> = cases
+            .iter()
+            .map(|c| (c.id.clone(), c.tier.name()))
+            .collect();
+        print!("{}", console::render_plan(&report, &tiers));
+        return Ok(true);
+    }
     print!("{}", console::render(&report));
     write_reports(args, std::slice::from_ref(&report))?;
     let ids = |cases: &[&harness::conform::CaseResult]| {

@@ -26,10 +26,15 @@ fn conform_runs_the_built_in_catalogue_from_an_empty_folder() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("2 cases: 2 pass"), "{stdout}");
     let dry = meterfleet_in(empty.path(), &["conform", "--target", &target, "--dry-run"]);
+    let plan = text(&dry.stdout);
+    assert!(plan.contains("80 cases: "), "{plan}");
     assert!(
-        text(&dry.stdout).contains("79 cases"),
-        "{}",
-        text(&dry.stdout)
+        plan.contains("would skip: changes the meter (tier transfer): run with --allow transfer"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("it-attr1-logical-name") && plan.contains("would run"),
+        "{plan}"
     );
 }
 

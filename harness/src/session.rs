@@ -106,6 +106,9 @@ pub struct Session {
     invoke_id: u8,
     started: Instant,
     trace: Option<Vec<TraceEntry>>,
+    /// The last reply that answered no request in flight (another invoke-id or service), if
+    /// the last request then got none of its own.
+    stray: Option<Vec<u8>>,
 }
 
 /// The most trace entries a session keeps.
@@ -162,6 +165,7 @@ impl Session {
             association: None,
             timeout,
             invoke_id: 0,
+            stray: None,
             started: Instant::now(),
             trace: trace.then(Vec::new),
         };
@@ -294,17 +298,33 @@ impl Session {
         };
         self.conn.send(&wire).await?;
         let deadline = Instant::now() + self.timeout;
+        self.stray = None;
+        let mut stray = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let reply = self.conn.receive(left).await?;
+            let reply = match self.conn.receive(left).await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    self.stray = stray;
+                    return Err(e.into());
+                }
+            };
             let Some(plain) = self.plain_reply(reply)? else {
                 continue;
             };
             if !answers(request, &plain) {
+                stray = Some(plain);
                 continue;
             }
             return Ok(plain);
         }
+    }
+
+    /// The reply that came for no request in flight when the last request got no reply of its
+    /// own: a meter answering under the wrong invoke-id shows here (a head-end skips such a
+    /// reply; a conformance case reports it).
+    pub fn take_stray_reply(&mut self) -> Option<Vec<u8>> {
+        self.stray.take()
     }
 
     /// A reply deciphered (in a ciphered association) and recorded; `None` for a copy of a

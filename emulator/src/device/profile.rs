@@ -44,11 +44,14 @@ pub enum Quirk {
     StatusStaysZeroAfterInitiate,
     /// Blocks are accepted without checking image_transfer_enabled or the status (GX-IT, item 15).
     NoEnabledOrStatusChecks,
+    /// GET, SET and ACTION responses carry invoke-id 1 whatever the request's (gurux-dlms
+    /// 1.0.203 answers a refused SET so; cases/reports/gurux-meter).
+    InvokeIdNotEchoed,
 }
 
 impl Quirk {
     /// Every quirk, in declaration order.
-    pub const ALL: [Quirk; 11] = [
+    pub const ALL: [Quirk; 12] = [
         Quirk::ReversedBitOrder,
         Quirk::BitStringLengthInBytes,
         Quirk::FirstNotTransferredIsLastPlusOne,
@@ -60,6 +63,7 @@ impl Quirk {
         Quirk::ActivationWithoutReply,
         Quirk::StatusStaysZeroAfterInitiate,
         Quirk::NoEnabledOrStatusChecks,
+        Quirk::InvokeIdNotEchoed,
     ];
 
     /// The name profile files use (`reversed-bit-order`).

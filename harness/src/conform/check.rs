@@ -139,7 +139,7 @@ fn check_one(
 ) -> Result<(), Mismatch> {
     let default_success = matches!(
         action,
-        Action::Initiate(_) | Action::Send { .. } | Action::FillGaps
+        Action::Initiate(_) | Action::Send { .. } | Action::FillGaps | Action::Get(_)
     );
     if let Some(failure) = &observed.link_failure {
         let allowed = expect
@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(
             check(&expect, &get(), &other, &vars, None),
             Err(Mismatch::Deviation {
-                expected: "array []; or result hardware-fault".into(),
+                expected: "result success; or result hardware-fault".into(),
                 observed: "other-reason".into()
             })
         );

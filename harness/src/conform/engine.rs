@@ -110,6 +110,9 @@ impl Bench for NoBench {
     }
 }
 
+/// The reason a dry run gives a case it would run (the others give why they would not).
+pub const WOULD_RUN: &str = "dry run: would run";
+
 /// How to run.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -238,14 +241,7 @@ pub async fn run(
         });
         let result = match (skip, options.dry_run, &lost) {
             (Some(reason), _, _) => finished(case, seed, Verdict::Skipped, reason, None, 0),
-            (None, true, _) => finished(
-                case,
-                seed,
-                Verdict::Skipped,
-                "dry run: would run".into(),
-                None,
-                0,
-            ),
+            (None, true, _) => finished(case, seed, Verdict::Skipped, WOULD_RUN.into(), None, 0),
             (None, false, Some(lost)) => {
                 finished(case, seed, Verdict::Error, lost.clone(), None, 0)
             }
@@ -485,6 +481,20 @@ async fn steps(case: &Case, run: &mut Run<'_>, observations: &mut Vec<String>) -
                     step.describe()
                 )))
             }
+        }
+        if let (Some(name), None) = (&step.capture, &observed.value) {
+            let seen = observed.summary();
+            let harness_made = observed.link_failure.is_some()
+                || observed
+                    .result
+                    .as_deref()
+                    .is_some_and(|r| super::step::HARNESS_RESULTS.contains(&r));
+            let why = format!("step {}: capture {name}: no value ({seen})", i + 1);
+            return Some(if harness_made {
+                Stop::Error(why)
+            } else {
+                Stop::Skip(format!("{why}, so the case cannot check what it needs"))
+            });
         }
         if let (Some(name), Some(value)) = (&step.capture, &observed.value) {
             let var = match (value.as_u64(), value.as_bytes()) {

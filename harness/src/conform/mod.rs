@@ -17,5 +17,5 @@ mod value;
 pub mod verdict;
 
 pub use case::{capabilities, embedded_catalogue, load_catalogue, Case, CaseError, Level, Tier};
-pub use engine::{preflight, run, Bench, BenchError, NoBench, Options, Unreachable};
+pub use engine::{preflight, run, Bench, BenchError, NoBench, Options, Unreachable, WOULD_RUN};
 pub use verdict::{Baseline, CaseResult, RunReport, Verdict};

@@ -277,6 +277,7 @@ pub const RESULT_NAMES: &[&str] = &[
     "other-reason",
     "no-reply",
     "exception",
+    "wrong-invoke-id",
 ];
 
 /// A step as written, before validation.

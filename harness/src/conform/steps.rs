@@ -291,10 +291,23 @@ impl Run<'_> {
     /// What a failed request shows; a broken connection also ends the session, so that the
     /// next step associates anew.
     fn failed(&mut self, e: SessionError) -> Observed {
+        let stray = self.session.as_mut().and_then(Session::take_stray_reply);
         if matches!(e, SessionError::Link(_)) {
             self.drop_session();
         }
-        from_error(e)
+        match (stray, &e) {
+            // The meter did answer, under another invoke-id: its deviation, not a lost link.
+            (Some(reply), SessionError::Link(_)) => Observed {
+                result: Some("wrong-invoke-id".into()),
+                detail: Some(match dlms::Apdu::decode(&reply) {
+                    Ok(apdu) => format!("the only reply: {}", dlms::text::apdu(&apdu)),
+                    Err(_) => "the only reply does not decode".into(),
+                }),
+                reply: Some(reply),
+                ..Observed::default()
+            },
+            _ => from_error(e),
+        }
     }
 
     /// A SET; what the attribute held before is kept for the teardown.

@@ -337,12 +337,22 @@ impl Run<'_> {
             observed.detail = Some(format!("no reply within {} s", p.reply_s));
             self.drop_session();
         }
+        // An accepted activation may not have left status 3 yet when the first read comes:
+        // only a final state ends the wait.
+        let accepted = matches!(
+            observed.result.as_deref(),
+            Some("success" | "temporary-failure" | "no-reply")
+        );
+        let mut busy = vec![
+            S::VerificationInitiated.value(),
+            S::ActivationInitiated.value(),
+        ];
+        if accepted {
+            busy.push(S::VerificationSuccessful.value());
+        }
         observed.status = self
             .poll_status(
-                &[
-                    S::VerificationInitiated.value(),
-                    S::ActivationInitiated.value(),
-                ],
+                &busy,
                 Duration::from_secs(p.within_s),
                 Duration::from_millis(p.poll_ms),
             )

@@ -604,6 +604,17 @@ impl Meter {
             }
             None => self.carry_out(now_ms, apdu),
         };
+        let mut reply = reply;
+        if self.config.profile.has(Quirk::InvokeIdNotEchoed) {
+            let response = [
+                dlms::apdu::tag::GET_RESPONSE,
+                dlms::apdu::tag::SET_RESPONSE,
+                dlms::apdu::tag::ACTION_RESPONSE,
+            ];
+            if reply.len() > 2 && response.contains(&reply[0]) {
+                reply[2] = (reply[2] & 0xF0) | 0x01;
+            }
+        }
         (!unconfirmed).then_some(reply)
     }
 

@@ -1307,6 +1307,13 @@ mod quirks {
                 b.set(18, IMAGE_TRANSFER, 5, Data::Boolean(false));
                 format!("{:?}", b.block(0, &[0; 200]))
             }
+            Choice::Q(Quirk::InvokeIdNotEchoed) => {
+                let second = GetRequest::Normal {
+                    iip: InvokeIdAndPriority(0xC5),
+                    attribute: AttributeWithSelection::plain(it::attribute(6)),
+                };
+                format!("{:?}", b.raw(&Apdu::GetRequest(second).to_bytes()))
+            }
             Choice::V(Variant::HardwareFaultWhileVerifying) => {
                 b.initiate(b"x", image.len());
                 b.send_image(&image, &[]);

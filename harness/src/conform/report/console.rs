@@ -43,6 +43,39 @@ pub fn render(report: &RunReport) -> String {
     out
 }
 
+/// A dry run's plan: each case with its tier and whether it would run, or why not.
+pub fn render_plan(report: &RunReport, tiers: &[(String, &'static str)]) -> String {
+    let width = report
+        .cases
+        .iter()
+        .map(|c| c.id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!("{:width$}  {:8}  plan\n", "case", "tier");
+    let mut would_run = 0;
+    for c in &report.cases {
+        let tier = tiers
+            .iter()
+            .find(|(id, _)| *id == c.id)
+            .map_or("", |(_, t)| *t);
+        let plan = if c.reason == crate::conform::WOULD_RUN {
+            would_run += 1;
+            "would run".to_string()
+        } else {
+            format!("would skip: {}", one_line(&c.reason, 140))
+        };
+        out.push_str(&format!("{:width$}  {:8}  {plan}\n", c.id, tier));
+    }
+    out.push_str(&format!(
+        "\n{}: {} cases: {would_run} would run, {} would be skipped (dry run: nothing was sent)\n",
+        report.target,
+        report.cases.len(),
+        report.cases.len() - would_run
+    ));
+    out
+}
+
 fn one_line(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= max {
