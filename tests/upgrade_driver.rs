@@ -234,15 +234,36 @@ async fn a_block_size_over_the_harness_s_limit_ends_the_transfer_without_allocat
     assert!(reason.contains("over the harness's limit"), "{reason}");
 }
 
-/// A clean meter, reached as the HLS-GMAC client 48 with the emulator's default keys.
-async fn hls_gmac_meter(transport: Transport) -> Target {
-    let mut target = meter(fast_profile(), Faults::default(), transport).await;
+/// A clean meter with `profile`, reached as the HLS-GMAC client 48 with the emulator's default
+/// keys.
+async fn hls_gmac_meter_with(profile: MeterProfile, transport: Transport) -> Target {
+    let mut target = meter(profile, Faults::default(), transport).await;
     target.client_sap = 48;
     target.auth = harness::target::Auth::HlsGmac {
         keys: emulator::meter::MeterKeys::default().keys,
         system_title: *b"HEADEND1",
     };
     target
+}
+
+/// A clean meter, reached as the HLS-GMAC client 48 with the emulator's default keys.
+async fn hls_gmac_meter(transport: Transport) -> Target {
+    hls_gmac_meter_with(fast_profile(), transport).await
+}
+
+#[tokio::test]
+async fn a_ciphered_block_that_fits_the_pdu_only_in_plain_goes_in_pblocks() {
+    // A 1,024-byte block: its ACTION is 1,044 bytes plain, within the meter's 1,050, but 21
+    // more once ciphered.
+    let profile = MeterProfile {
+        image_block_size: 1024,
+        max_pdu_size: 1050,
+        ..fast_profile()
+    };
+    let target = hls_gmac_meter_with(profile, Transport::Wrapper).await;
+    let report = Driver::new(&target, &plan(good_image())).run().await;
+    assert_upgraded(&report);
+    assert_eq!(report.retries, 0, "no block refused for its length");
 }
 
 #[tokio::test]

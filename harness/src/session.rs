@@ -394,7 +394,7 @@ impl Session {
         method: MethodDescriptor,
         parameters: &[Data<'_>],
     ) -> Result<(), SessionError> {
-        let limit = self.negotiated().server_max_receive_pdu_size as usize;
+        let limit = self.request_limit();
         let mut wire = Vec::with_capacity(parameters.len());
         for p in parameters {
             let request = ActionRequest::Normal {
@@ -515,7 +515,23 @@ impl Session {
         }
     }
 
-    /// ACTION: the outcome. Parameters that do not fit the meter's PDU size go as pblocks.
+    /// The longest plain request the meter takes: its PDU size, less what ciphering adds in a
+    /// ciphered association.
+    pub fn request_limit(&self) -> usize {
+        let pdu = usize::from(self.negotiated().server_max_receive_pdu_size);
+        let ciphered = self
+            .association
+            .as_ref()
+            .is_some_and(|a| a.cipher.is_some());
+        if ciphered {
+            pdu.saturating_sub(dlms::security::CipherContext::PROTECT_OVERHEAD)
+        } else {
+            pdu
+        }
+    }
+
+    /// ACTION: the outcome. Parameters that do not fit the meter's PDU size (with ciphering,
+    /// what is left of it) go as pblocks.
     pub async fn action(
         &mut self,
         method: MethodDescriptor,
@@ -529,7 +545,7 @@ impl Session {
             parameters: parameters.clone(),
         }
         .to_bytes();
-        let limit = self.negotiated().server_max_receive_pdu_size as usize;
+        let limit = self.request_limit();
         let reply = match parameters {
             Some(p) if request.len() > limit => {
                 self.action_in_pblocks(iip, method, p.as_bytes(), limit)

@@ -70,6 +70,10 @@ impl CipherContext {
         ic
     }
 
+    /// The most bytes [`Self::protect_apdu`] adds to a plain APDU: the ciphered tag, a length of
+    /// up to three bytes, the security control byte, the invocation counter and the GMAC tag.
+    pub const PROTECT_OVERHEAD: usize = 1 + 3 + 1 + 4 + super::suite0::TAG_LEN;
+
     /// Wraps a plain service APDU in its glo- (or, with a dedicated key, ded-) form.
     pub fn protect_apdu(&mut self, plain: &[u8]) -> Result<Vec<u8>, SecurityError> {
         let first = *plain.first().ok_or(SecurityError::TooShort)?;
