@@ -261,6 +261,8 @@ pub fn statement_of(profile: &MeterProfile) -> Statement {
 pub fn emulated_target(name: &str, transport: Transport) -> MeterTarget {
     let mut main = Target::parse("127.0.0.1:4059", transport).expect("a literal address");
     main.name = name.to_string();
+    // An emulated meter answers in microseconds: a request that gets no reply in 2 s has none.
+    main.request_timeout = std::time::Duration::from_secs(2);
     main.client_sap = 1;
     main.auth = harness::target::Auth::Lls(b"12345678".to_vec());
     MeterTarget {

@@ -44,8 +44,8 @@ pub enum Quirk {
     StatusStaysZeroAfterInitiate,
     /// Blocks are accepted without checking image_transfer_enabled or the status (GX-IT, item 15).
     NoEnabledOrStatusChecks,
-    /// GET, SET and ACTION responses carry invoke-id 1 whatever the request's (gurux-dlms
-    /// 1.0.203 answers a refused SET so; cases/reports/gurux-meter).
+    /// A refused GET, SET or ACTION is answered under invoke-id 1 whatever the request's
+    /// (gurux-dlms 1.0.203 answers a refused SET so; cases/reports/gurux-meter).
     InvokeIdNotEchoed,
 }
 

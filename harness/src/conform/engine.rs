@@ -434,9 +434,16 @@ pub async fn run_case(
 }
 
 async fn steps(case: &Case, run: &mut Run<'_>, observations: &mut Vec<String>) -> Option<Stop> {
+    let mut recorded_unmet = false;
     for (i, step) in case.steps.iter().enumerate() {
         let observed: Observed = match run.execute(step).await {
             Ok(o) => o,
+            // An info case that recorded an unmet expectation may have lost what later steps
+            // need (no transfer after a refused initiate): it ends there, still info.
+            Err(Stop::Error(e)) if recorded_unmet => {
+                observations.push(format!("step {} not run: {e}", i + 1));
+                return None;
+            }
             Err(stop) => return Some(stop),
         };
         if let Some(note) = &step.note {
@@ -463,6 +470,7 @@ async fn steps(case: &Case, run: &mut Run<'_>, observations: &mut Vec<String>) -
                     )));
                 }
                 if case.level == Level::Info {
+                    recorded_unmet = true;
                     observations.push(format!(
                         "step {} ({}): {} rather than {}",
                         i + 1,

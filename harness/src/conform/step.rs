@@ -237,10 +237,11 @@ impl Expect {
     /// Whether a result is acceptable: one of `result` if given, else none of `not_result`
     /// if given, else `success` when `default_success`, else anything.
     ///
-    /// `result = "*"` and `not_result` accept only what the meter answered: never a result the
-    /// harness makes itself ([`HARNESS_RESULTS`]).
+    /// `result = "*"` and `not_result` accept only what the meter answered to the request:
+    /// never a result the harness makes itself ([`HARNESS_RESULTS`]), nor a reply under
+    /// another invoke-id.
     pub fn accepts(&self, result: &str, default_success: bool) -> bool {
-        let from_meter = !HARNESS_RESULTS.contains(&result);
+        let from_meter = !HARNESS_RESULTS.contains(&result) && result != "wrong-invoke-id";
         match (&self.result, &self.not_result) {
             (Some(r), _) => r
                 .to_vec()

@@ -142,6 +142,17 @@ pub struct Meter {
     stats: MeterStats,
 }
 
+/// Whether a normal GET, SET or ACTION response refuses its request (a data-access-result or
+/// action-result other than success).
+fn refused(reply: &[u8]) -> bool {
+    use dlms::apdu::tag;
+    match reply {
+        [tag::GET_RESPONSE, 1, _, 1, ..] => true,
+        [tag::SET_RESPONSE | tag::ACTION_RESPONSE, 1, _, result, ..] => *result != 0,
+        _ => false,
+    }
+}
+
 fn exception(state_error: StateError, service_error: ServiceError) -> Vec<u8> {
     ExceptionResponse {
         state_error,
@@ -605,15 +616,8 @@ impl Meter {
             None => self.carry_out(now_ms, apdu),
         };
         let mut reply = reply;
-        if self.config.profile.has(Quirk::InvokeIdNotEchoed) {
-            let response = [
-                dlms::apdu::tag::GET_RESPONSE,
-                dlms::apdu::tag::SET_RESPONSE,
-                dlms::apdu::tag::ACTION_RESPONSE,
-            ];
-            if reply.len() > 2 && response.contains(&reply[0]) {
-                reply[2] = (reply[2] & 0xF0) | 0x01;
-            }
+        if self.config.profile.has(Quirk::InvokeIdNotEchoed) && refused(&reply) {
+            reply[2] = (reply[2] & 0xF0) | 0x01;
         }
         (!unconfirmed).then_some(reply)
     }

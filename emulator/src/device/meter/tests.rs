@@ -1310,7 +1310,7 @@ mod quirks {
             Choice::Q(Quirk::InvokeIdNotEchoed) => {
                 let second = GetRequest::Normal {
                     iip: InvokeIdAndPriority(0xC5),
-                    attribute: AttributeWithSelection::plain(it::attribute(6)),
+                    attribute: AttributeWithSelection::plain(it::attribute(9)),
                 };
                 format!("{:?}", b.raw(&Apdu::GetRequest(second).to_bytes()))
             }
