@@ -5,7 +5,7 @@ use crate::target_args::TargetArgs;
 use harness::conform::matrix::{render_matrix, MatrixLine};
 use harness::conform::report::{console, html, json, junit};
 use harness::conform::{
-    embedded_catalogue, load_catalogue, preflight, run, Baseline, Case, NoBench, Options,
+    embedded_catalogue, load_catalogue, preflight, run, Baseline, Case, CommandBench, Options,
     RunReport, Tier,
 };
 use harness::target::MeterTarget;
@@ -192,9 +192,15 @@ fn conform(args: &ConformArgs) -> Result<bool, String> {
             .block_on(preflight(&target))
             .map_err(|e| format!("{e}; no case was judged"))?;
     }
-    let mut report = runtime.block_on(run(&cases, &target, &mut NoBench, &options(args), |r| {
-        eprintln!("{:40} {}", r.id, r.verdict.name());
-    }));
+    let mut report = runtime.block_on(run(
+        &cases,
+        &target,
+        &mut CommandBench::new(&target),
+        &options(args),
+        |r| {
+            eprintln!("{:40} {}", r.id, r.verdict.name());
+        },
+    ));
     baseline.apply(&mut report);
     if args.dry_run {
         let tiers: Vec<(String, &str)> = cases

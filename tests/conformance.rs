@@ -323,6 +323,67 @@ expect = { value = { bool = true } }
 }
 
 #[test]
+fn a_bench_hook_power_cycles_the_meter_for_the_cases_that_need_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases");
+    let subject = cases.join("image-transfer");
+    std::fs::create_dir_all(&subject).unwrap();
+    std::fs::write(
+        subject.join("xx-power-cycle.toml"),
+        r#"id = "xx-power-cycle"
+title = "reads the status after a power cycle"
+level = "must"
+requirement = "test"
+source = "test"
+needs = ["power-cycle"]
+
+[[steps]]
+power_cycle = {}
+
+[[steps]]
+get = "image_transfer_status"
+"#,
+    )
+    .unwrap();
+    let meter = Emulator::start(&[]);
+    let marker = dir.path().join("cycled");
+    let target = dir.path().join("bench.toml");
+    let write_target = |hook: &str| {
+        std::fs::write(
+            &target,
+            format!("[[meter]]\naddress = \"127.0.0.1:{}\"\n{hook}", meter.port),
+        )
+        .unwrap()
+    };
+    let run = || {
+        conform(&[
+            "--target",
+            target.to_str().unwrap(),
+            "--cases",
+            cases.to_str().unwrap(),
+        ])
+    };
+    write_target("");
+    let table = text(&run().stdout);
+    assert!(
+        table.contains("needs power-cycle that the target lacks"),
+        "{table}"
+    );
+    write_target(&format!(
+        "power_cycle = \"echo $METER_ADDRESS > '{}'\"\n",
+        marker.display()
+    ));
+    let out = run();
+    let table = text(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    assert!(table.contains("1 cases: 1 pass"), "{table}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap().trim(),
+        format!("127.0.0.1:{}", meter.port)
+    );
+}
+
+#[test]
 fn a_bad_case_file_is_named_with_its_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("image-transfer");

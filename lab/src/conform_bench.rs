@@ -11,7 +11,9 @@ use emulator::profile::{MeterProfile, Quirk, Reinitiate, Rights, Variant};
 use harness::conform::matrix::Expectation;
 use harness::conform::{Bench, BenchError};
 use harness::target::Target;
-use harness::target::{HlsClient, Images, LlsClient, MeterTarget, Statement, TestImage};
+use harness::target::{
+    BenchHooks, HlsClient, Images, LlsClient, MeterTarget, Statement, TestImage,
+};
 use p256::ecdsa::SigningKey;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -281,5 +283,6 @@ pub fn emulated_target(name: &str, transport: Transport) -> MeterTarget {
         emulated: true,
         baseline: None,
         statement: Statement::default(),
+        bench: BenchHooks::default(),
     }
 }

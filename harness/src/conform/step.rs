@@ -132,8 +132,9 @@ pub enum BlockSelection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Poll {
-    /// How long to poll, or to wait for the meter to come back.
-    pub within_s: u64,
+    /// How long to poll, or to wait for the meter to come back; unset, the target's deadline
+    /// (verification, or coming back after a reboot), else 60 s.
+    pub within_s: Option<u64>,
     /// How often to poll image_transfer_status.
     pub poll_ms: u64,
     /// How long to wait for the method's reply before counting it as no reply.
@@ -143,7 +144,7 @@ pub struct Poll {
 impl Default for Poll {
     fn default() -> Self {
         Poll {
-            within_s: 60,
+            within_s: None,
             poll_ms: 250,
             reply_s: 5,
         }

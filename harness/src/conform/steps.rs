@@ -247,9 +247,19 @@ impl Run<'_> {
     }
 
     /// Associates again as the main client, retrying while the meter is away.
+    /// How long to wait for the meter to come back: the step's limit, else the target's
+    /// reconnect deadline (an activation may take minutes), else 60 s.
+    pub(crate) fn reconnect_within(&self, p: &Poll) -> Duration {
+        p.within_s
+            .map(Duration::from_secs)
+            .or(self.target.main.deadlines.reconnect)
+            .unwrap_or(super::transfer_steps::DEFAULT_WITHIN)
+    }
+
     pub(crate) async fn reconnect(&mut self, p: &Poll) -> Observed {
         self.release().await;
-        let deadline = Instant::now() + Duration::from_secs(p.within_s);
+        let within = self.reconnect_within(p);
+        let deadline = Instant::now() + within;
         loop {
             let target = self.target.main.clone();
             match Session::open_with(&target, &AarqChanges::default(), true, &mut Vec::new()).await
@@ -264,7 +274,7 @@ impl Run<'_> {
                 Err(e) if Instant::now() >= deadline => {
                     return Observed {
                         association: Some("none".into()),
-                        detail: Some(format!("not back within {} s: {e}", p.within_s)),
+                        detail: Some(format!("not back within {within:?}: {e}")),
                         ..Observed::default()
                     };
                 }

@@ -32,6 +32,8 @@ fn image_transfer(index: i8) -> ObjectRef {
 const MAX_BLOCKS_PER_STEP: usize = 100_000;
 /// The largest opaque test image the harness builds, whatever block size a meter reports.
 const MAX_OPAQUE_IMAGE: u64 = 64 * 1024 * 1024;
+/// How long a step polls or waits when neither it nor the target says.
+pub(crate) const DEFAULT_WITHIN: Duration = Duration::from_secs(60);
 /// Gap-filling passes before fill_gaps gives up.
 const GAP_PASSES: usize = 5;
 
@@ -307,12 +309,13 @@ impl Run<'_> {
         } else {
             &[]
         };
+        let within = p
+            .within_s
+            .map(Duration::from_secs)
+            .or(self.target.main.deadlines.verify)
+            .unwrap_or(DEFAULT_WITHIN);
         observed.status = self
-            .poll_status(
-                busy,
-                Duration::from_secs(p.within_s),
-                Duration::from_millis(p.poll_ms),
-            )
+            .poll_status(busy, within, Duration::from_millis(p.poll_ms))
             .await;
         Ok(observed)
     }
@@ -350,12 +353,9 @@ impl Run<'_> {
         if accepted {
             busy.push(S::VerificationSuccessful.value());
         }
+        let within = self.reconnect_within(p);
         observed.status = self
-            .poll_status(
-                &busy,
-                Duration::from_secs(p.within_s),
-                Duration::from_millis(p.poll_ms),
-            )
+            .poll_status(&busy, within, Duration::from_millis(p.poll_ms))
             .await;
         Ok(observed)
     }

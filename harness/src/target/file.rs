@@ -17,6 +17,8 @@
 //! part = 1                         # the firmware part the images upgrade
 //! emulated = false                 # true: conform runs cases of every tier without --allow
 //! baseline = "baseline.toml"       # known deviations, relative to this file
+//! power_cycle = "./plug.sh cycle"  # conform's bench hooks (sh -c, with METER_NAME and
+//! reset = "./bench.sh factory"     # METER_ADDRESS): power-cycle, factory state per case
 //! lls = { client = 1, password = "12345678" }
 //! hls = { client = 48, system_title = "4D4D4D0000000001", encryption_key = "000102030405060708090A0B0C0D0E0F", authentication_key = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF" }
 //!
@@ -36,8 +38,8 @@
 //! ```
 
 use super::{
-    url, ClientKind, Deadlines, HlsClient, HlsKeys, Images, LlsClient, MeterTarget, Statement,
-    TargetError, TestImage, Transport,
+    url, BenchHooks, ClientKind, Deadlines, HlsClient, HlsKeys, Images, LlsClient, MeterTarget,
+    Statement, TargetError, TestImage, Transport,
 };
 use crate::file_error::FileError;
 use dlms::hdlc::HdlcAddress;
@@ -74,6 +76,8 @@ struct Entry {
     #[serde(default)]
     images: ImagesSpec,
     statement: Option<StatementSpec>,
+    power_cycle: Option<String>,
+    reset: Option<String>,
 }
 
 /// The implementation statement as written.
@@ -389,6 +393,13 @@ fn meter(
             &defaults.images.wrong_part,
         )?,
         metrology: image("metrology", &m.images.metrology, &defaults.images.metrology)?,
+    };
+    target.bench = BenchHooks {
+        power_cycle: m
+            .power_cycle
+            .clone()
+            .or_else(|| defaults.power_cycle.clone()),
+        reset: m.reset.clone().or_else(|| defaults.reset.clone()),
     };
     if let Some(statement) = m.statement.as_ref().or(defaults.statement.as_ref()) {
         target.statement = Statement {

@@ -194,6 +194,18 @@ pub struct MeterTarget {
     pub baseline: Option<PathBuf>,
     /// What the vendor declares about the options the standard leaves open.
     pub statement: Statement,
+    /// The bench's commands to power-cycle and reset the meter.
+    pub bench: BenchHooks,
+}
+
+/// Shell commands a real bench runs for the conformance cases: power-cycling the meter (a lab
+/// supply, a smart plug) and putting it back in its factory state before each case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BenchHooks {
+    /// Cuts the meter's power and restores it.
+    pub power_cycle: Option<String>,
+    /// Puts the meter back in its factory state.
+    pub reset: Option<String>,
 }
 
 /// A meter's implementation statement: what its vendor declares about the options the
@@ -223,6 +235,7 @@ impl MeterTarget {
             emulated: false,
             baseline: None,
             statement: Statement::default(),
+            bench: BenchHooks::default(),
         }
     }
 
