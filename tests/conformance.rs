@@ -149,6 +149,7 @@ fn a_deviation_fails_the_run_until_the_baseline_lists_it() {
     )
     .unwrap();
     let target = target.to_str().unwrap();
+    let junit = dir.path().join("report.xml");
     let out = conform(&[
         "--target",
         target,
@@ -156,9 +157,21 @@ fn a_deviation_fails_the_run_until_the_baseline_lists_it() {
         "transfer",
         "--case",
         "it-attr4-first-gap",
+        "--junit",
+        junit.to_str().unwrap(),
     ]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
+    // The JUnit failure says what a CI reader needs: expected, observed, the exchange's end.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    for part in [
+        "<failure",
+        "expected: double-long-unsigned 2",
+        "observed: double-long-unsigned 4",
+        "exchange (the last lines):",
+    ] {
+        assert!(xml.contains(part), "{part} missing from {xml}");
+    }
     assert!(
         stdout.contains("it-attr4-first-gap") && stdout.contains("fail"),
         "{stdout}"

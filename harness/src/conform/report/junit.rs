@@ -2,9 +2,45 @@
 //! errors fail; non-stricts fail only under `--strict`; deviations in the baseline and
 //! skipped cases are skipped, with the reason.
 
-use crate::conform::verdict::{RunReport, Verdict};
+use crate::conform::verdict::{CaseResult, RunReport, Verdict};
+use crate::session::Direction;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;
+
+/// The exchange lines a failure's body keeps (the last ones, nearest the verdict).
+const BODY_EXCHANGE: usize = 20;
+
+/// What a CI reader needs under a failure: the step, expected and observed, and the end of the
+/// decoded exchange.
+fn failure_body(c: &CaseResult) -> String {
+    let mut body = String::new();
+    if let Some(d) = &c.deviation {
+        body.push_str(&format!(
+            "step {} ({}, line {})\nexpected: {}\nobserved: {}\n",
+            d.step + 1,
+            d.action,
+            d.line,
+            d.expected,
+            d.observed
+        ));
+    } else {
+        body.push_str(&format!("{}\n", c.reason));
+    }
+    let tail = &c.exchange[c.exchange.len().saturating_sub(BODY_EXCHANGE)..];
+    if !tail.is_empty() {
+        body.push_str("\nexchange (the last lines):\n");
+    }
+    for e in tail {
+        let arrow = match e.direction {
+            Direction::Request => "->",
+            Direction::Reply => "<-",
+            Direction::Note => "--",
+        };
+        let first = e.decoded.lines().next().unwrap_or("");
+        body.push_str(&format!("{:>8} ms {arrow} {} {}\n", e.at_ms, e.hex, first));
+    }
+    body
+}
 
 /// The XML document for `reports` (one suite each).
 pub fn render(reports: &[RunReport], strict: bool) -> Result<String, quick_junit::SerializeError> {
@@ -32,6 +68,9 @@ pub fn render(reports: &[RunReport], strict: bool) -> Result<String, quick_junit
                 if let TestCaseStatus::NonSuccess { .. } | TestCaseStatus::Skipped { .. } = status {
                     status.set_message(c.reason.as_str());
                     status.set_type(c.verdict.name());
+                }
+                if let TestCaseStatus::NonSuccess { .. } = status {
+                    status.set_description(failure_body(c));
                 }
             }
             let mut case = TestCase::new(c.id.as_str(), status);
