@@ -202,6 +202,7 @@ fn conform(args: &ConformArgs) -> Result<bool, String> {
         },
     ));
     baseline.apply(&mut report);
+    report.judge(args.strict);
     if args.dry_run {
         let tiers: Vec<(String, &str)> = cases
             .iter()

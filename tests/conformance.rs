@@ -121,6 +121,10 @@ fn a_bare_target_that_conforms_is_not_accused_and_the_reports_follow_their_schem
     );
     let summary = &report["summary"];
     assert_eq!(summary["total"].as_u64().unwrap() as usize, cases.len());
+    assert_eq!(report["outcome"], "pass");
+    assert!(report["tool"].as_str().unwrap().starts_with("meterfleet "));
+    assert_eq!(report["catalogue"].as_str().unwrap().len(), 64);
+    assert!(stdout.contains("overall: pass (meterfleet "), "{stdout}");
 
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testcase ").count(), cases.len());

@@ -6,6 +6,7 @@ use super::step::{validate_step, Step, StepSpec};
 use crate::target::{MeterTarget, Transport};
 use crate::toml_file::line_of;
 use serde::Deserialize;
+use sha2::Digest;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -172,6 +173,8 @@ pub struct Case {
     /// The emulator's quirks (by name) this case is designed to catch: the detection matrix
     /// checks that it does.
     pub detects: Vec<String>,
+    /// SHA-256 of the case file's text: which version of the case ran.
+    pub digest: [u8; 32],
     /// The steps.
     pub steps: Vec<Step>,
 }
@@ -234,6 +237,7 @@ impl Case {
                 .max()
                 .unwrap_or(Tier::Read),
             detects: raw.detects,
+            digest: sha2::Sha256::digest(text.as_bytes()).into(),
             steps,
         })
     }

@@ -223,6 +223,9 @@ pub async fn run(
         address: target.main.address.to_string(),
         seed: options.seed,
         started_unix: crate::transfer::unix_seconds(std::time::SystemTime::now()) as u64,
+        tool: format!("meterfleet {}", env!("CARGO_PKG_VERSION")),
+        catalogue: catalogue_digest(cases),
+        outcome: None,
         summary: Summary::default(),
         cases: Vec::new(),
         left: None,
@@ -265,6 +268,16 @@ pub async fn run(
     }
     report.recount();
     report
+}
+
+/// SHA-256 over the cases' own digests, in order, in hex.
+fn catalogue_digest(cases: &[Case]) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for case in cases {
+        hasher.update(case.digest);
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// What the meter holds after the run: image_transfer_status and the active firmware identifier

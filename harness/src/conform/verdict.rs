@@ -140,6 +140,16 @@ pub struct RunReport {
     pub seed: u64,
     /// When the run started (Unix seconds).
     pub started_unix: u64,
+    /// The tool and its version (`meterfleet 0.1.0`).
+    #[serde(default)]
+    pub tool: String,
+    /// SHA-256 over the digests of the case files run, in order: which catalogue ran.
+    #[serde(default)]
+    pub catalogue: String,
+    /// The overall verdict once the baseline is applied: `pass`, `fail` (a deviation the
+    /// baseline does not list) or `incomplete` (a case in error it does not list).
+    #[serde(default)]
+    pub outcome: Option<String>,
     /// Counts.
     pub summary: Summary,
     /// One entry per case, in catalogue order.
@@ -171,6 +181,18 @@ impl RunReport {
             }
         }
         self.summary = s;
+    }
+
+    /// Sets the overall verdict from the cases (after the baseline is applied).
+    pub fn judge(&mut self, strict: bool) {
+        let outcome = if !self.errors().is_empty() {
+            "incomplete"
+        } else if !self.blocking(strict).is_empty() {
+            "fail"
+        } else {
+            "pass"
+        };
+        self.outcome = Some(outcome.into());
     }
 
     /// The deviations that make the run fail: fails (and non-stricts under `strict`) that the
@@ -295,6 +317,9 @@ mod tests {
             address: "a".into(),
             seed: 1,
             started_unix: 0,
+            tool: String::new(),
+            catalogue: String::new(),
+            outcome: None,
             summary: Summary::default(),
             left: None,
             cases: vec![

@@ -37,6 +37,13 @@ pub fn render(report: &RunReport) -> String {
         "\n{}: {} cases: {} pass, {} fail, {} non-strict, {} info, {} skipped, {} error ({} deviations in the baseline)\n",
         report.target, s.total, s.pass, s.fail, s.non_strict, s.info, s.skipped, s.error, s.baselined
     ));
+    if let Some(outcome) = &report.outcome {
+        let short = &report.catalogue[..report.catalogue.len().min(12)];
+        out.push_str(&format!(
+            "overall: {outcome} ({}, catalogue {short}, seed {})\n",
+            report.tool, report.seed
+        ));
+    }
     if let Some(left) = &report.left {
         out.push_str(&format!("the meter was left with {left}\n"));
     }

@@ -105,14 +105,18 @@ fn deviation_section(out: &mut String, target: usize, report: &RunReport, c: &Ca
 pub fn render(reports: &[RunReport]) -> String {
     let mut out = String::new();
     out.push_str("<!doctype html><html><head><meta charset=\"utf-8\"><title>meterfleet conformance</title><style>body{font-family:sans-serif;margin:2rem}table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.15rem .5rem;text-align:left;vertical-align:top}td.pass{background:#c8e6c9}td.fail{background:#ef9a9a}td.non-strict{background:#ffe082}td.info{background:#bbdefb}td.skipped{background:#eee;color:#666}td.error{background:#ce93d8}span.fail{color:#b71c1c}span.non-strict{color:#e65100}span.error{color:#6a1b9a}blockquote{color:#444;border-left:3px solid #ccc;margin:.5rem 0;padding-left:.8rem}table.trace td{font-size:.8rem}table.trace code{white-space:pre-wrap}</style></head><body>\n<h1>DLMS/COSEM image transfer conformance</h1>\n");
-    out.push_str("<table><tr><th>target</th><th>address</th><th>seed</th><th>pass</th><th>fail</th><th>non-strict</th><th>info</th><th>skipped</th><th>error</th><th>in baseline</th></tr>");
+    out.push_str("<table><tr><th>target</th><th>address</th><th>overall</th><th>tool, catalogue</th><th>started</th><th>seed</th><th>pass</th><th>fail</th><th>non-strict</th><th>info</th><th>skipped</th><th>error</th><th>in baseline</th></tr>");
     for r in reports {
         let s = &r.summary;
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}, {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&r.target),
             escape(&r.address),
+            escape(r.outcome.as_deref().unwrap_or("")),
+            escape(&r.tool),
+            escape(&r.catalogue[..r.catalogue.len().min(12)]),
+            crate::rfc3339::format(r.started_unix as f64),
             r.seed,
             s.pass,
             s.fail,
