@@ -108,6 +108,14 @@ fn a_bare_target_that_conforms_is_not_accused_and_the_reports_follow_their_schem
     assert_eq!(verdict_of("it-verify-bad-signature"), "skipped");
     assert_eq!(verdict_of("it-activate-new-identifier"), "skipped");
     assert_eq!(verdict_of("it-attr4-first-gap"), "pass");
+    let first_gap = cases
+        .iter()
+        .find(|c| c["id"] == "it-attr4-first-gap")
+        .unwrap();
+    assert!(
+        first_gap["phases"]["transfer"].as_f64().unwrap() > 0.0,
+        "{first_gap}"
+    );
     let skipped_reason = cases
         .iter()
         .find(|c| c["id"] == "it-verify-bad-signature")

@@ -343,6 +343,7 @@ fn finished(
         duration_ms,
         exchange: Vec::new(),
         teardown: Vec::new(),
+        phases: Default::default(),
     }
 }
 
@@ -382,7 +383,12 @@ pub async fn run_case(
         started,
     };
     let mut observations = Vec::new();
-    let outcome = tokio::time::timeout(timeout, steps(case, &mut run, &mut observations)).await;
+    let mut phases = std::collections::BTreeMap::new();
+    let outcome = tokio::time::timeout(
+        timeout,
+        steps(case, &mut run, &mut observations, &mut phases),
+    )
+    .await;
     // Put back what the case changed, whatever its verdict (bounded like the case).
     let teardown = tokio::time::timeout(timeout, run.teardown())
         .await
@@ -439,6 +445,7 @@ pub async fn run_case(
         result.reason = format!("{} [left changed: {}]", result.reason, lines.join("; "));
     }
     result.teardown = teardown;
+    result.phases = phases;
     if !matches!(verdict, Verdict::Pass | Verdict::Skipped) {
         let keep = run.trace.len().saturating_sub(EXCHANGE_KEPT);
         result.exchange = run.trace.split_off(keep);
@@ -446,10 +453,21 @@ pub async fn run_case(
     result
 }
 
-async fn steps(case: &Case, run: &mut Run<'_>, observations: &mut Vec<String>) -> Option<Stop> {
+/// Runs the steps; `phases` adds up the seconds each upgrade phase took.
+async fn steps(
+    case: &Case,
+    run: &mut Run<'_>,
+    observations: &mut Vec<String>,
+    phases: &mut std::collections::BTreeMap<String, f64>,
+) -> Option<Stop> {
     let mut recorded_unmet = false;
     for (i, step) in case.steps.iter().enumerate() {
-        let observed: Observed = match run.execute(step).await {
+        let began = Instant::now();
+        let executed = run.execute(step).await;
+        if let Some(phase) = step.action.phase() {
+            *phases.entry(phase.to_string()).or_default() += began.elapsed().as_secs_f64();
+        }
+        let observed: Observed = match executed {
             Ok(o) => o,
             // An info case that recorded an unmet expectation may have lost what later steps
             // need (no transfer after a refused initiate): it ends there, still info.

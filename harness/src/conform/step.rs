@@ -392,6 +392,18 @@ impl Action {
         }
     }
 
+    /// The phase of an upgrade this step's time counts to, if any.
+    pub fn phase(&self) -> Option<&'static str> {
+        match self {
+            Action::Initiate(_) | Action::Send { .. } | Action::FillGaps => Some("transfer"),
+            Action::Verify(_) => Some("verify"),
+            Action::Activate(_) | Action::ScheduleActivation(_) | Action::WaitStatus(_) => {
+                Some("activate")
+            }
+            _ => None,
+        }
+    }
+
     /// How far this step changes the meter.
     pub fn tier(&self) -> Tier {
         use dlms::cosem::image_transfer::{method, CLASS_ID, LOGICAL_NAME};

@@ -104,6 +104,10 @@ pub struct CaseResult {
     /// What the teardown put back (or could not) of what the case changed.
     #[serde(default)]
     pub teardown: Vec<String>,
+    /// Seconds spent in each phase of the upgrade the case ran (`transfer`, `verify`,
+    /// `activate`).
+    #[serde(default)]
+    pub phases: std::collections::BTreeMap<String, f64>,
 }
 
 /// Counts of each verdict.
@@ -306,6 +310,7 @@ mod tests {
             duration_ms: 0,
             exchange: Vec::new(),
             teardown: Vec::new(),
+            phases: Default::default(),
         }
     }
 

@@ -71,6 +71,14 @@ fn deviation_section(out: &mut String, target: usize, report: &RunReport, c: &Ca
             let _ = write!(out, "<p>{}</p>", escape(&c.reason));
         }
     }
+    if !c.phases.is_empty() {
+        let phases: Vec<String> = c
+            .phases
+            .iter()
+            .map(|(phase, s)| format!("{phase} {s:.2} s"))
+            .collect();
+        let _ = write!(out, "<p><b>Phases:</b> {}</p>", phases.join(", "));
+    }
     if !c.teardown.is_empty() {
         let lines: Vec<String> = c.teardown.iter().map(|l| escape(l)).collect();
         let _ = write!(out, "<p><b>Teardown:</b> {}</p>", lines.join("; "));
