@@ -186,7 +186,7 @@ impl Run<'_> {
                 // Past the end: a full block of zeros, to probe the range check.
                 _ => vec![0; bs],
             };
-            if pad_last && n + 1 == transfer.block_count {
+            if pad_last && n.checked_add(1) == Some(transfer.block_count) {
                 block.resize(bs, 0);
             }
             let params = it::block_parameters(n, &block);
