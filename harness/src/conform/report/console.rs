@@ -2,15 +2,20 @@
 
 use crate::conform::verdict::RunReport;
 
-/// The table and a summary line.
-pub fn render(report: &RunReport) -> String {
-    let id_width = report
+/// The width of the case column: the longest id, at least the header's.
+fn id_width(report: &RunReport) -> usize {
+    report
         .cases
         .iter()
         .map(|c| c.id.len())
         .max()
         .unwrap_or(4)
-        .max(4);
+        .max(4)
+}
+
+/// The table and a summary line.
+pub fn render(report: &RunReport) -> String {
+    let id_width = id_width(report);
     let mut out = format!(
         "{:id_width$}  {:6}  {:10}  reason\n",
         "case", "level", "verdict"
@@ -52,13 +57,7 @@ pub fn render(report: &RunReport) -> String {
 
 /// A dry run's plan: each case with its tier and whether it would run, or why not.
 pub fn render_plan(report: &RunReport, tiers: &[(String, &'static str)]) -> String {
-    let width = report
-        .cases
-        .iter()
-        .map(|c| c.id.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    let width = id_width(report);
     let mut out = format!("{:width$}  {:8}  plan\n", "case", "tier");
     let mut would_run = 0;
     for c in &report.cases {
