@@ -409,6 +409,42 @@ get = "image_transfer_status"
 }
 
 #[test]
+fn a_meter_that_contradicts_its_statement_fails_and_one_that_keeps_it_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("vendor.toml");
+    std::fs::write(&profile, "required_identifier = \"VENDOR-Y\"\n").unwrap();
+    let meter = Emulator::start(&["--profile", profile.to_str().unwrap()]);
+    let target = dir.path().join("bench.toml");
+    let run = |declared: &str| {
+        std::fs::write(
+            &target,
+            format!(
+                "[[meter]]\naddress = \"127.0.0.1:{}\"\nstatement = {{ image_identifier = \"{declared}\" }}\n",
+                meter.port
+            ),
+        )
+        .unwrap();
+        conform(&[
+            "--target",
+            target.to_str().unwrap(),
+            "--allow",
+            "transfer",
+            "--case",
+            "it-initiate-status-1",
+        ])
+    };
+    let kept = run("VENDOR-Y");
+    assert!(kept.status.success(), "{}", text(&kept.stdout));
+    let broken = run("VENDOR-X");
+    let table = text(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{table}");
+    assert!(
+        table.contains("it-initiate-status-1") && table.contains(" fail "),
+        "{table}"
+    );
+}
+
+#[test]
 fn a_bad_case_file_is_named_with_its_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("image-transfer");
