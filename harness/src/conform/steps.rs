@@ -246,7 +246,6 @@ impl Run<'_> {
         }
     }
 
-    /// Associates again as the main client, retrying while the meter is away.
     /// How long to wait for the meter to come back: the step's limit, else the target's
     /// reconnect deadline (an activation may take minutes), else 60 s.
     pub(crate) fn reconnect_within(&self, p: &Poll) -> Duration {
@@ -256,6 +255,7 @@ impl Run<'_> {
             .unwrap_or(super::transfer_steps::DEFAULT_WITHIN)
     }
 
+    /// Associates again as the main client, retrying while the meter is away.
     pub(crate) async fn reconnect(&mut self, p: &Poll) -> Observed {
         self.release().await;
         let within = self.reconnect_within(p);
