@@ -224,6 +224,14 @@ fn conform(args: &ConformArgs) -> Result<bool, String> {
     if !blocking.is_empty() {
         println!("deviations not in the baseline: {}", ids(&blocking));
     }
+    let known: Vec<&harness::conform::CaseResult> = report
+        .cases
+        .iter()
+        .filter(|c| c.baselined.is_some())
+        .collect();
+    if !known.is_empty() {
+        println!("known deviations (in the baseline): {}", ids(&known));
+    }
     let errors = report.errors();
     if !errors.is_empty() {
         return Err(format!(

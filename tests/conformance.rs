@@ -215,6 +215,11 @@ fn a_deviation_fails_the_run_until_the_baseline_lists_it() {
         stdout.contains("[baseline: vendor sets last + 1"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("known deviations (in the baseline): it-attr4-first-gap")
+            && !stdout.contains("deviations not in the baseline"),
+        "{stdout}"
+    );
 }
 
 #[test]
