@@ -208,6 +208,8 @@ fn a_deviation_fails_the_run_until_the_baseline_lists_it() {
         "it-attr4-first-gap",
         "--baseline",
         baseline.to_str().unwrap(),
+        "--html",
+        dir.path().join("report.html").to_str().unwrap(),
     ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}");
@@ -219,6 +221,12 @@ fn a_deviation_fails_the_run_until_the_baseline_lists_it() {
         stdout.contains("known deviations (in the baseline): it-attr4-first-gap")
             && !stdout.contains("deviations not in the baseline"),
         "{stdout}"
+    );
+    // The page lists the deviations apart too, each linked to its section.
+    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(
+        page.contains("new: none; known (in the baseline): <a href=\"#t0-it-attr4-first-gap\">"),
+        "{page}"
     );
 }
 

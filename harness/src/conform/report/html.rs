@@ -109,6 +109,43 @@ fn deviation_section(out: &mut String, target: usize, report: &RunReport, c: &Ca
     out.push_str("</table></details></section>\n");
 }
 
+/// Whether a case gets its own section: a deviation or an error.
+fn shown_in_detail(c: &CaseResult) -> bool {
+    c.verdict.is_deviation() || c.verdict == Verdict::Error
+}
+
+/// A run's deviations and errors in two lists, the new ones and those its baseline knows, each
+/// linked to its section: the page's deviations-only view.
+fn index_of_deviations(out: &mut String, target: usize, report: &RunReport) {
+    let link = |c: &&CaseResult| {
+        format!(
+            "<a href=\"#{}\">{}</a> ({})",
+            anchor(target, &c.id),
+            escape(&c.id),
+            c.verdict.name()
+        )
+    };
+    let (known, new): (Vec<&CaseResult>, Vec<&CaseResult>) = report
+        .cases
+        .iter()
+        .filter(|c| shown_in_detail(c))
+        .partition(|c| c.baselined.is_some());
+    let list = |cases: &[&CaseResult]| {
+        if cases.is_empty() {
+            "none".to_string()
+        } else {
+            cases.iter().map(link).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let _ = write!(
+        out,
+        "<p><b>{}</b>: new: {}; known (in the baseline): {}</p>\n",
+        escape(&report.target),
+        list(&new),
+        list(&known)
+    );
+}
+
 /// The page for one or more runs (targets, or firmware versions) side by side.
 pub fn render(reports: &[RunReport]) -> String {
     let mut out = String::new();
@@ -175,11 +212,10 @@ pub fn render(reports: &[RunReport]) -> String {
     }
     out.push_str("<h2>Deviations and errors</h2>\n");
     for (t, r) in reports.iter().enumerate() {
-        for c in r
-            .cases
-            .iter()
-            .filter(|c| c.verdict.is_deviation() || c.verdict == Verdict::Error)
-        {
+        index_of_deviations(&mut out, t, r);
+    }
+    for (t, r) in reports.iter().enumerate() {
+        for c in r.cases.iter().filter(|c| shown_in_detail(c)) {
             deviation_section(&mut out, t, r, c);
         }
     }
