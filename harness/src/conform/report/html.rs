@@ -137,9 +137,9 @@ fn index_of_deviations(out: &mut String, target: usize, report: &RunReport) {
             cases.iter().map(link).collect::<Vec<_>>().join(", ")
         }
     };
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p><b>{}</b>: new: {}; known (in the baseline): {}</p>\n",
+        "<p><b>{}</b>: new: {}; known (in the baseline): {}</p>",
         escape(&report.target),
         list(&new),
         list(&known)
