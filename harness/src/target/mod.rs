@@ -188,7 +188,7 @@ pub struct MeterTarget {
     pub part: Option<u8>,
     /// The images.
     pub images: Images,
-    /// An emulated meter: destructive conformance cases run without asking.
+    /// An emulated meter: conformance cases of every tier run without `--allow`.
     pub emulated: bool,
     /// The baseline of known deviations named by the file.
     pub baseline: Option<PathBuf>,
