@@ -148,6 +148,23 @@ impl DateTime {
         }
     }
 
+    /// The same clock reading `secs` later, keeping the deviation and the clock status; `None`
+    /// if a date or time field is not specified.
+    pub fn plus_seconds(&self, secs: u64) -> Option<Self> {
+        let deviation = if self.deviation == i16::MIN {
+            0
+        } else {
+            self.deviation as i64
+        };
+        let utc = self.to_unix_utc()?.checked_add(secs)?;
+        let local = u64::try_from(utc as i64 - deviation * 60).ok()?;
+        Some(DateTime {
+            deviation: self.deviation,
+            clock_status: self.clock_status,
+            ..DateTime::from_unix_utc(local)
+        })
+    }
+
     /// Seconds since the Unix epoch, if every date and time field is specified and valid.
     pub fn to_unix_utc(&self) -> Option<u64> {
         let d = &self.date;
@@ -198,6 +215,20 @@ fn civil_from_days(z: i64) -> (i64, u8, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plus_seconds_keeps_the_deviation_and_the_clock_status() {
+        // 2026-11-21 06:00:00 local, deviation -60 (UTC+1), daylight saving flagged.
+        let then = DateTime {
+            deviation: -60,
+            clock_status: 0x80,
+            ..DateTime::from_unix_utc(1_795_240_800)
+        };
+        let later = then.plus_seconds(3_661).unwrap();
+        assert_eq!((later.time.hour, later.time.minute, later.time.second), (7, 1, 1));
+        assert_eq!((later.deviation, later.clock_status), (-60, 0x80));
+        assert_eq!(later.to_unix_utc(), then.to_unix_utc().map(|t| t + 3_661));
+    }
 
     #[test]
     fn unix_time_round_trips_through_calendar_fields() {

@@ -28,15 +28,12 @@ pub(crate) struct Change {
 fn restored(change: &Change) -> Option<Data<'static>> {
     let before = change.before.clone()?;
     let is_clock_time = change.object.class_id == class::CLOCK && change.object.index == 2;
-    let time = before
+    let now = before
         .as_bytes()
         .and_then(|b| DateTime::from_bytes(b).ok())
-        .and_then(|t| t.to_unix_utc());
-    match (is_clock_time, time) {
-        (true, Some(then)) => {
-            let now = then.saturating_add(change.at.elapsed().as_secs());
-            Some(Data::octets(&DateTime::from_unix_utc(now).to_bytes()).into_owned())
-        }
+        .and_then(|t| t.plus_seconds(change.at.elapsed().as_secs()));
+    match (is_clock_time, now) {
+        (true, Some(now)) => Some(Data::octets(&now.to_bytes()).into_owned()),
         _ => Some(before),
     }
 }

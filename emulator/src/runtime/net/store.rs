@@ -276,8 +276,9 @@ mod tests {
         let mut journal = store.journal().unwrap();
         journal.append(3, 0, &[0xA0; 100]).unwrap();
         journal.append(3, 9, &[0xA9; 100]).unwrap();
-        journal.append(2, 5, &[0xEE; 100]).unwrap(); // an earlier transfer's: ignored
-                                                     // Killed here: state.json still says no block arrived.
+        // An earlier transfer's record, which the load ignores.
+        journal.append(2, 5, &[0xEE; 100]).unwrap();
+        // Killed here: state.json still says no block arrived.
         let state = store.load().unwrap().unwrap();
         let t = &state.transfer;
         let bits: Vec<usize> = t.received.iter_ones().collect();
