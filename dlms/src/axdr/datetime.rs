@@ -225,7 +225,10 @@ mod tests {
             ..DateTime::from_unix_utc(1_795_240_800)
         };
         let later = then.plus_seconds(3_661).unwrap();
-        assert_eq!((later.time.hour, later.time.minute, later.time.second), (7, 1, 1));
+        assert_eq!(
+            (later.time.hour, later.time.minute, later.time.second),
+            (7, 1, 1)
+        );
         assert_eq!((later.deviation, later.clock_status), (-60, 0x80));
         assert_eq!(later.to_unix_utc(), then.to_unix_utc().map(|t| t + 3_661));
     }
