@@ -8,7 +8,7 @@ use harness::conform::{
     embedded_catalogue, load_catalogue, preflight, run, Baseline, Case, CommandBench, Options,
     RunReport, Tier,
 };
-use harness::target::MeterTarget;
+use harness::target::{statement, MeterTarget};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -61,6 +61,10 @@ pub struct ConformArgs {
     /// firmware versions).
     #[arg(long, value_name = "JSON", requires = "html")]
     compare: Vec<PathBuf>,
+    /// Write what the run observed of the implementation statement's options as a statement
+    /// table a vendor can review and put in the targets file.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["matrix", "dry_run"])]
+    statement_out: Option<PathBuf>,
 }
 
 const EXAMPLES: &str = "Examples:
@@ -68,6 +72,7 @@ const EXAMPLES: &str = "Examples:
   meterfleet conform --target bench.toml --baseline known.toml --json report.json --junit report.xml --html report.html
   meterfleet conform --target fleet.toml --meter meter-0001 --case it-attr4-first-gap --seed 7
   meterfleet conform --target bench.toml --dry-run --allow activate
+  meterfleet conform --target bench.toml --allow activate --statement-out observed.toml
   meterfleet conform --matrix";
 
 fn parse_tier(name: &str) -> Result<Tier, String> {
@@ -213,6 +218,18 @@ fn conform(args: &ConformArgs) -> Result<bool, String> {
     }
     print!("{}", console::render(&report));
     write_reports(args, std::slice::from_ref(&report))?;
+    if let Some(path) = &args.statement_out {
+        let title = format!(
+            "{} ({}), {} on {}",
+            report.target,
+            report.found.as_deref().unwrap_or("state unknown"),
+            report.tool,
+            harness::rfc3339::format(report.started_unix as f64)
+        );
+        let observed = report.observed_statement();
+        let text = statement::render(&title, &target.statement, &observed);
+        crate::process::write(path, &text)?;
+    }
     let ids = |cases: &[&harness::conform::CaseResult]| {
         cases
             .iter()

@@ -458,6 +458,72 @@ fn a_meter_that_contradicts_its_statement_fails_and_one_that_keeps_it_passes() {
 }
 
 #[test]
+fn a_declared_option_the_meter_contradicts_fails_an_info_case_and_the_run_writes_what_it_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let meter = Emulator::start(&[]);
+    let target = dir.path().join("bench.toml");
+    let observed = dir.path().join("observed.toml");
+    let run = |statement: &str| {
+        std::fs::write(
+            &target,
+            format!(
+                "[[meter]]\naddress = \"127.0.0.1:{}\"\n[meter.statement]\n{statement}\n",
+                meter.port
+            ),
+        )
+        .unwrap();
+        conform(&[
+            "--target",
+            target.to_str().unwrap(),
+            "--allow",
+            "write",
+            "--case",
+            "it-attr2-block-size-read-only",
+            "--statement-out",
+            observed.to_str().unwrap(),
+        ])
+    };
+    // The emulated meter refuses to write its block size.
+    let kept = run("block_size_writable = false");
+    let table = text(&kept.stdout);
+    assert!(kept.status.success(), "{table}");
+    assert!(
+        table.contains("statement: block_size_writable = false"),
+        "{table}"
+    );
+    assert!(
+        table.contains("it-attr2-block-size-read-only  info    info"),
+        "{table}"
+    );
+    let broken = run("block_size_writable = true");
+    let table = text(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{table}");
+    assert!(
+        table.contains("expected block_size_writable = true, as the statement declares, observed block_size_writable = false (read-write-denied)"),
+        "{table}"
+    );
+    let written = std::fs::read_to_string(&observed).unwrap();
+    assert!(
+        written
+            .contains("block_size_writable = false  # observed by it-attr2-block-size-read-only"),
+        "{written}"
+    );
+    // Silent: recorded, never judged, and written out for the vendor to review.
+    let silent = run("");
+    let table = text(&silent.stdout);
+    assert!(silent.status.success(), "{table}");
+    assert!(
+        table.contains("block_size_writable = false (not declared in the statement)"),
+        "{table}"
+    );
+    let table: toml::Table = std::fs::read_to_string(&observed).unwrap().parse().unwrap();
+    assert_eq!(
+        table["statement"]["block_size_writable"],
+        toml::Value::Boolean(false)
+    );
+}
+
+#[test]
 fn a_bad_case_file_is_named_with_its_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("image-transfer");

@@ -267,6 +267,28 @@ async fn a_ciphered_block_that_fits_the_pdu_only_in_plain_goes_in_pblocks() {
 }
 
 #[tokio::test]
+async fn a_ciphered_block_too_long_for_a_meter_without_action_blocks_is_refused_with_the_reason() {
+    // The same 1,024-byte block, but the meter does not offer block-transfer-with-action: the
+    // harness must not overrun its PDU, and says why it stops.
+    let profile = MeterProfile {
+        image_block_size: 1024,
+        max_pdu_size: 1050,
+        action_block_transfer: false,
+        ..fast_profile()
+    };
+    let target = hls_gmac_meter_with(profile, Transport::Wrapper).await;
+    let report = Driver::new(&target, &plan(good_image())).run().await;
+    let Outcome::Failed { step, reason } = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    assert_eq!(*step, Step::BlockSize);
+    assert_eq!(
+        reason,
+        "image_block_size 1024 with its 24-byte ACTION header does not fit the 1029 bytes the meter takes (its PDU size 1050, less 21 for ciphering), and it refuses ACTION block transfer"
+    );
+}
+
+#[tokio::test]
 async fn an_hls_gmac_client_upgrades_over_a_ciphered_association() {
     let target = hls_gmac_meter(Transport::Hdlc).await;
     let plan = plan(good_image());

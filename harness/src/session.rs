@@ -38,12 +38,16 @@ pub enum SessionError {
     #[error("bad reply: {0}")]
     BadReply(String),
     /// A request that must go in one APDU is longer than the meter accepts; nothing was sent.
-    #[error("a request of {len} bytes does not fit the meter's {limit}: not sent")]
+    #[error(
+        "a request of {len} bytes does not fit the {limit} bytes the meter takes{why}: not sent"
+    )]
     TooLong {
         /// The request's length.
         len: usize,
-        /// The meter's max-receive-pdu-size.
+        /// The longest request the meter takes ([`Session::request_limit`]).
         limit: usize,
+        /// What else stands in the way, if anything (`, and it did not agree …`).
+        why: &'static str,
     },
 }
 
@@ -95,6 +99,9 @@ pub struct AarqChanges {
     pub mechanism: Option<u8>,
     /// The client-max-receive-pdu-size to propose instead.
     pub max_receive_pdu_size: Option<u16>,
+    /// HLS: stop after the AARE, before reply_to_HLS_authentication, leaving the association
+    /// unauthenticated (to check what the meter serves before authentication completes).
+    pub skip_hls_reply: bool,
 }
 
 /// An associated session with one meter.
@@ -208,8 +215,8 @@ impl Session {
             _ => None,
         };
         self.association = Some(association);
-        if let (ClientAuthentication::HlsGmac { ctos }, Some(f_stoc)) =
-            (&settings.authentication, f_stoc)
+        if let (ClientAuthentication::HlsGmac { ctos }, Some(f_stoc), false) =
+            (&settings.authentication, f_stoc, changes.skip_hls_reply)
         {
             // reply_to_HLS_authentication, method 1 of the current association.
             let method = MethodDescriptor {
@@ -407,6 +414,7 @@ impl Session {
                 return Err(SessionError::TooLong {
                     len: request.len(),
                     limit,
+                    why: " (an unconfirmed request cannot go in blocks)",
                 });
             }
             self.record(Direction::Request, &request);
@@ -515,8 +523,8 @@ impl Session {
         }
     }
 
-    /// The longest plain request the meter takes: its PDU size, less what ciphering adds in a
-    /// ciphered association.
+    /// The longest plain request the meter takes: its PDU size, less what ciphering adds
+    /// ([`dlms::security::CipherContext::PROTECT_OVERHEAD`]) in a ciphered association.
     pub fn request_limit(&self) -> usize {
         let pdu = usize::from(self.negotiated().server_max_receive_pdu_size);
         let ciphered = self
@@ -546,7 +554,18 @@ impl Session {
         }
         .to_bytes();
         let limit = self.request_limit();
+        let in_blocks = self
+            .negotiated()
+            .conformance
+            .contains(dlms::conformance::Conformance::BLOCK_TRANSFER_WITH_ACTION);
         let reply = match parameters {
+            Some(_) if request.len() > limit && !in_blocks => {
+                return Err(SessionError::TooLong {
+                    len: request.len(),
+                    limit,
+                    why: ", and it did not agree block-transfer-with-action",
+                })
+            }
             Some(p) if request.len() > limit => {
                 self.action_in_pblocks(iip, method, p.as_bytes(), limit)
                     .await?

@@ -174,7 +174,7 @@ fn variants(base: &MeterProfile) -> Vec<(String, MeterProfile)> {
             (v.name(), profile)
         })
         .collect();
-    let options: [(&str, &ProfileChange); 9] = [
+    let options: [(&str, &ProfileChange); 10] = [
         ("status 0 after activation", &|p| {
             p.status_after_activation = 0
         }),
@@ -199,6 +199,9 @@ fn variants(base: &MeterProfile) -> Vec<(String, MeterProfile)> {
         }),
         ("verify and activate need enabled", &|p| {
             p.verify_activate_need_enabled = true
+        }),
+        ("no ACTION block transfer", &|p| {
+            p.action_block_transfer = false
         }),
     ];
     rows.extend(
@@ -244,9 +247,75 @@ pub fn matrix_rows() -> Vec<MatrixRow> {
     rows
 }
 
-/// What the vendor of an emulated meter with `profile` declares: its identifier rule, its
-/// padding rule and its locked parts.
+/// What the vendor of an emulated meter with `profile` declares: every option of the
+/// implementation statement the profile decides, as a vendor who knows the meter would.
 pub fn statement_of(profile: &MeterProfile) -> Statement {
+    use toml::Value;
+    let public = profile
+        .clients
+        .iter()
+        .find(|c| c.sap == harness::target::PUBLIC_CLIENT);
+    let word = |w: &str| Value::String(w.to_string());
+    let options = [
+        (
+            "status_after_activation",
+            Value::Integer(profile.status_after_activation.into()),
+        ),
+        // A failed implicit verification leaves status 4; activation itself never fails.
+        ("failed_activation_status", Value::Integer(4)),
+        ("activation_reboots", Value::Boolean(true)),
+        ("block_size_writable", Value::Boolean(false)),
+        (
+            "enabled_by_default",
+            Value::Boolean(!profile.varies(Variant::TransferDisabledAtStart)),
+        ),
+        (
+            "identifier_checked",
+            Value::Boolean(profile.varies(Variant::CorruptIdentifierFailsVerification)),
+        ),
+        (
+            "verification",
+            word(match profile.verify_ms {
+                0 => "synchronous",
+                _ => "asynchronous",
+            }),
+        ),
+        (
+            "reinitiate",
+            word(match profile.reinitiate {
+                Reinitiate::Reset => "reset",
+                Reinitiate::ResumeIfSame => "resume",
+            }),
+        ),
+        ("public_can_read_transfer", Value::Boolean(public.is_some())),
+        (
+            "public_can_upgrade",
+            Value::Boolean(public.is_some_and(|c| c.rights != Rights::ReadOnly)),
+        ),
+        (
+            "info_before_verify",
+            word(match profile.varies(Variant::HardwareFaultForEmptyInfo) {
+                true => "refused",
+                false => "empty-array",
+            }),
+        ),
+        (
+            "largest_image",
+            Value::Integer(profile.max_image_size.into()),
+        ),
+        (
+            "services",
+            Value::Array(
+                harness::target::statement::SERVICES
+                    .iter()
+                    .filter(|s| {
+                        profile.action_block_transfer || **s != "block-transfer-with-action"
+                    })
+                    .map(|s| word(s))
+                    .collect(),
+            ),
+        ),
+    ];
     Statement {
         image_identifier: profile.required_identifier.clone().map(String::into_bytes),
         pad_last_block: profile.varies(Variant::PaddedLastBlockRequired),
@@ -255,6 +324,10 @@ pub fn statement_of(profile: &MeterProfile) -> Statement {
         } else {
             vec![0]
         },
+        options: options
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), harness::target::statement::normalise(v)))
+            .collect(),
     }
 }
 

@@ -10,7 +10,12 @@ pub const EXECUTION_TIME: i8 = 4;
 
 /// execution_time for one run at `secs` (Unix seconds, UTC).
 pub fn execution_time(secs: u64) -> Data<'static> {
-    let at = DateTime::from_unix_utc(secs);
+    execution_time_at(&DateTime::from_unix_utc(secs))
+}
+
+/// execution_time for one run when a clock reads `at` (its date and time fields, as the
+/// schedule compares them with the meter's own clock; the deviation is not carried).
+pub fn execution_time_at(at: &DateTime) -> Data<'static> {
     let (mut time, mut date) = (Vec::new(), Vec::new());
     at.time.encode(&mut time);
     at.date.encode(&mut date);

@@ -47,11 +47,14 @@ pub enum Quirk {
     /// A refused GET, SET or ACTION is answered under invoke-id 1 whatever the request's
     /// (gurux-dlms 1.0.203 answers a refused SET so; cases/reports/gurux-meter).
     InvokeIdNotEchoed,
+    /// An HLS association is served before the client has answered the challenge
+    /// (reply_to_HLS_authentication): anyone who can send an AARQ gets the client's rights.
+    ServesBeforeAuthentication,
 }
 
 impl Quirk {
     /// Every quirk, in declaration order.
-    pub const ALL: [Quirk; 12] = [
+    pub const ALL: [Quirk; 13] = [
         Quirk::ReversedBitOrder,
         Quirk::BitStringLengthInBytes,
         Quirk::FirstNotTransferredIsLastPlusOne,
@@ -64,6 +67,7 @@ impl Quirk {
         Quirk::StatusStaysZeroAfterInitiate,
         Quirk::NoEnabledOrStatusChecks,
         Quirk::InvokeIdNotEchoed,
+        Quirk::ServesBeforeAuthentication,
     ];
 
     /// The name profile files use (`reversed-bit-order`).
@@ -182,6 +186,9 @@ pub struct MeterProfile {
     pub verify_activate_need_enabled: bool,
     /// Whether a last block padded to the full block size is accepted (and truncated).
     pub accept_padded_last_block: bool,
+    /// Whether the meter offers block-transfer-with-action (an optional service): without it,
+    /// a request longer than the PDU cannot be sent in pblocks.
+    pub action_block_transfer: bool,
     /// How long verification runs; 0 verifies synchronously, more answers temporary-failure
     /// and keeps status 2 until done.
     pub verify_ms: u64,
@@ -226,6 +233,7 @@ impl Default for MeterProfile {
             disabled_result: 250,
             verify_activate_need_enabled: false,
             accept_padded_last_block: true,
+            action_block_transfer: true,
             verify_ms: 0,
             activation_reboot_ms: 2_000,
             reboot_ms: 2_000,

@@ -81,6 +81,8 @@ pub enum Capability {
     MetrologyImage,
     /// The statement declares the metrology part (0) locked against upgrades.
     MetrologyLocked,
+    /// The statement declares the largest image the meter accepts (`$largest_image`).
+    LargestImage,
     /// The meter can be power-cycled by the bench.
     PowerCycle,
     /// Every case starts on a meter in its factory state (an emulated bench).
@@ -108,6 +110,9 @@ pub fn capabilities(target: &MeterTarget) -> BTreeSet<Capability> {
     if target.statement.locked_parts.contains(&0) {
         caps.insert(Capability::MetrologyLocked);
     }
+    if target.statement.declared("largest_image").is_some() {
+        caps.insert(Capability::LargestImage);
+    }
     if target.hls.is_some() {
         caps.insert(Capability::Hls);
     }
@@ -127,6 +132,7 @@ impl Capability {
             Capability::WrongPartImage => "wrong-part-image",
             Capability::MetrologyImage => "metrology-image",
             Capability::MetrologyLocked => "metrology-locked",
+            Capability::LargestImage => "largest-image",
             Capability::PowerCycle => "power-cycle",
             Capability::FreshMeter => "fresh-meter",
         }

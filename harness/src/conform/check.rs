@@ -27,6 +27,8 @@ pub struct Observed {
     pub frame: Option<&'static str>,
     /// The connection failed where the case did not allow it.
     pub link_failure: Option<String>,
+    /// An activation: whether the meter dropped the connection (restarted) on the way.
+    pub rebooted: Option<bool>,
 }
 
 impl Observed {
@@ -106,22 +108,22 @@ fn list(names: &[String]) -> String {
 }
 
 /// Compares an observation with the step's expectation (any one of its alternatives, when it
-/// has them).
-pub(crate) fn check(
-    expect: &Expect,
+/// has them); what the expectation that held `means`, if it says.
+pub(crate) fn check<'e>(
+    expect: &'e Expect,
     action: &Action,
     observed: &Observed,
     vars: &Vars,
     transfer: Option<&Transfer>,
-) -> Result<(), Mismatch> {
+) -> Result<Option<&'e toml::Value>, Mismatch> {
     let Some(alternatives) = &expect.any_of else {
-        return check_one(expect, action, observed, vars, transfer);
+        return check_one(expect, action, observed, vars, transfer).map(|()| expect.means.as_ref());
     };
     let mut wanted = Vec::new();
     let mut error = None;
     for alternative in alternatives {
         match check_one(alternative, action, observed, vars, transfer) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(alternative.means.as_ref()),
             Err(Mismatch::Deviation { expected, .. }) => wanted.push(expected),
             Err(e) => error = error.or(Some(e)),
         }
@@ -367,7 +369,7 @@ mod tests {
         let t = transfer(&[0, 2]);
         assert_eq!(
             check(&expect, &get(), &observed, &Vars::new(), Some(&t)),
-            Ok(())
+            Ok(None)
         );
         // LSB-first order, as the reversed-bit-order quirk sends it: a deviation.
         observed.value = Some(Data::BitString(BitString::from_bools([
@@ -384,13 +386,15 @@ mod tests {
     }
 
     #[test]
-    fn any_of_holds_when_one_alternative_does() {
+    fn any_of_holds_when_one_alternative_does_and_says_what_it_means() {
         let empty = Expect {
             value: Some(ValueSpec::Array(vec![])),
+            means: Some(toml::Value::String("empty-array".into())),
             ..Expect::default()
         };
         let refused = Expect {
             result: Some(OneOrMany::One("hardware-fault".into())),
+            means: Some(toml::Value::String("refused".into())),
             ..Expect::default()
         };
         let expect = Expect {
@@ -400,9 +404,12 @@ mod tests {
         let mut read = Observed::result("success");
         read.value = Some(Data::Array(vec![]));
         let vars = Vars::new();
-        assert_eq!(check(&expect, &get(), &read, &vars, None), Ok(()));
+        let means = |m: &str| Ok(Some(toml::Value::String(m.into())));
+        let held = check(&expect, &get(), &read, &vars, None).map(|m| m.cloned());
+        assert_eq!(held, means("empty-array"));
         let fault = Observed::result("hardware-fault");
-        assert_eq!(check(&expect, &get(), &fault, &vars, None), Ok(()));
+        let held = check(&expect, &get(), &fault, &vars, None).map(|m| m.cloned());
+        assert_eq!(held, means("refused"));
         let other = Observed::result("other-reason");
         assert_eq!(
             check(&expect, &get(), &other, &vars, None),
@@ -416,8 +423,9 @@ mod tests {
     #[test]
     fn helpers_expect_success_unless_told_otherwise() {
         let action = Action::Initiate(Default::default());
+        let nothing = Expect::default();
         let e = check(
-            &Expect::default(),
+            &nothing,
             &action,
             &Observed::result("other-reason"),
             &Vars::new(),
@@ -433,7 +441,7 @@ mod tests {
                 &Vars::new(),
                 None
             ),
-            Ok(())
+            Ok(None)
         );
     }
 

@@ -166,6 +166,8 @@ pub(crate) struct Run<'a> {
     pub trace: Vec<TraceEntry>,
     pub seed: u64,
     pub started: Instant,
+    /// How many times the meter dropped the connection under the case.
+    pub connections_lost: u32,
 }
 
 impl Run<'_> {
@@ -228,8 +230,13 @@ pub async fn run(
         outcome: None,
         summary: Summary::default(),
         cases: Vec::new(),
+        found: None,
         left: None,
+        statement: target.statement.fields(),
     };
+    if !options.dry_run {
+        report.found = Some(meter_state(target).await);
+    }
     let mut lost: Option<String> = None;
     for case in cases {
         let seed = case_seed(options.seed, &case.id);
@@ -264,7 +271,7 @@ pub async fn run(
         report.cases.push(result);
     }
     if !bench.resets() && !options.dry_run && lost.is_none() {
-        report.left = Some(state_left(target).await);
+        report.left = Some(meter_state(target).await);
     }
     report.recount();
     report
@@ -280,9 +287,9 @@ fn catalogue_digest(cases: &[Case]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// What the meter holds after the run: image_transfer_status and the active firmware identifier
-/// of the target's part, as the main client reads them.
-async fn state_left(target: &MeterTarget) -> String {
+/// What the meter holds: image_transfer_status and the active firmware identifier of the
+/// target's part, as the main client reads them.
+async fn meter_state(target: &MeterTarget) -> String {
     use dlms::cosem::image_transfer::{self as it, ImageTransferStatus};
     let mut session = match Session::open(&target.main, false).await {
         Ok(s) => s,
@@ -344,6 +351,7 @@ fn finished(
         exchange: Vec::new(),
         teardown: Vec::new(),
         phases: Default::default(),
+        statement: Default::default(),
     }
 }
 
@@ -371,24 +379,29 @@ pub async fn run_case(
             )
         }
     }
+    // Every number the statement declares is a variable of the case (`$largest_image`).
+    let vars: Vars = target
+        .statement
+        .options
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.clone(), Var::Num(value.as_integer()?.try_into().ok()?)))
+        })
+        .collect();
     let mut run = Run {
         target,
         bench,
         session: None,
-        vars: Vars::new(),
+        vars,
         transfer: None,
         changes: Vec::new(),
         trace: Vec::new(),
         seed,
         started,
+        connections_lost: 0,
     };
-    let mut observations = Vec::new();
-    let mut phases = std::collections::BTreeMap::new();
-    let outcome = tokio::time::timeout(
-        timeout,
-        steps(case, &mut run, &mut observations, &mut phases),
-    )
-    .await;
+    let mut seen = Seen::default();
+    let outcome = tokio::time::timeout(timeout, steps(case, &mut run, &mut seen)).await;
     // Put back what the case changed, whatever its verdict (bounded like the case).
     let teardown = tokio::time::timeout(timeout, run.teardown())
         .await
@@ -405,10 +418,10 @@ pub async fn run_case(
     };
     let (verdict, reason, deviation) = match stop {
         None if case.level == Level::Info => {
-            let reason = if observations.is_empty() {
+            let reason = if seen.observations.is_empty() {
                 "recorded".to_string()
             } else {
-                observations.join("; ")
+                seen.observations.join("; ")
             };
             (Verdict::Info, reason, None)
         }
@@ -416,7 +429,7 @@ pub async fn run_case(
         Some(Stop::Skip(reason)) => (Verdict::Skipped, reason, None),
         Some(Stop::Error(reason)) => (Verdict::Error, reason, None),
         Some(Stop::Deviation(d)) => (
-            Verdict::for_deviation(case.level),
+            Verdict::for_deviation(case.level, d.against_statement),
             format!(
                 "step {} ({}): expected {}, observed {}",
                 d.step + 1,
@@ -435,7 +448,8 @@ pub async fn run_case(
         deviation,
         started.elapsed().as_millis() as u64,
     );
-    result.observations = observations;
+    result.observations = seen.observations;
+    result.statement = seen.statement;
     let left_changed: Vec<&String> = teardown
         .iter()
         .filter(|l| !l.starts_with("restored"))
@@ -445,52 +459,95 @@ pub async fn run_case(
         result.reason = format!("{} [left changed: {}]", result.reason, lines.join("; "));
     }
     result.teardown = teardown;
-    result.phases = phases;
+    result.phases = seen.phases;
     if !matches!(verdict, Verdict::Pass | Verdict::Skipped) {
         let keep = run.trace.len().saturating_sub(EXCHANGE_KEPT);
         result.exchange = run.trace.split_off(keep);
+        if let Some(d) = &mut result.deviation {
+            d.exchange_from = d.exchange_from.map(|i| i.saturating_sub(keep));
+        }
     }
     result
 }
 
-/// Runs the steps; `phases` adds up the seconds each upgrade phase took.
-async fn steps(
-    case: &Case,
-    run: &mut Run<'_>,
-    observations: &mut Vec<String>,
-    phases: &mut std::collections::BTreeMap<String, f64>,
-) -> Option<Stop> {
+/// What a case recorded on the way besides its verdict.
+#[derive(Default)]
+struct Seen {
+    /// Notes for the report (info steps, undeclared options).
+    observations: Vec<String>,
+    /// Seconds spent in each upgrade phase.
+    phases: std::collections::BTreeMap<String, f64>,
+    /// The statement options the meter showed.
+    statement: std::collections::BTreeMap<String, toml::Value>,
+}
+
+/// Runs the steps, recording what they saw in `seen`.
+async fn steps(case: &Case, run: &mut Run<'_>, seen: &mut Seen) -> Option<Stop> {
     let mut recorded_unmet = false;
     for (i, step) in case.steps.iter().enumerate() {
         let began = Instant::now();
+        run.collect_trace();
+        let exchange_from = run.trace.len();
         let executed = run.execute(step).await;
         if let Some(phase) = step.action.phase() {
-            *phases.entry(phase.to_string()).or_default() += began.elapsed().as_secs_f64();
+            *seen.phases.entry(phase.to_string()).or_default() += began.elapsed().as_secs_f64();
         }
         let observed: Observed = match executed {
             Ok(o) => o,
             // An info case that recorded an unmet expectation may have lost what later steps
             // need (no transfer after a refused initiate): it ends there, still info.
             Err(Stop::Error(e)) if recorded_unmet => {
-                observations.push(format!("step {} not run: {e}", i + 1));
+                seen.observations
+                    .push(format!("step {} not run: {e}", i + 1));
                 return None;
             }
             Err(stop) => return Some(stop),
         };
         if let Some(note) = &step.note {
-            observations.push(format!("{note}: {}", observed.summary()));
+            seen.observations
+                .push(format!("{note}: {}", observed.summary()));
         }
         let transfer = run.transfer.as_ref();
+        let deviation = |expected: String, observed: String, against_statement: bool| Deviation {
+            step: i,
+            line: step.line,
+            action: step.describe(),
+            expected,
+            observed,
+            against_statement,
+            exchange_from: Some(exchange_from),
+        };
         match check(&step.expect, &step.action, &observed, &run.vars, transfer) {
-            Ok(()) => {}
+            Ok(means) => {
+                if let Some(option) = &step.declares {
+                    let Some(value) = super::declared::shown(option, means, &observed) else {
+                        return Some(Stop::Error(format!(
+                            "step {} ({}): declares {option}, but {} shows nothing of it",
+                            i + 1,
+                            step.describe(),
+                            observed.summary()
+                        )));
+                    };
+                    seen.statement.insert(option.clone(), value.clone());
+                    let statement = &run.target.statement;
+                    if let Some(declared) =
+                        super::declared::contradiction(statement, option, &value)
+                    {
+                        return Some(Stop::Deviation(deviation(
+                            format!("{option} = {declared}, as the statement declares"),
+                            format!("{option} = {value} ({})", observed.summary()),
+                            true,
+                        )));
+                    }
+                    if statement.declared(option).is_none() {
+                        seen.observations.push(format!(
+                            "{option} = {value} (not declared in the statement)"
+                        ));
+                    }
+                }
+            }
             Err(super::check::Mismatch::Deviation { expected, observed }) => {
-                let d = Deviation {
-                    step: i,
-                    line: step.line,
-                    action: step.describe(),
-                    expected,
-                    observed,
-                };
+                let d = deviation(expected, observed, false);
                 if step.skip_if_unmet {
                     return Some(Stop::Skip(format!(
                         "step {} ({}): {} rather than {}, so the case does not apply",
@@ -502,7 +559,7 @@ async fn steps(
                 }
                 if case.level == Level::Info {
                     recorded_unmet = true;
-                    observations.push(format!(
+                    seen.observations.push(format!(
                         "step {} ({}): {} rather than {}",
                         i + 1,
                         d.action,

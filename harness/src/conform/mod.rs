@@ -5,6 +5,7 @@ mod bench_hooks;
 pub mod case;
 mod case_transfer;
 mod check;
+mod declared;
 pub mod engine;
 pub mod matrix;
 mod object_ref;

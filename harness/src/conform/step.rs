@@ -42,12 +42,16 @@ pub enum ClientKind {
 }
 
 /// A `connect` step: a fresh association, possibly broken on purpose.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Connect {
     /// Which client.
     #[serde(default)]
     pub client: ClientKind,
+    /// HLS: whether to complete the authentication (reply_to_HLS_authentication); `false`
+    /// leaves the association waiting for it. Default true.
+    #[serde(default = "yes")]
+    pub authenticate: bool,
     /// An LLS password to use instead of the right one.
     pub password: Option<String>,
     /// The application context name id to propose instead (1 LN, 3 LN ciphered).
@@ -60,6 +64,25 @@ pub struct Connect {
     pub hdlc_window: Option<u8>,
     /// HDLC: the maximum information field length to propose.
     pub hdlc_max_info: Option<u16>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Connect {
+    fn default() -> Self {
+        Connect {
+            client: ClientKind::default(),
+            authenticate: true,
+            password: None,
+            context: None,
+            mechanism: None,
+            max_pdu: None,
+            hdlc_window: None,
+            hdlc_max_info: None,
+        }
+    }
 }
 
 /// Which image an `initiate` step starts a transfer of.
@@ -95,12 +118,8 @@ pub struct Initiate {
     pub identifier_suffix: Option<String>,
     /// Whether to write image_transfer_enabled TRUE first when it reads FALSE, as a head-end
     /// does (default); `false` to test a disabled meter.
-    #[serde(default = "enable_first")]
+    #[serde(default = "yes")]
     pub enable: bool,
-}
-
-fn enable_first() -> bool {
-    true
 }
 
 impl Default for Initiate {
@@ -110,7 +129,7 @@ impl Default for Initiate {
             blocks: None,
             identifier: None,
             identifier_suffix: None,
-            enable: enable_first(),
+            enable: yes(),
         }
     }
 }
@@ -155,7 +174,7 @@ impl Default for Poll {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
-    /// Seconds from now (the harness's clock).
+    /// Seconds after the time the meter's clock reads.
     pub in_s: u64,
 }
 
@@ -232,6 +251,9 @@ pub struct Expect {
     /// Alternatives, each a whole expectation: the step holds when one of them does (where the
     /// standard leaves several behaviours open). No other field may be given with it.
     pub any_of: Option<Vec<Expect>>,
+    /// With the step's `declares`: the value of the declared option this expectation (or this
+    /// alternative) shows when it holds.
+    pub means: Option<toml::Value>,
 }
 
 impl Expect {
@@ -312,6 +334,7 @@ pub(super) struct StepSpec {
     expect: Option<Expect>,
     skip_if_unmet: Option<bool>,
     capture: Option<String>,
+    declares: Option<String>,
     note: Option<String>,
 }
 
@@ -352,7 +375,8 @@ pub enum Action {
     Verify(Poll),
     /// image_activate, surviving the reboot and polling until the status settles.
     Activate(Poll),
-    /// Sets the activation scheduler 0-0:15.0.2.255 to run this many seconds from now.
+    /// Sets the activation scheduler 0-0:15.0.2.255 to run this many seconds after the time
+    /// the meter's clock reads.
     ScheduleActivation(u64),
     /// Polls image_transfer_status.
     WaitStatus(WaitStatus),
@@ -473,6 +497,9 @@ pub struct Step {
     pub skip_if_unmet: bool,
     /// Stores the value (GET) as a variable of this name.
     pub capture: Option<String>,
+    /// The statement option this step observes (`status_after_activation`): a meter that
+    /// contradicts its statement fails the case, an undeclared option is recorded.
+    pub declares: Option<String>,
     /// A label for reports.
     pub note: Option<String>,
 }
@@ -607,14 +634,53 @@ pub(super) fn validate_step(spec: StepSpec, line: usize) -> Result<Step, String>
     if spec.capture.is_some() && !matches!(action, Action::Get(_)) {
         return Err("capture: only with get".into());
     }
+    check_declares(spec.declares.as_deref(), &expect)?;
     Ok(Step {
         line,
         action,
         expect,
         skip_if_unmet: spec.skip_if_unmet.unwrap_or(false),
         capture: spec.capture,
+        declares: spec.declares,
         note: spec.note,
     })
+}
+
+/// A `declares` names a statement option, and each `means` is a legitimate value of it.
+fn check_declares(declares: Option<&str>, expect: &Expect) -> Result<(), String> {
+    let alternatives = expect
+        .any_of
+        .as_deref()
+        .unwrap_or(std::slice::from_ref(expect));
+    let meanings: Vec<(usize, &toml::Value)> = alternatives
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| a.means.as_ref().map(|m| (i, m)))
+        .collect();
+    let Some(name) = declares else {
+        return match meanings.is_empty() {
+            true => Ok(()),
+            false => Err("expect.means: only in a step that `declares` an option".into()),
+        };
+    };
+    let option = crate::target::statement::option(name).ok_or_else(|| {
+        let known: Vec<&str> = crate::target::statement::OPTIONS
+            .iter()
+            .map(|o| o.name)
+            .collect();
+        format!(
+            "declares: `{name}` is not a statement option; known: {}",
+            known.join(", ")
+        )
+    })?;
+    for (i, value) in meanings {
+        let at = match expect.any_of {
+            Some(_) => format!("expect.any_of[{i}].means"),
+            None => "expect.means".to_string(),
+        };
+        option.kind.check(value).map_err(|e| format!("{at}: {e}"))?;
+    }
+    Ok(())
 }
 
 fn check_selection(blocks: &BlockSelection) -> Result<(), String> {

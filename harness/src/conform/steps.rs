@@ -173,7 +173,9 @@ impl Run<'_> {
     /// Drops a session whose connection failed, keeping its trace.
     pub(crate) fn drop_session(&mut self) {
         self.collect_trace();
-        self.session = None;
+        if self.session.take().is_some() {
+            self.connections_lost += 1;
+        }
     }
 
     fn client_target(&self, c: &Connect) -> Result<Target, Stop> {
@@ -212,15 +214,22 @@ impl Run<'_> {
             application_context: c.context,
             mechanism: c.mechanism,
             max_receive_pdu_size: c.max_pdu,
+            skip_hls_reply: !c.authenticate,
         };
         match Session::open_with(&target, &changes, true, &mut self.trace).await {
             Ok(session) => {
                 let agreed = session.negotiated();
+                let limit = session.request_limit();
                 self.session = Some(session);
                 self.set_var(
                     "server_max_pdu",
                     super::value::Var::Num(agreed.server_max_receive_pdu_size as u64),
                 );
+                self.set_var("request_limit", super::value::Var::Num(limit as u64));
+                let in_blocks = agreed
+                    .conformance
+                    .contains(dlms::conformance::Conformance::BLOCK_TRANSFER_WITH_ACTION);
+                self.set_var("action_blocks", super::value::Var::Num(in_blocks.into()));
                 Ok(Observed {
                     association: Some("accepted".into()),
                     conformance: Some((

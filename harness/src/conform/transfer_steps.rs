@@ -321,6 +321,7 @@ impl Run<'_> {
     }
 
     pub(crate) async fn activate(&mut self, p: &Poll) -> Result<Observed, Stop> {
+        let lost_before = self.connections_lost;
         let reply_wait = Duration::from_secs(p.reply_s);
         let invoked = tokio::time::timeout(
             reply_wait,
@@ -357,12 +358,29 @@ impl Run<'_> {
         observed.status = self
             .poll_status(&busy, within, Duration::from_millis(p.poll_ms))
             .await;
+        observed.rebooted = Some(self.connections_lost > lost_before);
         Ok(observed)
     }
 
+    /// Sets the activation scheduler to run `in_s` seconds after the time the meter's own clock
+    /// reads (the schedule compares with that clock, not the harness's).
     pub(crate) async fn schedule_activation(&mut self, in_s: u64) -> Result<Observed, Stop> {
-        let at = crate::transfer::unix_seconds(std::time::SystemTime::now()) as u64 + in_s;
-        let value = schedule::execution_time(at);
+        let clock = ObjectRef::parse("clock_time").expect("a known name");
+        let read = self.get(&clock).await?;
+        let now = match &read.value {
+            Some(Data::DateTime(d)) => Some(*d),
+            Some(v) => v
+                .as_bytes()
+                .and_then(|b| dlms::axdr::DateTime::from_bytes(b).ok()),
+            None => None,
+        };
+        let Some(at) = now.and_then(|n| n.plus_seconds(in_s)) else {
+            return Err(Stop::Skip(format!(
+                "the meter's clock gives no time to schedule from ({})",
+                read.summary()
+            )));
+        };
+        let value = schedule::execution_time_at(&at);
         let scheduler =
             ObjectRef::parse("activation_scheduler_execution_time").expect("a known name");
         self.set(&scheduler, &value).await

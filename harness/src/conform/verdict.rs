@@ -40,8 +40,12 @@ impl Verdict {
         }
     }
 
-    /// The verdict a broken expectation earns at `level`.
-    pub fn for_deviation(level: Level) -> Self {
+    /// The verdict a broken expectation earns at `level` (a contradicted statement always
+    /// fails).
+    pub fn for_deviation(level: Level, against_statement: bool) -> Self {
+        if against_statement {
+            return Verdict::Fail;
+        }
         match level {
             Level::Must => Verdict::Fail,
             Level::Should => Verdict::NonStrict,
@@ -68,6 +72,13 @@ pub struct Deviation {
     pub expected: String,
     /// What the meter did.
     pub observed: String,
+    /// The meter contradicted its own implementation statement: a fail whatever the case's
+    /// level.
+    #[serde(default)]
+    pub against_statement: bool,
+    /// Where in the case's exchange the deviating step's requests begin.
+    #[serde(default)]
+    pub exchange_from: Option<usize>,
 }
 
 /// The outcome of one case.
@@ -108,6 +119,9 @@ pub struct CaseResult {
     /// `activate`).
     #[serde(default)]
     pub phases: std::collections::BTreeMap<String, f64>,
+    /// The statement options the case observed, as the meter showed them.
+    #[serde(default)]
+    pub statement: std::collections::BTreeMap<String, toml::Value>,
 }
 
 /// Counts of each verdict.
@@ -158,13 +172,36 @@ pub struct RunReport {
     pub summary: Summary,
     /// One entry per case, in catalogue order.
     pub cases: Vec<CaseResult>,
+    /// The state the run found the meter in: its image transfer status and active firmware
+    /// identifier (not read on a dry run).
+    #[serde(default)]
+    pub found: Option<String>,
     /// The state the run left a meter in that no bench resets: its image transfer status and
     /// active firmware identifier.
     #[serde(default)]
     pub left: Option<String>,
+    /// The implementation statement the cases followed, as the targets file declares it.
+    #[serde(default)]
+    pub statement: std::collections::BTreeMap<String, toml::Value>,
 }
 
 impl RunReport {
+    /// What the cases observed of the statement's options, case by case, in catalogue order.
+    pub fn observed_statement(&self) -> Vec<crate::target::statement::Observation> {
+        self.cases
+            .iter()
+            .flat_map(|c| {
+                c.statement
+                    .iter()
+                    .map(|(option, value)| crate::target::statement::Observation {
+                        option: option.clone(),
+                        value: value.clone(),
+                        case: c.id.clone(),
+                    })
+            })
+            .collect()
+    }
+
     /// Recounts the summary from the cases.
     pub fn recount(&mut self) {
         let mut s = Summary {
@@ -311,6 +348,7 @@ mod tests {
             exchange: Vec::new(),
             teardown: Vec::new(),
             phases: Default::default(),
+            statement: Default::default(),
         }
     }
 
@@ -326,7 +364,9 @@ mod tests {
             catalogue: String::new(),
             outcome: None,
             summary: Summary::default(),
+            found: None,
             left: None,
+            statement: Default::default(),
             cases: vec![
                 result("a", Verdict::Fail),
                 result("b", Verdict::Fail),

@@ -38,14 +38,15 @@
 //! ```
 
 use super::{
-    url, BenchHooks, ClientKind, Deadlines, HlsClient, HlsKeys, Images, LlsClient, MeterTarget,
-    Statement, TargetError, TestImage, Transport,
+    statement, url, BenchHooks, ClientKind, Deadlines, HlsClient, HlsKeys, Images, LlsClient,
+    MeterTarget, Statement, TargetError, TestImage, Transport,
 };
 use crate::file_error::FileError;
 use dlms::hdlc::HdlcAddress;
 use dlms::security::Keys;
 use dlms::text::parse_hex_array;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,20 +76,9 @@ struct Entry {
     hls: Option<Spanned<HlsSpec>>,
     #[serde(default)]
     images: ImagesSpec,
-    statement: Option<StatementSpec>,
+    statement: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
     power_cycle: Option<String>,
     reset: Option<String>,
-}
-
-/// The implementation statement as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StatementSpec {
-    image_identifier: Option<String>,
-    #[serde(default)]
-    pad_last_block: bool,
-    #[serde(default)]
-    locked_parts: Vec<u8>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -402,13 +392,58 @@ fn meter(
         reset: m.reset.clone().or_else(|| defaults.reset.clone()),
     };
     if let Some(statement) = m.statement.as_ref().or(defaults.statement.as_ref()) {
-        target.statement = Statement {
-            image_identifier: statement.image_identifier.clone().map(String::into_bytes),
-            pad_last_block: statement.pad_last_block,
-            locked_parts: statement.locked_parts.clone(),
+        let at = if m.statement.is_some() {
+            field("statement")
+        } else {
+            "defaults.statement".to_string()
         };
+        target.statement = statement_of(source, statement.get_ref(), &at)?;
     }
     Ok(target)
+}
+
+/// A `statement` table: the three fields that steer the cases, and the declared options of
+/// [`statement::OPTIONS`], each checked against its kind.
+fn statement_of(
+    source: &Source,
+    table: &BTreeMap<String, Spanned<toml::Value>>,
+    at: &str,
+) -> Result<Statement, TargetError> {
+    let mut statement = Statement::default();
+    for (key, value) in table {
+        let field = format!("{at}.{key}");
+        let wrong = |message: String| source.error(Some(value.span()), &field, message);
+        match (key.as_str(), value.get_ref()) {
+            ("image_identifier", toml::Value::String(s)) => {
+                statement.image_identifier = Some(s.clone().into_bytes())
+            }
+            ("pad_last_block", toml::Value::Boolean(b)) => statement.pad_last_block = *b,
+            ("locked_parts", toml::Value::Array(parts)) => {
+                statement.locked_parts = parts
+                    .iter()
+                    .map(|p| p.as_integer().and_then(|n| u8::try_from(n).ok()))
+                    .collect::<Option<Vec<u8>>>()
+                    .ok_or_else(|| wrong("expected a list of part numbers (0..=255)".into()))?
+            }
+            ("image_identifier", _) => return Err(wrong("expected a string".into())),
+            ("pad_last_block", _) => return Err(wrong("expected true or false".into())),
+            ("locked_parts", _) => return Err(wrong("expected a list of part numbers".into())),
+            (name, v) => {
+                let def = statement::option(name).ok_or_else(|| {
+                    let known: Vec<&str> = statement::OPTIONS.iter().map(|o| o.name).collect();
+                    wrong(format!(
+                        "not a statement field; known: image_identifier, pad_last_block, locked_parts, {}",
+                        known.join(", ")
+                    ))
+                })?;
+                def.kind.check(v).map_err(wrong)?;
+                statement
+                    .options
+                    .insert(name.to_string(), statement::normalise(v.clone()));
+            }
+        }
+    }
+    Ok(statement)
 }
 
 /// The client a `client` field names.
@@ -616,6 +651,33 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no [[meter]]"));
+    }
+
+    #[test]
+    fn a_statement_declares_options_of_their_kind() {
+        let text = "[defaults.statement]\nstatus_after_activation = 0\nservices = [\"block-transfer-with-set\"]\nlocked_parts = [0]\n[[meter]]\naddress = \"127.0.0.1:4059\"\n";
+        let t = &parsed(text).unwrap()[0];
+        assert_eq!(t.statement.locked_parts, vec![0]);
+        assert_eq!(
+            t.statement.declared("status_after_activation"),
+            Some(&toml::Value::Integer(0))
+        );
+        let e = parsed("[[meter]]\naddress = \"127.0.0.1:4059\"\n[meter.statement]\nverification = \"quick\"\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "t.toml: line 4: field meter[0].statement.verification: expected one of \"synchronous\", \"asynchronous\""
+        );
+        let e = parsed("[[meter]]\naddress = \"127.0.0.1:4059\"\n[meter.statement]\nstatus_after_activaton = 6\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "line 4: field meter[0].statement.status_after_activaton: not a statement field"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

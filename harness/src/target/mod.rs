@@ -8,10 +8,12 @@
 
 pub mod file;
 mod overrides;
+pub mod statement;
 pub mod url;
 
 pub use dlms::Transport;
 pub use overrides::Overrides;
+pub use statement::Statement;
 
 use dlms::hdlc::{HdlcAddress, HdlcParameters};
 use dlms::security::Keys;
@@ -206,21 +208,6 @@ pub struct BenchHooks {
     pub power_cycle: Option<String>,
     /// Puts the meter back in its factory state.
     pub reset: Option<String>,
-}
-
-/// A meter's implementation statement: what its vendor declares about the options the
-/// standard leaves open, in the spirit of a PICS. The cases follow it where it speaks.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Statement {
-    /// The identifier the meter requires in image_transfer_initiate, sent for every image the
-    /// cases transfer (some vendors accept only their own name).
-    pub image_identifier: Option<Vec<u8>>,
-    /// The meter wants the last block zero-padded to the block size (vendor-dependent): the
-    /// cases pad it.
-    pub pad_last_block: bool,
-    /// The firmware parts the meter refuses to upgrade (the metrology part 0, where a
-    /// WELMEC-style separation locks it).
-    pub locked_parts: Vec<u8>,
 }
 
 impl MeterTarget {

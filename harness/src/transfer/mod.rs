@@ -89,6 +89,10 @@ pub struct Plan {
     pub trace: bool,
 }
 
+/// The most an image_block_transfer request adds to its block: the ACTION header with the
+/// method descriptor, the parameter structure, the block number and the octet-string length.
+pub const BLOCK_REQUEST_HEADER: u64 = 24;
+
 /// The largest image_block_size the harness sends blocks of. Meters give a few hundred bytes
 /// (a block fits one PDU of at most 65,535 bytes, or a few ACTION pblocks); the bound keeps a
 /// meter's answer from making the harness allocate gigabytes for one block.
@@ -494,16 +498,21 @@ impl<'a> Driver<'a> {
             ));
         }
         let negotiated = self.session().negotiated();
-        let fits = size + 32 <= u64::from(negotiated.server_max_receive_pdu_size);
+        let limit = self.session().request_limit() as u64;
+        let fits = size + BLOCK_REQUEST_HEADER <= limit;
         let pblocks = negotiated
             .conformance
             .contains(dlms::conformance::Conformance::BLOCK_TRANSFER_WITH_ACTION);
         if !fits && !pblocks {
+            let pdu = negotiated.server_max_receive_pdu_size;
+            let ciphering = match u64::from(pdu) - limit {
+                0 => String::new(),
+                overhead => format!(", less {overhead} for ciphering"),
+            };
             return Err(Stop::Failed(
                 Step::BlockSize,
                 format!(
-                    "image_block_size {size} does not fit the meter's PDU size {} and it refuses ACTION block transfer",
-                    negotiated.server_max_receive_pdu_size
+                    "image_block_size {size} with its {BLOCK_REQUEST_HEADER}-byte ACTION header does not fit the {limit} bytes the meter takes (its PDU size {pdu}{ciphering}), and it refuses ACTION block transfer"
                 ),
             ));
         }

@@ -550,8 +550,12 @@ impl Meter {
             authentication,
             ciphered: client.authentication == ClientAuth::HlsGmac,
         };
+        let mut supported_conformance = SUPPORTED_CONFORMANCE;
+        if !self.config.profile.action_block_transfer {
+            supported_conformance.remove(Conformance::BLOCK_TRANSFER_WITH_ACTION);
+        }
         let policy = ServerPolicy {
-            supported_conformance: SUPPORTED_CONFORMANCE,
+            supported_conformance,
             max_receive_pdu_size: self.config.profile.max_pdu_size,
             min_client_pdu_size: 64,
             ciphering: Some(Ciphering {
@@ -630,7 +634,8 @@ impl Meter {
                 ServiceError::OperationNotPossible,
             );
         };
-        let authenticated = session.association.authenticated;
+        let authenticated = session.association.authenticated
+            || self.config.profile.has(Quirk::ServesBeforeAuthentication);
         match apdu {
             Apdu::GetRequest(req) => {
                 if !authenticated {
@@ -987,7 +992,9 @@ impl Meter {
             return MethodOutcome::result(cosem::NO_SUCH_INDEX);
         }
         let session = self.session.as_ref().expect("a session exists");
-        if !session.association.authenticated && object.kind != Kind::AssociationLn {
+        let authenticated = session.association.authenticated
+            || self.config.profile.has(Quirk::ServesBeforeAuthentication);
+        if !authenticated && object.kind != Kind::AssociationLn {
             return MethodOutcome::result(R::READ_WRITE_DENIED);
         }
         if !crate::access::method_allowed(session.rights, &object, m.method_id) {
@@ -1088,6 +1095,16 @@ impl Meter {
                     })
                     .collect();
                 ActionResponse::WithList { iip, outcomes }.to_bytes()
+            }
+            // A service the association did not agree is refused as the Green Book's
+            // ExceptionResponse says.
+            ActionRequest::WithFirstPblock { .. } | ActionRequest::WithPblock { .. }
+                if !self.config.profile.action_block_transfer =>
+            {
+                exception(
+                    StateError::ServiceNotAllowed,
+                    ServiceError::ServiceNotSupported,
+                )
             }
             ActionRequest::WithFirstPblock { iip, method, block } => {
                 self.incoming_block(now_ms, iip, IncomingTarget::Action(method), &block, true)

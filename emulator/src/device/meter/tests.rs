@@ -1237,6 +1237,7 @@ mod quirks {
         if choice == Choice::V(Variant::HardwareFaultWhileVerifying) {
             profile.verify_ms = 1000;
         }
+        let kept = profile.clone();
         let mut b = Bench::public(Meter::new(MeterConfig {
             profile,
             ..config()
@@ -1313,6 +1314,22 @@ mod quirks {
                     attribute: AttributeWithSelection::plain(it::attribute(9)),
                 };
                 format!("{:?}", b.raw(&Apdu::GetRequest(second).to_bytes()))
+            }
+            Choice::Q(Quirk::ServesBeforeAuthentication) => {
+                let mut early = Bench::new(
+                    Meter::new(MeterConfig {
+                        profile: kept,
+                        ..config()
+                    }),
+                    48,
+                    ClientAuthentication::HlsGmac {
+                        ctos: b"0123456789ABCDEF".to_vec(),
+                    },
+                );
+                let reply = early.raw(&early.settings.aarq().to_bytes()).unwrap();
+                let aare = Aare::decode(&reply).unwrap();
+                early.client = Some(early.settings.check_aare(&aare).unwrap());
+                format!("{:?}", early.get(18, IMAGE_TRANSFER, 2))
             }
             Choice::V(Variant::HardwareFaultWhileVerifying) => {
                 b.initiate(b"x", image.len());

@@ -13,13 +13,31 @@ fn id_width(report: &RunReport) -> usize {
         .max(4)
 }
 
+/// The statement as one line: `name = value` pairs, or that none was declared.
+pub fn statement_line(report: &RunReport) -> String {
+    if report.statement.is_empty() {
+        return "none declared (every open option is recorded as info)".into();
+    }
+    report
+        .statement
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The table and a summary line.
 pub fn render(report: &RunReport) -> String {
     let id_width = id_width(report);
-    let mut out = format!(
+    let mut out = String::new();
+    if let Some(found) = &report.found {
+        out.push_str(&format!("{}: found with {found}\n", report.target));
+    }
+    out.push_str(&format!("statement: {}\n\n", statement_line(report)));
+    out.push_str(&format!(
         "{:id_width$}  {:6}  {:10}  reason\n",
         "case", "level", "verdict"
-    );
+    ));
     for c in &report.cases {
         let level = serde_json::to_value(c.level)
             .ok()

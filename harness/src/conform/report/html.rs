@@ -71,6 +71,12 @@ fn deviation_section(out: &mut String, target: usize, report: &RunReport, c: &Ca
             let _ = write!(out, "<p>{}</p>", escape(&c.reason));
         }
     }
+    let deviating_from = c.deviation.as_ref().and_then(|d| d.exchange_from);
+    let _ = write!(out, "<p><b>Ran:</b> {:.3} s", c.duration_ms as f64 / 1000.0);
+    if deviating_from.is_some() {
+        out.push_str(" (the deviating step's exchange is highlighted below)");
+    }
+    out.push_str("</p>");
     if !c.phases.is_empty() {
         let phases: Vec<String> = c
             .phases
@@ -95,11 +101,16 @@ fn deviation_section(out: &mut String, target: usize, report: &RunReport, c: &Ca
             String::new()
         }
     );
-    for e in &c.exchange[skipped..] {
+    for (i, e) in c.exchange.iter().enumerate().skip(skipped) {
         let hex: String = e.hex.chars().take(96).collect();
+        // The deviating step's requests and replies stand out.
+        let class = match deviating_from {
+            Some(from) if i >= from => " class=\"deviating\"",
+            _ => "",
+        };
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{:?}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+            "<tr{class}><td>{}</td><td>{:?}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
             e.at_ms,
             e.direction,
             escape(&e.decoded.chars().take(400).collect::<String>()),
@@ -149,7 +160,7 @@ fn index_of_deviations(out: &mut String, target: usize, report: &RunReport) {
 /// The page for one or more runs (targets, or firmware versions) side by side.
 pub fn render(reports: &[RunReport]) -> String {
     let mut out = String::new();
-    out.push_str("<!doctype html><html><head><meta charset=\"utf-8\"><title>meterfleet conformance</title><style>body{font-family:sans-serif;margin:2rem}table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.15rem .5rem;text-align:left;vertical-align:top}td.pass{background:#c8e6c9}td.fail{background:#ef9a9a}td.non-strict{background:#ffe082}td.info{background:#bbdefb}td.skipped{background:#eee;color:#666}td.error{background:#ce93d8}span.fail{color:#b71c1c}span.non-strict{color:#e65100}span.error{color:#6a1b9a}blockquote{color:#444;border-left:3px solid #ccc;margin:.5rem 0;padding-left:.8rem}table.trace td{font-size:.8rem}table.trace code{white-space:pre-wrap}</style></head><body>\n<h1>DLMS/COSEM image transfer conformance</h1>\n");
+    out.push_str("<!doctype html><html><head><meta charset=\"utf-8\"><title>meterfleet conformance</title><style>body{font-family:sans-serif;margin:2rem}table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.15rem .5rem;text-align:left;vertical-align:top}td.pass{background:#c8e6c9}td.fail{background:#ef9a9a}td.non-strict{background:#ffe082}td.info{background:#bbdefb}td.skipped{background:#eee;color:#666}td.error{background:#ce93d8}span.fail{color:#b71c1c}span.non-strict{color:#e65100}span.error{color:#6a1b9a}blockquote{color:#444;border-left:3px solid #ccc;margin:.5rem 0;padding-left:.8rem}table.trace td{font-size:.8rem}table.trace code{white-space:pre-wrap}tr.deviating td{background:#fff3cd}</style></head><body>\n<h1>DLMS/COSEM image transfer conformance</h1>\n");
     out.push_str("<table><tr><th>target</th><th>address</th><th>overall</th><th>tool, catalogue</th><th>started</th><th>seed</th><th>pass</th><th>fail</th><th>non-strict</th><th>info</th><th>skipped</th><th>error</th><th>in baseline</th></tr>");
     for r in reports {
         let s = &r.summary;
@@ -173,6 +184,20 @@ pub fn render(reports: &[RunReport]) -> String {
         );
     }
     out.push_str("</table>\n");
+    for r in reports {
+        let _ = writeln!(
+            out,
+            "<p><b>{}</b>: found with {}; left with {}.<br>Statement: {}</p>",
+            escape(&r.target),
+            escape(r.found.as_deref().unwrap_or("(not read)")),
+            escape(
+                r.left
+                    .as_deref()
+                    .unwrap_or("(not read: the bench resets the meter)")
+            ),
+            escape(&super::console::statement_line(r))
+        );
+    }
     let Some(first) = reports.first() else {
         out.push_str("</body></html>\n");
         return out;
