@@ -51,6 +51,14 @@ enum Framing {
 }
 
 impl Connection {
+    /// Over HDLC, the link parameters agreed in the SNRM/UA exchange, as this client sees them.
+    pub fn hdlc_parameters(&self) -> Option<dlms::hdlc::HdlcParameters> {
+        match &self.framing {
+            Framing::Hdlc(link) => Some(link.parameters()),
+            Framing::Wrapper(_) => None,
+        }
+    }
+
     /// Connects (and, over HDLC, sets up the link) within `timeout`.
     pub async fn open(target: &Target, timeout: Duration) -> Result<Self, LinkFailure> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(target.address))

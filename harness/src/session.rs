@@ -241,6 +241,11 @@ impl Session {
         Ok(())
     }
 
+    /// Over HDLC, the link parameters agreed, as this client sees them.
+    pub fn hdlc_parameters(&self) -> Option<dlms::hdlc::HdlcParameters> {
+        self.conn.hdlc_parameters()
+    }
+
     /// The negotiated context.
     pub fn negotiated(&self) -> dlms::association::Negotiated {
         self.association

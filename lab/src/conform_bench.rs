@@ -4,6 +4,7 @@
 
 use dlms::image::{self, Corruption};
 use dlms::Transport;
+use emulator::device::events::EventCode;
 use emulator::meter::{Meter, MeterConfig, MeterKeys};
 use emulator::net::host::{now_ms, MeterHost};
 use emulator::net::serve::serve;
@@ -298,6 +299,10 @@ pub fn statement_of(profile: &MeterProfile) -> Statement {
                 true => "refused",
                 false => "empty-array",
             }),
+        ),
+        (
+            "event_ready_for_activation",
+            Value::Integer(EventCode::FirmwareReadyForActivation as i64),
         ),
         (
             "largest_image",

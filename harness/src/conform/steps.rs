@@ -220,6 +220,15 @@ impl Run<'_> {
             Ok(session) => {
                 let agreed = session.negotiated();
                 let limit = session.request_limit();
+                if let Some(link) = session.hdlc_parameters() {
+                    // What the meter may send: its frames before our acknowledgement, and their
+                    // longest information field.
+                    self.set_var("hdlc_window", super::value::Var::Num(link.window_rx.into()));
+                    self.set_var(
+                        "hdlc_max_info",
+                        super::value::Var::Num(link.max_info_rx.into()),
+                    );
+                }
                 self.session = Some(session);
                 self.set_var(
                     "server_max_pdu",

@@ -100,6 +100,11 @@ pub const OPTIONS: &[OptionDef] = &[
         doc: "image_to_activate_info (attribute 7) before a verification: empty or refused",
     },
     OptionDef {
+        name: "event_ready_for_activation",
+        kind: Kind::Num(&[]),
+        doc: "the code the last event code object (0-0:96.11.0.255) shows after a successful verification",
+    },
+    OptionDef {
         name: "largest_image",
         kind: Kind::Num(&[]),
         doc: "the largest image size in bytes the meter accepts at initiate",
