@@ -379,8 +379,9 @@ pub async fn run_case(
             )
         }
     }
-    // Every number the statement declares is a variable of the case (`$largest_image`).
-    let vars: Vars = target
+    // Every number the statement declares is a variable of the case (`$largest_image`), and so
+    // is the firmware part the images upgrade (`$part`).
+    let mut vars: Vars = target
         .statement
         .options
         .iter()
@@ -388,6 +389,7 @@ pub async fn run_case(
             Some((name.clone(), Var::Num(value.as_integer()?.try_into().ok()?)))
         })
         .collect();
+    vars.insert("part".into(), Var::Num(target.part.unwrap_or(1).into()));
     let mut run = Run {
         target,
         bench,
