@@ -27,19 +27,19 @@ fn image_block_transfer(c: &mut Criterion) {
     });
     let now = 1_790_000_000_000;
     meter
-        .handle_apdu(now, 16, &ClientSettings::default().aarq().to_bytes())
+        .handle_apdu(now, 0, 16, &ClientSettings::default().aarq().to_bytes())
         .unwrap();
     let initiate = support::image_request(
         image_transfer::method::IMAGE_TRANSFER_INITIATE,
         &image_transfer::initiate_parameters(b"bench", BLOCK as u32 * BLOCKS),
     );
-    meter.handle_apdu(now, 16, &initiate).unwrap();
+    meter.handle_apdu(now, 0, 16, &initiate).unwrap();
     let payload = vec![0xA5u8; BLOCK];
     let requests: Vec<Vec<u8>> = (0..BLOCKS)
         .map(|n| support::block_request(n, &payload))
         .collect();
     assert_eq!(
-        meter.handle_apdu(now, 16, &requests[0]).unwrap(),
+        meter.handle_apdu(now, 0, 16, &requests[0]).unwrap(),
         [0xC7, 0x01, 0xC1, 0x00, 0x00],
         "the block is accepted"
     );
@@ -49,7 +49,7 @@ fn image_block_transfer(c: &mut Criterion) {
     g.bench_function("image_block_transfer_1k", |b| {
         b.iter(|| {
             i = (i + 1) % requests.len();
-            meter.handle_apdu(now, 16, black_box(&requests[i]))
+            meter.handle_apdu(now, 0, 16, black_box(&requests[i]))
         })
     });
     g.finish();

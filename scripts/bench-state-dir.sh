@@ -21,7 +21,7 @@ rate() {
   "$mf" emulate --listen "127.0.0.1:$port" "${state[@]}" --trust-key "$work/v.pub" >/dev/null 2>&1 &
   local meter=$!
   sleep 0.5
-  "$mf" upgrade --target "tcp://127.0.0.1:$port" --image "$work/fw.img" 2>&1 |
+  "$mf" upgrade --target "tcp://127.0.0.1:$port" --password 12345678 --image "$work/fw.img" 2>&1 |
     awk '/sending/ {s=$1} /completeness/ {e=$1} END {printf "%.0f\n", 2001/(e-s)}'
   kill "$meter"
   wait "$meter" 2>/dev/null || true

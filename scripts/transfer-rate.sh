@@ -24,7 +24,7 @@ gurux=$(awk '{print $3; exit}' "$dir/gurux.out")
 rate() {
   python3 -c "import json,sys; r=json.load(open(sys.argv[1])); s=r['last_block_at']-r['first_block_at']; print(f\"{r['blocks_sent']} blocks in {s:.3f} s: {r['blocks_sent']/s:,.0f} blocks/s ({r['outcome']['result']})\")" "$1"
 }
-$M upgrade --target "tcp://$ours" --image "$dir/fw.img" --json "$dir/ours.json" >/dev/null
+$M upgrade --target "tcp://$ours" --password 12345678 --image "$dir/fw.img" --json "$dir/ours.json" >/dev/null
 $M upgrade --target "tcp://$gurux" --image "$dir/fw.img" --json "$dir/gurux.json" >/dev/null
 echo "meterfleet driver -> meterfleet emulated meter: $(rate "$dir/ours.json")"
 echo "meterfleet driver -> Gurux-based meter:         $(rate "$dir/gurux.json")"

@@ -35,6 +35,14 @@ pub struct EmulateArgs {
     /// instead of one meter: every meter on its own loopback address (needs --trust-key).
     #[arg(long, requires = "trust_key")]
     scenario: Option<PathBuf>,
+    /// With --scenario: listen on this address instead of the scenario's `first_address`
+    /// (port-range and gateway addressing; `0.0.0.0` for every interface).
+    #[arg(long, requires = "scenario")]
+    bind: Option<std::net::Ipv4Addr>,
+    /// With --scenario: the host name or address written into the targets file, where head-ends
+    /// on other hosts reach the meters.
+    #[arg(long, requires = "scenario")]
+    advertise: Option<String>,
     /// With --scenario: where to write the targets file (`upgrade` and `conform` --target).
     #[arg(long, default_value = "targets.toml", requires = "scenario")]
     targets_out: PathBuf,
@@ -42,6 +50,15 @@ pub struct EmulateArgs {
     /// /meters/NAME/reboot).
     #[arg(long, default_value = "127.0.0.1:9059", requires = "scenario")]
     control: SocketAddr,
+    /// With --scenario: the bearer token every change through the control endpoint must carry
+    /// (at least 16 characters); required when the endpoint is not on loopback.
+    #[arg(
+        long,
+        requires = "scenario",
+        env = "METERFLEET_CONTROL_TOKEN",
+        hide_env_values = true
+    )]
+    control_token: Option<String>,
     /// With --scenario: append every meter's events to this file as JSON lines.
     #[arg(long, requires = "scenario")]
     events: Option<PathBuf>,
@@ -50,7 +67,8 @@ pub struct EmulateArgs {
 const EXAMPLES: &str = "Examples:
   meterfleet emulate --listen 127.0.0.1:4059 --trust-key vendor.pub
   meterfleet emulate --listen 127.0.0.1:4061 --transport hdlc --profile quirky.toml --state-dir meter/
-  meterfleet emulate --scenario default --trust-key vendor.pub --targets-out fleet.toml";
+  meterfleet emulate --scenario default --trust-key vendor.pub --targets-out fleet.toml
+  meterfleet emulate --scenario pods.toml --trust-key vendor.pub --bind 0.0.0.0 --advertise 192.0.2.7 --control-token \"$TOKEN\"";
 
 /// Runs the meter; fails with a message naming the file or address that is wrong.
 pub fn run(args: EmulateArgs) -> ExitCode {
@@ -105,6 +123,9 @@ fn start(args: EmulateArgs) -> Result<(), String> {
             ),
         };
         println!("meter listening on {local} ({addressing}); clients 16 (no authentication), 1 (LLS), 48 (HLS-GMAC)");
+        if !local.ip().is_loopback() {
+            println!("warning: {local} is reachable from other hosts, not only from this one");
+        }
         if args.trust_key.is_none() {
             println!("note: no --trust-key, so signed images cannot be verified");
         }
@@ -120,7 +141,9 @@ fn start(args: EmulateArgs) -> Result<(), String> {
 
 /// Runs every meter of a scenario until interrupted.
 fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String> {
-    let scenario = emulator::scenario::Scenario::find(path).map_err(|e| e.to_string())?;
+    let scenario = emulator::scenario::Scenario::find(path)
+        .and_then(|s| s.with_reach(args.bind, args.advertise.clone()))
+        .map_err(|e| e.to_string())?;
     let trusted =
         crate::image_cmd::load_verifying_key(args.trust_key.as_deref().expect("clap requires it"))?;
     // Doomed meters trust a key nobody has.
@@ -130,10 +153,18 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
     let runtime = crate::process::runtime()?;
     runtime.block_on(async {
         let fleet = std::sync::Arc::new(emulator::fleet::start(&scenario, trusted, stranger).await?);
+        let guard = emulator::control::Guard::new(args.control, args.control_token.clone())
+            .map_err(|e| e.to_string())?;
         let control = tokio::net::TcpListener::bind(args.control)
             .await
             .map_err(|e| format!("control endpoint {}: {e}", args.control))?;
-        tokio::spawn(emulator::control::serve(control, fleet.clone()));
+        if !args.control.ip().is_loopback() {
+            println!(
+                "warning: the control endpoint {} is reachable from other hosts; every change needs its token",
+                args.control
+            );
+        }
+        tokio::spawn(emulator::control::serve(control, fleet.clone(), guard));
         if let Some(path) = args.events.clone() {
             tokio::spawn(emulator::fleet::write_events(fleet.clone(), path));
         }
@@ -159,7 +190,20 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
                 "behind the gateway {} (HDLC, logical device {}, physical addresses {} to {})",
                 first.address, LOGICAL_DEVICE, first.physical_address, last.physical_address
             ),
+            (Addressing::PortRange, transport) => format!(
+                "listening on {} ports {} to {} ({transport})",
+                first.address.ip(),
+                first.address.port(),
+                last.address.port()
+            ),
         };
+        if !first.address.ip().is_loopback() {
+            println!(
+                "warning: the meters listen on {}, reachable from other hosts; head-ends reach them at {}",
+                first.address.ip(),
+                first.advertised
+            );
+        }
         println!(
             "{count} meters of scenario {} (seed {}) {place}, {} doomed; targets written to {}; control on http://{}",
             scenario.name,

@@ -1,6 +1,8 @@
 //! A campaign over 200 emulated meters in one process: some lose blocks, five trust another
 //! vendor's key and must fail verification. The statistics must add up.
 
+mod common;
+
 use dlms::image;
 use dlms::Transport as MeterTransport;
 use emulator::faults::Faults;
@@ -43,11 +45,13 @@ async fn a_campaign_over_200_meters_reports_consistent_statistics() {
             ..MeterConfig::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut target = Target::parse(
-            &listener.local_addr().unwrap().to_string(),
-            Transport::Wrapper,
-        )
-        .unwrap();
+        let mut target = common::as_management(
+            Target::parse(
+                &listener.local_addr().unwrap().to_string(),
+                Transport::Wrapper,
+            )
+            .unwrap(),
+        );
         target.name = format!("meter-{i:04}");
         target.request_timeout = Duration::from_secs(2);
         targets.push(target);

@@ -55,6 +55,8 @@ fn a_bare_target_that_conforms_is_not_accused_and_the_reports_follow_their_schem
     let html = dir.path().join("report.html");
     let address = format!("tcp://127.0.0.1:{}", meter.port);
     let out = conform(&[
+        "--password",
+        "12345678",
         "--target",
         &address,
         "--allow",
@@ -94,7 +96,14 @@ fn a_bare_target_that_conforms_is_not_accused_and_the_reports_follow_their_schem
             .unwrap()
     };
     // Without --allow, only reads run against a meter that is not emulated.
-    let read_only = conform(&["--target", &address, "--case", "it-attr4-first-gap"]);
+    let read_only = conform(&[
+        "--target",
+        &address,
+        "--password",
+        "12345678",
+        "--case",
+        "it-attr4-first-gap",
+    ]);
     let table = text(&read_only.stdout);
     assert!(read_only.status.success(), "{table}");
     assert!(
@@ -160,6 +169,8 @@ fn a_deviation_fails_the_run_until_the_baseline_lists_it() {
     let target = target.to_str().unwrap();
     let junit = dir.path().join("report.xml");
     let out = conform(&[
+        "--password",
+        "12345678",
         "--target",
         target,
         "--allow",
@@ -197,6 +208,8 @@ fn a_deviation_fails_the_run_until_the_baseline_lists_it() {
     )
     .unwrap();
     let out = conform(&[
+        "--password",
+        "12345678",
         "--target",
         target,
         "--allow",
@@ -244,6 +257,8 @@ fn a_meter_lost_mid_run_gives_errors_not_verdicts_and_stops_the_run() {
     let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_meterfleet"))
         .args([
             "conform",
+            "--password",
+            "12345678",
             "--allow",
             "write",
             "--target",
@@ -310,6 +325,8 @@ expect = { value = { bool = true } }
     let address = format!("tcp://127.0.0.1:{}", meter.port);
     let json = dir.path().join("report.json");
     let out = conform(&[
+        "--password",
+        "12345678",
         "--target",
         &address,
         "--cases",
@@ -392,6 +409,8 @@ get = "image_transfer_status"
     };
     let run = || {
         conform(&[
+            "--password",
+            "12345678",
             "--target",
             target.to_str().unwrap(),
             "--cases",
@@ -435,6 +454,8 @@ fn a_meter_that_contradicts_its_statement_fails_and_one_that_keeps_it_passes() {
         )
         .unwrap();
         conform(&[
+            "--password",
+            "12345678",
             "--target",
             target.to_str().unwrap(),
             "--allow",
@@ -470,6 +491,8 @@ fn a_declared_option_the_meter_contradicts_fails_an_info_case_and_the_run_writes
         )
         .unwrap();
         conform(&[
+            "--password",
+            "12345678",
             "--target",
             target.to_str().unwrap(),
             "--allow",

@@ -54,10 +54,10 @@ async fn a_meter_killed_during_its_activation_reboot_comes_up_rolled_back() {
     std::fs::write(&profile, "activation_reboot_ms = 30000\n").unwrap();
     let state = dir.path().join("state");
     let (mut meter, port) = emulate(&state, &trust, &profile);
-    let target = Target::new(
+    let target = common::as_management(Target::new(
         format!("127.0.0.1:{port}").parse().unwrap(),
         Transport::Wrapper,
-    );
+    ));
 
     // Transfer and verify, then activate by hand: the meter answers and starts rebooting.
     let plan = Plan {
@@ -91,10 +91,10 @@ async fn a_meter_killed_during_its_activation_reboot_comes_up_rolled_back() {
     assert_eq!(on_disk["transfer"]["status"], "ActivationInitiated");
 
     let (mut meter, port) = emulate(&state, &trust, &profile);
-    let target = Target::new(
+    let target = common::as_management(Target::new(
         format!("127.0.0.1:{port}").parse().unwrap(),
         Transport::Wrapper,
-    );
+    ));
     let mut session = Session::open(&target, false).await.unwrap();
     assert_eq!(
         transfer_status(&mut session).await,
@@ -232,10 +232,10 @@ impl Transfer {
     }
 
     async fn connect(port: u16) -> Session {
-        let target = Target::new(
+        let target = common::as_management(Target::new(
             format!("127.0.0.1:{port}").parse().unwrap(),
             Transport::Wrapper,
-        );
+        ));
         Session::open(&target, false).await.unwrap()
     }
 
@@ -361,10 +361,10 @@ async fn a_change_the_meter_cannot_store_is_not_acknowledged() {
     let bench = Bench::new();
     // No file may pass 512 bytes: state.json cannot be saved.
     let (mut meter, port) = emulate_with_file_limit(&bench.state, &bench.trust, 1);
-    let mut target = Target::new(
+    let mut target = common::as_management(Target::new(
         format!("127.0.0.1:{port}").parse().unwrap(),
         Transport::Wrapper,
-    );
+    ));
     target.request_timeout = Duration::from_secs(1);
     let mut session = Session::open(&target, false).await.unwrap();
     let size = bench.transfer.image.len() as u32;

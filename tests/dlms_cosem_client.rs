@@ -15,8 +15,8 @@ fn dlms_cosem_reads_the_attributes_and_transfers_an_image() {
     let dir = tempfile::tempdir().unwrap();
     let (trust, image) = signed_image(dir.path(), "APP-3.1.0", 5_000);
     let image_len = std::fs::metadata(&image).unwrap().len();
-    let profile = dir.path().join("small-blocks.toml");
-    std::fs::write(&profile, "image_block_size = 100\n").unwrap();
+    // dlms-cosem's client associates as the public client: the bench lets it upgrade.
+    let profile = common::bench_profile(dir.path(), "image_block_size = 100");
     let meter = Emulator::start(&[
         "--trust-key",
         trust.to_str().unwrap(),

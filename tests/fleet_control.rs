@@ -6,13 +6,46 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn http(address: std::net::SocketAddr, method: &str, path: &str) -> String {
-    send(address, method, path, "").await
+    let kind = "application/json";
+    send_with(
+        address,
+        method,
+        path,
+        "",
+        &format!("Content-Type: {kind}\r\n"),
+    )
+    .await
 }
 
+/// A change with the content type its body needs (TOML for a profile, else JSON).
 async fn send(address: std::net::SocketAddr, method: &str, path: &str, body: &str) -> String {
+    let kind = if path.ends_with("/profile") {
+        "application/toml"
+    } else {
+        "application/json"
+    };
+    send_with(
+        address,
+        method,
+        path,
+        body,
+        &format!("Content-Type: {kind}\r\n"),
+    )
+    .await
+}
+
+/// A request to the endpoint, with a Host naming it and these extra header lines.
+async fn send_with(
+    address: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &str,
+) -> String {
     let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: localhost:{}\r\n{headers}Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        address.port(),
         body.len()
     );
     s.write_all(request.as_bytes()).await.unwrap();
@@ -32,7 +65,8 @@ async fn the_control_endpoint_lists_shows_reboots_and_counts() {
     let fleet = Arc::new(emulator::fleet::start(&scenario, key, key).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(emulator::control::serve(listener, fleet.clone()));
+    let guard = emulator::control::Guard::new(address, None).unwrap();
+    tokio::spawn(emulator::control::serve(listener, fleet.clone(), guard));
 
     let metrics = http(address, "GET", "/metrics").await;
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
@@ -120,4 +154,56 @@ async fn the_control_endpoint_lists_shows_reboots_and_counts() {
         refused.starts_with("HTTP/1.1 400") && refused.contains("field image_block_size"),
         "{refused}"
     );
+}
+
+#[tokio::test]
+async fn no_page_in_a_browser_and_no_one_without_the_token_changes_a_meter() {
+    let scenario = Scenario::from_toml(
+        "name = \"guard\"\nseed = 5\nfirst_address = \"127.3.1.1\"\n[image]\npart = 1\nversion = \"V\"\nsize = 1000\n[[population]]\nname = \"g\"\ncount = 1\n",
+        "test",
+    )
+    .unwrap();
+    let key = *SigningKey::from_slice(&[9; 32]).unwrap().verifying_key();
+    let fleet = Arc::new(emulator::fleet::start(&scenario, key, key).await.unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let token = "a-token-of-sixteen-chars";
+    let guard = emulator::control::Guard::new(address, Some(token.into())).unwrap();
+    tokio::spawn(emulator::control::serve(listener, fleet.clone(), guard));
+    let reboot = |headers: String| async move {
+        send_with(address, "POST", "/meters/g-00001/reboot", "", &headers).await
+    };
+    let json = "Content-Type: application/json\r\n";
+    let bearer = format!("Authorization: Bearer {token}\r\n");
+    // A form or text/plain POST, which a page may send across sites without asking.
+    let plain = reboot(format!("Content-Type: text/plain\r\n{bearer}")).await;
+    assert!(plain.starts_with("HTTP/1.1 415"), "{plain}");
+    let foreign = reboot(format!("{json}{bearer}Origin: http://evil.example\r\n")).await;
+    assert!(foreign.starts_with("HTTP/1.1 403"), "{foreign}");
+    let no_token = reboot(json.to_string()).await;
+    assert!(no_token.starts_with("HTTP/1.1 401"), "{no_token}");
+    assert!(!fleet.meters[0].host.with_meter(|m| m.is_offline()));
+    // DNS rebinding: the right everything, but a Host that is not the endpoint's.
+    let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
+    let rebound = format!("POST /meters/g-00001/reboot HTTP/1.1\r\nHost: evil.example\r\n{json}{bearer}Connection: close\r\nContent-Length: 0\r\n\r\n");
+    s.write_all(rebound.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    // Reads need nothing; the right change goes through.
+    assert!(http(address, "GET", "/meters")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    let done = reboot(format!("{json}{bearer}")).await;
+    assert!(done.starts_with("HTTP/1.1 202"), "{done}");
+    assert!(fleet.meters[0].host.with_meter(|m| m.is_offline()));
+}
+
+#[test]
+fn an_endpoint_beyond_loopback_needs_a_token() {
+    let outside: std::net::SocketAddr = "0.0.0.0:9059".parse().unwrap();
+    let e = emulator::control::Guard::new(outside, None).unwrap_err();
+    assert!(e.to_string().contains("give it a token"), "{e}");
+    assert!(emulator::control::Guard::new(outside, Some("short".into())).is_err());
+    assert!(emulator::control::Guard::new(outside, Some("x".repeat(16))).is_ok());
 }

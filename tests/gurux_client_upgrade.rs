@@ -21,12 +21,19 @@ fn gurux_client_upgrades_the_emulated_meter() {
         ("hdlc", Some("12345678")),
     ];
     for (transport, password) in cases {
-        let meter = Emulator::start(&[
+        // Without a password, Gurux's client is the public client: the meter's profile lets it
+        // upgrade, as a bench may; with one, it is the management client of the default profile.
+        let bench = common::bench_profile(dir.path(), "");
+        let mut args = vec![
             "--transport",
             transport,
             "--trust-key",
             trust.to_str().unwrap(),
-        ]);
+        ];
+        if password.is_none() {
+            args.extend(["--profile", bench.to_str().unwrap()]);
+        }
+        let meter = Emulator::start(&args);
         let mut cmd = Command::new(&python);
         cmd.arg(root().join("scripts/gurux_client_upgrade.py"))
             .args(["--port", &meter.port.to_string(), "--transport", transport])

@@ -3,6 +3,8 @@
 //! wire, and the head-end's driver must still upgrade the meter (corruption aside, which the
 //! wrapper cannot detect: it is checked over HDLC, whose FCS catches it).
 
+mod common;
+
 use dlms::image;
 use dlms::Transport as MeterTransport;
 use emulator::meter::{Meter, MeterConfig};
@@ -39,7 +41,7 @@ async fn meter(faults: LinkFaults, transport: Transport) -> (Target, Arc<MeterHo
         Transport::Hdlc => MeterTransport::Hdlc,
     };
     tokio::spawn(serve(listener, host.clone(), served));
-    let mut target = Target::parse(&address.to_string(), transport).unwrap();
+    let mut target = common::as_management(Target::parse(&address.to_string(), transport).unwrap());
     target.request_timeout = Duration::from_millis(700);
     (target, host)
 }

@@ -130,7 +130,7 @@ fn the_image_a_targets_file_names_is_the_one_upgrade_sends() {
     std::fs::write(
         &file,
         format!(
-            "[[meter]]\nname = \"bench\"\naddress = \"tcp://127.0.0.1:{}\"\nreconnect_deadline_s = 10\n[meter.images.valid]\nfile = \"{}\"\nidentifier = \"APP-3.0.0\"\n",
+            "[[meter]]\nname = \"bench\"\naddress = \"tcp://127.0.0.1:{}\"\nreconnect_deadline_s = 10\nlls = {{ client = 1, password = \"12345678\" }}\n[meter.images.valid]\nfile = \"{}\"\nidentifier = \"APP-3.0.0\"\n",
             meter.port,
             image.file_name().unwrap().to_str().unwrap()
         ),

@@ -1,6 +1,8 @@
 //! The image transfer driver against emulated meters on loopback: one test per field fault it
 //! must survive, and the bad signature it must report as a clear failure.
 
+mod common;
+
 use dlms::image;
 use dlms::Transport as MeterTransport;
 use emulator::faults::Faults;
@@ -41,7 +43,7 @@ async fn meter(profile: MeterProfile, faults: Faults, transport: Transport) -> T
         Transport::Hdlc => MeterTransport::Hdlc,
     };
     tokio::spawn(serve(listener, host, served));
-    let mut target = Target::parse(&address.to_string(), transport).unwrap();
+    let mut target = common::as_management(Target::parse(&address.to_string(), transport).unwrap());
     target.request_timeout = Duration::from_millis(1500);
     target
 }

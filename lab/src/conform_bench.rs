@@ -175,7 +175,7 @@ fn variants(base: &MeterProfile) -> Vec<(String, MeterProfile)> {
             (v.name(), profile)
         })
         .collect();
-    let options: [(&str, &ProfileChange); 10] = [
+    let options: [(&str, &ProfileChange); 12] = [
         ("status 0 after activation", &|p| {
             p.status_after_activation = 0
         }),
@@ -187,10 +187,16 @@ fn variants(base: &MeterProfile) -> Vec<(String, MeterProfile)> {
         ("vendor identifier required", &|p| {
             p.required_identifier = Some("VENDOR-APP-2.0.0".into())
         }),
-        ("public client read-only", &|p| {
+        ("public client may upgrade", &|p| {
             for c in p.clients.iter_mut().filter(|c| c.sap == 16) {
-                c.rights = Rights::ReadOnly;
+                c.rights = Rights::ReadAndUpgrade;
             }
+        }),
+        ("activation without reboot", &|p| {
+            p.activation_without_reboot = vec![1]
+        }),
+        ("activation answers, then reboots", &|p| {
+            p.activation_drop_delay_ms = 500
         }),
         ("padded last block refused", &|p| {
             p.accept_padded_last_block = false
@@ -264,7 +270,10 @@ pub fn statement_of(profile: &MeterProfile) -> Statement {
         ),
         // A failed implicit verification leaves status 4; activation itself never fails.
         ("failed_activation_status", Value::Integer(4)),
-        ("activation_reboots", Value::Boolean(true)),
+        (
+            "activation_reboots",
+            Value::Boolean(!profile.activation_without_reboot.contains(&1)),
+        ),
         ("block_size_writable", Value::Boolean(false)),
         (
             "enabled_by_default",

@@ -105,12 +105,12 @@ pub fn fleet(
     let now = emulator::net::host::now_ms();
     for m in &fleet.meters {
         m.host.with_meter(|meter| {
-            meter.handle_apdu(now, 16, &aarq);
-            meter.handle_apdu(now, 16, &initiate);
+            meter.handle_apdu(now, 0, 16, &aarq);
+            meter.handle_apdu(now, 0, 16, &initiate);
             for b in &blocks {
-                meter.handle_apdu(now, 16, b);
+                meter.handle_apdu(now, 0, 16, b);
             }
-            meter.disconnect();
+            meter.disconnect(0);
         });
     }
     std::thread::sleep(Duration::from_millis(500));

@@ -27,6 +27,12 @@ pub fn fleet_targets(fleet: &Fleet) -> Vec<Target> {
             let mut t = Target::new(m.plan.address, Transport::Wrapper);
             t.name = m.plan.name.clone();
             t.request_timeout = Duration::from_secs(5);
+            // The management client: the public client only reads.
+            if let Some(c) = m.plan.profile.management_client() {
+                t.client_sap = c.sap;
+                t.auth =
+                    harness::target::Auth::Lls(c.password.clone().unwrap_or_default().into_bytes());
+            }
             t
         })
         .collect()

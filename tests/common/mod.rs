@@ -136,3 +136,32 @@ impl Drop for Emulator {
         let _ = self.child.wait();
     }
 }
+
+/// The emulated meters' management client on the command line: client 1 with LLS, since the
+/// public client only reads.
+pub const MANAGEMENT: [&str; 2] = ["--password", "12345678"];
+
+/// `target` as the emulated meters' management client (client 1, LLS): the public client
+/// only reads.
+pub fn as_management(mut target: harness::target::Target) -> harness::target::Target {
+    target.client_sap = 1;
+    target.auth = harness::target::Auth::Lls(b"12345678".to_vec());
+    target
+}
+
+/// A profile file in `dir` for a bench where the public client 16 may run the image transfer
+/// (read-and-upgrade), as some test benches are configured, with the default management and
+/// HLS clients; `extra` is added first (other profile fields).
+pub fn bench_profile(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("bench-profile.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{extra}\n[[clients]]\nsap = 16\nauthentication = \"none\"\nrights = \"read-and-upgrade\"\n\n\
+             [[clients]]\nsap = 1\nauthentication = \"lls\"\npassword = \"12345678\"\nrights = \"full\"\n\n\
+             [[clients]]\nsap = 48\nauthentication = \"hls-gmac\"\nrights = \"full\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}

@@ -100,7 +100,9 @@ pub fn meter_requests(input: &[u8]) {
         .to_bytes();
     let mut now = 1_790_000_000_000u64;
     let mut sap = 16;
-    meter.handle_apdu(now, sap, &aarq);
+    // Requests come on up to four connections, each with its own association.
+    let mut connection = 0;
+    meter.handle_apdu(now, connection, sap, &aarq);
     for _ in 0..200 {
         let Ok(request) = Request::arbitrary(&mut u) else {
             break;
@@ -129,7 +131,8 @@ pub fn meter_requests(input: &[u8]) {
                 continue;
             }
             Request::Associate(s) => {
-                sap = s as u16;
+                sap = u16::from(s);
+                connection = u64::from(s % 4);
                 aarq.clone()
             }
             Request::Get(a) => get(a),
@@ -137,7 +140,7 @@ pub fn meter_requests(input: &[u8]) {
             Request::SetEnabled(e) => set_enabled(e),
             Request::Release => Apdu::Rlrq(dlms::association::release_request()).to_bytes(),
         };
-        if let Some(reply) = meter.handle_apdu(now, sap, &bytes) {
+        if let Some(reply) = meter.handle_apdu(now, connection, sap, &bytes) {
             Apdu::decode(&reply).expect("every reply decodes");
         }
         while meter.poll_event().is_some() {}

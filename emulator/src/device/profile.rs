@@ -194,6 +194,12 @@ pub struct MeterProfile {
     pub verify_ms: u64,
     /// How long the meter is unreachable while it reboots into a new image.
     pub activation_reboot_ms: u64,
+    /// How long after answering image_activate the meter goes down to reboot (it keeps
+    /// answering meanwhile).
+    pub activation_drop_delay_ms: u64,
+    /// The firmware parts that switch to a new image without a reboot: the meter keeps every
+    /// connection and association and answers on.
+    pub activation_without_reboot: Vec<u8>,
     /// How long an ordinary reboot keeps the meter unreachable.
     pub reboot_ms: u64,
     /// How long a connection may stay silent before the meter closes it. IEC 62056-46 gives
@@ -202,6 +208,10 @@ pub struct MeterProfile {
     pub inactivity_timeout_ms: u64,
     /// How many connections the meter serves at once; more are closed as they arrive.
     pub max_connections: u16,
+    /// How many associations one client SAP may hold at once, each on its own connection; 0
+    /// is no limit but `max_connections`. An AARQ over the limit gets an AARE rejected
+    /// (transient, no reason given).
+    pub max_associations_per_client: u16,
     /// image_transfer_status after the reboot into a new image: 6 (activation successful) or
     /// 0 (not initiated), as some deployments do.
     pub status_after_activation: u8,
@@ -236,9 +246,12 @@ impl Default for MeterProfile {
             action_block_transfer: true,
             verify_ms: 0,
             activation_reboot_ms: 2_000,
+            activation_drop_delay_ms: 0,
+            activation_without_reboot: Vec::new(),
             reboot_ms: 2_000,
             inactivity_timeout_ms: 120_000,
             max_connections: 16,
+            max_associations_per_client: 0,
             status_after_activation: 6,
             accept_opaque_images: false,
             default_part: 1,
@@ -251,7 +264,7 @@ impl Default for MeterProfile {
                     sap: 16,
                     authentication: ClientAuth::None,
                     password: None,
-                    rights: Rights::ReadAndUpgrade,
+                    rights: Rights::ReadOnly,
                 },
                 ClientProfile {
                     sap: 1,
@@ -286,6 +299,30 @@ pub const MIN_PDU_SIZE: u16 = 64;
 pub const MAX_IMAGE_SIZE: u32 = 64 * 1024 * 1024;
 
 impl MeterProfile {
+    /// What in this profile lets an image in that a deployed meter would refuse: opaque
+    /// images, an unchecked signature, an unauthenticated client that may upgrade, a meter
+    /// that serves before authentication.
+    pub fn weaknesses(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.accept_opaque_images {
+            out.push("opaque images are accepted".to_string());
+        }
+        for quirk in [Quirk::NoSignatureCheck, Quirk::ServesBeforeAuthentication] {
+            if self.has(quirk) {
+                out.push(format!("quirk {}", quirk.name()));
+            }
+        }
+        for c in &self.clients {
+            if c.authentication == ClientAuth::None && c.rights != Rights::ReadOnly {
+                out.push(format!(
+                    "client {} may change the meter without authentication",
+                    c.sap
+                ));
+            }
+        }
+        out
+    }
+
     /// Parses a profile from TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ProfileError> {
         let err = |message: String| ProfileError {
@@ -377,6 +414,14 @@ impl MeterProfile {
     /// The profile of a client SAP, if the meter accepts it.
     pub fn client(&self, sap: u16) -> Option<&ClientProfile> {
         self.clients.iter().find(|c| c.sap == sap)
+    }
+
+    /// The client a head-end upgrades the meter as: the first LLS client that may change it
+    /// (the management client 1 by default).
+    pub fn management_client(&self) -> Option<&ClientProfile> {
+        self.clients
+            .iter()
+            .find(|c| c.authentication == ClientAuth::Lls && c.rights != Rights::ReadOnly)
     }
 }
 

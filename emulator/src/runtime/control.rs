@@ -11,6 +11,11 @@
 //!
 //! The exposition is written by hand: every value is computed from the meters' state at scrape
 //! time, and the text format is four kinds of line, so a metrics library would add nothing.
+//!
+//! A request that changes something (POST, PUT) is accepted only with a JSON or TOML content
+//! type, a Host header naming the endpoint and no foreign Origin, so that no page in a browser
+//! can reach it across sites or through DNS rebinding; and, when the endpoint has a token (it
+//! must, on any address but loopback), with `Authorization: Bearer TOKEN`.
 
 use crate::fleet::{Fleet, FleetMeter};
 use crate::net::host::now_ms;
@@ -23,8 +28,113 @@ use serde_json::{json, Value};
 use std::fmt::Write;
 use std::sync::Arc;
 
-/// Serves the control endpoint for `fleet` on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, fleet: Arc<Fleet>) -> std::io::Result<()> {
+/// Who may change the fleet through the endpoint.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// The names a request's Host header may give: the endpoint's address, and
+    /// `localhost:PORT` on loopback.
+    hosts: Vec<String>,
+    /// The bearer token every changing request must carry, if any.
+    token: Option<String>,
+}
+
+/// Why an endpoint cannot be served as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("control endpoint {address}: {reason}")]
+pub struct GuardError {
+    /// The address asked for.
+    pub address: std::net::SocketAddr,
+    /// What is missing.
+    pub reason: String,
+}
+
+impl Guard {
+    /// The guard of an endpoint on `address`: loopback may go without a token, any other
+    /// address needs one (at least 16 characters).
+    pub fn new(address: std::net::SocketAddr, token: Option<String>) -> Result<Self, GuardError> {
+        let fail = |reason: &str| GuardError {
+            address,
+            reason: reason.into(),
+        };
+        match &token {
+            Some(t) if t.len() < 16 => return Err(fail("the token needs at least 16 characters")),
+            None if !address.ip().is_loopback() => {
+                return Err(fail(
+                    "an endpoint beyond loopback changes meters for anyone who reaches it: give it a token (--control-token)",
+                ))
+            }
+            _ => {}
+        }
+        let mut hosts = vec![address.to_string()];
+        if address.ip().is_loopback() {
+            hosts.push(format!("localhost:{}", address.port()));
+        }
+        Ok(Guard { hosts, token })
+    }
+
+    /// Whether a changing request may go on; the refusal if not.
+    fn admit(&self, headers: &axum::http::HeaderMap) -> Result<(), (StatusCode, &'static str)> {
+        use axum::http::header;
+        let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        let host = text(header::HOST).unwrap_or("");
+        if !self.hosts.iter().any(|h| h == host) {
+            return Err((
+                StatusCode::FORBIDDEN,
+                "the Host header does not name this endpoint\n",
+            ));
+        }
+        if let Some(origin) = text(header::ORIGIN) {
+            if origin.strip_prefix("http://") != Some(host) {
+                return Err((StatusCode::FORBIDDEN, "a request from another origin\n"));
+            }
+        }
+        let kind = text(header::CONTENT_TYPE).unwrap_or("");
+        let media = kind.split(';').next().unwrap_or("").trim();
+        if !["application/json", "application/toml"].contains(&media) {
+            return Err((
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "a change needs Content-Type application/json or application/toml\n",
+            ));
+        }
+        if let Some(token) = &self.token {
+            let given = text(header::AUTHORIZATION).and_then(|a| a.strip_prefix("Bearer "));
+            if given != Some(token.as_str()) {
+                return Err((
+                    StatusCode::UNAUTHORIZED,
+                    "a change needs the endpoint's bearer token\n",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Lets reads through; a changing request only if the guard admits it.
+async fn guarded(
+    State(guard): State<Arc<Guard>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let changes = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if changes {
+        if let Err(refusal) = guard.admit(request.headers()) {
+            tracing::warn!(method = %request.method(), uri = %request.uri(), "control endpoint refused a change: {}", refusal.1.trim());
+            return refusal.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Serves the control endpoint for `fleet` on `listener` until the task is dropped; changes
+/// pass `guard`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    fleet: Arc<Fleet>,
+    guard: Guard,
+) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/meters", get(list))
@@ -32,7 +142,11 @@ pub async fn serve(listener: tokio::net::TcpListener, fleet: Arc<Fleet>) -> std:
         .route("/meters/{name}/reboot", post(reboot))
         .route("/meters/{name}/faults", post(inject))
         .route("/meters/{name}/profile", put(profile))
-        .with_state(fleet);
+        .with_state(fleet)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(guard),
+            guarded,
+        ));
     axum::serve(listener, app).await
 }
 
@@ -125,6 +239,10 @@ async fn profile(
     };
     match crate::profile::MeterProfile::from_toml(&body, "profile") {
         Ok(p) => {
+            let weakened = p.weaknesses();
+            if !weakened.is_empty() {
+                tracing::warn!(meter = %name, "a profile that weakens security: {}", weakened.join("; "));
+            }
             m.host.with_meter(|meter| meter.set_profile(p));
             (StatusCode::OK, format!("{name}: profile replaced\n")).into_response()
         }

@@ -141,7 +141,7 @@ pub async fn start(
             },
         );
         host.set_link_faults(plan.link_faults.clone());
-        if scenario.addressing == Addressing::OwnAddress {
+        if scenario.addressing != Addressing::Gateway {
             let listener = tokio::net::TcpListener::bind(plan.address)
                 .await
                 .map_err(|e| format!("{} ({}): {e}", plan.address, plan.name))?;
@@ -182,7 +182,7 @@ impl Fleet {
         for m in &self.meters {
             out.push_str(&format!(
                 "\n[[meter]]\nname = \"{}\"\naddress = \"{}\"\n",
-                m.plan.name, m.plan.address
+                m.plan.name, m.plan.advertised
             ));
             match self.transport {
                 Transport::Wrapper if m.plan.wport != LOGICAL_DEVICE => {
@@ -192,6 +192,14 @@ impl Fleet {
                     out.push_str(&format!("server_physical = {}\n", m.plan.physical_address));
                 }
                 _ => {}
+            }
+            // The client that may upgrade it: the public client only reads.
+            if let Some(c) = m.plan.profile.management_client() {
+                out.push_str(&format!(
+                    "client = \"lls\"\nlls = {{ client = {}, password = \"{}\" }}\n",
+                    c.sap,
+                    c.password.as_deref().unwrap_or_default()
+                ));
             }
         }
         out

@@ -26,9 +26,15 @@ pub struct Scenario {
     /// Emulated delays (latency, verification, reboots) are divided by this factor.
     #[serde(default = "one")]
     pub time_scale: f64,
-    /// The first meter's address; meters take consecutive addresses from it (127.0.0.0/8).
+    /// The address the fleet listens on: the first meter's, meters taking consecutive
+    /// addresses from it (own-address mode, 127.0.0.0/8 only), or every meter's (port-range
+    /// and gateway modes, any local address, `0.0.0.0` for all).
     #[serde(default = "first_address")]
     pub first_address: Ipv4Addr,
+    /// The host name or address written into the targets file, where head-ends on other
+    /// hosts reach the fleet (a pod's or a host's address); by default the listening address.
+    #[serde(default)]
+    pub advertise: Option<String>,
     /// The TCP port every meter listens on.
     #[serde(default = "port")]
     pub port: u16,
@@ -55,6 +61,9 @@ pub enum Addressing {
     /// wrapper destination wPort (the meter's index + 1), or over HDLC at its own physical
     /// address (0x10 + the meter's index).
     Gateway,
+    /// Every meter on `first_address` at its own port, `port` + the meter's index: what one
+    /// container or pod offers a head-end on another host.
+    PortRange,
 }
 
 /// The most meters behind one gateway (wPorts 1..=16,000 stay clear of broadcast addresses).
@@ -182,8 +191,10 @@ pub struct MeterPlan {
     pub index: u32,
     /// Its name.
     pub name: String,
-    /// Its address.
+    /// Where it listens.
     pub address: std::net::SocketAddr,
+    /// Where a head-end reaches it (`HOST:PORT`, the scenario's `advertise` host).
+    pub advertised: String,
     /// Its profile (time-scaled).
     pub profile: MeterProfile,
     /// Its faults.
@@ -238,6 +249,26 @@ impl Scenario {
             toml::from_str(text).map_err(|e| err(crate::toml_error(text, &e)))?;
         scenario.validate().map_err(err)?;
         Ok(scenario)
+    }
+
+    /// The scenario listening on `bind` and advertising `advertise` instead of its own, as
+    /// `emulate --bind --advertise` ask; checked again as a whole.
+    pub fn with_reach(
+        mut self,
+        bind: Option<Ipv4Addr>,
+        advertise: Option<String>,
+    ) -> Result<Self, ScenarioError> {
+        if let Some(bind) = bind {
+            self.first_address = bind;
+        }
+        if advertise.is_some() {
+            self.advertise = advertise;
+        }
+        self.validate().map_err(|message| ScenarioError {
+            origin: format!("scenario {} with --bind/--advertise", self.name),
+            message,
+        })?;
+        Ok(self)
     }
 
     /// Reads a scenario file.
@@ -311,15 +342,25 @@ impl Scenario {
         if self.time_scale.is_nan() || self.time_scale <= 0.0 {
             return Err("field time_scale: must be above 0".into());
         }
-        if self.first_address.octets()[0] != 127 {
-            return Err("field first_address: meters listen on loopback only (127.0.0.0/8)".into());
-        }
         let total: u64 = self.population.iter().map(|p| p.count as u64).sum();
         if total == 0 {
             return Err("field population: no meters".into());
         }
-        if u32::from(self.first_address) as u64 + total
-            > u32::from(Ipv4Addr::new(127, 255, 255, 254)) as u64
+        if self.addressing == Addressing::OwnAddress && self.first_address.octets()[0] != 127 {
+            return Err("field first_address: one address per meter takes them from 127.0.0.0/8; to be reached from other hosts use addressing = \"port-range\" or \"gateway\"".into());
+        }
+        if self.first_address.is_unspecified() && self.advertise.is_none() {
+            return Err("field advertise: listening on 0.0.0.0, the targets file needs the address head-ends reach the fleet at".into());
+        }
+        if self.addressing == Addressing::PortRange && u64::from(self.port) + total - 1 > 65_535 {
+            return Err(format!(
+                "field port: {total} meters from port {} go past 65535",
+                self.port
+            ));
+        }
+        if self.addressing == Addressing::OwnAddress
+            && u32::from(self.first_address) as u64 + total
+                > u32::from(Ipv4Addr::new(127, 255, 255, 254)) as u64
         {
             return Err(format!(
                 "field population: {total} meters do not fit 127.0.0.0/8 from {}",
@@ -462,22 +503,37 @@ impl Scenario {
                     seed: rng.gen(),
                 };
                 let (latency, bandwidth) = p.link.shape();
-                let (ip, wport, physical_address) = match self.addressing {
+                let (ip, port, wport, physical_address) = match self.addressing {
                     Addressing::OwnAddress => (
                         Ipv4Addr::from(base + index),
+                        self.port,
                         LOGICAL_DEVICE,
                         PHYSICAL_ADDRESS,
                     ),
                     Addressing::Gateway => (
                         self.first_address,
+                        self.port,
                         index as u16 + 1,
                         GATEWAY_FIRST_PHYSICAL + index as u16,
                     ),
+                    Addressing::PortRange => (
+                        self.first_address,
+                        self.port + index as u16,
+                        LOGICAL_DEVICE,
+                        PHYSICAL_ADDRESS,
+                    ),
+                };
+                let address = std::net::SocketAddr::from((ip, port));
+                let advertised = match &self.advertise {
+                    Some(host) if host.contains(':') => format!("[{host}]:{port}"),
+                    Some(host) => format!("{host}:{port}"),
+                    None => address.to_string(),
                 };
                 out.push(MeterPlan {
                     index,
                     name: format!("{}-{:05}", p.name, i + 1),
-                    address: std::net::SocketAddr::from((ip, self.port)),
+                    address,
+                    advertised,
                     profile,
                     faults,
                     activation_fails,
@@ -596,7 +652,49 @@ faults = { lose_block = 0.05, power_cut = 0.2, untrusted_key = 0.1, verify_ms = 
             "f.toml",
         )
         .unwrap_err();
-        assert!(e.to_string().contains("loopback only"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("field first_address: one address per meter"),
+            "{e}"
+        );
+        let e = Scenario::from_toml(
+            &SMALL.replace(
+                "time_scale = 10.0",
+                "time_scale = 10.0\nfirst_address = \"0.0.0.0\"\naddressing = \"port-range\"",
+            ),
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("field advertise"), "{e}");
+    }
+
+    #[test]
+    fn a_port_range_fleet_listens_on_one_address_and_advertises_another() {
+        let scenario = Scenario::from_toml(
+            &SMALL.replace(
+                "time_scale = 10.0",
+                "time_scale = 10.0\nfirst_address = \"0.0.0.0\"\naddressing = \"port-range\"\nport = 40000\nadvertise = \"meters.example\"",
+            ),
+            "f.toml",
+        )
+        .unwrap();
+        let plans = scenario.meters();
+        assert_eq!(plans[0].address.to_string(), "0.0.0.0:40000");
+        assert_eq!(plans[2].address.to_string(), "0.0.0.0:40002");
+        assert_eq!(plans[2].advertised, "meters.example:40002");
+        let moved = scenario
+            .with_reach(Some("10.1.2.3".parse().unwrap()), None)
+            .unwrap();
+        assert_eq!(moved.meters()[1].address.to_string(), "10.1.2.3:40001");
+        let full = Scenario::from_toml(
+            &SMALL.replace(
+                "time_scale = 10.0",
+                "time_scale = 10.0\naddressing = \"port-range\"\nport = 65500",
+            ),
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(full.to_string().contains("field port"), "{full}");
     }
 }
 

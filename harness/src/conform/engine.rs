@@ -548,8 +548,25 @@ async fn steps(case: &Case, run: &mut Run<'_>, seen: &mut Seen) -> Option<Stop> 
                     }
                 }
             }
-            Err(super::check::Mismatch::Deviation { expected, observed }) => {
-                let d = deviation(expected, observed, false);
+            Err(super::check::Mismatch::Deviation {
+                expected,
+                observed: seen_text,
+            }) => {
+                let d = deviation(expected, seen_text, false);
+                // Access rights are the meter's configuration: a change refused to the client
+                // the run associates as says nothing of the meter's conformance.
+                let denied = matches!(
+                    observed.result.as_deref(),
+                    Some("read-write-denied" | "scope-of-access-violated")
+                );
+                if denied && step.action.tier() > Tier::Read {
+                    return Some(Stop::Skip(format!(
+                        "step {} ({}): {}: the client the run associates as may not make this change; run as one that may (a targets file's lls or hls, or --password)",
+                        i + 1,
+                        d.action,
+                        d.observed
+                    )));
+                }
                 if step.skip_if_unmet {
                     return Some(Stop::Skip(format!(
                         "step {} ({}): {} rather than {}, so the case does not apply",

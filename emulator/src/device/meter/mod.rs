@@ -121,16 +121,26 @@ pub const SUPPORTED_CONFORMANCE: Conformance = Conformance::GET
     .union(Conformance::PRIORITY_MGMT_SUPPORTED)
     .union(Conformance::ATTRIBUTE0_SUPPORTED_WITH_GET);
 
+/// Which connection a request came on: each has its own association.
+pub type ConnectionId = u64;
+
 /// An emulated meter.
 #[derive(Debug)]
 pub struct Meter {
     config: MeterConfig,
     objects: Vec<Object>,
     state: MeterState,
+    /// The association of the connection whose request is being handled (taken out of
+    /// `sessions` for the request, put back after it).
     session: Option<Session>,
+    /// Each connection's own association: client, authentication, ciphering, negotiated
+    /// context. The transfer state and firmware are the meter's, shared by all.
+    sessions: std::collections::BTreeMap<ConnectionId, Session>,
     offline_until_ms: Option<u64>,
     activating: bool,
     activation_due: bool,
+    /// When an answered activation takes the meter down to reboot, if it waits a while.
+    reboot_due_ms: Option<u64>,
     power_cut: bool,
     /// A busy spell refuses the request being handled with this result.
     busy_now: Option<R>,
@@ -198,9 +208,11 @@ impl Meter {
             objects: cosem::catalogue(),
             state,
             session: None,
+            sessions: std::collections::BTreeMap::new(),
             offline_until_ms: interrupted.then_some(0),
             activating: interrupted,
             activation_due: false,
+            reboot_due_ms: None,
             power_cut: false,
             busy_now: None,
             events: VecDeque::new(),
@@ -267,9 +279,20 @@ impl Meter {
         self.events.pop_front()
     }
 
-    /// The connection to the client dropped: the association ends.
-    pub fn disconnect(&mut self) {
+    /// A connection dropped: its association ends, and only its.
+    pub fn disconnect(&mut self, connection: ConnectionId) {
+        self.sessions.remove(&connection);
+    }
+
+    /// How many associations are open (one per associated connection).
+    pub fn associations(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Ends every association (a reboot, or every connection cut).
+    fn end_associations(&mut self) {
         self.session = None;
+        self.sessions.clear();
     }
 
     /// Reboots now, unreachable for `offline_ms`; the association is lost, stored state kept.
@@ -282,7 +305,8 @@ impl Meter {
                 .get_or_insert_with(|| "power lost during activation".into());
         }
         self.stats.reboots += 1;
-        self.session = None;
+        self.reboot_due_ms = None;
+        self.end_associations();
         self.state.transfer.after_reboot(&self.config.profile);
         self.offline_until_ms = Some(now_ms + offline_ms);
         self.events.push_back(MeterEvent::Offline {
@@ -297,6 +321,7 @@ impl Meter {
         let real = |t: u64| t.saturating_add_signed(-self.state.clock_offset_ms);
         [
             self.offline_until_ms,
+            self.reboot_due_ms,
             self.state.transfer.poll_timeout().map(real),
             self.state.scheduled_activation_ms.map(real),
         ]
@@ -325,19 +350,15 @@ impl Meter {
     /// Runs whatever is due: the end of a reboot (completing an activation), the end of an
     /// asynchronous verification, a scheduled activation.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.reboot_due_ms.is_some_and(|t| now_ms >= t) {
+            self.reboot_due_ms = None;
+            let offline = self.config.profile.activation_reboot_ms;
+            self.reboot(now_ms, offline);
+        }
         if self.offline_until_ms.is_some_and(|t| now_ms >= t) {
             self.offline_until_ms = None;
             if std::mem::take(&mut self.activating) {
-                let fail = self.state.fail_next_activation.take();
-                let mut parts = std::mem::take(&mut self.state.parts);
-                self.env(now_ms)
-                    .with_transfer(|t, c| t.complete_activation(c, &mut parts, fail.as_deref()));
-                self.state.parts = parts;
-                if fail.is_some() {
-                    self.stats.activations_failed += 1;
-                } else {
-                    self.stats.activations_succeeded += 1;
-                }
+                self.complete_activation(now_ms);
             }
             let time = self.env(now_ms).meter_time_ms();
             self.state.log.record(time, EventCode::Reboot, "power up");
@@ -369,16 +390,59 @@ impl Meter {
         }
     }
 
-    fn begin_activation(&mut self, now_ms: u64) {
-        self.activating = true;
-        let offline = self.config.profile.activation_reboot_ms;
-        self.reboot(now_ms, offline);
+    /// Installs the image to activate (or rolls back, when the activation is to fail).
+    fn complete_activation(&mut self, now_ms: u64) {
+        let fail = self.state.fail_next_activation.take();
+        let mut parts = std::mem::take(&mut self.state.parts);
+        self.env(now_ms)
+            .with_transfer(|t, c| t.complete_activation(c, &mut parts, fail.as_deref()));
+        self.state.parts = parts;
+        if fail.is_some() {
+            self.stats.activations_failed += 1;
+        } else {
+            self.stats.activations_succeeded += 1;
+        }
     }
 
-    /// Answers one request APDU from `client_sap`; `None` when the meter does not answer
-    /// (rebooting, or an unconfirmed service). An activation's reply is built before the
-    /// meter reboots into the new image.
-    pub fn handle_apdu(&mut self, now_ms: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
+    /// Starts an accepted activation: in place for a part that switches without a reboot,
+    /// else a reboot into the new image, now or after the profile's delay.
+    fn begin_activation(&mut self, now_ms: u64) {
+        let part = self.state.transfer.to_activate.as_ref().map(|i| i.part);
+        let profile = &self.config.profile;
+        if part.is_some_and(|p| profile.activation_without_reboot.contains(&p)) {
+            self.complete_activation(now_ms);
+            self.dirty = true;
+            return;
+        }
+        self.activating = true;
+        match profile.activation_drop_delay_ms {
+            0 => {
+                let offline = profile.activation_reboot_ms;
+                self.reboot(now_ms, offline);
+            }
+            delay => self.reboot_due_ms = Some(now_ms + delay),
+        }
+    }
+
+    /// Answers one request APDU from `client_sap` on `connection`, in that connection's own
+    /// association; `None` when the meter does not answer (rebooting, or an unconfirmed
+    /// service). An activation's reply is built before the meter reboots into the new image.
+    pub fn handle_apdu(
+        &mut self,
+        now_ms: u64,
+        connection: ConnectionId,
+        client_sap: u16,
+        request: &[u8],
+    ) -> Option<Vec<u8>> {
+        self.session = self.sessions.remove(&connection);
+        let reply = self.handle_request(now_ms, client_sap, request);
+        if let Some(session) = self.session.take() {
+            self.sessions.insert(connection, session);
+        }
+        reply
+    }
+
+    fn handle_request(&mut self, now_ms: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
         if self.offline_until_ms.is_some() {
             return None;
         }
@@ -386,7 +450,7 @@ impl Meter {
         match injection {
             Some(Injection::CutConnection) => {
                 self.stats.connection_cuts += 1;
-                self.session = None;
+                self.end_associations();
                 self.events.push_back(MeterEvent::CutConnections);
                 return None;
             }
@@ -526,18 +590,30 @@ impl Meter {
     }
 
     fn associate(&mut self, now_ms: u64, client_sap: u16, aarq: &Aarq) -> Aare {
-        let Some(client) = self.config.profile.client(client_sap).cloned() else {
-            return Aare {
-                application_context: aarq.application_context,
-                result: AssociationResult::RejectedPermanent,
-                diagnostic: SourceDiagnostic::User(dlms::acse::user_diagnostic::NO_REASON_GIVEN),
-                responding_ap_title: None,
-                responder_acse_requirements: false,
-                mechanism: None,
-                responding_authentication_value: None,
-                user_information: None,
-            };
+        let rejected = |result| Aare {
+            application_context: aarq.application_context,
+            result,
+            diagnostic: SourceDiagnostic::User(dlms::acse::user_diagnostic::NO_REASON_GIVEN),
+            responding_ap_title: None,
+            responder_acse_requirements: false,
+            mechanism: None,
+            responding_authentication_value: None,
+            user_information: None,
         };
+        let Some(client) = self.config.profile.client(client_sap).cloned() else {
+            return rejected(AssociationResult::RejectedPermanent);
+        };
+        // This connection's own association (being replaced) does not count.
+        let limit = usize::from(self.config.profile.max_associations_per_client);
+        let held = self
+            .sessions
+            .values()
+            .filter(|s| s.client_sap == client_sap)
+            .count();
+        if limit > 0 && held >= limit {
+            self.session = None;
+            return rejected(AssociationResult::RejectedTransient);
+        }
         let authentication = match client.authentication {
             ClientAuth::None => ServerAuthentication::None,
             ClientAuth::Lls => ServerAuthentication::Lls {

@@ -13,9 +13,20 @@ fn vendor_key() -> SigningKey {
     SigningKey::from_slice(&[0x33; 32]).unwrap()
 }
 
+/// The profile of the bench: the default, but the public client may run the image transfer
+/// (read-and-upgrade), so that the tests upgrade without credentials.
+fn bench_profile() -> MeterProfile {
+    let mut profile = MeterProfile::default();
+    for c in profile.clients.iter_mut().filter(|c| c.sap == 16) {
+        c.rights = Rights::ReadAndUpgrade;
+    }
+    profile
+}
+
 fn config() -> MeterConfig {
     MeterConfig {
         trusted_key: Some(*vendor_key().verifying_key()),
+        profile: bench_profile(),
         ..MeterConfig::default()
     }
 }
@@ -29,6 +40,8 @@ fn image_request(method_id: i8, params: Data<'_>) -> Vec<u8> {
 struct Bench {
     meter: Meter,
     now: u64,
+    /// The connection the requests come on.
+    connection: ConnectionId,
     sap: u16,
     settings: ClientSettings,
     client: Option<ClientAssociation>,
@@ -48,6 +61,7 @@ impl Bench {
         Bench {
             meter,
             now: T0,
+            connection: 0,
             sap,
             settings: ClientSettings {
                 authentication,
@@ -65,7 +79,8 @@ impl Bench {
     }
 
     fn raw(&mut self, request: &[u8]) -> Option<Vec<u8>> {
-        self.meter.handle_apdu(self.now, self.sap, request)
+        self.meter
+            .handle_apdu(self.now, self.connection, self.sap, request)
     }
 
     fn associate(&mut self) -> Result<(), dlms::association::AssociationError> {
@@ -104,7 +119,7 @@ impl Bench {
         let wire = cipher.protect_apdu(&plain).unwrap();
         let reply = self
             .meter
-            .handle_apdu(self.now, self.sap, &wire)
+            .handle_apdu(self.now, self.connection, self.sap, &wire)
             .expect("a reply");
         let cipher = self.client.as_mut().unwrap().cipher.as_mut().unwrap();
         match Apdu::decode(&reply).unwrap() {
@@ -294,7 +309,29 @@ fn bad_references_get_the_prescribed_results() {
 }
 
 #[test]
-fn public_client_may_upgrade_but_not_set_the_clock() {
+fn the_default_public_client_only_reads() {
+    let mut b = Bench::public(Meter::new(MeterConfig {
+        profile: MeterProfile::default(),
+        ..config()
+    }));
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 2),
+        Ok(Data::DoubleLongUnsigned(200))
+    );
+    assert_eq!(
+        b.set(18, IMAGE_TRANSFER, 5, Data::Boolean(true)),
+        R::READ_WRITE_DENIED
+    );
+    assert_eq!(b.initiate(b"EVIL-1", 100), R::READ_WRITE_DENIED);
+    assert!(MeterProfile::default().weaknesses().is_empty());
+    assert_eq!(
+        bench_profile().weaknesses(),
+        ["client 16 may change the meter without authentication"]
+    );
+}
+
+#[test]
+fn a_read_and_upgrade_client_may_upgrade_but_not_set_the_clock() {
     let mut b = Bench::public(Meter::new(config()));
     let now = Data::OctetString(
         dlms::axdr::DateTime::from_unix_utc(T0 / 1000)
@@ -312,6 +349,133 @@ fn public_client_may_upgrade_but_not_set_the_clock() {
         R::OTHER_REASON,
         "disabled: other-reason by default"
     );
+}
+
+#[test]
+fn each_connection_has_its_own_association_and_loses_only_its_own() {
+    let now = || {
+        Data::OctetString(
+            dlms::axdr::DateTime::from_unix_utc(T0 / 1000)
+                .to_bytes()
+                .to_vec()
+                .into(),
+        )
+    };
+    let mut public = Bench::public(Meter::new(config()));
+    let mut lls = Bench::new(
+        Meter::new(config()),
+        1,
+        ClientAuthentication::Lls {
+            password: b"12345678".to_vec(),
+        },
+    );
+    lls.connection = 1;
+    // Both benches talk to the one meter, in turn.
+    let turn = |a: &mut Bench, b: &mut Bench| std::mem::swap(&mut a.meter, &mut b.meter);
+    turn(&mut public, &mut lls);
+    lls.associate().unwrap();
+    assert_eq!(lls.set(8, CLOCK, 2, now()), R::SUCCESS);
+    assert_eq!(lls.meter.associations(), 2);
+    turn(&mut public, &mut lls);
+    assert_eq!(
+        public.set(8, CLOCK, 2, now()),
+        R::READ_WRITE_DENIED,
+        "the management client's association on another connection lends the public one nothing"
+    );
+    turn(&mut public, &mut lls);
+    let release = Apdu::Rlrq(dlms::association::release_request()).to_bytes();
+    assert!(lls.raw(&release).is_some());
+    turn(&mut public, &mut lls);
+    assert_eq!(
+        public.get(18, IMAGE_TRANSFER, 2),
+        Ok(Data::DoubleLongUnsigned(200)),
+        "releasing one connection's association leaves the other's"
+    );
+    public.meter.disconnect(0);
+    assert_eq!(public.meter.associations(), 0);
+}
+
+#[test]
+fn a_client_over_its_association_limit_is_rejected_until_one_ends() {
+    let profile = MeterProfile {
+        max_associations_per_client: 1,
+        ..bench_profile()
+    };
+    let mut first = Bench::public(Meter::new(MeterConfig {
+        profile,
+        ..config()
+    }));
+    let mut second = Bench::new(Meter::new(config()), 16, ClientAuthentication::None);
+    second.connection = 1;
+    std::mem::swap(&mut first.meter, &mut second.meter);
+    let aare = Aare::decode(&second.raw(&second.settings.aarq().to_bytes()).unwrap()).unwrap();
+    assert_eq!(aare.result, AssociationResult::RejectedTransient);
+    second.meter.disconnect(0);
+    assert!(
+        second.associate().is_ok(),
+        "the first connection's association ended"
+    );
+}
+
+/// A bench meter with `profile` that has received, verified and been asked to activate a
+/// signed APP-3.0.0 for part 1; the activation's result.
+fn activated(profile: MeterProfile) -> (Bench, R) {
+    let mut b = Bench::public(Meter::new(MeterConfig {
+        profile,
+        ..config()
+    }));
+    let image = signed_image(1, "APP-3.0.0", 900);
+    assert_eq!(b.initiate(b"APP-3.0.0", image.len()), R::SUCCESS);
+    b.send_image(&image, &[]);
+    assert_eq!(b.image_action(3, Data::Integer(0)), R::SUCCESS);
+    let result = b.image_action(4, Data::Integer(0));
+    (b, result)
+}
+
+#[test]
+fn a_part_that_activates_without_reboot_switches_and_keeps_the_association() {
+    let (mut b, result) = activated(MeterProfile {
+        activation_without_reboot: vec![1],
+        ..bench_profile()
+    });
+    assert_eq!(result, R::SUCCESS);
+    assert!(!b.meter.is_offline());
+    assert_eq!(
+        b.meter.poll_event(),
+        None,
+        "no reboot, no connection dropped"
+    );
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 6),
+        Ok(Data::Enum(
+            ImageTransferStatus::ActivationSuccessful.value()
+        )),
+        "read on the same association"
+    );
+    let firmware = b.get(1, dlms::cosem::active_firmware_identifier(1), 2);
+    assert_eq!(firmware, Ok(Data::octets(b"APP-3.0.0")));
+}
+
+#[test]
+fn an_activation_may_answer_and_reboot_a_while_later() {
+    let (mut b, result) = activated(MeterProfile {
+        activation_drop_delay_ms: 700,
+        ..bench_profile()
+    });
+    assert_eq!(result, R::SUCCESS);
+    assert!(!b.meter.is_offline(), "still answering during the delay");
+    assert_eq!(
+        b.get(18, IMAGE_TRANSFER, 6),
+        Ok(Data::Enum(ImageTransferStatus::ActivationInitiated.value()))
+    );
+    assert_eq!(b.meter.poll_timeout(), Some(b.now + 700));
+    b.meter.handle_timeout(b.now + 700);
+    assert!(b.meter.is_offline(), "down to reboot after the delay");
+    b.now += 700;
+    b.wait_until_online();
+    let mut b = Bench::public(b.meter);
+    let firmware = b.get(1, dlms::cosem::active_firmware_identifier(1), 2);
+    assert_eq!(firmware, Ok(Data::octets(b"APP-3.0.0")));
 }
 
 #[test]
@@ -739,19 +903,19 @@ fn requests_without_association_get_an_exception() {
             attribute_id: 2,
         }),
     };
-    let reply = meter.handle_apdu(T0, 16, &get.to_bytes()).unwrap();
+    let reply = meter.handle_apdu(T0, 0, 16, &get.to_bytes()).unwrap();
     assert!(matches!(
         Apdu::decode(&reply).unwrap(),
         Apdu::ExceptionResponse(_)
     ));
     let malformed = meter
-        .handle_apdu(T0, 16, &[0xC3, 0x01, 0xC1, 0x00])
+        .handle_apdu(T0, 0, 16, &[0xC3, 0x01, 0xC1, 0x00])
         .unwrap();
     assert_eq!(
         ExceptionResponse::decode(&malformed).unwrap().service_error,
         ServiceError::OtherReason
     );
-    let reply = meter.handle_apdu(T0, 16, &[0x99, 0x00]).unwrap();
+    let reply = meter.handle_apdu(T0, 0, 16, &[0x99, 0x00]).unwrap();
     assert_eq!(
         Apdu::decode(&reply).unwrap(),
         Apdu::ExceptionResponse(ExceptionResponse {
@@ -912,7 +1076,7 @@ mod model {
                         m.enabled = on;
                     }
                     Op::Disconnect => {
-                        b.meter.disconnect();
+                        b.meter.disconnect(b.connection);
                         b = Bench::public(b.meter);
                     }
                 }
@@ -1165,7 +1329,7 @@ mod service_faults {
             },
             profile: MeterProfile {
                 verify_ms: 500,
-                ..MeterProfile::default()
+                ..bench_profile()
             },
             ..config()
         }));
@@ -1223,7 +1387,7 @@ mod quirks {
 
         /// The default profile with this choice.
         fn profile(self) -> MeterProfile {
-            let mut profile = MeterProfile::default();
+            let mut profile = bench_profile();
             match self {
                 Choice::Q(q) => profile.quirks = [q].into(),
                 Choice::V(v) => profile.variants = [v].into(),
@@ -1348,7 +1512,7 @@ mod quirks {
     #[test]
     fn every_quirk_and_variant_is_observable_on_the_wire() {
         for choice in Choice::every() {
-            let strict = observe(choice, MeterProfile::default());
+            let strict = observe(choice, bench_profile());
             let chosen = observe(choice, choice.profile());
             assert_ne!(strict, chosen, "{choice:?} is not visible");
         }
@@ -1358,7 +1522,7 @@ mod quirks {
     fn a_required_identifier_refuses_others() {
         let profile = MeterProfile {
             required_identifier: Some("VENDOR-FW-7".into()),
-            ..MeterProfile::default()
+            ..bench_profile()
         };
         let mut b = Bench::public(Meter::new(MeterConfig {
             profile,

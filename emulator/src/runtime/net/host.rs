@@ -30,9 +30,6 @@ pub struct MeterHost {
     meter: Mutex<Meter>,
     store: Option<DirStore>,
     pub(super) generation: watch::Sender<u64>,
-    /// The connection whose AARQ made the current association, so that another connection
-    /// closing does not end it.
-    owner: Mutex<Option<u64>>,
     next_connection: std::sync::atomic::AtomicU64,
     pub(super) link: LinkShape,
     link_faults: Mutex<LinkFaultState>,
@@ -73,7 +70,6 @@ impl MeterHost {
             meter: Mutex::new(meter),
             store,
             generation: watch::channel(0).0,
-            owner: Mutex::new(None),
             next_connection: std::sync::atomic::AtomicU64::new(1),
             link_faults: Mutex::new(LinkFaultState::new(LinkFaults::default())),
             timer: tokio::sync::Notify::new(),
@@ -168,20 +164,16 @@ impl MeterHost {
         self.read_profile(|p| Duration::from_millis(p.inactivity_timeout_ms))
     }
 
-    /// A new connection reaches the meter: its id (which owns the associations it makes).
+    /// A new connection reaches the meter: its id (its association is its own).
     pub(super) fn connection_id(&self) -> u64 {
         self.link_fault(LinkFaultState::connection_opened);
         self.next_connection
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// A connection closed: its association, if it is the current one, ends.
+    /// A connection closed: its association ends.
     pub(super) fn disconnect(&self, connection: u64) {
-        let mut owner = self.owner.lock().expect("owner lock");
-        if *owner == Some(connection) {
-            *owner = None;
-            self.with_meter(|m| m.disconnect());
-        }
+        self.with_meter(|m| m.disconnect(connection));
     }
 
     pub(super) fn handle(
@@ -190,10 +182,7 @@ impl MeterHost {
         client_sap: u16,
         request: &[u8],
     ) -> Option<Vec<u8>> {
-        if request.first() == Some(&dlms::apdu::tag::AARQ) {
-            *self.owner.lock().expect("owner lock") = Some(connection);
-        }
-        let reply = self.with_meter(|m| m.handle_apdu(now_ms(), client_sap, request));
+        let reply = self.with_meter(|m| m.handle_apdu(now_ms(), connection, client_sap, request));
         // A change the meter could not store is not acknowledged: the head-end hears nothing
         // and asks again.
         let reply = reply.filter(|_| {
