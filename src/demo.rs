@@ -48,7 +48,7 @@ fn execute(args: DemoArgs) -> Result<bool, String> {
         passes: args.passes,
     };
     let progress = crate::progress::CampaignProgress::start();
-    let report = crate::process::runtime()?.block_on(lab::scenario_campaign::run(
+    let (report, judged) = crate::process::runtime()?.block_on(lab::scenario_campaign::run(
         &scenario,
         &settings,
         progress.callback(),
@@ -57,6 +57,8 @@ fn execute(args: DemoArgs) -> Result<bool, String> {
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let json = args.out.join("report.json");
     let page = args.out.join("report.html");
+    let judge = args.out.join("judge.json");
+    crate::judge_report::write(&judge, &judged)?;
     crate::process::write(
         &json,
         &serde_json::to_string_pretty(&report).expect("reports serialize"),
@@ -78,6 +80,12 @@ fn execute(args: DemoArgs) -> Result<bool, String> {
         .filter(|m| m.upgraded && m.doomed != Some(true))
         .count();
     println!("{:<28} {saved} of {savable}", "upgraded (not doomed)");
-    println!("wrote {} and {}", json.display(), page.display());
+    print!("{}", judged.render());
+    println!(
+        "wrote {}, {} and {} (with judge.xml and judge.html)",
+        json.display(),
+        page.display(),
+        judge.display()
+    );
     Ok(saved == savable)
 }

@@ -59,6 +59,11 @@ pub struct EmulateArgs {
         hide_env_values = true
     )]
     control_token: Option<String>,
+    /// Write the judge's verdict on the head-end to this file (JSON, schema meterfleet-judge/1),
+    /// with JUnit (.xml) and HTML (.html) beside it, kept up to date every second while the
+    /// meter or fleet runs.
+    #[arg(long, value_name = "FILE")]
+    judge: Option<PathBuf>,
     /// With --scenario: append every meter's events to this file as JSON lines.
     #[arg(long, requires = "scenario")]
     events: Option<PathBuf>,
@@ -99,6 +104,7 @@ fn start(args: EmulateArgs) -> Result<(), String> {
     let config = MeterConfig {
         profile,
         trusted_key,
+        judge: true,
         ..MeterConfig::default()
     };
     let mut meter = match state {
@@ -128,6 +134,14 @@ fn start(args: EmulateArgs) -> Result<(), String> {
         }
         if args.trust_key.is_none() {
             println!("note: no --trust-key, so signed images cannot be verified");
+        }
+        if let Some(path) = args.judge.clone() {
+            let host = host.clone();
+            let name = local.to_string();
+            tokio::spawn(keep_written(path, move || {
+                let judge = host.with_meter(|m| m.judge().cloned()).unwrap_or_default();
+                emulator::judge::Report::of([(name.as_str(), &judge)])
+            }));
         }
         tokio::select! {
             r = serve(listener, host, transport) => r.map_err(|e| e.to_string()),
@@ -167,6 +181,10 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
         tokio::spawn(emulator::control::serve(control, fleet.clone(), guard));
         if let Some(path) = args.events.clone() {
             tokio::spawn(emulator::fleet::write_events(fleet.clone(), path));
+        }
+        if let Some(path) = args.judge.clone() {
+            let fleet = fleet.clone();
+            tokio::spawn(keep_written(path, move || fleet.judge_report()));
         }
         std::fs::write(&args.targets_out, fleet.targets_toml())
             .map_err(|e| format!("{}: {e}", args.targets_out.display()))?;
@@ -216,4 +234,20 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
         println!("interrupted");
         Ok(())
     })
+}
+
+/// Writes the judge's report to `path` (JSON, with JUnit and HTML beside it) now and again every
+/// second it changes, until the task is dropped; a write that fails is logged and tried again.
+async fn keep_written(path: PathBuf, report: impl Fn() -> emulator::judge::Report) {
+    let mut last = None;
+    loop {
+        let now = report();
+        if last.as_ref() != Some(&now) {
+            match crate::judge_report::write(&path, &now) {
+                Ok(()) => last = Some(now),
+                Err(e) => tracing::warn!("the judge's report: {e}"),
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }

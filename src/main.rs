@@ -10,6 +10,7 @@ mod decode;
 mod demo;
 mod emulate;
 mod image_cmd;
+mod judge_report;
 mod process;
 mod progress;
 mod target_args;

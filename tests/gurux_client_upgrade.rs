@@ -24,11 +24,14 @@ fn gurux_client_upgrades_the_emulated_meter() {
         // Without a password, Gurux's client is the public client: the meter's profile lets it
         // upgrade, as a bench may; with one, it is the management client of the default profile.
         let bench = common::bench_profile(dir.path(), "");
+        let judge = dir.path().join("judge.json");
         let mut args = vec![
             "--transport",
             transport,
             "--trust-key",
             trust.to_str().unwrap(),
+            "--judge",
+            judge.to_str().unwrap(),
         ];
         if password.is_none() {
             args.extend(["--profile", bench.to_str().unwrap()]);
@@ -71,5 +74,18 @@ fn gurux_client_upgrades_the_emulated_meter() {
         );
         assert_eq!(r["active_firmware"], "APP-2.0.0", "{case}");
         assert_eq!(r["status_after_reboot"], 6, "{case}");
+        // The judge's verdict on this head-end (recorded in docs/fleets.md), once its file has
+        // caught up with the run.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let judged: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&judge).unwrap()).unwrap();
+        let broken: Vec<&str> = judged["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["count"] != 0)
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(broken, ["association-not-released"], "{case}: {judged}");
     }
 }

@@ -110,7 +110,7 @@ pub fn fleet(
             for b in &blocks {
                 meter.handle_apdu(now, 0, 16, b);
             }
-            meter.disconnect(0);
+            meter.disconnect(0, now);
         });
     }
     std::thread::sleep(Duration::from_millis(500));

@@ -1,7 +1,8 @@
 //! A campaign over a scenario's fleet in this process: the fleet started on its loopback
 //! addresses, an image signed with the scenario's vendor key, the harness's campaign over every
 //! meter, and the campaign report with the scenario, the doomed meters and the bitmaps of the
-//! meters still incomplete after each pass (read from the emulated meters' memory).
+//! meters still incomplete after each pass (read from the emulated meters' memory), and the
+//! judge's verdict on the harness as the fleet saw it.
 
 use crate::keys;
 use emulator::fleet::{self, Fleet};
@@ -74,7 +75,7 @@ pub async fn run(
     scenario: &Scenario,
     settings: &CampaignSettings,
     progress: impl Fn(campaign::Progress) + Send + Sync + 'static,
-) -> Result<CampaignReport, String> {
+) -> Result<(CampaignReport, emulator::judge::Report), String> {
     let version = scenario.image.version.as_bytes();
     let image = scenario_image(scenario, version, scenario.seed)?;
     let image_size_bytes = image.len();
@@ -134,5 +135,5 @@ pub async fn run(
         image_version: scenario.image.version.clone(),
         image_size_bytes,
     });
-    Ok(report)
+    Ok((report, fleet.judge_report()))
 }

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod firmware;
 pub mod fuzzing;
 pub mod journal;
+pub mod judge;
 pub mod meter;
 pub mod profile;
 pub mod session;

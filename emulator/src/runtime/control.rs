@@ -7,7 +7,8 @@
 //! - `POST /meters/{name}/faults`: injects faults now, a JSON object with `meter` (the fields of
 //!   a scenario meter's faults; request numbers count from now) and `link` (link faults, which
 //!   replace the meter's);
-//! - `PUT /meters/{name}/profile`: replaces the meter's profile with the TOML body.
+//! - `PUT /meters/{name}/profile`: replaces the meter's profile with the TOML body;
+//! - `GET /judge`: the judge's verdict on the head-ends so far (schema `meterfleet-judge/1`).
 //!
 //! The exposition is written by hand: every value is computed from the meters' state at scrape
 //! time, and the text format is four kinds of line, so a metrics library would add nothing.
@@ -142,6 +143,7 @@ pub async fn serve(
         .route("/meters/{name}/reboot", post(reboot))
         .route("/meters/{name}/faults", post(inject))
         .route("/meters/{name}/profile", put(profile))
+        .route("/judge", get(judge))
         .with_state(fleet)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(guard),
@@ -169,6 +171,10 @@ fn summary(m: &FleetMeter) -> Value {
             "firmware": s.parts.iter().map(|p| json!({"part": p.part, "identifier": String::from_utf8_lossy(&p.active.identifier)})).collect::<Vec<_>>(),
         })
     })
+}
+
+async fn judge(State(fleet): State<Arc<Fleet>>) -> Json<crate::judge::Report> {
+    Json(fleet.judge_report())
 }
 
 async fn list(State(fleet): State<Arc<Fleet>>) -> Json<Value> {

@@ -119,6 +119,7 @@ pub async fn start(
             profile: plan.profile.clone(),
             faults: plan.faults.clone(),
             block_store: Some(store.clone()),
+            judge: scenario.judge,
             trusted_key: Some(if plan.untrusted_key {
                 stranger
             } else {
@@ -203,6 +204,19 @@ impl Fleet {
             }
         }
         out
+    }
+
+    /// The judge's verdict on the head-ends that talked to the fleet, over every meter.
+    pub fn judge_report(&self) -> crate::judge::Report {
+        let judged: Vec<(String, crate::judge::Judge)> = self
+            .meters
+            .iter()
+            .filter_map(|m| {
+                let judge = m.host.with_meter(|meter| meter.judge().cloned())?;
+                Some((m.plan.name.clone(), judge))
+            })
+            .collect();
+        crate::judge::Report::of(judged.iter().map(|(n, j)| (n.as_str(), j)))
     }
 
     /// How many meters no head-end can upgrade.

@@ -41,6 +41,10 @@ pub struct Scenario {
     /// Every meter on its own address, or all behind one gateway port.
     #[serde(default)]
     pub addressing: Addressing,
+    /// Whether every meter judges the head-end by the rules of `judge/rules.toml` (default
+    /// true; false only to measure what the judge costs).
+    #[serde(default = "yes")]
+    pub judge: bool,
     /// How the meters frame their APDUs: "wrapper" (the default) or "hdlc".
     #[serde(default)]
     pub transport: Transport,
@@ -71,6 +75,9 @@ pub const GATEWAY_MAX_METERS: u32 = 16_000;
 
 fn one() -> f64 {
     1.0
+}
+fn yes() -> bool {
+    true
 }
 fn first_address() -> Ipv4Addr {
     Ipv4Addr::new(127, 1, 0, 1)

@@ -67,6 +67,8 @@ pub struct MeterConfig {
     pub keys: MeterKeys,
     /// The fleet's shared block store; `None` keeps the image in the meter.
     pub block_store: Option<std::sync::Arc<crate::blocks::BlockStore>>,
+    /// Judge the head-end by the rules of `judge/rules.toml` ([`crate::judge`]).
+    pub judge: bool,
 }
 
 /// What the edge must know of a meter.
@@ -136,6 +138,10 @@ pub struct Meter {
     /// Each connection's own association: client, authentication, ciphering, negotiated
     /// context. The transfer state and firmware are the meter's, shared by all.
     sessions: std::collections::BTreeMap<ConnectionId, Session>,
+    /// The connection whose request is being handled.
+    connection: ConnectionId,
+    /// What the meter saw the head-end do, judged (when the config asks).
+    judge: Option<crate::judge::Judge>,
     offline_until_ms: Option<u64>,
     activating: bool,
     activation_due: bool,
@@ -201,6 +207,7 @@ impl Meter {
             );
             t.received.fill(false);
         }
+        let judge = config.judge.then(crate::judge::Judge::default);
         Meter {
             faults: FaultState::new(config.faults.clone()),
             stats: MeterStats::default(),
@@ -209,6 +216,8 @@ impl Meter {
             state,
             session: None,
             sessions: std::collections::BTreeMap::new(),
+            connection: 0,
+            judge,
             offline_until_ms: interrupted.then_some(0),
             activating: interrupted,
             activation_due: false,
@@ -280,8 +289,10 @@ impl Meter {
     }
 
     /// A connection dropped: its association ends, and only its.
-    pub fn disconnect(&mut self, connection: ConnectionId) {
-        self.sessions.remove(&connection);
+    pub fn disconnect(&mut self, connection: ConnectionId, now_ms: u64) {
+        if let (Some(session), Some(j)) = (self.sessions.remove(&connection), &mut self.judge) {
+            j.not_released(now_ms, session.client_sap);
+        }
     }
 
     /// How many associations are open (one per associated connection).
@@ -360,6 +371,9 @@ impl Meter {
             if std::mem::take(&mut self.activating) {
                 self.complete_activation(now_ms);
             }
+            if let Some(j) = &mut self.judge {
+                j.back_online();
+            }
             let time = self.env(now_ms).meter_time_ms();
             self.state.log.record(time, EventCode::Reboot, "power up");
             self.events.push_back(MeterEvent::Online);
@@ -435,6 +449,7 @@ impl Meter {
         request: &[u8],
     ) -> Option<Vec<u8>> {
         self.session = self.sessions.remove(&connection);
+        self.connection = connection;
         let reply = self.handle_request(now_ms, client_sap, request);
         if let Some(session) = self.session.take() {
             self.sessions.insert(connection, session);
@@ -444,6 +459,9 @@ impl Meter {
 
     fn handle_request(&mut self, now_ms: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
         if self.offline_until_ms.is_some() {
+            if let Some(j) = &mut self.judge {
+                j.request_into_reboot(now_ms);
+            }
             return None;
         }
         let injection = self.faults.on_request();
@@ -520,6 +538,9 @@ impl Meter {
                     .is_some_and(|s| s.association.cipher.is_some())
                 {
                     // A ciphered context takes only ciphered service APDUs.
+                    if let Some(j) = &mut self.judge {
+                        j.unciphered(now_ms, client_sap);
+                    }
                     return Some(exception(
                         StateError::ServiceNotAllowed,
                         ServiceError::OperationNotPossible,
@@ -612,6 +633,9 @@ impl Meter {
             .count();
         if limit > 0 && held >= limit {
             self.session = None;
+            if let Some(j) = &mut self.judge {
+                j.over_the_limit(now_ms, client_sap, limit as u16);
+            }
             return rejected(AssociationResult::RejectedTransient);
         }
         let authentication = match client.authentication {
@@ -768,6 +792,9 @@ impl Meter {
         }
         if a.access.is_some() && object.kind != Kind::EventLog {
             return Err(R::OTHER_REASON);
+        }
+        if self.judge.is_some() && object.kind == Kind::ImageTransfer {
+            self.judge_transfer(now_ms, crate::judge::Seen::Get(d.attribute_id));
         }
         let view = self.view().expect("a session exists");
         let objects = &self.objects;
@@ -1054,6 +1081,55 @@ impl Meter {
         }
     }
 
+    /// Tells the judge of a request to the image transfer object, before it is handled.
+    fn judge_transfer(&mut self, now_ms: u64, seen: crate::judge::Seen<'_>) {
+        let Some(judge) = self.judge.as_mut() else {
+            return;
+        };
+        let t = &self.state.transfer;
+        let view = crate::judge::TransferView {
+            status: t.status,
+            block_size: self.config.profile.image_block_size,
+            identifier: &t.identifier,
+            size: t.size,
+            block_count: t.block_count(),
+            received: t.received.count_ones() as u32,
+        };
+        judge.observe(now_ms, self.connection, seen, &view);
+    }
+
+    /// Tells the judge of an image transfer method with its parameters.
+    fn judge_method(&mut self, now_ms: u64, method: i8, params: Option<&EncodedData<'_>>) {
+        use crate::judge::Seen;
+        use dlms::cosem::image_transfer::{read_block_parameters, read_initiate_parameters};
+        let decoded = params.map(EncodedData::decode);
+        let seen = match method {
+            it_method::IMAGE_TRANSFER_INITIATE => decoded
+                .as_ref()
+                .and_then(read_initiate_parameters)
+                .map(|(identifier, size)| Seen::Initiate { identifier, size }),
+            it_method::IMAGE_BLOCK_TRANSFER => {
+                params
+                    .and_then(read_block_parameters)
+                    .map(|(number, block)| Seen::Block {
+                        number,
+                        len: block.len(),
+                    })
+            }
+            it_method::IMAGE_VERIFY => Some(Seen::Verify),
+            it_method::IMAGE_ACTIVATE => Some(Seen::Activate),
+            _ => None,
+        };
+        if let Some(seen) = seen {
+            self.judge_transfer(now_ms, seen);
+        }
+    }
+
+    /// What the meter's judge saw, if it judges.
+    pub fn judge(&self) -> Option<&crate::judge::Judge> {
+        self.judge.as_ref()
+    }
+
     fn invoke(
         &mut self,
         now_ms: u64,
@@ -1075,6 +1151,9 @@ impl Meter {
         }
         if !crate::access::method_allowed(session.rights, &object, m.method_id) {
             return MethodOutcome::result(R::READ_WRITE_DENIED);
+        }
+        if self.judge.is_some() && object.kind == Kind::ImageTransfer {
+            self.judge_method(now_ms, m.method_id, params);
         }
         let journalled_block = self.journal.is_some()
             && object.kind == Kind::ImageTransfer

@@ -391,7 +391,7 @@ fn each_connection_has_its_own_association_and_loses_only_its_own() {
         Ok(Data::DoubleLongUnsigned(200)),
         "releasing one connection's association leaves the other's"
     );
-    public.meter.disconnect(0);
+    public.meter.disconnect(0, T0);
     assert_eq!(public.meter.associations(), 0);
 }
 
@@ -410,7 +410,7 @@ fn a_client_over_its_association_limit_is_rejected_until_one_ends() {
     std::mem::swap(&mut first.meter, &mut second.meter);
     let aare = Aare::decode(&second.raw(&second.settings.aarq().to_bytes()).unwrap()).unwrap();
     assert_eq!(aare.result, AssociationResult::RejectedTransient);
-    second.meter.disconnect(0);
+    second.meter.disconnect(0, T0);
     assert!(
         second.associate().is_ok(),
         "the first connection's association ended"
@@ -1076,7 +1076,7 @@ mod model {
                         m.enabled = on;
                     }
                     Op::Disconnect => {
-                        b.meter.disconnect(b.connection);
+                        b.meter.disconnect(b.connection, b.now);
                         b = Bench::public(b.meter);
                     }
                 }

@@ -173,7 +173,7 @@ impl MeterHost {
 
     /// A connection closed: its association ends.
     pub(super) fn disconnect(&self, connection: u64) {
-        self.with_meter(|m| m.disconnect(connection));
+        self.with_meter(|m| m.disconnect(connection, now_ms()));
     }
 
     pub(super) fn handle(

@@ -1,0 +1,599 @@
+//! The judge: what a meter sees a head-end do, held against the head-end rules of
+//! `judge/rules.toml` (each with its requirement, source and level). Sans-IO: the meter tells it
+//! each image transfer request before handling it, and each association that ends or is
+//! refused; it keeps, per rule, how often the head-end broke it and the first occurrences.
+
+use dlms::cosem::image_transfer::ImageTransferStatus;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::OnceLock;
+
+/// The rules' ids, each the name of a detector below.
+pub mod rule {
+    /// A block of the wrong length.
+    pub const BLOCK_SIZE: &str = "block-size";
+    /// A block number at or past the block count.
+    pub const BLOCK_PAST_COUNT: &str = "block-past-count";
+    /// A block with no transfer initiated.
+    pub const BLOCK_WITHOUT_TRANSFER: &str = "block-without-transfer";
+    /// A block after a successful verification.
+    pub const BLOCK_AFTER_VERIFY: &str = "block-after-verify";
+    /// Verify with blocks missing and completeness never checked.
+    pub const VERIFY_WITHOUT_BITMAP: &str = "verify-without-bitmap";
+    /// The same image initiated again on a new connection instead of resumed.
+    pub const REINITIATE_INSTEAD_OF_RESUME: &str = "reinitiate-instead-of-resume";
+    /// Verify while a verification runs.
+    pub const VERIFY_WHILE_VERIFYING: &str = "verify-while-verifying";
+    /// More than [`super::MAX_STATUS_READS_PER_SECOND`] status reads in a second.
+    pub const STATUS_POLLED_TOO_FAST: &str = "status-polled-too-fast";
+    /// A verified image activated without reading attribute 7.
+    pub const ACTIVATE_WITHOUT_INFO: &str = "activate-without-info";
+    /// Requests sent into a reboot.
+    pub const RECONNECT_STORM: &str = "reconnect-storm";
+    /// A connection closed with its association open.
+    pub const ASSOCIATION_NOT_RELEASED: &str = "association-not-released";
+    /// An association over the meter's limit.
+    pub const TOO_MANY_ASSOCIATIONS: &str = "too-many-associations";
+    /// A plain request in a ciphered association.
+    pub const UNCIPHERED_REQUEST: &str = "unciphered-request";
+
+    /// Every rule the judge detects, in catalogue order.
+    pub const ALL: [&str; 13] = [
+        BLOCK_SIZE,
+        BLOCK_PAST_COUNT,
+        BLOCK_WITHOUT_TRANSFER,
+        BLOCK_AFTER_VERIFY,
+        VERIFY_WITHOUT_BITMAP,
+        REINITIATE_INSTEAD_OF_RESUME,
+        VERIFY_WHILE_VERIFYING,
+        STATUS_POLLED_TOO_FAST,
+        ACTIVATE_WITHOUT_INFO,
+        RECONNECT_STORM,
+        ASSOCIATION_NOT_RELEASED,
+        TOO_MANY_ASSOCIATIONS,
+        UNCIPHERED_REQUEST,
+    ];
+}
+
+/// The most image_transfer_status reads a second the `status-polled-too-fast` rule allows.
+pub const MAX_STATUS_READS_PER_SECOND: usize = 10;
+/// The most requests into one reboot the `reconnect-storm` rule allows.
+pub const MAX_REQUESTS_INTO_A_REBOOT: u32 = 3;
+/// The occurrences of a rule a meter keeps (the first ones).
+const KEPT: usize = 3;
+
+/// How much a head-end rule weighs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleLevel {
+    /// The standard mandates it.
+    Must,
+    /// The standard recommends it, or the field's manuals describe it.
+    Should,
+}
+
+/// A head-end rule as the catalogue writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Its id (`block-size`).
+    pub id: String,
+    /// What it checks, in a line.
+    pub title: String,
+    /// How much it weighs.
+    pub level: RuleLevel,
+    /// The requirement.
+    pub requirement: String,
+    /// Where it comes from.
+    pub source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    rule: Vec<Rule>,
+}
+
+/// The catalogue of head-end rules, built into the binary.
+pub fn rules() -> &'static [Rule] {
+    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
+    RULES.get_or_init(|| {
+        toml::from_str::<RulesFile>(include_str!("../../../judge/rules.toml"))
+            .expect("the built-in rules parse (a unit test checks them)")
+            .rule
+    })
+}
+
+/// One time the head-end broke a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Occurrence {
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// What the head-end did, and why it breaks the rule.
+    pub what: String,
+}
+
+/// How often a meter saw a rule broken, and the first times.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// How many times.
+    pub count: u64,
+    /// The first ones.
+    pub first: Vec<Occurrence>,
+}
+
+/// What the meter saw the head-end ask of the image transfer object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen<'a> {
+    /// A GET of an attribute.
+    Get(i8),
+    /// image_transfer_initiate.
+    Initiate {
+        /// The identifier.
+        identifier: &'a [u8],
+        /// The image size.
+        size: u32,
+    },
+    /// image_block_transfer.
+    Block {
+        /// The block number.
+        number: u32,
+        /// The block's length.
+        len: usize,
+    },
+    /// image_verify.
+    Verify,
+    /// image_activate.
+    Activate,
+}
+
+/// The transfer as the meter holds it when a request comes.
+#[derive(Debug, Clone, Copy)]
+pub struct TransferView<'a> {
+    /// image_transfer_status.
+    pub status: ImageTransferStatus,
+    /// image_block_size, as the meter offers it.
+    pub block_size: u32,
+    /// The transfer's image identifier and size.
+    pub identifier: &'a [u8],
+    /// The transfer's image size.
+    pub size: u32,
+    /// Blocks the transfer has.
+    pub block_count: u32,
+    /// Blocks received.
+    pub received: u32,
+}
+
+/// One meter's judge.
+#[derive(Debug, Clone, Default)]
+pub struct Judge {
+    findings: BTreeMap<&'static str, Finding>,
+    /// The completeness was read since the last block.
+    completeness_read: bool,
+    /// Attribute 7 was read since the last successful verification.
+    info_read: bool,
+    status_reads: VecDeque<u64>,
+    requests_into_reboot: u32,
+    /// The connection of the last initiate or block.
+    transfer_connection: Option<u64>,
+}
+
+impl Judge {
+    /// Records that `rule` was broken at `now_ms`, and how.
+    fn broke(&mut self, rule: &'static str, now_ms: u64, what: String) {
+        let finding = self.findings.entry(rule).or_default();
+        finding.count += 1;
+        if finding.first.len() < KEPT {
+            finding.first.push(Occurrence {
+                at_ms: now_ms,
+                what,
+            });
+        }
+    }
+
+    /// A request to the image transfer object on `connection`, before the meter handles it.
+    pub fn observe(&mut self, now_ms: u64, connection: u64, seen: Seen<'_>, t: &TransferView<'_>) {
+        use ImageTransferStatus as S;
+        match seen {
+            Seen::Get(3 | 4) => self.completeness_read = true,
+            Seen::Get(7) => self.info_read = true,
+            Seen::Get(6) => {
+                self.status_reads.push_back(now_ms);
+                while self
+                    .status_reads
+                    .front()
+                    .is_some_and(|t| now_ms.saturating_sub(*t) >= 1000)
+                {
+                    self.status_reads.pop_front();
+                }
+                if self.status_reads.len() > MAX_STATUS_READS_PER_SECOND {
+                    self.status_reads.clear();
+                    self.broke(
+                        rule::STATUS_POLLED_TOO_FAST,
+                        now_ms,
+                        format!("more than {MAX_STATUS_READS_PER_SECOND} reads of image_transfer_status within a second"),
+                    );
+                }
+            }
+            Seen::Get(_) => {}
+            Seen::Initiate { identifier, size } => {
+                let same = identifier == t.identifier && size == t.size;
+                let cut_off = self.transfer_connection.is_some_and(|c| c != connection);
+                if same && cut_off && t.status == S::Initiated && t.received > 0 {
+                    self.broke(
+                        rule::REINITIATE_INSTEAD_OF_RESUME,
+                        now_ms,
+                        format!(
+                            "initiate of {} ({size} bytes) again on a new connection, with {} of {} blocks already held",
+                            String::from_utf8_lossy(identifier),
+                            t.received,
+                            t.block_count
+                        ),
+                    );
+                }
+                self.transfer_connection = Some(connection);
+                self.completeness_read = false;
+                self.info_read = false;
+            }
+            Seen::Block { number, len } => self.block(now_ms, connection, number, len, t),
+            Seen::Verify => {
+                if t.status == S::VerificationInitiated {
+                    self.broke(
+                        rule::VERIFY_WHILE_VERIFYING,
+                        now_ms,
+                        "image_verify while status is 2 (verification initiated)".into(),
+                    );
+                } else if t.status == S::Initiated
+                    && t.received < t.block_count
+                    && !self.completeness_read
+                {
+                    self.broke(
+                        rule::VERIFY_WITHOUT_BITMAP,
+                        now_ms,
+                        format!(
+                            "image_verify with {} of {} blocks missing, attributes 3 and 4 not read since the last block",
+                            t.block_count - t.received,
+                            t.block_count
+                        ),
+                    );
+                }
+                self.info_read = false;
+            }
+            Seen::Activate => {
+                if t.status == S::VerificationSuccessful && !self.info_read {
+                    self.broke(
+                        rule::ACTIVATE_WITHOUT_INFO,
+                        now_ms,
+                        "image_activate of a verified image, image_to_activate_info not read since the verification".into(),
+                    );
+                }
+            }
+        }
+    }
+
+    fn block(
+        &mut self,
+        now_ms: u64,
+        connection: u64,
+        number: u32,
+        len: usize,
+        t: &TransferView<'_>,
+    ) {
+        use ImageTransferStatus as S;
+        self.transfer_connection = Some(connection);
+        self.completeness_read = false;
+        if t.status == S::NotInitiated {
+            self.broke(
+                rule::BLOCK_WITHOUT_TRANSFER,
+                now_ms,
+                format!("block {number} with no transfer initiated (status 0)"),
+            );
+            return;
+        }
+        if t.status == S::VerificationSuccessful {
+            self.broke(
+                rule::BLOCK_AFTER_VERIFY,
+                now_ms,
+                format!("block {number} after the image verified (status 3)"),
+            );
+        }
+        if number >= t.block_count {
+            self.broke(
+                rule::BLOCK_PAST_COUNT,
+                now_ms,
+                format!("block {number} of an image of {} blocks", t.block_count),
+            );
+            return;
+        }
+        let block = t.block_size as usize;
+        let last = number + 1 == t.block_count;
+        let wrong = if last { len > block } else { len != block };
+        if wrong {
+            self.broke(
+                rule::BLOCK_SIZE,
+                now_ms,
+                format!(
+                    "block {number} of {len} bytes; image_block_size is {block}{}",
+                    if last { " (the last block)" } else { "" }
+                ),
+            );
+        }
+    }
+
+    /// A request came while the meter reboots.
+    pub fn request_into_reboot(&mut self, now_ms: u64) {
+        self.requests_into_reboot += 1;
+        if self.requests_into_reboot == MAX_REQUESTS_INTO_A_REBOOT + 1 {
+            self.broke(
+                rule::RECONNECT_STORM,
+                now_ms,
+                format!("more than {MAX_REQUESTS_INTO_A_REBOOT} requests into one reboot"),
+            );
+        }
+    }
+
+    /// The meter is back from a reboot.
+    pub fn back_online(&mut self) {
+        self.requests_into_reboot = 0;
+    }
+
+    /// A connection closed with its association still open.
+    pub fn not_released(&mut self, now_ms: u64, client_sap: u16) {
+        self.broke(
+            rule::ASSOCIATION_NOT_RELEASED,
+            now_ms,
+            format!("client {client_sap}'s connection closed without RLRQ"),
+        );
+    }
+
+    /// An AARQ refused for the client's association limit.
+    pub fn over_the_limit(&mut self, now_ms: u64, client_sap: u16, limit: u16) {
+        self.broke(
+            rule::TOO_MANY_ASSOCIATIONS,
+            now_ms,
+            format!("client {client_sap} asked for an association beyond its {limit}"),
+        );
+    }
+
+    /// A plain service request in a ciphered association.
+    pub fn unciphered(&mut self, now_ms: u64, client_sap: u16) {
+        self.broke(
+            rule::UNCIPHERED_REQUEST,
+            now_ms,
+            format!("client {client_sap} sent a plain request in its ciphered association"),
+        );
+    }
+
+    /// What the meter saw broken, by rule.
+    pub fn findings(&self) -> &BTreeMap<&'static str, Finding> {
+        &self.findings
+    }
+}
+
+/// One rule's verdict over a fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleVerdict {
+    /// The rule.
+    #[serde(flatten)]
+    pub rule: Rule,
+    /// `pass`, or `fail` (a must broken) or `non-strict` (a should broken).
+    pub verdict: String,
+    /// How many times, over the fleet.
+    pub count: u64,
+    /// The meters that saw it, by name.
+    pub meters: Vec<String>,
+    /// The first occurrences, with their meter.
+    pub first: Vec<(String, Occurrence)>,
+}
+
+/// The judge's report on the head-end that talked to a fleet (schema `meterfleet-judge/1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// `meterfleet-judge/1`.
+    pub schema: String,
+    /// How many meters watched.
+    pub meters: usize,
+    /// Every rule, in catalogue order.
+    pub rules: Vec<RuleVerdict>,
+}
+
+/// The JSON report's schema name.
+pub const SCHEMA: &str = "meterfleet-judge/1";
+
+impl Report {
+    /// The report over meters `(name, judge)`.
+    pub fn of<'a>(meters: impl IntoIterator<Item = (&'a str, &'a Judge)>) -> Self {
+        let mut rules: Vec<RuleVerdict> = rules()
+            .iter()
+            .map(|r| RuleVerdict {
+                rule: r.clone(),
+                verdict: "pass".into(),
+                count: 0,
+                meters: Vec::new(),
+                first: Vec::new(),
+            })
+            .collect();
+        let mut watched = 0;
+        for (name, judge) in meters {
+            watched += 1;
+            for (id, finding) in judge.findings() {
+                let Some(v) = rules.iter_mut().find(|v| v.rule.id == *id) else {
+                    continue;
+                };
+                v.count += finding.count;
+                v.meters.push(name.to_string());
+                for o in &finding.first {
+                    if v.first.len() < KEPT {
+                        v.first.push((name.to_string(), o.clone()));
+                    }
+                }
+                v.verdict = match v.rule.level {
+                    RuleLevel::Must => "fail",
+                    RuleLevel::Should => "non-strict",
+                }
+                .into();
+            }
+        }
+        Report {
+            schema: SCHEMA.into(),
+            meters: watched,
+            rules,
+        }
+    }
+
+    /// The rules broken, by id.
+    pub fn broken(&self) -> Vec<&str> {
+        self.rules
+            .iter()
+            .filter(|r| r.count > 0)
+            .map(|r| r.rule.id.as_str())
+            .collect()
+    }
+
+    /// One line per rule broken (or that none was), for a console.
+    pub fn render(&self) -> String {
+        let broken: Vec<&RuleVerdict> = self.rules.iter().filter(|r| r.count > 0).collect();
+        if broken.is_empty() {
+            return format!(
+                "judge: the head-end broke none of the {} rules on {} meters\n",
+                self.rules.len(),
+                self.meters
+            );
+        }
+        let mut out = format!(
+            "judge: the head-end broke {} of the {} rules on {} meters\n",
+            broken.len(),
+            self.rules.len(),
+            self.meters
+        );
+        for r in broken {
+            let example = r.first.first().map_or(String::new(), |(m, o)| {
+                format!("; first on {m}: {}", o.what)
+            });
+            out.push_str(&format!(
+                "  {:<30} {:<10} {} times on {} meters{example}\n",
+                r.rule.id,
+                r.verdict,
+                r.count,
+                r.meters.len()
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(status: ImageTransferStatus, received: u32) -> TransferView<'static> {
+        TransferView {
+            status,
+            block_size: 200,
+            identifier: b"APP-2",
+            size: 1000,
+            block_count: 5,
+            received,
+        }
+    }
+
+    #[test]
+    fn the_catalogue_and_the_detectors_name_the_same_rules() {
+        let ids: Vec<&str> = rules().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, rule::ALL);
+    }
+
+    #[test]
+    fn a_careful_transfer_breaks_nothing() {
+        use ImageTransferStatus as S;
+        let mut j = Judge::default();
+        let init = Seen::Initiate {
+            identifier: b"APP-2",
+            size: 1000,
+        };
+        j.observe(0, 1, init, &view(S::NotInitiated, 0));
+        for n in 0..5 {
+            let block = Seen::Block {
+                number: n,
+                len: 200,
+            };
+            j.observe(n as u64, 1, block, &view(S::Initiated, n));
+        }
+        j.observe(10, 1, Seen::Get(4), &view(S::Initiated, 5));
+        j.observe(11, 1, Seen::Verify, &view(S::Initiated, 5));
+        j.observe(12, 1, Seen::Get(7), &view(S::VerificationSuccessful, 5));
+        j.observe(13, 1, Seen::Activate, &view(S::VerificationSuccessful, 5));
+        assert!(j.findings().is_empty(), "{:?}", j.findings());
+    }
+
+    #[test]
+    fn each_bad_habit_breaks_its_rule() {
+        use ImageTransferStatus as S;
+        let mut j = Judge::default();
+        j.observe(
+            0,
+            1,
+            Seen::Block {
+                number: 0,
+                len: 200,
+            },
+            &view(S::NotInitiated, 0),
+        );
+        j.observe(
+            1,
+            1,
+            Seen::Block {
+                number: 1,
+                len: 100,
+            },
+            &view(S::Initiated, 0),
+        );
+        j.observe(
+            2,
+            1,
+            Seen::Block {
+                number: 9,
+                len: 200,
+            },
+            &view(S::Initiated, 0),
+        );
+        j.observe(3, 1, Seen::Verify, &view(S::Initiated, 2));
+        let init = Seen::Initiate {
+            identifier: b"APP-2",
+            size: 1000,
+        };
+        j.observe(4, 2, init, &view(S::Initiated, 2));
+        for t in 0..12 {
+            j.observe(100 + t, 2, Seen::Get(6), &view(S::VerificationInitiated, 5));
+        }
+        j.observe(200, 2, Seen::Verify, &view(S::VerificationInitiated, 5));
+        j.observe(300, 2, Seen::Activate, &view(S::VerificationSuccessful, 5));
+        for _ in 0..4 {
+            j.request_into_reboot(400);
+        }
+        let broken: Vec<&str> = j.findings().keys().copied().collect();
+        assert_eq!(
+            broken,
+            [
+                rule::ACTIVATE_WITHOUT_INFO,
+                rule::BLOCK_PAST_COUNT,
+                rule::BLOCK_SIZE,
+                rule::BLOCK_WITHOUT_TRANSFER,
+                rule::RECONNECT_STORM,
+                rule::REINITIATE_INSTEAD_OF_RESUME,
+                rule::STATUS_POLLED_TOO_FAST,
+                rule::VERIFY_WHILE_VERIFYING,
+                rule::VERIFY_WITHOUT_BITMAP,
+            ]
+        );
+        let report = Report::of([("m-1", &j)]);
+        let size = report
+            .rules
+            .iter()
+            .find(|r| r.rule.id == rule::BLOCK_SIZE)
+            .unwrap();
+        assert_eq!(size.verdict, "fail");
+        assert_eq!(size.meters, ["m-1"]);
+        assert!(size.first[0].1.what.contains("block 1 of 100 bytes"));
+    }
+}
