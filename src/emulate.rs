@@ -186,7 +186,7 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
             let fleet = fleet.clone();
             tokio::spawn(keep_written(path, move || fleet.judge_report()));
         }
-        std::fs::write(&args.targets_out, fleet.targets_toml())
+        std::fs::write(&args.targets_out, fleet.targets_toml_with(statement_line))
             .map_err(|e| format!("{}: {e}", args.targets_out.display()))?;
         let first = &fleet.meters[0].plan;
         let last = &fleet.meters[count - 1].plan;
@@ -250,4 +250,12 @@ async fn keep_written(path: PathBuf, report: impl Fn() -> emulator::judge::Repor
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// What the vendor of an emulated meter with `profile` declares, as a targets file's
+/// `statement` line, so that `conform --target` judges the options it observes.
+fn statement_line(profile: &emulator::profile::MeterProfile) -> Option<String> {
+    let fields = lab::conform_bench::statement_of(profile).fields();
+    let pairs: Vec<String> = fields.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    Some(format!("statement = {{ {} }}", pairs.join(", ")))
 }

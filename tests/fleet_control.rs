@@ -80,6 +80,16 @@ async fn the_control_endpoint_lists_shows_reboots_and_counts() {
     );
     assert!(!metrics.contains("c-00001"), "no label per meter");
 
+    let judge = http(address, "GET", "/judge").await;
+    assert!(
+        judge.starts_with("HTTP/1.1 200") && judge.contains("\"schema\":\"meterfleet-judge/1\""),
+        "{judge}"
+    );
+    assert!(
+        judge.contains("\"meters\":3"),
+        "every meter judges: {judge}"
+    );
+
     let list = http(address, "GET", "/meters").await;
     assert!(
         list.contains("\"name\":\"c-00002\"") && list.contains("127.3.0.2:4059"),

@@ -112,6 +112,10 @@ fn a_head_end_on_another_host_upgrades_a_port_range_fleet_at_its_advertised_addr
         written.contains("client = \"lls\"\nlls = { client = 1, password = \"12345678\" }"),
         "the management client, since the public one only reads: {written}"
     );
+    assert!(
+        written.contains("statement = { activation_reboots = true, "),
+        "each meter's implementation statement, for conform: {written}"
+    );
     let out = Command::new("ip")
         .args(["netns", "exec", &other.namespace])
         .arg(env!("CARGO_BIN_EXE_meterfleet"))

@@ -178,6 +178,15 @@ pub async fn start(
 impl Fleet {
     /// A targets file (for `meterfleet upgrade --targets`) naming every meter.
     pub fn targets_toml(&self) -> String {
+        self.targets_toml_with(|_| None)
+    }
+
+    /// The targets file, each meter's table ending with the line `extra` gives for its profile
+    /// (the vendor's implementation statement, for `conform`).
+    pub fn targets_toml_with(
+        &self,
+        extra: impl Fn(&crate::profile::MeterProfile) -> Option<String>,
+    ) -> String {
         let transport = self.transport.name();
         let mut out = format!("# Written by meterfleet emulate: the targets file `upgrade` and `conform` read (--target).\n[defaults]\ntransport = \"{transport}\"\n");
         for m in &self.meters {
@@ -201,6 +210,26 @@ impl Fleet {
                     c.sap,
                     c.password.as_deref().unwrap_or_default()
                 ));
+            }
+            // And the HLS-GMAC client, with the fleet's keys (the head-end's own system title
+            // is its choice; this one names meterfleet's).
+            let hls = m.plan.profile.clients.iter().find(|c| {
+                c.authentication == crate::profile::ClientAuth::HlsGmac
+                    && c.rights != crate::profile::Rights::ReadOnly
+            });
+            if let Some(c) = hls {
+                let keys = crate::meter::MeterKeys::default().keys;
+                out.push_str(&format!(
+                    "hls = {{ client = {}, system_title = \"{}\", encryption_key = \"{}\", authentication_key = \"{}\" }}\n",
+                    c.sap,
+                    hex(b"MFHEADEN"),
+                    hex(&keys.encryption),
+                    hex(&keys.authentication)
+                ));
+            }
+            if let Some(line) = extra(&m.plan.profile) {
+                out.push_str(&line);
+                out.push('\n');
             }
         }
         out
@@ -253,6 +282,11 @@ pub async fn write_events(fleet: Arc<Fleet>, path: std::path::PathBuf) -> std::i
         file.flush()?;
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// Bytes in upper-case hex, as targets files write keys.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 #[cfg(test)]
