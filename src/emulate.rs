@@ -35,6 +35,10 @@ pub struct EmulateArgs {
     /// instead of one meter: every meter on its own loopback address (needs --trust-key).
     #[arg(long, requires = "trust_key")]
     scenario: Option<PathBuf>,
+    /// With --scenario: how the meters are reached, instead of the scenario's `addressing`:
+    /// own-address (loopback only), gateway or port-range (one address, a port per meter).
+    #[arg(long, requires = "scenario")]
+    addressing: Option<emulator::scenario::Addressing>,
     /// With --scenario: listen on this address instead of the scenario's `first_address`
     /// (port-range and gateway addressing; `0.0.0.0` for every interface).
     #[arg(long, requires = "scenario")]
@@ -73,7 +77,7 @@ const EXAMPLES: &str = "Examples:
   meterfleet emulate --listen 127.0.0.1:4059 --trust-key vendor.pub
   meterfleet emulate --listen 127.0.0.1:4061 --transport hdlc --profile quirky.toml --state-dir meter/
   meterfleet emulate --scenario default --trust-key vendor.pub --targets-out fleet.toml
-  meterfleet emulate --scenario pods.toml --trust-key vendor.pub --bind 0.0.0.0 --advertise 192.0.2.7 --control-token \"$TOKEN\"";
+  meterfleet emulate --scenario default --trust-key vendor.pub --addressing port-range --bind 0.0.0.0 --advertise 192.0.2.7 --control-token \"$TOKEN\"";
 
 /// Runs the meter; fails with a message naming the file or address that is wrong.
 pub fn run(args: EmulateArgs) -> ExitCode {
@@ -156,7 +160,7 @@ fn start(args: EmulateArgs) -> Result<(), String> {
 /// Runs every meter of a scenario until interrupted.
 fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String> {
     let scenario = emulator::scenario::Scenario::find(path)
-        .and_then(|s| s.with_reach(args.bind, args.advertise.clone()))
+        .and_then(|s| s.with_reach(args.addressing, args.bind, args.advertise.clone()))
         .map_err(|e| e.to_string())?;
     let trusted =
         crate::image_cmd::load_verifying_key(args.trust_key.as_deref().expect("clap requires it"))?;

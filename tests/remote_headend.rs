@@ -54,6 +54,16 @@ impl OtherHost {
     }
 }
 
+/// A process killed when dropped, so that a failed assertion leaves nothing running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for OtherHost {
     fn drop(&mut self) {
         run("ip", &["netns", "del", &self.namespace]);
@@ -74,28 +84,24 @@ fn a_head_end_on_another_host_upgrades_a_port_range_fleet_at_its_advertised_addr
     let scenario = dir.path().join("pods.toml");
     std::fs::write(
         &scenario,
-        "name = \"pods\"\nseed = 3\naddressing = \"port-range\"\nport = 47100\ntime_scale = 20\n\
+        "name = \"pods\"\nseed = 3\nport = 47100\ntime_scale = 20\n\
          [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
          [[population]]\nname = \"pod\"\ncount = 3\n",
     )
     .unwrap();
     let targets = dir.path().join("fleet.toml");
-    let mut fleet = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+    let fleet = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
         .args(["emulate", "--scenario"])
         .arg(&scenario)
         .arg("--trust-key")
         .arg(&key)
-        .args([
-            "--bind",
-            "10.231.7.1",
-            "--control",
-            "127.0.0.1:0",
-            "--targets-out",
-        ])
+        .args(["--addressing", "port-range", "--bind", "10.231.7.1"])
+        .args(["--control", "127.0.0.1:0", "--targets-out"])
         .arg(&targets)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(Running)
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !targets.exists() && Instant::now() < deadline {
@@ -125,8 +131,7 @@ fn a_head_end_on_another_host_upgrades_a_port_range_fleet_at_its_advertised_addr
         .arg(&image)
         .output()
         .unwrap();
-    let _ = fleet.kill();
-    let _ = fleet.wait();
+    drop(fleet);
     let stdout = common::text(&out.stdout);
     assert!(
         out.status.success(),

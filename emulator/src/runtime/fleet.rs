@@ -24,6 +24,8 @@ pub struct Fleet {
     pub meters: Vec<FleetMeter>,
     /// How they frame their APDUs.
     pub transport: Transport,
+    /// The vendor key images must be signed with (doomed meters trust another).
+    pub trusted: VerifyingKey,
     /// The listeners' tasks, stopped when the fleet is dropped.
     servers: Vec<tokio::task::AbortHandle>,
 }
@@ -171,6 +173,7 @@ pub async fn start(
     Ok(Fleet {
         meters,
         transport: scenario.transport,
+        trusted,
         servers,
     })
 }
@@ -188,7 +191,8 @@ impl Fleet {
         extra: impl Fn(&crate::profile::MeterProfile) -> Option<String>,
     ) -> String {
         let transport = self.transport.name();
-        let mut out = format!("# Written by meterfleet emulate: the targets file `upgrade` and `conform` read (--target).\n[defaults]\ntransport = \"{transport}\"\n");
+        let key = hex(&self.trusted.to_encoded_point(false).to_bytes());
+        let mut out = format!("# Written by meterfleet emulate: the targets file `upgrade` and `conform` read (--target).\n# Images must be signed (ECDSA P-256) with the vendor key whose public key, SEC1 uncompressed, is\n# {key}\n[defaults]\ntransport = \"{transport}\"\n");
         for m in &self.meters {
             out.push_str(&format!(
                 "\n[[meter]]\nname = \"{}\"\naddress = \"{}\"\n",

@@ -70,6 +70,22 @@ pub enum Addressing {
     PortRange,
 }
 
+impl std::str::FromStr for Addressing {
+    type Err = String;
+
+    /// The names scenario files use: `own-address`, `gateway`, `port-range`.
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "own-address" => Ok(Addressing::OwnAddress),
+            "gateway" => Ok(Addressing::Gateway),
+            "port-range" => Ok(Addressing::PortRange),
+            other => Err(format!(
+                "`{other}` is not an addressing: own-address, gateway or port-range"
+            )),
+        }
+    }
+}
+
 /// The most meters behind one gateway (wPorts 1..=16,000 stay clear of broadcast addresses).
 pub const GATEWAY_MAX_METERS: u32 = 16_000;
 
@@ -258,13 +274,18 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// The scenario listening on `bind` and advertising `advertise` instead of its own, as
-    /// `emulate --bind --advertise` ask; checked again as a whole.
+    /// The scenario addressed as `addressing`, listening on `bind` and advertising
+    /// `advertise` instead of its own, as `emulate --addressing --bind --advertise` ask;
+    /// checked again as a whole.
     pub fn with_reach(
         mut self,
+        addressing: Option<Addressing>,
         bind: Option<Ipv4Addr>,
         advertise: Option<String>,
     ) -> Result<Self, ScenarioError> {
+        if let Some(addressing) = addressing {
+            self.addressing = addressing;
+        }
         if let Some(bind) = bind {
             self.first_address = bind;
         }
@@ -690,8 +711,9 @@ faults = { lose_block = 0.05, power_cut = 0.2, untrusted_key = 0.1, verify_ms = 
         assert_eq!(plans[2].address.to_string(), "0.0.0.0:40002");
         assert_eq!(plans[2].advertised, "meters.example:40002");
         let moved = scenario
-            .with_reach(Some("10.1.2.3".parse().unwrap()), None)
+            .with_reach(None, Some("10.1.2.3".parse().unwrap()), None)
             .unwrap();
+        assert_eq!("port-range".parse(), Ok(Addressing::PortRange));
         assert_eq!(moved.meters()[1].address.to_string(), "10.1.2.3:40001");
         let full = Scenario::from_toml(
             &SMALL.replace(

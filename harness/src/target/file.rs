@@ -31,6 +31,7 @@
 //! image_identifier = "VENDOR-APP"  # the identifier the meter requires at initiate
 //! pad_last_block = false           # true: the last block is zero-padded to the block size
 //! locked_parts = [0]               # firmware parts the meter refuses to upgrade
+//! status_after_activation = 6      # and the judged options of `statement::OPTIONS`
 //!
 //! [[meter]]
 //! name = "meter-0001"              # optional; the address by default
