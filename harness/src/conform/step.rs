@@ -841,6 +841,35 @@ mod tests {
         assert!(reply_pattern("C701").is_err());
     }
 
+    fn step(text: &str) -> Result<Step, String> {
+        let spec: StepSpec = toml::from_str(text).map_err(|e| e.to_string())?;
+        validate_step(spec, 1)
+    }
+
+    #[test]
+    fn a_declared_option_and_its_meanings_are_checked() {
+        let ok = step(
+            "get = \"image_transfer_enabled\"\ndeclares = \"enabled_by_default\"\nexpect = { type = \"boolean\" }",
+        )
+        .unwrap();
+        assert_eq!(ok.declares.as_deref(), Some("enabled_by_default"));
+        let unknown = step("get = \"image_transfer_enabled\"\ndeclares = \"colour\"").unwrap_err();
+        assert!(
+            unknown.starts_with("declares: `colour` is not a statement option"),
+            "{unknown}"
+        );
+        let wrong = step(
+            "verify = {}\ndeclares = \"verification\"\nexpect = { any_of = [{ status = 3, means = \"quick\" }, { status = 4, means = \"synchronous\" }] }",
+        )
+        .unwrap_err();
+        assert!(
+            wrong.starts_with("expect.any_of[0].means: expected one of"),
+            "{wrong}"
+        );
+        let stray = step("verify = {}\nexpect = { status = 3, means = true }").unwrap_err();
+        assert!(stray.contains("only in a step that `declares`"), "{stray}");
+    }
+
     #[test]
     fn conformance_names_map_to_bits() {
         assert_eq!(
