@@ -104,6 +104,15 @@ async fn the_control_endpoint_lists_shows_reboots_and_counts() {
         .await
         .starts_with("HTTP/1.1 404"));
 
+    // DNS rebinding: a page that made evil.example resolve to the endpoint sends its own Host.
+    let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
+    let rebound = "POST /meters/c-00003/reboot HTTP/1.1\r\nHost: evil.example\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    s.write_all(rebound.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    assert!(!fleet.meters[2].host.with_meter(|m| m.is_offline()));
+
     let reboot = http(address, "POST", "/meters/c-00003/reboot").await;
     assert!(reboot.starts_with("HTTP/1.1 202"), "{reboot}");
     assert!(fleet.meters[2].host.with_meter(|m| m.is_offline()));
@@ -193,13 +202,13 @@ async fn no_page_in_a_browser_and_no_one_without_the_token_changes_a_meter() {
     let no_token = reboot(json.to_string()).await;
     assert!(no_token.starts_with("HTTP/1.1 401"), "{no_token}");
     assert!(!fleet.meters[0].host.with_meter(|m| m.is_offline()));
-    // DNS rebinding: the right everything, but a Host that is not the endpoint's.
+    // With the token, a head-end may name the endpoint as it reaches it.
     let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
-    let rebound = format!("POST /meters/g-00001/reboot HTTP/1.1\r\nHost: evil.example\r\n{json}{bearer}Connection: close\r\nContent-Length: 0\r\n\r\n");
-    s.write_all(rebound.as_bytes()).await.unwrap();
+    let named = format!("POST /meters/g-00001/faults HTTP/1.1\r\nHost: fleet.example:9059\r\n{json}{bearer}Connection: close\r\nContent-Length: 2\r\n\r\n{{}}");
+    s.write_all(named.as_bytes()).await.unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
-    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    assert!(out.starts_with("HTTP/1.1 202"), "{out}");
     // Reads need nothing; the right change goes through.
     assert!(http(address, "GET", "/meters")
         .await

@@ -14,9 +14,10 @@
 //! time, and the text format is four kinds of line, so a metrics library would add nothing.
 //!
 //! A request that changes something (POST, PUT) is accepted only with a JSON or TOML content
-//! type, a Host header naming the endpoint and no foreign Origin, so that no page in a browser
-//! can reach it across sites or through DNS rebinding; and, when the endpoint has a token (it
-//! must, on any address but loopback), with `Authorization: Bearer TOKEN`.
+//! type and no foreign Origin, so that no page in a browser can send it across sites; then
+//! either with `Authorization: Bearer TOKEN`, when the endpoint has a token (it must, on any
+//! address but loopback), or, without one, with a Host header naming the endpoint, so that a
+//! page cannot reach it through DNS rebinding either.
 
 use crate::fleet::{Fleet, FleetMeter};
 use crate::net::host::now_ms;
@@ -32,8 +33,8 @@ use std::sync::Arc;
 /// Who may change the fleet through the endpoint.
 #[derive(Debug, Clone)]
 pub struct Guard {
-    /// The names a request's Host header may give: the endpoint's address, and
-    /// `localhost:PORT` on loopback.
+    /// The names a request's Host header may give when there is no token: the endpoint's
+    /// address, and `localhost:PORT` on loopback.
     hosts: Vec<String>,
     /// The bearer token every changing request must carry, if any.
     token: Option<String>,
@@ -78,7 +79,9 @@ impl Guard {
         use axum::http::header;
         let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
         let host = text(header::HOST).unwrap_or("");
-        if !self.hosts.iter().any(|h| h == host) {
+        // With a token, the token guards (head-ends name the endpoint as they reach it: an
+        // address, a DNS name, a Kubernetes service); without, the Host must be the endpoint.
+        if self.token.is_none() && !self.hosts.iter().any(|h| h == host) {
             return Err((
                 StatusCode::FORBIDDEN,
                 "the Host header does not name this endpoint\n",
