@@ -116,3 +116,21 @@ async fn a_careless_head_end_trips_exactly_the_rules_its_habits_break() {
         "block 0 of 100 bytes; image_block_size is 200"
     );
 }
+
+#[tokio::test]
+async fn connecting_again_and_again_into_a_reboot_is_a_storm() {
+    let (host, target) = judged_meter().await;
+    host.with_meter(|m| m.reboot(emulator::net::host::now_ms(), 5_000));
+    // A head-end that retries every 50 ms instead of backing off.
+    for _ in 0..8 {
+        let _ = tokio::net::TcpStream::connect(target.address).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let judged = verdict(&host);
+    assert_eq!(
+        judged.broken(),
+        [rule::RECONNECT_STORM],
+        "{}",
+        judged.render()
+    );
+}

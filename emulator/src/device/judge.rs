@@ -28,7 +28,7 @@ pub mod rule {
     pub const STATUS_POLLED_TOO_FAST: &str = "status-polled-too-fast";
     /// A verified image activated without reading attribute 7.
     pub const ACTIVATE_WITHOUT_INFO: &str = "activate-without-info";
-    /// Requests sent into a reboot.
+    /// Attempts into a reboot without backing off.
     pub const RECONNECT_STORM: &str = "reconnect-storm";
     /// A connection closed with its association open.
     pub const ASSOCIATION_NOT_RELEASED: &str = "association-not-released";
@@ -57,8 +57,12 @@ pub mod rule {
 
 /// The most image_transfer_status reads a second the `status-polled-too-fast` rule allows.
 pub const MAX_STATUS_READS_PER_SECOND: usize = 10;
-/// The most requests into one reboot the `reconnect-storm` rule allows.
-pub const MAX_REQUESTS_INTO_A_REBOOT: u32 = 3;
+/// The most attempts (connections or requests) into a reboot within [`STORM_WINDOW_MS`] the
+/// `reconnect-storm` rule allows: a backoff from 100 ms doubling makes 5 in its first two
+/// seconds, a fixed retry every 250 ms makes 8.
+pub const STORM_ATTEMPTS: usize = 5;
+/// The window of the `reconnect-storm` rule, in milliseconds.
+pub const STORM_WINDOW_MS: u64 = 2_000;
 /// The occurrences of a rule a meter keeps (the first ones).
 const KEPT: usize = 3;
 
@@ -173,7 +177,8 @@ pub struct Judge {
     /// Attribute 7 was read since the last successful verification.
     info_read: bool,
     status_reads: VecDeque<u64>,
-    requests_into_reboot: u32,
+    /// Attempts into the current reboot within the last [`STORM_WINDOW_MS`].
+    attempts_into_reboot: VecDeque<u64>,
     /// The connection of the last initiate or block.
     transfer_connection: Option<u64>,
 }
@@ -320,21 +325,32 @@ impl Judge {
         }
     }
 
-    /// A request came while the meter reboots.
-    pub fn request_into_reboot(&mut self, now_ms: u64) {
-        self.requests_into_reboot += 1;
-        if self.requests_into_reboot == MAX_REQUESTS_INTO_A_REBOOT + 1 {
+    /// A connection or a request came while the meter reboots.
+    pub fn attempt_into_reboot(&mut self, now_ms: u64) {
+        let recent = &mut self.attempts_into_reboot;
+        recent.push_back(now_ms);
+        while recent
+            .front()
+            .is_some_and(|t| now_ms.saturating_sub(*t) >= STORM_WINDOW_MS)
+        {
+            recent.pop_front();
+        }
+        if recent.len() > STORM_ATTEMPTS {
+            recent.clear();
             self.broke(
                 rule::RECONNECT_STORM,
                 now_ms,
-                format!("more than {MAX_REQUESTS_INTO_A_REBOOT} requests into one reboot"),
+                format!(
+                    "more than {STORM_ATTEMPTS} attempts within {} s while the meter reboots",
+                    STORM_WINDOW_MS / 1000
+                ),
             );
         }
     }
 
     /// The meter is back from a reboot.
     pub fn back_online(&mut self) {
-        self.requests_into_reboot = 0;
+        self.attempts_into_reboot.clear();
     }
 
     /// A connection closed with its association still open.
@@ -568,8 +584,17 @@ mod tests {
         }
         j.observe(200, 2, Seen::Verify, &view(S::VerificationInitiated, 5));
         j.observe(300, 2, Seen::Activate, &view(S::VerificationSuccessful, 5));
-        for _ in 0..4 {
-            j.request_into_reboot(400);
+        // A backoff from 100 ms, doubling, then a fixed retry every 250 ms.
+        for t in [400, 500, 700, 1100, 1900, 3500] {
+            j.attempt_into_reboot(t);
+        }
+        assert!(
+            j.findings().get(rule::RECONNECT_STORM).is_none(),
+            "backing off"
+        );
+        j.back_online();
+        for t in 0..8 {
+            j.attempt_into_reboot(5000 + 250 * t);
         }
         let broken: Vec<&str> = j.findings().keys().copied().collect();
         assert_eq!(

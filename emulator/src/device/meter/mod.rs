@@ -295,6 +295,14 @@ impl Meter {
         }
     }
 
+    /// A connection or a request came while the meter reboots (the edge closes such a
+    /// connection at once): the judge counts it.
+    pub fn attempt_while_offline(&mut self, now_ms: u64) {
+        if let Some(j) = &mut self.judge {
+            j.attempt_into_reboot(now_ms);
+        }
+    }
+
     /// How many associations are open (one per associated connection).
     pub fn associations(&self) -> usize {
         self.sessions.len()
@@ -459,9 +467,7 @@ impl Meter {
 
     fn handle_request(&mut self, now_ms: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
         if self.offline_until_ms.is_some() {
-            if let Some(j) = &mut self.judge {
-                j.request_into_reboot(now_ms);
-            }
+            self.attempt_while_offline(now_ms);
             return None;
         }
         let injection = self.faults.on_request();

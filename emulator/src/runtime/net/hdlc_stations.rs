@@ -176,6 +176,7 @@ fn station_for<'a>(
         }
     }
     if host.offline() {
+        host.with_meter(|m| m.attempt_while_offline(super::host::now_ms()));
         return None;
     }
     Some(

@@ -79,6 +79,7 @@ pub async fn serve_in_fleet(
         };
         if host.offline() {
             // A rebooting meter does not answer: the connection is closed at once.
+            host.with_meter(|m| m.attempt_while_offline(now_ms()));
             drop(stream);
             continue;
         }
