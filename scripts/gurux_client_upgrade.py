@@ -71,8 +71,11 @@ class Session:
         reply = self.request(self.client.read(obj, attribute))
         return self.client.updateValue(obj, attribute, reply.value)
 
-    def close(self):
+    def close(self, release=True):
+        """Releases the association (unless the meter is known to be gone), then closes."""
         try:
+            if release:
+                self.request(self.client.releaseRequest())
             if self.hdlc:
                 self.request(self.client.disconnectRequest())
         except Exception:  # the meter may already be gone
@@ -81,7 +84,8 @@ class Session:
 
 
 def reconnect(args, deadline):
-    """Connects again once the meter is back from its reboot."""
+    """Connects again once the meter is back from its reboot, backing off from 0.1 s."""
+    pause = 0.1
     while True:
         try:
             s = Session(args)
@@ -90,7 +94,8 @@ def reconnect(args, deadline):
         except (OSError, ConnectionError, GXDLMSException, ValueError):
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.3)
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 def main():
@@ -136,7 +141,7 @@ def main():
         out["activate_replied"] = True
     except (ConnectionError, socket.timeout, OSError):
         out["activate_replied"] = False  # meters often reboot without answering
-    s.close()
+    s.close(release=False)  # the meter is rebooting into the new image
 
     s = reconnect(args, time.monotonic() + 30)
     fw = GXDLMSData("1.%d.0.2.0.255" % args.part)

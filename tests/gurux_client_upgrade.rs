@@ -86,10 +86,6 @@ fn gurux_client_upgrades_the_emulated_meter() {
             .filter(|r| r["count"] != 0)
             .map(|r| r["id"].as_str().unwrap())
             .collect();
-        assert_eq!(
-            broken,
-            ["reconnect-storm", "association-not-released"],
-            "{case}: {judged}"
-        );
+        assert!(broken.is_empty(), "{case}: {judged}");
     }
 }
