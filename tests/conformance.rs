@@ -11,6 +11,21 @@ fn conform(args: &[&str]) -> Output {
     output_in(&root(), &[&["conform"], args].concat())
 }
 
+/// Writes a targets file at `target` for the emulated meter on `port` whose statement is the
+/// TOML `statement`, and runs `conform` on it as the management client with `args`.
+fn conform_declaring(
+    target: &std::path::Path,
+    port: u16,
+    statement: &str,
+    args: &[&str],
+) -> Output {
+    let file =
+        format!("[[meter]]\naddress = \"127.0.0.1:{port}\"\n[meter.statement]\n{statement}\n");
+    std::fs::write(target, file).unwrap();
+    let target = target.to_str().unwrap();
+    conform(&[&["--password", "12345678", "--target", target], args].concat())
+}
+
 #[test]
 fn the_matrix_catches_every_quirk_by_design_and_finds_every_variant_clean() {
     let out = conform(&["--matrix"]);
@@ -445,24 +460,9 @@ fn a_meter_that_contradicts_its_statement_fails_and_one_that_keeps_it_passes() {
     let meter = Emulator::start(&["--profile", profile.to_str().unwrap()]);
     let target = dir.path().join("bench.toml");
     let run = |declared: &str| {
-        std::fs::write(
-            &target,
-            format!(
-                "[[meter]]\naddress = \"127.0.0.1:{}\"\nstatement = {{ image_identifier = \"{declared}\" }}\n",
-                meter.port
-            ),
-        )
-        .unwrap();
-        conform(&[
-            "--password",
-            "12345678",
-            "--target",
-            target.to_str().unwrap(),
-            "--allow",
-            "transfer",
-            "--case",
-            "it-initiate-status-1",
-        ])
+        let statement = format!("image_identifier = \"{declared}\"");
+        let args = ["--allow", "transfer", "--case", "it-initiate-status-1"];
+        conform_declaring(&target, meter.port, &statement, &args)
     };
     let kept = run("VENDOR-Y");
     assert!(kept.status.success(), "{}", text(&kept.stdout));
@@ -482,26 +482,15 @@ fn a_declared_option_the_meter_contradicts_fails_an_info_case_and_the_run_writes
     let target = dir.path().join("bench.toml");
     let observed = dir.path().join("observed.toml");
     let run = |statement: &str| {
-        std::fs::write(
-            &target,
-            format!(
-                "[[meter]]\naddress = \"127.0.0.1:{}\"\n[meter.statement]\n{statement}\n",
-                meter.port
-            ),
-        )
-        .unwrap();
-        conform(&[
-            "--password",
-            "12345678",
-            "--target",
-            target.to_str().unwrap(),
+        let args = [
             "--allow",
             "write",
             "--case",
             "it-attr2-block-size-read-only",
             "--statement-out",
             observed.to_str().unwrap(),
-        ])
+        ];
+        conform_declaring(&target, meter.port, statement, &args)
     };
     // The emulated meter refuses to write its block size.
     let kept = run("block_size_writable = false");

@@ -42,12 +42,33 @@ async fn send_with(
     body: &str,
     headers: &str,
 ) -> String {
-    let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost:{}\r\n{headers}Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
         address.port(),
         body.len()
     );
+    raw(address, &request).await
+}
+
+/// A fleet of `scenario` (TOML) with its control endpoint on a free loopback port, guarded
+/// by `token` if given.
+async fn started(
+    scenario: &str,
+    token: Option<&str>,
+) -> (Arc<emulator::fleet::Fleet>, std::net::SocketAddr) {
+    let scenario = Scenario::from_toml(scenario, "test").unwrap();
+    let key = *SigningKey::from_slice(&[9; 32]).unwrap().verifying_key();
+    let fleet = Arc::new(emulator::fleet::start(&scenario, key, key).await.unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let guard = emulator::control::Guard::new(address, token.map(str::to_string)).unwrap();
+    tokio::spawn(emulator::control::serve(listener, fleet.clone(), guard));
+    (fleet, address)
+}
+
+/// Sends `request` as it is and returns the whole answer.
+async fn raw(address: std::net::SocketAddr, request: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
     s.write_all(request.as_bytes()).await.unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
@@ -56,17 +77,11 @@ async fn send_with(
 
 #[tokio::test]
 async fn the_control_endpoint_lists_shows_reboots_and_counts() {
-    let scenario = Scenario::from_toml(
+    let (fleet, address) = started(
         "name = \"ctl\"\nseed = 5\nfirst_address = \"127.3.0.1\"\n[image]\npart = 1\nversion = \"V\"\nsize = 1000\n[[population]]\nname = \"c\"\ncount = 3\nfaults = { lose_block = 1.0 }\n",
-        "test",
+        None,
     )
-    .unwrap();
-    let key = *SigningKey::from_slice(&[9; 32]).unwrap().verifying_key();
-    let fleet = Arc::new(emulator::fleet::start(&scenario, key, key).await.unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let guard = emulator::control::Guard::new(address, None).unwrap();
-    tokio::spawn(emulator::control::serve(listener, fleet.clone(), guard));
+    .await;
 
     let metrics = http(address, "GET", "/metrics").await;
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
@@ -105,11 +120,8 @@ async fn the_control_endpoint_lists_shows_reboots_and_counts() {
         .starts_with("HTTP/1.1 404"));
 
     // DNS rebinding: a page that made evil.example resolve to the endpoint sends its own Host.
-    let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
     let rebound = "POST /meters/c-00003/reboot HTTP/1.1\r\nHost: evil.example\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-    s.write_all(rebound.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
+    let out = raw(address, rebound).await;
     assert!(out.starts_with("HTTP/1.1 403"), "{out}");
     assert!(!fleet.meters[2].host.with_meter(|m| m.is_offline()));
 
@@ -177,18 +189,12 @@ async fn the_control_endpoint_lists_shows_reboots_and_counts() {
 
 #[tokio::test]
 async fn no_page_in_a_browser_and_no_one_without_the_token_changes_a_meter() {
-    let scenario = Scenario::from_toml(
-        "name = \"guard\"\nseed = 5\nfirst_address = \"127.3.1.1\"\n[image]\npart = 1\nversion = \"V\"\nsize = 1000\n[[population]]\nname = \"g\"\ncount = 1\n",
-        "test",
-    )
-    .unwrap();
-    let key = *SigningKey::from_slice(&[9; 32]).unwrap().verifying_key();
-    let fleet = Arc::new(emulator::fleet::start(&scenario, key, key).await.unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
     let token = "a-token-of-sixteen-chars";
-    let guard = emulator::control::Guard::new(address, Some(token.into())).unwrap();
-    tokio::spawn(emulator::control::serve(listener, fleet.clone(), guard));
+    let (fleet, address) = started(
+        "name = \"guard\"\nseed = 5\nfirst_address = \"127.3.1.1\"\n[image]\npart = 1\nversion = \"V\"\nsize = 1000\n[[population]]\nname = \"g\"\ncount = 1\n",
+        Some(token),
+    )
+    .await;
     let reboot = |headers: String| async move {
         send_with(address, "POST", "/meters/g-00001/reboot", "", &headers).await
     };
@@ -203,11 +209,8 @@ async fn no_page_in_a_browser_and_no_one_without_the_token_changes_a_meter() {
     assert!(no_token.starts_with("HTTP/1.1 401"), "{no_token}");
     assert!(!fleet.meters[0].host.with_meter(|m| m.is_offline()));
     // With the token, a head-end may name the endpoint as it reaches it.
-    let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
     let named = format!("POST /meters/g-00001/faults HTTP/1.1\r\nHost: fleet.example:9059\r\n{json}{bearer}Connection: close\r\nContent-Length: 2\r\n\r\n{{}}");
-    s.write_all(named.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
+    let out = raw(address, &named).await;
     assert!(out.starts_with("HTTP/1.1 202"), "{out}");
     // Reads need nothing; the right change goes through.
     assert!(http(address, "GET", "/meters")
