@@ -83,8 +83,25 @@ async fn the_control_endpoint_lists_shows_reboots_and_counts() {
     )
     .await;
 
+    // A head-end that drops its connection with the association open.
+    let meter = harness::target::Target::new(
+        "127.3.0.1:4059".parse().unwrap(),
+        harness::target::Transport::Wrapper,
+    );
+    drop(
+        harness::session::Session::open(&meter, false)
+            .await
+            .unwrap(),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
     let metrics = http(address, "GET", "/metrics").await;
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains("meterfleet_judge_findings_total{rule=\"association-not-released\"} 1")
+            && metrics.contains("meterfleet_judge_findings_total{rule=\"block-size\"} 0"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("meterfleet_meters{status=\"0\"} 3"),
         "{metrics}"

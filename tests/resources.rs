@@ -74,6 +74,48 @@ async fn connections_beyond_the_meter_s_limit_are_closed_and_a_place_comes_back(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_association_over_the_meters_limit_waits_or_is_reset_as_the_profile_says() {
+    use harness::session::Session;
+    use harness::target::{Target, Transport};
+    let dir = tempfile::tempdir().unwrap();
+    for (transport, name) in [(Transport::Wrapper, "wrapper"), (Transport::Hdlc, "hdlc")] {
+        for excess in ["wait", "reset"] {
+            let profile = dir.path().join(format!("{name}-{excess}.toml"));
+            std::fs::write(
+                &profile,
+                format!("max_associations = 1\nexcess_association = \"{excess}\"\n"),
+            )
+            .unwrap();
+            let meter =
+                Emulator::start(&["--transport", name, "--profile", profile.to_str().unwrap()]);
+            let mut target = Target::new(
+                format!("127.0.0.1:{}", meter.port).parse().unwrap(),
+                transport,
+            );
+            target.request_timeout = Duration::from_secs(10);
+            let first = Session::open(&target, false).await.unwrap();
+            let second = tokio::spawn({
+                let target = target.clone();
+                async move { Session::open(&target, false).await }
+            });
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if excess == "reset" {
+                assert!(second.is_finished(), "{name}: reset at once");
+                assert!(second.await.unwrap().is_err(), "{name}: refused");
+                continue;
+            }
+            assert!(!second.is_finished(), "{name}: the second AARQ waits");
+            first.close().await;
+            let second = tokio::time::timeout(Duration::from_secs(5), second)
+                .await
+                .expect("served once the first released")
+                .unwrap();
+            assert!(second.is_ok(), "{name}: {:?}", second.err());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_longer_than_the_pdu_size_is_answered_pdu_too_long_and_the_connection_goes_on() {
     use dlms::apdu::ExceptionResponse;
     use dlms::codec::Codec;

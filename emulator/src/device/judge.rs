@@ -14,6 +14,8 @@ pub mod rule {
     pub const BLOCK_SIZE: &str = "block-size";
     /// A block number at or past the block count.
     pub const BLOCK_PAST_COUNT: &str = "block-past-count";
+    /// A last block whose length makes an image of another size than initiated.
+    pub const IMAGE_SIZE_MISMATCH: &str = "image-size-mismatch";
     /// A block with no transfer initiated.
     pub const BLOCK_WITHOUT_TRANSFER: &str = "block-without-transfer";
     /// A block after a successful verification.
@@ -26,6 +28,8 @@ pub mod rule {
     pub const VERIFY_WHILE_VERIFYING: &str = "verify-while-verifying";
     /// More than [`super::MAX_STATUS_READS_PER_SECOND`] status reads in a second.
     pub const STATUS_POLLED_TOO_FAST: &str = "status-polled-too-fast";
+    /// An image not verified activated on a meter that does not verify implicitly.
+    pub const ACTIVATE_WITHOUT_VERIFY: &str = "activate-without-verify";
     /// A verified image activated without reading attribute 7.
     pub const ACTIVATE_WITHOUT_INFO: &str = "activate-without-info";
     /// Attempts into a reboot without backing off.
@@ -36,22 +40,27 @@ pub mod rule {
     pub const TOO_MANY_ASSOCIATIONS: &str = "too-many-associations";
     /// A plain request in a ciphered association.
     pub const UNCIPHERED_REQUEST: &str = "unciphered-request";
+    /// A confirmed request under the invoke-id of one still unanswered.
+    pub const INVOKE_ID_REUSED: &str = "invoke-id-reused";
 
     /// Every rule the judge detects, in catalogue order.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 16] = [
         BLOCK_SIZE,
         BLOCK_PAST_COUNT,
+        IMAGE_SIZE_MISMATCH,
         BLOCK_WITHOUT_TRANSFER,
         BLOCK_AFTER_VERIFY,
         VERIFY_WITHOUT_BITMAP,
         REINITIATE_INSTEAD_OF_RESUME,
         VERIFY_WHILE_VERIFYING,
         STATUS_POLLED_TOO_FAST,
+        ACTIVATE_WITHOUT_VERIFY,
         ACTIVATE_WITHOUT_INFO,
         RECONNECT_STORM,
         ASSOCIATION_NOT_RELEASED,
         TOO_MANY_ASSOCIATIONS,
         UNCIPHERED_REQUEST,
+        INVOKE_ID_REUSED,
     ];
 }
 
@@ -166,6 +175,9 @@ pub struct TransferView<'a> {
     pub block_count: u32,
     /// Blocks received.
     pub received: u32,
+    /// Whether image_activate verifies an image not yet verified (the standard says it does;
+    /// a meter with the `no-implicit-verify` quirk does not).
+    pub verifies_implicitly: bool,
 }
 
 /// One meter's judge.
@@ -265,6 +277,13 @@ impl Judge {
                 self.info_read = false;
             }
             Seen::Activate => {
+                if t.status == S::Initiated && !t.verifies_implicitly {
+                    self.broke(
+                        rule::ACTIVATE_WITHOUT_VERIFY,
+                        now_ms,
+                        "image_activate of an image never verified, on a meter that does not verify implicitly".into(),
+                    );
+                }
                 if t.status == S::VerificationSuccessful && !self.info_read {
                     self.broke(
                         rule::ACTIVATE_WITHOUT_INFO,
@@ -313,6 +332,18 @@ impl Judge {
         let block = t.block_size as usize;
         let last = number + 1 == t.block_count;
         let wrong = if last { len > block } else { len != block };
+        let rest = (t.size as usize).saturating_sub(number as usize * block);
+        if last && !wrong && len != rest && len != block {
+            // Neither the bytes left of the image initiated nor a block padded to full size.
+            self.broke(
+                rule::IMAGE_SIZE_MISMATCH,
+                now_ms,
+                format!(
+                    "last block {number} of {len} bytes; the {} bytes initiated leave {rest}",
+                    t.size
+                ),
+            );
+        }
         if wrong {
             self.broke(
                 rule::BLOCK_SIZE,
@@ -377,6 +408,16 @@ impl Judge {
             rule::UNCIPHERED_REQUEST,
             now_ms,
             format!("client {client_sap} sent a plain request in its ciphered association"),
+        );
+    }
+
+    /// A confirmed request under invoke-id `id`, sent while a request with the same id was
+    /// still unanswered on the connection.
+    pub fn invoke_id_reused(&mut self, now_ms: u64, client_sap: u16, id: u8) {
+        self.broke(
+            rule::INVOKE_ID_REUSED,
+            now_ms,
+            format!("client {client_sap} sent invoke-id {id} again before the reply to the first"),
         );
     }
 
@@ -510,6 +551,7 @@ mod tests {
             size: 1000,
             block_count: 5,
             received,
+            verifies_implicitly: true,
         }
     }
 
@@ -535,6 +577,12 @@ mod tests {
             };
             j.observe(n as u64, 1, block, &view(S::Initiated, n));
         }
+        // A last block padded to the full size is as legitimate as the bytes left.
+        let padded = Seen::Block {
+            number: 4,
+            len: 200,
+        };
+        j.observe(9, 1, padded, &view(S::Initiated, 5));
         j.observe(10, 1, Seen::Get(4), &view(S::Initiated, 5));
         j.observe(11, 1, Seen::Verify, &view(S::Initiated, 5));
         j.observe(12, 1, Seen::Get(7), &view(S::VerificationSuccessful, 5));
@@ -582,6 +630,21 @@ mod tests {
         for t in 0..12 {
             j.observe(100 + t, 2, Seen::Get(6), &view(S::VerificationInitiated, 5));
         }
+        j.observe(
+            150,
+            2,
+            Seen::Block {
+                number: 4,
+                len: 150,
+            },
+            &view(S::Initiated, 4),
+        );
+        let stubborn = TransferView {
+            verifies_implicitly: false,
+            ..view(S::Initiated, 5)
+        };
+        j.observe(160, 2, Seen::Activate, &stubborn);
+        j.invoke_id_reused(170, 1, 3);
         j.observe(200, 2, Seen::Verify, &view(S::VerificationInitiated, 5));
         j.observe(300, 2, Seen::Activate, &view(S::VerificationSuccessful, 5));
         // A backoff from 100 ms, doubling, then a fixed retry every 250 ms.
@@ -601,9 +664,12 @@ mod tests {
             broken,
             [
                 rule::ACTIVATE_WITHOUT_INFO,
+                rule::ACTIVATE_WITHOUT_VERIFY,
                 rule::BLOCK_PAST_COUNT,
                 rule::BLOCK_SIZE,
                 rule::BLOCK_WITHOUT_TRANSFER,
+                rule::IMAGE_SIZE_MISMATCH,
+                rule::INVOKE_ID_REUSED,
                 rule::RECONNECT_STORM,
                 rule::REINITIATE_INSTEAD_OF_RESUME,
                 rule::STATUS_POLLED_TOO_FAST,

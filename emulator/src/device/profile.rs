@@ -17,6 +17,22 @@ pub enum Reinitiate {
     ResumeIfSame,
 }
 
+/// What an AARQ over one of the meter's association limits gets (the standard bounds the
+/// associations a server holds but leaves the answer to the rest to the vendor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExcessAssociation {
+    /// An AARE rejected (transient, no reason given).
+    #[default]
+    Reject,
+    /// The connection is reset (behind a gateway: the meter drops its link and answers
+    /// nothing).
+    Reset,
+    /// The AARQ is held until an association ends, then served; after the inactivity
+    /// time-out it is rejected.
+    Wait,
+}
+
 /// Named vendor deviations from the Blue Book (docs/protocol.md#vendor-deviations). Each is a deliberate
 /// non-conformance that the harness must detect; what the standard leaves open is a [`Variant`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, PartialOrd, Ord)]
@@ -50,11 +66,14 @@ pub enum Quirk {
     /// An HLS association is served before the client has answered the challenge
     /// (reply_to_HLS_authentication): anyone who can send an AARQ gets the client's rights.
     ServesBeforeAuthentication,
+    /// image_activate of an image not yet verified answers other-reason instead of verifying
+    /// it as part of the activation.
+    NoImplicitVerify,
 }
 
 impl Quirk {
     /// Every quirk, in declaration order.
-    pub const ALL: [Quirk; 13] = [
+    pub const ALL: [Quirk; 14] = [
         Quirk::ReversedBitOrder,
         Quirk::BitStringLengthInBytes,
         Quirk::FirstNotTransferredIsLastPlusOne,
@@ -68,6 +87,7 @@ impl Quirk {
         Quirk::NoEnabledOrStatusChecks,
         Quirk::InvokeIdNotEchoed,
         Quirk::ServesBeforeAuthentication,
+        Quirk::NoImplicitVerify,
     ];
 
     /// The name profile files use (`reversed-bit-order`).
@@ -208,10 +228,13 @@ pub struct MeterProfile {
     pub inactivity_timeout_ms: u64,
     /// How many connections the meter serves at once; more are closed as they arrive.
     pub max_connections: u16,
-    /// How many associations one client SAP may hold at once, each on its own connection; 0
-    /// is no limit but `max_connections`. An AARQ over the limit gets an AARE rejected
-    /// (transient, no reason given).
+    /// How many associations the meter holds at once over all clients, each on its own
+    /// connection; 0 is no limit but `max_connections`.
+    pub max_associations: u16,
+    /// How many associations one client SAP may hold at once; 0 is no limit but the others.
     pub max_associations_per_client: u16,
+    /// What an AARQ over either limit gets.
+    pub excess_association: ExcessAssociation,
     /// image_transfer_status after the reboot into a new image: 6 (activation successful) or
     /// 0 (not initiated), as some deployments do.
     pub status_after_activation: u8,
@@ -251,7 +274,9 @@ impl Default for MeterProfile {
             reboot_ms: 2_000,
             inactivity_timeout_ms: 120_000,
             max_connections: 16,
+            max_associations: 0,
             max_associations_per_client: 0,
+            excess_association: ExcessAssociation::Reject,
             status_after_activation: 6,
             accept_opaque_images: false,
             default_part: 1,

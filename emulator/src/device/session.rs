@@ -68,6 +68,9 @@ pub struct Session {
     pub outgoing: Option<OutgoingBlocks>,
     /// A long request in progress.
     pub incoming: Option<IncomingBlocks>,
+    /// The invoke-ids (bit n for id n) of the confirmed requests answered since the edge last
+    /// delivered this connection's replies: requests the client has no answer to yet.
+    pub unanswered: u16,
 }
 
 /// The largest long request a meter assembles from blocks.

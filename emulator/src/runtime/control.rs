@@ -282,8 +282,14 @@ pub fn exposition(fleet: &Fleet) -> String {
     let (mut lost, mut cuts, mut power) = (0u64, 0u64, 0u64);
     let (mut busy, mut dropped, mut full) = (0u64, 0u64, 0u64);
     let mut link = crate::net::link_faults::LinkFaultStats::default();
+    let mut broken = [0u64; crate::judge::rule::ALL.len()];
     for m in &fleet.meters {
         m.host.with_meter(|meter| {
+            for (id, finding) in meter.judge().map(|j| j.findings()).into_iter().flatten() {
+                if let Some(i) = crate::judge::rule::ALL.iter().position(|r| r == id) {
+                    broken[i] += finding.count;
+                }
+            }
             by_status[meter.state().transfer.status.value() as usize] += 1;
             offline += u64::from(meter.is_offline());
             let s = meter.stats();
@@ -307,43 +313,41 @@ pub fn exposition(fleet: &Fleet) -> String {
         link.half_open += l.half_open;
     }
     let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, v) in samples {
-            let _ = writeln!(out, "{name}{labels} {v}");
-        }
-    };
     let status: Vec<(String, u64)> = by_status
         .iter()
         .enumerate()
         .map(|(i, n)| (format!("{{status=\"{i}\"}}"), *n))
         .collect();
-    let status: Vec<(&str, u64)> = status.iter().map(|(l, n)| (l.as_str(), *n)).collect();
     family(
+        &mut out,
         "meterfleet_meters",
         "gauge",
         "Meters by image_transfer_status.",
         &status,
     );
     family(
+        &mut out,
         "meterfleet_meters_offline",
         "gauge",
         "Meters rebooting now.",
         &[("", offline)],
     );
     family(
+        &mut out,
         "meterfleet_blocks_received_total",
         "counter",
         "Image blocks stored by the meters.",
         &[("", blocks)],
     );
     family(
+        &mut out,
         "meterfleet_reboots_total",
         "counter",
         "Meter reboots, activations included.",
         &[("", reboots)],
     );
     family(
+        &mut out,
         "meterfleet_activations_total",
         "counter",
         "Activations by result.",
@@ -353,6 +357,7 @@ pub fn exposition(fleet: &Fleet) -> String {
         ],
     );
     family(
+        &mut out,
         "meterfleet_faults_injected_total",
         "counter",
         "Faults injected, by kind.",
@@ -371,7 +376,33 @@ pub fn exposition(fleet: &Fleet) -> String {
             ("{kind=\"connection_half_open\"}", link.half_open),
         ],
     );
+    let judged: Vec<(String, u64)> = crate::judge::rule::ALL
+        .iter()
+        .zip(broken)
+        .map(|(rule, n)| (format!("{{rule=\"{rule}\"}}"), n))
+        .collect();
+    family(
+        &mut out,
+        "meterfleet_judge_findings_total",
+        "counter",
+        "Times the head-ends broke each rule of the judge, over the fleet.",
+        &judged,
+    );
     out
+}
+
+/// Appends one metric family to `out`: its HELP and TYPE lines, then a sample per label set.
+fn family<L: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: &[(L, u64)],
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, v) in samples {
+        let _ = writeln!(out, "{name}{labels} {v}");
+    }
 }
 
 async fn metrics(State(fleet): State<Arc<Fleet>>) -> impl IntoResponse {

@@ -9,7 +9,7 @@ use crate::cosem::{self, association_ln::AssociationView, Env, Kind, MethodOutco
 use crate::events::EventCode;
 use crate::faults::{FaultState, Injection};
 use crate::journal::BlockJournal;
-use crate::profile::{ClientAuth, MeterProfile, Quirk, Rights, Variant};
+use crate::profile::{ClientAuth, ExcessAssociation, MeterProfile, Quirk, Rights, Variant};
 use crate::session::{IncomingBlocks, IncomingTarget, OutgoingBlocks, Session, MAX_INCOMING};
 use crate::state::MeterState;
 use dlms::acse::{Aare, Aarq, AssociationResult, SourceDiagnostic};
@@ -83,6 +83,18 @@ pub enum MeterEvent {
     Online,
     /// Drop every connection now (an injected cut; the meter stays up).
     CutConnections,
+}
+
+/// What the edge does with a request before the meter handles it ([`Meter::admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Hand it to [`Meter::handle_apdu`].
+    Serve,
+    /// Reset the connection (an AARQ over a limit, on a meter that resets).
+    Reset,
+    /// Hold it until [`Meter::association_free`], or the inactivity time-out, then hand it
+    /// over (an AARQ over a limit, on a meter that makes it wait).
+    Wait,
 }
 
 /// What a meter counts for metrics (since it was created, across reboots).
@@ -295,12 +307,67 @@ impl Meter {
         }
     }
 
+    /// The edge has sent `connection` the replies to every request so far: none of them is
+    /// unanswered any more (requests read together, before their replies went out, are the
+    /// ones a client sent without waiting).
+    pub fn replies_delivered(&mut self, connection: ConnectionId) {
+        if let Some(session) = self.sessions.get_mut(&connection) {
+            session.unanswered = 0;
+        }
+    }
+
     /// A connection or a request came while the meter reboots (the edge closes such a
     /// connection at once): the judge counts it.
     pub fn attempt_while_offline(&mut self, now_ms: u64) {
         if let Some(j) = &mut self.judge {
             j.attempt_into_reboot(now_ms);
         }
+    }
+
+    /// What the edge does with `request` from `client_sap` on `connection` before handing it
+    /// to [`Meter::handle_apdu`]: an AARQ over an association limit is reset or held when the
+    /// profile says so (and the judge hears of it); anything else is served.
+    pub fn admit(
+        &mut self,
+        now_ms: u64,
+        connection: ConnectionId,
+        client_sap: u16,
+        request: &[u8],
+    ) -> Admission {
+        if request.first() != Some(&dlms::apdu::tag::AARQ) {
+            return Admission::Serve;
+        }
+        let Some(limit) = self.limit_reached(client_sap, connection) else {
+            return Admission::Serve;
+        };
+        let admission = match self.config.profile.excess_association {
+            ExcessAssociation::Reject => return Admission::Serve,
+            ExcessAssociation::Reset => Admission::Reset,
+            ExcessAssociation::Wait => Admission::Wait,
+        };
+        if let Some(j) = &mut self.judge {
+            j.over_the_limit(now_ms, client_sap, limit);
+        }
+        admission
+    }
+
+    /// True when an AARQ from `client_sap` on `connection` is within the association limits.
+    pub fn association_free(&self, connection: ConnectionId, client_sap: u16) -> bool {
+        self.limit_reached(client_sap, connection).is_none()
+    }
+
+    /// The association limit an AARQ from `client_sap` on `connection` would exceed, if any
+    /// (the connection's own association, which the AARQ replaces, does not count).
+    fn limit_reached(&self, client_sap: u16, connection: ConnectionId) -> Option<u16> {
+        let profile = &self.config.profile;
+        let others = || self.sessions.iter().filter(move |(c, _)| **c != connection);
+        let all = profile.max_associations;
+        if all > 0 && others().count() >= usize::from(all) {
+            return Some(all);
+        }
+        let per_client = profile.max_associations_per_client;
+        let held = others().filter(|(_, s)| s.client_sap == client_sap).count();
+        (per_client > 0 && held >= usize::from(per_client)).then_some(per_client)
     }
 
     /// How many associations are open (one per associated connection).
@@ -630,17 +697,14 @@ impl Meter {
         let Some(client) = self.config.profile.client(client_sap).cloned() else {
             return rejected(AssociationResult::RejectedPermanent);
         };
-        // This connection's own association (being replaced) does not count.
-        let limit = usize::from(self.config.profile.max_associations_per_client);
-        let held = self
-            .sessions
-            .values()
-            .filter(|s| s.client_sap == client_sap)
-            .count();
-        if limit > 0 && held >= limit {
+        // This connection's own association (being replaced) is not in `sessions`.
+        if let Some(limit) = self.limit_reached(client_sap, self.connection) {
             self.session = None;
-            if let Some(j) = &mut self.judge {
-                j.over_the_limit(now_ms, client_sap, limit as u16);
+            // Held or reset AARQs were judged when the edge asked (see `admit`).
+            if self.config.profile.excess_association == ExcessAssociation::Reject {
+                if let Some(j) = &mut self.judge {
+                    j.over_the_limit(now_ms, client_sap, limit);
+                }
             }
             return rejected(AssociationResult::RejectedTransient);
         }
@@ -697,6 +761,7 @@ impl Meter {
                 mechanism: aarq.mechanism.unwrap_or(0),
                 outgoing: None,
                 incoming: None,
+                unanswered: 0,
             }
         });
         accepted.aare
@@ -717,6 +782,9 @@ impl Meter {
 
     fn service(&mut self, now_ms: u64, apdu: Apdu<'_>) -> Option<Vec<u8>> {
         let unconfirmed = unconfirmed(&apdu);
+        if !unconfirmed {
+            self.note_pending(now_ms, &apdu);
+        }
         let refusal = self.busy_now.take().and_then(|r| busy_refusal(&apdu, r));
         let reply = match refusal {
             Some(refusal) => {
@@ -730,6 +798,27 @@ impl Meter {
             reply[2] = (reply[2] & 0xF0) | 0x01;
         }
         (!unconfirmed).then_some(reply)
+    }
+
+    /// Notes a confirmed request's invoke-id as unanswered until the edge delivers the
+    /// replies; the judge hears of an id sent again meanwhile.
+    fn note_pending(&mut self, now_ms: u64, apdu: &Apdu<'_>) {
+        let iip = match apdu {
+            Apdu::GetRequest(r) => r.iip(),
+            Apdu::SetRequest(r) => r.iip(),
+            Apdu::ActionRequest(r) => r.iip(),
+            _ => return,
+        };
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let bit = 1u16 << iip.id();
+        if session.unanswered & bit != 0 {
+            if let Some(j) = &mut self.judge {
+                j.invoke_id_reused(now_ms, session.client_sap, iip.id());
+            }
+        }
+        session.unanswered |= bit;
     }
 
     /// Carries out a GET, SET or ACTION and builds its reply.
@@ -1100,6 +1189,7 @@ impl Meter {
             size: t.size,
             block_count: t.block_count(),
             received: t.received.count_ones() as u32,
+            verifies_implicitly: !self.config.profile.has(Quirk::NoImplicitVerify),
         };
         judge.observe(now_ms, self.connection, seen, &view);
     }

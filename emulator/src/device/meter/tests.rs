@@ -417,6 +417,51 @@ fn a_client_over_its_association_limit_is_rejected_until_one_ends() {
     );
 }
 
+#[test]
+fn an_aarq_over_the_meters_limit_is_reset_or_held_as_the_profile_says() {
+    use crate::meter::Admission;
+    use crate::profile::ExcessAssociation;
+    let aarq = ClientSettings::default().aarq().to_bytes();
+    for (excess, expected) in [
+        (ExcessAssociation::Reject, Admission::Serve),
+        (ExcessAssociation::Reset, Admission::Reset),
+        (ExcessAssociation::Wait, Admission::Wait),
+    ] {
+        let profile = MeterProfile {
+            max_associations: 1,
+            excess_association: excess,
+            ..bench_profile()
+        };
+        let mut b = Bench::public(Meter::new(MeterConfig {
+            profile,
+            judge: true,
+            ..config()
+        }));
+        // Connection 0 holds the one association; an AARQ on it again replaces its own.
+        assert_eq!(b.meter.admit(T0, 0, 16, &aarq), Admission::Serve);
+        assert_eq!(b.meter.admit(T0, 1, 16, &aarq), expected, "{excess:?}");
+        assert_eq!(
+            b.meter.admit(T0, 1, 16, &[0xC0]),
+            Admission::Serve,
+            "not an AARQ"
+        );
+        assert!(
+            !b.meter.association_free(1, 1),
+            "the limit is over all clients"
+        );
+        let reply = b.meter.handle_apdu(T0, 1, 16, &aarq).unwrap();
+        assert_eq!(
+            Aare::decode(&reply).unwrap().result,
+            AssociationResult::RejectedTransient
+        );
+        let judged =
+            b.meter.judge().unwrap().findings()[crate::judge::rule::TOO_MANY_ASSOCIATIONS].count;
+        assert_eq!(judged, 1, "{excess:?}: judged once, when it arrived");
+        b.meter.disconnect(0, T0);
+        assert!(b.meter.association_free(1, 16));
+    }
+}
+
 /// A bench meter with `profile` that has received, verified and been asked to activate a
 /// signed APP-3.0.0 for part 1; the activation's result.
 fn activated(profile: MeterProfile) -> (Bench, R) {
@@ -1500,6 +1545,11 @@ mod quirks {
                 b.send_image(&image, &[]);
                 b.image_action(3, Data::Integer(0));
                 format!("{:?}", b.image_action(3, Data::Integer(0)))
+            }
+            Choice::Q(Quirk::NoImplicitVerify) => {
+                b.initiate(b"x", image.len());
+                b.send_image(&image, &[]);
+                format!("{:?}", b.image_action(4, Data::Integer(0)))
             }
             Choice::V(Variant::PaddedLastBlockRequired) => {
                 b.initiate(b"x", 900);

@@ -377,6 +377,9 @@ impl Transfer {
         let status = self.status;
         match status {
             ImageTransferStatus::VerificationInitiated => return (R::TEMPORARY_FAILURE, None),
+            ImageTransferStatus::Initiated if ctx.profile.has(Quirk::NoImplicitVerify) => {
+                return (R::OTHER_REASON, None)
+            }
             ImageTransferStatus::Initiated if !self.check(ctx) => return (R::OTHER_REASON, None),
             ImageTransferStatus::Initiated | ImageTransferStatus::VerificationSuccessful => {}
             _ => return (R::OTHER_REASON, None),

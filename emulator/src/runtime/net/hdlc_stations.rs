@@ -5,6 +5,7 @@
 use super::host::{MeterHost, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use super::link_faults::LinkFaultState;
 use super::route::{rebooted_now, PeerReader, Route};
+use crate::meter::Admission;
 use dlms::hdlc::{
     Frame, FrameSplitter, HdlcAddress, HdlcLink, HdlcParameters, LinkConfig, LinkEvent, Role,
 };
@@ -31,6 +32,10 @@ struct Station {
     id: u64,
     half_open: bool,
     rebooted: watch::Receiver<u64>,
+    /// An AARQ over the meter's association limit, held until one frees or the deadline.
+    held: Option<(u16, Vec<u8>, Instant)>,
+    /// The meter answered an AARQ over its limit with a reset of the connection.
+    reset: bool,
 }
 
 impl Station {
@@ -47,12 +52,22 @@ impl Station {
                 },
             ),
             half_open: false,
+            held: None,
+            reset: false,
             host,
         }
     }
 
-    /// Hands the APDUs received to the meter and queues its replies.
-    fn serve(&mut self) {
+    /// Hands the APDUs received to the meter and queues its replies; stops at an AARQ the
+    /// meter holds.
+    fn serve(&mut self, now: Instant) {
+        if let Some((sap, aarq, deadline)) = self.held.take() {
+            if now < deadline && !self.host.with_meter(|m| m.association_free(self.id, sap)) {
+                self.held = Some((sap, aarq, deadline));
+                return;
+            }
+            self.answer(sap, &aarq);
+        }
         while let Some(event) = self.link.poll_event() {
             match event {
                 LinkEvent::Apdu(_) if self.half_open => {}
@@ -61,8 +76,19 @@ impl Station {
                 }
                 LinkEvent::Apdu(apdu) => {
                     let sap = self.link.peer().map_or(0, |p| p.upper);
-                    if let Some(reply) = self.host.handle(self.id, sap, &apdu) {
-                        let _ = self.link.send_apdu(&reply);
+                    match self.host.admit(self.id, sap, &apdu) {
+                        Admission::Serve => self.answer(sap, &apdu),
+                        Admission::Wait => {
+                            let deadline = now + self.host.inactivity_timeout();
+                            self.held = Some((sap, apdu.to_vec(), deadline));
+                            return;
+                        }
+                        Admission::Reset => {
+                            // Behind a gateway the meter drops its association and answers
+                            // nothing; a lone meter's connection is reset.
+                            self.host.disconnect(self.id);
+                            self.reset = true;
+                        }
                     }
                 }
                 LinkEvent::ApduTooLong { length } => {
@@ -77,6 +103,14 @@ impl Station {
                 }
                 LinkEvent::Connected(p) => tracing::debug!(?p, "HDLC link up"),
             }
+        }
+        // The replies are queued and go out before the next frames are read.
+        self.host.replies_delivered(self.id);
+    }
+
+    fn answer(&mut self, sap: u16, apdu: &[u8]) {
+        if let Some(reply) = self.host.handle(self.id, sap, apdu) {
+            let _ = self.link.send_apdu(&reply);
         }
     }
 
@@ -112,11 +146,15 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
         let now = Instant::now();
         let mut out = Vec::new();
         for station in stations.values_mut() {
-            station.serve();
+            station.serve(now);
             station.transmit(now, &mut out);
         }
         if !out.is_empty() {
             stream.write_all(&out).await?;
+        }
+        if matches!(route, Route::One(_)) && stations.values().any(|s| s.reset) {
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            break Ok(());
         }
         let sleep = stations
             .values()
@@ -125,6 +163,12 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
             .map_or(Duration::from_secs(3600), |t| {
                 t.saturating_duration_since(now)
             });
+        // A held AARQ is looked at again every 100 ms.
+        let sleep = if stations.values().any(|s| s.held.is_some()) {
+            sleep.min(Duration::from_millis(100))
+        } else {
+            sleep
+        };
         let reboot = rebooted_now(&mut rebooted);
         tokio::select! {
             received = reader.next(&mut stream) => {

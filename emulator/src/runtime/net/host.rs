@@ -4,7 +4,7 @@
 
 use super::link_faults::{LinkFaultState, LinkFaultStats, LinkFaults};
 use super::store::DirStore;
-use crate::meter::{Meter, MeterEvent};
+use crate::meter::{Admission, Meter, MeterEvent};
 use crate::profile::MeterProfile;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -35,6 +35,8 @@ pub struct MeterHost {
     link_faults: Mutex<LinkFaultState>,
     /// Woken when a request may have changed the meter's next deadline.
     timer: tokio::sync::Notify,
+    /// Woken when an association ends (for AARQs held over a limit).
+    freed: tokio::sync::Notify,
     /// Set when the last save of the state failed: the request that changed it gets no reply.
     save_failed: std::sync::atomic::AtomicBool,
 }
@@ -73,6 +75,7 @@ impl MeterHost {
             next_connection: std::sync::atomic::AtomicU64::new(1),
             link_faults: Mutex::new(LinkFaultState::new(LinkFaults::default())),
             timer: tokio::sync::Notify::new(),
+            freed: tokio::sync::Notify::new(),
             save_failed: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -96,9 +99,13 @@ impl MeterHost {
     pub fn with_meter<T>(&self, f: impl FnOnce(&mut Meter) -> T) -> T {
         let mut meter = self.meter.lock().expect("meter lock");
         let before = meter.poll_timeout();
+        let associations = meter.associations();
         let out = f(&mut meter);
         if meter.poll_timeout() != before {
             self.timer.notify_one();
+        }
+        if meter.associations() < associations {
+            self.freed.notify_waiters();
         }
         if meter.take_dirty() {
             if let Some(store) = &self.store {
@@ -196,6 +203,33 @@ impl MeterHost {
             reply = %reply.as_deref().map_or("(none)".into(), summary),
         );
         reply
+    }
+
+    /// What to do with `request` before handing it to the meter ([`Meter::admit`]).
+    pub(super) fn admit(&self, connection: u64, client_sap: u16, request: &[u8]) -> Admission {
+        self.with_meter(|m| m.admit(now_ms(), connection, client_sap, request))
+    }
+
+    /// Holds an AARQ from `client_sap` on `connection` until the meter has an association
+    /// free for it, or the inactivity time-out passes (the meter then rejects it).
+    pub(super) async fn wait_for_association(&self, connection: u64, client_sap: u16) {
+        let deadline = tokio::time::Instant::now() + self.inactivity_timeout();
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if self.with_meter(|m| m.association_free(connection, client_sap)) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The replies to every request `connection` sent so far have gone out.
+    pub(super) fn replies_delivered(&self, connection: u64) {
+        self.with_meter(|m| m.replies_delivered(connection));
     }
 
     pub(super) fn offline(&self) -> bool {

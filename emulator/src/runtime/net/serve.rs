@@ -8,6 +8,7 @@ use super::hdlc_stations::hdlc_connection;
 use super::host::{now_ms, timers, MeterHost};
 use super::link_faults::LinkFaultState;
 use super::route::{rebooted_now, PeerReader, Route};
+use crate::meter::Admission;
 use dlms::wrapper::{wrap, WrapperDecoder, WrapperError};
 use dlms::Transport;
 use std::sync::Arc;
@@ -87,7 +88,7 @@ pub async fn serve_in_fleet(
             // Refused: reset at once (linger 0 sends RST, as a port nobody listens on does;
             // with a zero timeout the drop does not block, which is what tokio warns about).
             #[allow(deprecated)]
-            let _ = stream.set_linger(Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
             drop(stream);
             continue;
         }
@@ -147,6 +148,8 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
     // Per meter reached on this connection: its connection id, and whether it went half-open.
     let mut ids: std::collections::HashMap<u16, u64> = std::collections::HashMap::new();
     let mut half_open = std::collections::HashSet::new();
+    // The meters the requests of the current read went to.
+    let mut answered: Vec<(u16, u64)> = Vec::new();
     let mut rebooted = route.lone_meter_reboots();
     let mut decoder = WrapperDecoder::new(route.max_pdu_size());
     let mut reader = PeerReader::new(route.inactivity_timeout());
@@ -191,6 +194,27 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                         continue;
                     }
                     let id = *ids.entry(frame.destination).or_insert_with(|| host.connection_id());
+                    match host.admit(id, frame.source, &frame.apdu) {
+                        Admission::Serve => {}
+                        Admission::Wait => {
+                            stream.write_all(&std::mem::take(&mut out)).await?;
+                            host.wait_for_association(id, frame.source).await;
+                        }
+                        Admission::Reset if matches!(route, Route::One(_)) => {
+                            stream.write_all(&out).await?;
+                            disconnect_all(&route, &ids);
+                            // A reset, not an orderly close: no linger.
+                            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                            return Ok(());
+                        }
+                        Admission::Reset => {
+                            // Behind a gateway the meter drops its own link and answers nothing.
+                            host.disconnect(id);
+                            ids.remove(&frame.destination);
+                            continue;
+                        }
+                    }
+                    answered.push((frame.destination, id));
                     if let Some(reply) = host.handle(id, frame.source, &frame.apdu) {
                         let delay = host.link.exchange_time(frame.apdu.len(), reply.len());
                         if !delay.is_zero() {
@@ -208,6 +232,14 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                 }
                 if !out.is_empty() {
                     stream.write_all(&out).await?;
+                }
+                // Requests read together were sent before any of their replies went out.
+                answered.sort_unstable();
+                answered.dedup();
+                for (wport, id) in answered.drain(..) {
+                    if let Some(host) = route.wrapper_host(wport) {
+                        host.replies_delivered(id);
+                    }
                 }
             }
             _ = reboot => break Ok(()),
