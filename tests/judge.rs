@@ -125,6 +125,29 @@ async fn a_careless_head_end_trips_exactly_the_rules_its_habits_break() {
 }
 
 #[tokio::test]
+async fn connecting_again_and_again_to_a_meter_whose_connections_are_taken_is_a_storm() {
+    let (host, target) = judged_meter_with(MeterProfile {
+        max_connections: 1,
+        ..MeterProfile::default()
+    })
+    .await;
+    let session = Session::open(&target, false).await.unwrap();
+    // Each attempt is closed at once; a head-end that retries every 50 ms.
+    for _ in 0..8 {
+        let _ = tokio::net::TcpStream::connect(target.address).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    session.close().await;
+    let judged = verdict(&host);
+    assert_eq!(
+        judged.broken(),
+        [rule::RECONNECT_STORM],
+        "{}",
+        judged.render()
+    );
+}
+
+#[tokio::test]
 async fn connecting_again_and_again_into_a_reboot_is_a_storm() {
     let (host, target) = judged_meter().await;
     host.with_meter(|m| m.reboot(emulator::net::host::now_ms(), 5_000));

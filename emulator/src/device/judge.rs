@@ -32,7 +32,7 @@ pub mod rule {
     pub const ACTIVATE_WITHOUT_VERIFY: &str = "activate-without-verify";
     /// A verified image activated without reading attribute 7.
     pub const ACTIVATE_WITHOUT_INFO: &str = "activate-without-info";
-    /// Attempts into a reboot without backing off.
+    /// Attempts at a meter that refuses them, without backing off.
     pub const RECONNECT_STORM: &str = "reconnect-storm";
     /// A connection closed with its association open.
     pub const ASSOCIATION_NOT_RELEASED: &str = "association-not-released";
@@ -189,8 +189,8 @@ pub struct Judge {
     /// Attribute 7 was read since the last successful verification.
     info_read: bool,
     status_reads: VecDeque<u64>,
-    /// Attempts into the current reboot within the last [`STORM_WINDOW_MS`].
-    attempts_into_reboot: VecDeque<u64>,
+    /// Refused attempts within the last [`STORM_WINDOW_MS`] (since the last reboot ended).
+    refused_attempts: VecDeque<u64>,
     /// The connection of the last initiate or block.
     transfer_connection: Option<u64>,
 }
@@ -356,9 +356,10 @@ impl Judge {
         }
     }
 
-    /// A connection or a request came while the meter reboots.
-    pub fn attempt_into_reboot(&mut self, now_ms: u64) {
-        let recent = &mut self.attempts_into_reboot;
+    /// A connection or a request the meter refused: it reboots, every connection it serves is
+    /// taken, or its link refused the connection.
+    pub fn attempt_refused(&mut self, now_ms: u64) {
+        let recent = &mut self.refused_attempts;
         recent.push_back(now_ms);
         while recent
             .front()
@@ -372,7 +373,7 @@ impl Judge {
                 rule::RECONNECT_STORM,
                 now_ms,
                 format!(
-                    "more than {STORM_ATTEMPTS} attempts within {} s while the meter reboots",
+                    "more than {STORM_ATTEMPTS} attempts within {} s, each refused (the meter rebooting or its connections taken)",
                     STORM_WINDOW_MS / 1000
                 ),
             );
@@ -381,7 +382,7 @@ impl Judge {
 
     /// The meter is back from a reboot.
     pub fn back_online(&mut self) {
-        self.attempts_into_reboot.clear();
+        self.refused_attempts.clear();
     }
 
     /// A connection closed with its association still open.
@@ -649,7 +650,7 @@ mod tests {
         j.observe(300, 2, Seen::Activate, &view(S::VerificationSuccessful, 5));
         // A backoff from 100 ms, doubling, then a fixed retry every 250 ms.
         for t in [400, 500, 700, 1100, 1900, 3500] {
-            j.attempt_into_reboot(t);
+            j.attempt_refused(t);
         }
         assert!(
             j.findings().get(rule::RECONNECT_STORM).is_none(),
@@ -657,7 +658,7 @@ mod tests {
         );
         j.back_online();
         for t in 0..8 {
-            j.attempt_into_reboot(5000 + 250 * t);
+            j.attempt_refused(5000 + 250 * t);
         }
         let broken: Vec<&str> = j.findings().keys().copied().collect();
         assert_eq!(

@@ -316,11 +316,12 @@ impl Meter {
         }
     }
 
-    /// A connection or a request came while the meter reboots (the edge closes such a
-    /// connection at once): the judge counts it.
-    pub fn attempt_while_offline(&mut self, now_ms: u64) {
+    /// A connection or a request the meter refused (it reboots, its connections are all
+    /// taken, or its link refused the connection; the edge closes such a connection at once):
+    /// the judge counts it.
+    pub fn attempt_refused(&mut self, now_ms: u64) {
         if let Some(j) = &mut self.judge {
-            j.attempt_into_reboot(now_ms);
+            j.attempt_refused(now_ms);
         }
     }
 
@@ -534,7 +535,7 @@ impl Meter {
 
     fn handle_request(&mut self, now_ms: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
         if self.offline_until_ms.is_some() {
-            self.attempt_while_offline(now_ms);
+            self.attempt_refused(now_ms);
             return None;
         }
         let injection = self.faults.on_request();

@@ -220,7 +220,7 @@ fn station_for<'a>(
         }
     }
     if host.offline() {
-        host.with_meter(|m| m.attempt_while_offline(super::host::now_ms()));
+        host.with_meter(|m| m.attempt_refused(super::host::now_ms()));
         return None;
     }
     Some(

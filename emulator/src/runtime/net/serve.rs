@@ -75,16 +75,18 @@ pub async fn serve_in_fleet(
     loop {
         let (stream, peer) = accept(&listener).await?;
         let Some(places) = admit(peer, [(&cap, "the meter"), (&fleet, "the fleet")]) else {
+            host.with_meter(|m| m.attempt_refused(now_ms()));
             drop(stream);
             continue;
         };
         if host.offline() {
             // A rebooting meter does not answer: the connection is closed at once.
-            host.with_meter(|m| m.attempt_while_offline(now_ms()));
+            host.with_meter(|m| m.attempt_refused(now_ms()));
             drop(stream);
             continue;
         }
         if host.link_fault(LinkFaultState::refuse) {
+            host.with_meter(|m| m.attempt_refused(now_ms()));
             // Refused: reset at once (linger 0 sends RST, as a port nobody listens on does;
             // with a zero timeout the drop does not block, which is what tokio warns about).
             #[allow(deprecated)]
