@@ -171,11 +171,13 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
     let runtime = crate::process::runtime()?;
     runtime.block_on(async {
         let fleet = std::sync::Arc::new(emulator::fleet::start(&scenario, trusted, stranger).await?);
-        let guard = emulator::control::Guard::new(args.control, args.control_token.clone())
-            .map_err(|e| e.to_string())?;
         let control = tokio::net::TcpListener::bind(args.control)
             .await
             .map_err(|e| format!("control endpoint {}: {e}", args.control))?;
+        // The address bound (a port 0 asked for is chosen now), as the Host check needs it.
+        let control_address = control.local_addr().map_err(|e| e.to_string())?;
+        let guard = emulator::control::Guard::new(control_address, args.control_token.clone())
+            .map_err(|e| e.to_string())?;
         if !args.control.ip().is_loopback() {
             println!(
                 "warning: the control endpoint {} is reachable from other hosts; every change needs its token",
@@ -232,7 +234,7 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
             scenario.seed,
             fleet.doomed(),
             args.targets_out.display(),
-            args.control
+            control_address
         );
         tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
         println!("interrupted");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Which meters, and how to reach them.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct TargetArgs {
     /// The meter or meters: a targets file (TOML: [defaults] and [[meter]] tables),
     /// tcp://HOST:PORT (the wrapper) or hdlc+tcp://HOST:PORT[/PHYSICAL].

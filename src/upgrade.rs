@@ -1,7 +1,8 @@
 //! `meterfleet upgrade`: upgrade one meter, or run a campaign over a targets file.
 
 use crate::target_args::TargetArgs;
-use harness::campaign::{self, CampaignReport, CampaignSettings};
+use harness::campaign::journal::{self, Journal};
+use harness::campaign::{self, CampaignReport, CampaignSettings, Journalled};
 use harness::target::{shared_valid_image, MeterTarget, Target};
 use harness::transfer::{Activation, BlockService, Driver, ImageNaming, Outcome, Plan};
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Arguments of `meterfleet upgrade`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, clap::Args, serde::Serialize, serde::Deserialize)]
 #[command(after_help = EXAMPLES)]
 pub struct UpgradeArgs {
     #[command(flatten)]
@@ -64,6 +65,16 @@ pub struct UpgradeArgs {
     /// Write JUnit XML: one test case per meter, failed unless it was upgraded.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Journal the campaign in FILE as it goes (a new file), so that `--resume FILE` can take
+    /// it up where it stood if it is stopped or killed.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    #[serde(skip)]
+    journal: Option<PathBuf>,
+    /// Go on with the campaign journalled in FILE, with the arguments it was started with:
+    /// meters done stay done, transfers under way resume from the blocks the meters hold.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    resume: Option<PathBuf>,
 }
 
 /// The image to send and what names it: `--image`, else the valid image the targets file
@@ -151,9 +162,85 @@ pub fn run(args: UpgradeArgs) -> ExitCode {
     crate::process::exit_status(execute(args))
 }
 
+/// The arguments and journal of `--resume FILE`: the command the journal was started with
+/// (report files given now replace its), and where its meters stood.
+fn reopen(
+    args: UpgradeArgs,
+    path: &std::path::Path,
+) -> Result<(UpgradeArgs, Journal, journal::Header, journal::Standing), String> {
+    if let Some(flag) = args.target.given().first() {
+        return Err(format!(
+            "--resume takes the target, image and settings from the journal: {flag} cannot go with it"
+        ));
+    }
+    if args.image.is_some() {
+        return Err("--resume takes the image from the journal: --image cannot go with it".into());
+    }
+    let (journal, header, standing) = Journal::resume(path)?;
+    let mut again: UpgradeArgs = serde_json::from_value(header.command.clone())
+        .map_err(|e| format!("{}:1: the command: {e}", path.display()))?;
+    again.json = args.json.or(again.json);
+    again.html = args.html.or(again.html);
+    again.junit = args.junit.or(again.junit);
+    again.resume = Some(path.to_path_buf());
+    println!(
+        "resuming the campaign journalled in {} ({} records)",
+        path.display(),
+        standing.records
+    );
+    Ok((again, journal, header, standing))
+}
+
 fn execute(args: UpgradeArgs) -> Result<bool, String> {
-    let mut meters = args.target.meters()?;
+    let (args, resumed) = match args.resume.clone() {
+        Some(path) => {
+            let (again, journal, header, standing) = reopen(args, &path)?;
+            (again, Some((path, journal, header, standing)))
+        }
+        None => (args, None),
+    };
+    let meters = args.target.meters()?;
     let plan = plan(&args, &meters)?;
+    let digest = journal::image_digest(&plan.image);
+    let journalled = match resumed {
+        Some((path, journal, header, standing)) => {
+            if header.image_sha256 != digest {
+                return Err(format!(
+                    "{}: the image changed since the campaign started (its SHA-256 is now {digest}, the journal names {})",
+                    path.display(),
+                    header.image_sha256
+                ));
+            }
+            Journalled {
+                journal: Some(Arc::new(journal)),
+                standing,
+            }
+        }
+        None => {
+            let header = journal::Header {
+                schema: journal::SCHEMA.into(),
+                command: serde_json::to_value(&args).expect("arguments serialize"),
+                image_sha256: digest,
+            };
+            let journal = match &args.journal {
+                Some(path) => Some(Arc::new(Journal::create(path, &header)?)),
+                None => None,
+            };
+            Journalled {
+                journal,
+                standing: journal::Standing::default(),
+            }
+        }
+    };
+    campaign_of(args, meters, plan, journalled)
+}
+
+fn campaign_of(
+    args: UpgradeArgs,
+    mut meters: Vec<MeterTarget>,
+    plan: Plan,
+    journalled: Journalled,
+) -> Result<bool, String> {
     if meters.len() == 1 {
         if let Some(flag) = [
             (args.concurrency.is_some(), "--concurrency"),
@@ -169,7 +256,7 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
     }
     let targets: Vec<Target> = meters.drain(..).map(|m| m.main).collect();
     let runtime = crate::process::runtime()?;
-    if targets.len() == 1 {
+    if targets.len() == 1 && journalled.journal.is_none() {
         let driver = Driver::new(&targets[0], &plan).watched(|e| {
             println!(
                 "{:>8.3} s  {:<13} {}",
@@ -189,10 +276,11 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
         passes: args.passes.unwrap_or(3),
     };
     let progress = crate::progress::CampaignProgress::start();
-    let report = runtime.block_on(campaign::run(
+    let report = runtime.block_on(campaign::run_journalled(
         targets,
         Arc::new(plan),
         &settings,
+        journalled,
         progress.callback(),
         |_, _| {},
     ));

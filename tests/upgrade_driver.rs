@@ -102,7 +102,7 @@ async fn a_clean_meter_is_upgraded_over_the_wrapper_and_over_hdlc() {
             report.reconnects, 1,
             "one reconnect, after the activation reboot"
         );
-        assert!(report.first_block_at <= report.last_block_at);
+        assert!(report.first_block_at() <= report.last_block_at());
     }
 }
 

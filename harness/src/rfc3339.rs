@@ -28,6 +28,19 @@ pub fn serialize_option<S: serde::Serializer>(
     }
 }
 
+/// Serializes a map of Unix seconds as a map of RFC 3339 times.
+pub fn serialize_map<S: serde::Serializer, K: serde::Serialize>(
+    times: &std::collections::BTreeMap<K, f64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(times.len()))?;
+    for (k, t) in times {
+        map.serialize_entry(k, &format(*t))?;
+    }
+    map.end()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -285,8 +285,8 @@ fn mean_phases(meters: &[harness::campaign::MeterResult]) -> [f64; 3] {
     let mut sums = [0.0; 3];
     for m in meters {
         let r = &m.report;
-        let first = r.first_block_at.unwrap_or(r.started_at);
-        let last = r.last_block_at.unwrap_or(first);
+        let first = r.first_block_at().unwrap_or(r.started_at);
+        let last = r.last_block_at().unwrap_or(first);
         sums[0] += first - r.started_at;
         sums[1] += last - first;
         sums[2] += r.started_at + r.duration.as_secs_f64() - last;

@@ -281,6 +281,7 @@ pub fn exposition(fleet: &Fleet) -> String {
     let (mut offline, mut blocks, mut reboots, mut ok, mut failed) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut lost, mut cuts, mut power) = (0u64, 0u64, 0u64);
     let (mut busy, mut dropped, mut full) = (0u64, 0u64, 0u64);
+    let (mut initiates, mut repeated) = (0u64, 0u64);
     let mut link = crate::net::link_faults::LinkFaultStats::default();
     let mut broken = [0u64; crate::judge::rule::ALL.len()];
     for m in &fleet.meters {
@@ -303,6 +304,8 @@ pub fn exposition(fleet: &Fleet) -> String {
             busy += s.busy_replies;
             dropped += s.dropped_replies;
             full += s.storage_full;
+            initiates += s.initiates;
+            repeated += s.blocks_repeated;
         });
         let l = m.host.link_fault_stats();
         link.lost += l.lost;
@@ -338,6 +341,20 @@ pub fn exposition(fleet: &Fleet) -> String {
         "counter",
         "Image blocks stored by the meters.",
         &[("", blocks)],
+    );
+    family(
+        &mut out,
+        "meterfleet_blocks_repeated_total",
+        "counter",
+        "Image blocks received again that the meters already held.",
+        &[("", repeated)],
+    );
+    family(
+        &mut out,
+        "meterfleet_initiates_total",
+        "counter",
+        "Transfers initiated.",
+        &[("", initiates)],
     );
     family(
         &mut out,

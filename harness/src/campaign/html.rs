@@ -139,7 +139,7 @@ pub fn render(report: &CampaignReport) -> String {
     let buckets = 60usize;
     let mut throughput = vec![0.0f64; buckets];
     for m in &report.meters {
-        if let (Some(a), Some(b)) = (m.report.first_block_at, m.report.last_block_at) {
+        if let (Some(a), Some(b)) = (m.report.first_block_at(), m.report.last_block_at()) {
             let (a, b) = (a - start, (b - start).max(a - start + 1e-3));
             for (i, slot) in throughput.iter_mut().enumerate() {
                 let (lo, hi) = (

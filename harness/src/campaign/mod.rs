@@ -3,6 +3,7 @@
 //! upgrade guide's command history and download statistics).
 
 pub mod html;
+pub mod journal;
 pub mod junit;
 mod report;
 
@@ -12,7 +13,8 @@ pub use report::{
 };
 
 use crate::target::Target;
-use crate::transfer::{Driver, Outcome, Plan, Step};
+use crate::transfer::{Driver, Outcome, Phase, Plan, Report, Step};
+use journal::{Journal, Record, Standing};
 use report::{succeeded, summarize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -62,11 +64,52 @@ pub async fn run(
     plan: Arc<Plan>,
     settings: &CampaignSettings,
     progress: impl Fn(Progress) + Send + Sync + 'static,
+    after_pass: impl FnMut(u32, &[usize]),
+) -> CampaignReport {
+    let journal = Journalled {
+        journal: None,
+        standing: Standing::default(),
+    };
+    run_journalled(targets, plan, settings, journal, progress, after_pass).await
+}
+
+/// A campaign's journal, and where its meters stood when it was read (nothing for a new one).
+#[derive(Debug)]
+pub struct Journalled {
+    /// The journal written as the campaign goes, if any.
+    pub journal: Option<Arc<Journal>>,
+    /// Where each meter stood: meters done are not run again, the others resume from the
+    /// phase they reached.
+    pub standing: Standing,
+}
+
+/// [`run`], writing `journalled`'s journal as it goes and taking each meter up where the
+/// journal left it.
+pub async fn run_journalled(
+    targets: Vec<Target>,
+    plan: Arc<Plan>,
+    settings: &CampaignSettings,
+    journalled: Journalled,
+    progress: impl Fn(Progress) + Send + Sync + 'static,
     mut after_pass: impl FnMut(u32, &[usize]),
 ) -> CampaignReport {
     let started = Instant::now();
     let total = targets.len();
-    let mut results: Vec<Option<MeterResult>> = vec![None; total];
+    let Journalled { journal, standing } = journalled;
+    // Meters done in an earlier run keep that result; the others resume where they stood.
+    let mut results: Vec<Option<MeterResult>> = targets
+        .iter()
+        .map(|t| {
+            let (pass, outcome) = standing.ended.get(&t.name)?;
+            standing
+                .done(&t.name)
+                .then(|| MeterResult::new(Report::carried(&t.name, outcome.clone()), *pass))
+        })
+        .collect();
+    let mut reached: Vec<Option<Phase>> = targets
+        .iter()
+        .map(|t| standing.reached.get(&t.name).copied())
+        .collect();
     let mut succeeded_after_pass = Vec::new();
     let semaphore = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let progress = Arc::new(progress);
@@ -96,9 +139,26 @@ pub async fn run(
             let progress = progress.clone();
             let done = done.clone();
             let failed = failed.clone();
+            let journal = journal.clone();
+            let from = reached[i];
             tasks.push(tokio::spawn(async move {
                 let slot = semaphore.acquire_owned().await.expect("semaphore open");
-                let report = Driver::new(&target, &plan).holding(slot).run().await;
+                let mut driver = Driver::new(&target, &plan).holding(slot);
+                if let Some(from) = from {
+                    driver = driver.resuming(from);
+                }
+                if let Some(journal) = &journal {
+                    let (journal, name) = (journal.clone(), target.name.clone());
+                    driver = driver.on_phase(move |phase| journal.reached(&name, phase));
+                }
+                let report = driver.run().await;
+                if let Some(journal) = &journal {
+                    journal.record(&Record::Outcome {
+                        meter: target.name.clone(),
+                        pass,
+                        outcome: report.outcome.clone(),
+                    });
+                }
                 let failed = if succeeded(&report.outcome) {
                     failed.load(Ordering::Relaxed)
                 } else {
@@ -115,6 +175,8 @@ pub async fn run(
         }
         for task in tasks {
             let (i, report) = task.await.expect("transfer task");
+            // The next pass takes the meter up from the furthest phase it reached.
+            reached[i] = report.phases.keys().copied().max().max(reached[i]);
             results[i] = Some(MeterResult::new(report, pass));
         }
         let failing: Vec<usize> = (0..total)

@@ -201,11 +201,11 @@ pub(super) fn summarize(
         unsuccessful_percent: percent(expected - ok),
         first_block_at: meters
             .iter()
-            .filter_map(|m| m.report.first_block_at)
+            .filter_map(|m| m.report.first_block_at())
             .reduce(f64::min),
         last_block_at: meters
             .iter()
-            .filter_map(|m| m.report.last_block_at)
+            .filter_map(|m| m.report.last_block_at())
             .reduce(f64::max),
         duration_seconds: wall.as_secs_f64(),
         blocks_sent: meters.iter().map(|m| m.report.blocks_sent as u64).sum(),

@@ -17,7 +17,7 @@
 
 mod report;
 
-pub use report::{unix_seconds, Event, Evidence, Outcome, Report, Step};
+pub use report::{unix_seconds, Event, Evidence, Outcome, Phase, Report, Step};
 
 use crate::session::{Session, SessionError};
 use crate::target::Target;
@@ -196,7 +196,11 @@ pub struct Driver<'a> {
     started: Instant,
     report: Report,
     session: Option<Session>,
+    /// The meter was initiated with this image, by this run or (per the campaign) an earlier
+    /// one: a transfer under way (status 1) is resumed, never initiated again.
     initiated: bool,
+    /// Activation was invoked: what is left is confirming it.
+    activated: bool,
     connected_once: bool,
     recoveries: u32,
     protocol_errors: u32,
@@ -206,7 +210,12 @@ pub struct Driver<'a> {
     transfer_slot: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Told of every event as it happens.
     watcher: Option<Watcher<'a>>,
+    /// Told of every phase reached, as it is.
+    phase_hook: Option<PhaseHook<'a>>,
 }
+
+/// What a campaign passes to learn of each phase a meter reaches (to journal it).
+type PhaseHook<'a> = Box<dyn Fn(Phase) + Send + Sync + 'a>;
 
 /// What a command passes to follow a transfer's events as they happen.
 type Watcher<'a> = Box<dyn Fn(&Event) + Send + Sync + 'a>;
@@ -235,20 +244,22 @@ impl<'a> Driver<'a> {
                 passes: 0,
                 retries: 0,
                 reconnects: 0,
-                first_block_at: None,
-                last_block_at: None,
+                phases: Default::default(),
+                bitmap: None,
                 duration: Duration::ZERO,
                 events: Vec::new(),
                 trace: Vec::new(),
             },
             session: None,
             initiated: false,
+            activated: false,
             connected_once: false,
             recoveries: 0,
             protocol_errors: 0,
             unconfirmed_refused: false,
             transfer_slot: None,
             watcher: None,
+            phase_hook: None,
         }
     }
 
@@ -256,6 +267,29 @@ impl<'a> Driver<'a> {
     /// so a command can show a transfer as it goes.
     pub fn watched(mut self, watcher: impl Fn(&Event) + Send + Sync + 'a) -> Self {
         self.watcher = Some(Box::new(watcher));
+        self
+    }
+
+    /// Calls `hook` with every phase as the meter reaches it (the report keeps their times).
+    pub fn on_phase(mut self, hook: impl Fn(Phase) + Send + Sync + 'a) -> Self {
+        self.phase_hook = Some(Box::new(hook));
+        self
+    }
+
+    fn reached(&mut self, phase: Phase) {
+        self.report.reached(phase);
+        if let Some(hook) = &self.phase_hook {
+            hook(phase);
+        }
+    }
+
+    /// Takes the transfer up where an earlier run left it, `reached` being the last phase it
+    /// reached on this meter: a transfer under way is resumed from the meter's bit-string
+    /// instead of initiated again (which may throw the stored blocks away), and an activation
+    /// invoked is only confirmed.
+    pub fn resuming(mut self, reached: Phase) -> Self {
+        self.initiated = reached >= Phase::Initiate;
+        self.activated = reached >= Phase::Activate && self.plan.activation == Activation::Now;
         self
     }
 
@@ -361,6 +395,7 @@ impl<'a> Driver<'a> {
                         self.report.reconnects += 1;
                     }
                     self.connected_once = true;
+                    self.reached(Phase::Connect);
                     self.session = Some(s);
                     return Ok(());
                 }
@@ -441,22 +476,45 @@ impl<'a> Driver<'a> {
                 .await
                 .map_err(|reason| Stop::Failed(Step::Connect, reason))?;
         }
-        if self.report.events.iter().any(|e| e.step == Step::Activate) {
+        if self.activated {
             return self.confirm().await;
         }
         let block_size = self.block_size().await?;
         let count = self.plan.image.len().div_ceil(block_size) as u32;
         self.report.blocks_needed = count;
         self.enable().await?;
-        let status = self.status().await?;
+        let mut status = self.status().await?;
+        if status == Some(S::VerificationInitiated) {
+            self.event(Step::Verify, "a verification is under way: waiting for it");
+            let done = self
+                .await_status(
+                    Step::Verify,
+                    |s| s != S::VerificationInitiated,
+                    "the verification under way to finish",
+                )
+                .await?;
+            status = Some(done);
+        }
         let verified = status == Some(S::VerificationSuccessful) && self.info_matches().await?;
         match (verified, status, self.initiated) {
-            (true, _, _) => self.event(
-                Step::Initiate,
-                "the meter already holds this image, verified",
-            ),
+            (true, _, _) => {
+                self.reached(Phase::Verify);
+                self.event(
+                    Step::Initiate,
+                    "the meter already holds this image, verified",
+                )
+            }
             (false, Some(S::Initiated), true) => {
-                self.event(Step::Initiate, "resuming the transfer this run started")
+                self.reached(Phase::Initiate);
+                self.event(Step::Initiate, "resuming the transfer under way")
+            }
+            (false, Some(S::Initiated), false) if self.info_matches().await? => {
+                self.initiated = true;
+                self.reached(Phase::Initiate);
+                self.event(
+                    Step::Initiate,
+                    "image_to_activate_info names this image: resuming the transfer under way",
+                )
             }
             (false, Some(S::NotInitiated), true) => {
                 self.event(
@@ -572,6 +630,7 @@ impl<'a> Driver<'a> {
             match outcome.result {
                 R::SUCCESS => {
                     self.initiated = true;
+                    self.reached(Phase::Initiate);
                     self.event(
                         Step::Initiate,
                         format!(
@@ -734,9 +793,8 @@ impl<'a> Driver<'a> {
                 .iter()
                 .map(|&n| it::block_parameters(n, &self.block(n, block_size)).into_owned())
                 .collect();
-            let now = unix_seconds(SystemTime::now());
-            self.report.first_block_at.get_or_insert(now);
-            self.report.last_block_at = Some(now);
+            self.reached(Phase::FirstBlock);
+            self.reached(Phase::LastBlock);
             self.report.blocks_sent += chunk.len() as u32;
             self.session()
                 .actions_unconfirmed(it::method(m::IMAGE_BLOCK_TRANSFER), &params)
@@ -749,9 +807,8 @@ impl<'a> Driver<'a> {
         let block = self.block(n, block_size);
         let params = it::block_parameters(n, &block);
         for attempt in 0..3 {
-            let now = unix_seconds(SystemTime::now());
-            self.report.first_block_at.get_or_insert(now);
-            self.report.last_block_at = Some(now);
+            self.reached(Phase::FirstBlock);
+            self.reached(Phase::LastBlock);
             self.report.blocks_sent += 1;
             let outcome = self
                 .session()
@@ -777,9 +834,15 @@ impl<'a> Driver<'a> {
     /// The blocks the meter lacks: from attribute 3, or attribute 4 when 3 is not readable.
     async fn missing(&mut self, count: u32) -> Result<Vec<u32>, Stop> {
         match self.get(attr::TRANSFERRED_BLOCKS_STATUS).await? {
-            Ok(Data::BitString(bits)) if bits.len() as u32 >= count => Ok((0..count)
-                .filter(|n| bits.get(*n as usize) != Some(true))
-                .collect()),
+            Ok(Data::BitString(bits)) if bits.len() as u32 >= count => {
+                let held = |n: u32| bits.get(n as usize) == Some(true);
+                self.report.bitmap = Some(
+                    (0..count)
+                        .map(|n| if held(n) { '1' } else { '0' })
+                        .collect(),
+                );
+                Ok((0..count).filter(|&n| !held(n)).collect())
+            }
             other => {
                 let shown = match &other {
                     Ok(d) => format!("a {} of the wrong length", d.type_name()),
@@ -835,6 +898,7 @@ impl<'a> Driver<'a> {
         };
         match status {
             Some(S::VerificationSuccessful) => {
+                self.reached(Phase::Verify);
                 self.event(Step::Verify, "verification successful (status 3)");
                 Ok(())
             }
@@ -856,7 +920,8 @@ impl<'a> Driver<'a> {
                 .iter()
                 .any(|e| {
                     e.size as usize == self.plan.image.len()
-                        && e.identification == self.plan.expected_version
+                        && (e.identification == self.plan.expected_version
+                            || e.identification == self.plan.identifier)
                 }),
             Err(_) => false,
         })
@@ -922,6 +987,7 @@ impl<'a> Driver<'a> {
                     .await?
                 {
                     R::SUCCESS => {
+                        self.reached(Phase::Activate);
                         self.event(
                             Step::Activate,
                             format!("activation scheduled at {secs} (Unix seconds)"),
@@ -936,6 +1002,8 @@ impl<'a> Driver<'a> {
             }
             Activation::Now => {
                 self.event(Step::Activate, "activating");
+                self.activated = true;
+                self.reached(Phase::Activate);
                 match self
                     .session()
                     .action(it::method(m::IMAGE_ACTIVATE), Some(it::trigger_parameter()))
@@ -982,12 +1050,14 @@ impl<'a> Driver<'a> {
             match (id, status) {
                 (Ok(d), _) if d.as_bytes() == Some(&self.plan.expected_version) => {
                     let version = String::from_utf8_lossy(&self.plan.expected_version).into_owned();
+                    self.reached(Phase::Confirm);
                     self.event(Step::Confirm, format!("{ln} reports {version}"));
                     return Ok(Outcome::Upgraded {
                         evidence: Evidence::ActiveFirmwareIdentifier(version),
                     });
                 }
                 (Err(R::OBJECT_UNDEFINED), Some(S::ActivationSuccessful)) => {
+                    self.reached(Phase::Confirm);
                     self.event(
                         Step::Confirm,
                         "no active firmware identifier object; image_transfer_status is 6",

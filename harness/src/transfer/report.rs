@@ -1,10 +1,10 @@
 //! What a transfer did: its outcome, its statistics, and every decision as an event.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The steps of the image transfer process as the driver runs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
     /// Connecting and associating.
@@ -53,6 +53,52 @@ impl std::fmt::Display for Step {
     }
 }
 
+/// The milestones of a meter's upgrade whose times a campaign report gives, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Associated (the first time).
+    Connect,
+    /// The transfer initiated, or found under way and resumed.
+    Initiate,
+    /// The first block sent.
+    FirstBlock,
+    /// The last block sent.
+    LastBlock,
+    /// The image verified (status 3).
+    Verify,
+    /// Activation invoked, or scheduled.
+    Activate,
+    /// The new firmware confirmed.
+    Confirm,
+}
+
+impl Phase {
+    /// Every phase, in order.
+    pub const ALL: [Phase; 7] = [
+        Phase::Connect,
+        Phase::Initiate,
+        Phase::FirstBlock,
+        Phase::LastBlock,
+        Phase::Verify,
+        Phase::Activate,
+        Phase::Confirm,
+    ];
+
+    /// The phase's name, as reports write it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Phase::Connect => "connect",
+            Phase::Initiate => "initiate",
+            Phase::FirstBlock => "first-block",
+            Phase::LastBlock => "last-block",
+            Phase::Verify => "verify",
+            Phase::Activate => "activate",
+            Phase::Confirm => "confirm",
+        }
+    }
+}
+
 /// One decision of the driver.
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
@@ -65,7 +111,7 @@ pub struct Event {
 }
 
 /// How success was confirmed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
 pub enum Evidence {
     /// The active firmware identifier of the target part (1-b:0.2.0.255) shows the new version.
@@ -84,7 +130,7 @@ impl std::fmt::Display for Evidence {
 }
 
 /// How the transfer ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum Outcome {
     /// The new firmware runs.
@@ -147,12 +193,14 @@ pub struct Report {
     pub retries: u32,
     /// Connections made after the first.
     pub reconnects: u32,
-    /// When the first block was sent (Unix seconds; RFC 3339 in JSON).
-    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
-    pub first_block_at: Option<f64>,
-    /// When the last block was sent (Unix seconds; RFC 3339 in JSON).
-    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
-    pub last_block_at: Option<f64>,
+    /// When each phase was reached (Unix seconds; RFC 3339 in JSON), the first time for
+    /// connect and initiate, the last for the others.
+    #[serde(serialize_with = "crate::rfc3339::serialize_map")]
+    pub phases: std::collections::BTreeMap<Phase, f64>,
+    /// The meter's attribute 3 as last read (block 0 first), while blocks were missing or
+    /// once all were in; none where the meter gives only attribute 4.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bitmap: Option<String>,
     /// How long the whole transfer took.
     #[serde(rename = "duration_seconds", serialize_with = "seconds")]
     pub duration: Duration,
@@ -161,6 +209,56 @@ pub struct Report {
     /// Every APDU exchanged, when the plan asked for a trace (times are per session).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<crate::session::TraceEntry>,
+}
+
+impl Report {
+    /// The report of a meter that ended with `outcome` in an earlier run of the campaign
+    /// (read from its journal); nothing was sent to it in this one.
+    pub fn carried(meter: &str, outcome: Outcome) -> Report {
+        Report {
+            meter: meter.to_string(),
+            started_at: unix_seconds(SystemTime::now()),
+            outcome,
+            blocks_needed: 0,
+            blocks_sent: 0,
+            passes: 0,
+            retries: 0,
+            reconnects: 0,
+            phases: Default::default(),
+            bitmap: None,
+            duration: Duration::ZERO,
+            events: vec![Event {
+                at_ms: 0,
+                step: Step::Connect,
+                message: "ended in an earlier run of this campaign (its journal says so)".into(),
+            }],
+            trace: Vec::new(),
+        }
+    }
+
+    /// When the first block was sent (Unix seconds).
+    pub fn first_block_at(&self) -> Option<f64> {
+        self.phases.get(&Phase::FirstBlock).copied()
+    }
+
+    /// When the last block was sent (Unix seconds).
+    pub fn last_block_at(&self) -> Option<f64> {
+        self.phases.get(&Phase::LastBlock).copied()
+    }
+
+    /// Records that `phase` was reached now: the first time for connect, initiate and the
+    /// first block, the latest for the others.
+    pub fn reached(&mut self, phase: Phase) {
+        let now = unix_seconds(SystemTime::now());
+        match phase {
+            Phase::Connect | Phase::Initiate | Phase::FirstBlock => {
+                self.phases.entry(phase).or_insert(now);
+            }
+            _ => {
+                self.phases.insert(phase, now);
+            }
+        }
+    }
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

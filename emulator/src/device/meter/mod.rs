@@ -102,6 +102,11 @@ pub enum Admission {
 pub struct MeterStats {
     /// Image blocks stored.
     pub blocks_received: u64,
+    /// Blocks stored again that the meter already held (a head-end resending what it had
+    /// acknowledged).
+    pub blocks_repeated: u64,
+    /// Transfers initiated (image_transfer_initiate answered success).
+    pub initiates: u64,
     /// Reboots (activations included).
     pub reboots: u64,
     /// Activations that brought up the new image.
@@ -1264,8 +1269,18 @@ impl Meter {
             self.stats.storage_full += 1;
             return MethodOutcome::result(R::OTHER_REASON);
         }
+        let mut held_before = false;
         if object.kind == Kind::ImageTransfer && m.method_id == it_method::IMAGE_BLOCK_TRANSFER {
             let block = params.and_then(read_block_parameters);
+            held_before = block.is_some_and(|(n, _)| {
+                self.state.transfer.status == ImageTransferStatus::Initiated
+                    && self
+                        .state
+                        .transfer
+                        .received
+                        .get(n as usize)
+                        .is_some_and(|b| *b)
+            });
             match block.and_then(|(n, _)| self.faults.on_block(n)) {
                 Some(Injection::LoseBlock) => {
                     self.stats.lost_blocks += 1;
@@ -1289,11 +1304,15 @@ impl Meter {
             }
             _ => MethodOutcome::result(cosem::NO_SUCH_INDEX),
         };
-        if object.kind == Kind::ImageTransfer
-            && m.method_id == it_method::IMAGE_BLOCK_TRANSFER
-            && outcome.result == R::SUCCESS
-        {
-            self.stats.blocks_received += 1;
+        if object.kind == Kind::ImageTransfer && outcome.result == R::SUCCESS {
+            match m.method_id {
+                it_method::IMAGE_BLOCK_TRANSFER => {
+                    self.stats.blocks_received += 1;
+                    self.stats.blocks_repeated += u64::from(held_before);
+                }
+                it_method::IMAGE_TRANSFER_INITIATE => self.stats.initiates += 1,
+                _ => {}
+            }
         }
         if outcome.activation.is_some() {
             // The reply goes out first; the reboot drops the connection after it.

@@ -1,0 +1,164 @@
+//! A campaign killed mid-transfer (SIGKILL, a real process) and taken up again with
+//! `upgrade --resume JOURNAL`: every meter ends upgraded, none is initiated twice and no block
+//! the meters stored is sent again, counted by the emulated meters themselves.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A process killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One counter of the fleet's Prometheus exposition at `control`.
+fn metric(control: &str, name: &str) -> u64 {
+    let mut stream = std::net::TcpStream::connect(control).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {control}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {answer}"))
+        .parse()
+        .unwrap()
+}
+
+/// Starts the fleet of `scenario`; returns it with its control address once the targets
+/// file is written.
+fn fleet(
+    scenario: &std::path::Path,
+    key: &std::path::Path,
+    targets: &std::path::Path,
+) -> (Running, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+        .args(["emulate", "--scenario"])
+        .arg(scenario)
+        .arg("--trust-key")
+        .arg(key)
+        .args(["--control", "127.0.0.1:0", "--targets-out"])
+        .arg(targets)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let control = loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the fleet ended");
+        if let Some((_, address)) = line.trim().split_once("control on http://") {
+            break address.to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (Running(child), control)
+}
+
+#[test]
+fn a_campaign_killed_mid_transfer_resumes_without_initiating_again_or_resending_a_stored_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 40_000);
+    let scenario = dir.path().join("resume.toml");
+    // Six meters on an RF link (75 ms one way, 20 kbit/s) ten times faster: a few seconds of
+    // blocks each, so that the kill lands in the middle.
+    std::fs::write(
+        &scenario,
+        "name = \"resume\"\nseed = 3\nfirst_address = \"127.78.0.1\"\ntime_scale = 10\n\
+         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 40000\n\
+         [[population]]\nname = \"m\"\ncount = 6\nlink = \"rf\"\n",
+    )
+    .unwrap();
+    let targets = dir.path().join("fleet.toml");
+    let (_fleet, control) = fleet(&scenario, &key, &targets);
+    let journal = dir.path().join("campaign.jsonl");
+    let campaign = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+        .arg("upgrade")
+        .arg("--target")
+        .arg(&targets)
+        .arg("--image")
+        .arg(&image)
+        .arg("--journal")
+        .arg(&journal)
+        .args(["--concurrency", "6"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut campaign = Running(campaign);
+    // Six meters, the image in blocks of the emulated meters' 200 bytes.
+    let needed = 6 * std::fs::metadata(&image).unwrap().len().div_ceil(200);
+    wait_for_blocks(&control, needed / 4);
+    campaign.0.kill().unwrap();
+    campaign.0.wait().unwrap();
+    let before = metric(&control, "meterfleet_blocks_received_total");
+    assert!(
+        before < needed,
+        "killed mid-transfer: {before} of {needed} blocks stored"
+    );
+
+    let out = common::output_in(
+        dir.path(),
+        &["upgrade", "--resume", journal.to_str().unwrap()],
+    );
+    let stdout = common::text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        common::text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("resuming the campaign journalled in"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("succeeded                    6 (100.0 %)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        metric(&control, "meterfleet_initiates_total"),
+        6,
+        "each meter initiated once"
+    );
+    assert_eq!(
+        metric(&control, "meterfleet_blocks_repeated_total"),
+        0,
+        "no stored block sent again"
+    );
+    assert_eq!(
+        metric(&control, "meterfleet_blocks_received_total"),
+        needed,
+        "every block stored exactly once"
+    );
+    // Resuming a campaign that is done sends nothing more.
+    let again = common::output_in(
+        dir.path(),
+        &["upgrade", "--resume", journal.to_str().unwrap()],
+    );
+    assert!(again.status.success(), "{}", common::text(&again.stdout));
+    assert_eq!(metric(&control, "meterfleet_blocks_received_total"), needed);
+}
+
+/// Waits until the meters have stored at least `at_least` blocks.
+fn wait_for_blocks(control: &str, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(control, "meterfleet_blocks_received_total") < at_least {
+        assert!(
+            Instant::now() < deadline,
+            "the campaign stored too few blocks"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
