@@ -2,6 +2,7 @@
 
 use crate::target_args::TargetArgs;
 use harness::campaign::journal::{self, Journal};
+use harness::campaign::prescan;
 use harness::campaign::{self, CampaignReport, CampaignSettings, Journalled};
 use harness::target::{shared_valid_image, MeterTarget, Target};
 use harness::transfer::{Activation, BlockService, Driver, ImageNaming, Outcome, Plan};
@@ -275,19 +276,33 @@ fn campaign_of(
         concurrency: args.concurrency.unwrap_or(64),
         passes: args.passes.unwrap_or(3),
     };
+    let plan = Arc::new(plan);
+    let prescan = runtime.block_on(prescan::scan(&targets, &plan, settings.concurrency));
+    print!("{}", prescan.render());
+    let expected: Vec<Target> = prescan
+        .expected_indices()
+        .into_iter()
+        .map(|i| targets[i].clone())
+        .collect();
     let progress = crate::progress::CampaignProgress::start();
-    let report = runtime.block_on(campaign::run_journalled(
-        targets,
-        Arc::new(plan),
+    let mut report = runtime.block_on(campaign::run_journalled(
+        expected,
+        plan,
         &settings,
         journalled,
         progress.callback(),
-        |_, _| {},
     ));
     drop(progress);
+    let left_out = prescan.unreachable + prescan.not_normal;
+    report.prescan = Some(prescan);
     print!("{}", report.summary.render());
+    if left_out > 0 {
+        println!(
+            "{left_out} meters left out by the pre-scan are not upgraded (the reports list them)"
+        );
+    }
     write_reports(&args, &report)?;
-    Ok(report.summary.failed == 0)
+    Ok(report.summary.failed == 0 && left_out == 0)
 }
 
 const EXAMPLES: &str = "Examples:

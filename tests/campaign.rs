@@ -72,7 +72,7 @@ async fn a_campaign_over_200_meters_reports_consistent_statistics() {
         concurrency: 50,
         passes: 3,
     };
-    let report = run(targets, Arc::new(plan), &settings, |_| {}, |_, _| {}).await;
+    let report = run(targets, Arc::new(plan), &settings, |_| {}).await;
     let s = &report.summary;
     println!("{}", s.render());
     assert_eq!(s.expected, METERS);

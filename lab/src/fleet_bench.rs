@@ -224,14 +224,8 @@ async fn campaign_rate(
         concurrency: args.concurrency,
         passes: 3,
     };
-    let report = harness::campaign::run(
-        targets,
-        std::sync::Arc::new(plan),
-        &settings,
-        progress,
-        |_, _| {},
-    )
-    .await;
+    let report =
+        harness::campaign::run(targets, std::sync::Arc::new(plan), &settings, progress).await;
     let s = &report.summary;
     let first_block = s.first_block_at.unwrap_or(0.0);
     let span = last_complete(&report.meters) - first_block;

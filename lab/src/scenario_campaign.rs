@@ -7,17 +7,12 @@
 use crate::keys;
 use emulator::fleet::{self, Fleet};
 use emulator::scenario::Scenario;
-use harness::campaign::{
-    self, Bitmap, CampaignReport, CampaignSettings, PassSnapshot, ScenarioInfo,
-};
+use harness::campaign::{self, CampaignReport, CampaignSettings, ScenarioInfo};
 use harness::target::{Target, Transport};
 use harness::transfer::Plan;
 use rand::{RngCore, SeedableRng};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// Incomplete meters whose bitmaps a pass snapshot keeps.
-const BITMAPS_PER_PASS: usize = 64;
 
 /// The campaign targets of an in-process fleet, one per meter.
 pub fn fleet_targets(fleet: &Fleet) -> Vec<Target> {
@@ -87,46 +82,10 @@ pub async fn run(
     .await?;
     let targets = fleet_targets(&fleet);
     let plan = fleet_plan(image, version, scenario.image.part);
-    let snapshots = Arc::new(Mutex::new(Vec::new()));
-    let snaps = snapshots.clone();
-    let hosts: Vec<_> = fleet
-        .meters
-        .iter()
-        .map(|m| (m.plan.name.clone(), m.host.clone()))
-        .collect();
-    let mut report = campaign::run(
-        targets,
-        Arc::new(plan),
-        settings,
-        progress,
-        move |pass, failing| {
-            let meters = failing
-                .iter()
-                .take(BITMAPS_PER_PASS)
-                .map(|&i| Bitmap {
-                    meter: hosts[i].0.clone(),
-                    bitmap: hosts[i].1.with_meter(|m| {
-                        m.state()
-                            .transfer
-                            .received
-                            .iter()
-                            .map(|b| if *b { '1' } else { '0' })
-                            .collect()
-                    }),
-                })
-                .collect();
-            snaps.lock().expect("snapshots").push(PassSnapshot {
-                pass,
-                count: failing.len(),
-                meters,
-            });
-        },
-    )
-    .await;
+    let mut report = campaign::run(targets, Arc::new(plan), settings, progress).await;
     for (line, meter) in report.meters.iter_mut().zip(&fleet.meters) {
         line.doomed = Some(meter.plan.doomed());
     }
-    report.incomplete_after_pass = snapshots.lock().expect("snapshots").clone();
     report.scenario = Some(ScenarioInfo {
         name: scenario.name.clone(),
         seed: scenario.seed,

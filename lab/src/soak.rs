@@ -46,14 +46,7 @@ pub async fn soak(scenario: &Scenario, minutes: u64, concurrency: usize) -> Resu
             passes: 3,
         };
         let round_started = Instant::now();
-        let report = campaign::run(
-            targets.clone(),
-            Arc::new(plan),
-            &settings,
-            |_| {},
-            |_, _| {},
-        )
-        .await;
+        let report = campaign::run(targets.clone(), Arc::new(plan), &settings, |_| {}).await;
         let upgraded = report
             .meters
             .iter()

@@ -181,8 +181,10 @@ pub struct TransferView<'a> {
 }
 
 /// One meter's judge.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Judge {
+    /// How much faster than real time the meter's world runs: the windows shrink by it.
+    time_scale: f64,
     findings: BTreeMap<&'static str, Finding>,
     /// The completeness was read since the last block.
     completeness_read: bool,
@@ -195,7 +197,33 @@ pub struct Judge {
     transfer_connection: Option<u64>,
 }
 
+impl Default for Judge {
+    /// A judge in real time.
+    fn default() -> Self {
+        Judge::scaled(1.0)
+    }
+}
+
 impl Judge {
+    /// A judge for a meter whose world runs `time_scale` times faster than real time (a
+    /// scenario's `time_scale`): a second of its rules is a second divided by it.
+    pub fn scaled(time_scale: f64) -> Self {
+        Judge {
+            time_scale: if time_scale > 0.0 { time_scale } else { 1.0 },
+            findings: BTreeMap::new(),
+            completeness_read: false,
+            info_read: false,
+            status_reads: VecDeque::new(),
+            refused_attempts: VecDeque::new(),
+            transfer_connection: None,
+        }
+    }
+
+    /// `ms` of the rules' time in the meter's world.
+    fn window(&self, ms: u64) -> u64 {
+        (ms as f64 / self.time_scale).round() as u64
+    }
+
     /// Records that `rule` was broken at `now_ms`, and how.
     fn broke(&mut self, rule: &'static str, now_ms: u64, what: String) {
         let finding = self.findings.entry(rule).or_default();
@@ -215,11 +243,12 @@ impl Judge {
             Seen::Get(3 | 4) => self.completeness_read = true,
             Seen::Get(7) => self.info_read = true,
             Seen::Get(6) => {
+                let second = self.window(1000);
                 self.status_reads.push_back(now_ms);
                 while self
                     .status_reads
                     .front()
-                    .is_some_and(|t| now_ms.saturating_sub(*t) >= 1000)
+                    .is_some_and(|t| now_ms.saturating_sub(*t) >= second)
                 {
                     self.status_reads.pop_front();
                 }
@@ -359,11 +388,12 @@ impl Judge {
     /// A connection or a request the meter refused: it reboots, every connection it serves is
     /// taken, or its link refused the connection.
     pub fn attempt_refused(&mut self, now_ms: u64) {
+        let window = self.window(STORM_WINDOW_MS);
         let recent = &mut self.refused_attempts;
         recent.push_back(now_ms);
         while recent
             .front()
-            .is_some_and(|t| now_ms.saturating_sub(*t) >= STORM_WINDOW_MS)
+            .is_some_and(|t| now_ms.saturating_sub(*t) >= window)
         {
             recent.pop_front();
         }
@@ -589,6 +619,27 @@ mod tests {
         j.observe(12, 1, Seen::Get(7), &view(S::VerificationSuccessful, 5));
         j.observe(13, 1, Seen::Activate, &view(S::VerificationSuccessful, 5));
         assert!(j.findings().is_empty(), "{:?}", j.findings());
+    }
+
+    #[test]
+    fn a_scenario_that_runs_faster_than_real_time_shrinks_the_windows() {
+        use ImageTransferStatus as S;
+        let mut j = Judge::scaled(10.0);
+        // Twelve reads 90 ms apart: a second of real time, over ten of the meter's world.
+        for t in 0..12 {
+            j.observe(t * 90, 1, Seen::Get(6), &view(S::VerificationInitiated, 5));
+        }
+        assert!(j.findings().is_empty(), "{:?}", j.findings());
+        // Twelve within 100 ms: a second of the meter's world.
+        for t in 0..12 {
+            j.observe(
+                5_000 + t * 8,
+                1,
+                Seen::Get(6),
+                &view(S::VerificationInitiated, 5),
+            );
+        }
+        assert_eq!(j.findings()[rule::STATUS_POLLED_TOO_FAST].count, 1);
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub async fn start(
             faults: plan.faults.clone(),
             block_store: Some(store.clone()),
             judge: scenario.judge,
+            time_scale: Some(scenario.time_scale),
             trusted_key: Some(if plan.untrusted_key {
                 stranger
             } else {

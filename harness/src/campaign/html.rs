@@ -79,7 +79,7 @@ fn bitmaps(report: &CampaignReport) -> String {
         let cols = pass
             .meters
             .iter()
-            .map(|m| m.bitmap.len())
+            .map(|m| m.bitmap.as_deref().map_or(0, str::len))
             .max()
             .unwrap_or(0) as f64;
         let height = pass.meters.len() as f64 * row_h + 4.0;
@@ -91,11 +91,12 @@ fn bitmaps(report: &CampaignReport) -> String {
             let y = 2.0 + row as f64 * row_h;
             let _ = write!(
                 svg,
-                r#"<text x="0" y="{:.1}" font-size="9">{}</text>"#,
+                r#"<text x="0" y="{:.1}" font-size="9"><title>{}</title>{}</text>"#,
                 y + 9.0,
+                escape(&m.reason),
                 escape(&m.meter)
             );
-            for (col, bit) in m.bitmap.chars().enumerate() {
+            for (col, bit) in m.bitmap.as_deref().unwrap_or_default().chars().enumerate() {
                 let colour = if bit == '1' { "#2a6" } else { "#d33" };
                 let _ = write!(
                     svg,
@@ -107,6 +108,49 @@ fn bitmaps(report: &CampaignReport) -> String {
         }
         svg.push_str("</svg>");
         out.push_str(&svg);
+        out.push_str("<table><tr><th>meter</th><th>why it is not done</th></tr>");
+        for m in &pass.meters {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                escape(&m.meter),
+                escape(&m.reason)
+            );
+        }
+        out.push_str("</table>");
+    }
+    out
+}
+
+/// The pre-scan: what was found before any block, and the meters left out.
+fn prescan(report: &CampaignReport) -> String {
+    let Some(p) = &report.prescan else {
+        return String::new();
+    };
+    let mut out = format!(
+        "<h2>Pre-scan</h2><p>{} meters scanned: {} expected, {} already on the target version, {} unreachable, {} not in a normal state.</p>",
+        p.targets, p.expected, p.on_target, p.unreachable, p.not_normal
+    );
+    let apart: Vec<_> = p
+        .meters
+        .iter()
+        .filter_map(|m| match &m.verdict {
+            super::prescan::Verdict::Unreachable(why) => Some((m, "unreachable", why)),
+            super::prescan::Verdict::NotNormal(why) => Some((m, "not normal", why)),
+            _ => None,
+        })
+        .collect();
+    if !apart.is_empty() {
+        out.push_str("<table><tr><th>meter</th><th>left out</th><th>why</th></tr>");
+        for (m, kind, why) in apart {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{kind}</td><td>{}</td></tr>",
+                escape(&m.meter),
+                escape(why)
+            );
+        }
+        out.push_str("</table>");
     }
     out
 }
@@ -233,6 +277,7 @@ pub fn render(report: &CampaignReport) -> String {
 <h1>Firmware campaign: {title}</h1>
 <p>{about}</p>
 <table>{rows}</table>
+{prescan}
 {c1}{c2}{c3}
 <h2>Meters still incomplete after each pass</h2>
 <p>Each row a meter, each cell a block: green received, red missing.</p>
@@ -252,5 +297,6 @@ pub fn render(report: &CampaignReport) -> String {
         c2 = line_chart("Block throughput", "s", "blocks/s", &throughput),
         c3 = bar_chart("Per-meter duration (upgraded meters)", "s", &hist, max_d),
         bitmaps = bitmaps(report),
+        prescan = prescan(report),
     )
 }

@@ -5,11 +5,12 @@
 pub mod html;
 pub mod journal;
 pub mod junit;
+pub mod prescan;
 mod report;
 
 pub use report::{
     Bitmap, CampaignReport, CampaignSummary, MeterResult, PassSnapshot, Percentiles, ScenarioInfo,
-    SCHEMA,
+    BITMAPS_PER_PASS, SCHEMA,
 };
 
 use crate::target::Target;
@@ -57,20 +58,18 @@ pub struct Progress {
     pub failed: usize,
 }
 
-/// Runs a campaign; `progress` is told after each meter's attempt, `after_pass` with the pass
-/// number and the indices of the meters not (yet) upgraded after it.
+/// Runs a campaign; `progress` is told after each meter's attempt.
 pub async fn run(
     targets: Vec<Target>,
     plan: Arc<Plan>,
     settings: &CampaignSettings,
     progress: impl Fn(Progress) + Send + Sync + 'static,
-    after_pass: impl FnMut(u32, &[usize]),
 ) -> CampaignReport {
     let journal = Journalled {
         journal: None,
         standing: Standing::default(),
     };
-    run_journalled(targets, plan, settings, journal, progress, after_pass).await
+    run_journalled(targets, plan, settings, journal, progress).await
 }
 
 /// A campaign's journal, and where its meters stood when it was read (nothing for a new one).
@@ -91,7 +90,6 @@ pub async fn run_journalled(
     settings: &CampaignSettings,
     journalled: Journalled,
     progress: impl Fn(Progress) + Send + Sync + 'static,
-    mut after_pass: impl FnMut(u32, &[usize]),
 ) -> CampaignReport {
     let started = Instant::now();
     let total = targets.len();
@@ -111,6 +109,7 @@ pub async fn run_journalled(
         .map(|t| standing.reached.get(&t.name).copied())
         .collect();
     let mut succeeded_after_pass = Vec::new();
+    let mut snapshots = Vec::new();
     let semaphore = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let progress = Arc::new(progress);
     let done = Arc::new(AtomicUsize::new(0));
@@ -187,11 +186,26 @@ pub async fn run_journalled(
             })
             .collect();
         succeeded_after_pass.push(total - failing.len());
-        after_pass(pass, &failing);
+        snapshots.push(PassSnapshot {
+            pass,
+            count: failing.len(),
+            meters: failing
+                .iter()
+                .take(BITMAPS_PER_PASS)
+                .filter_map(|&i| results[i].as_ref())
+                .map(|r| Bitmap {
+                    meter: r.report.meter.clone(),
+                    reason: r.report.outcome.to_string(),
+                    bitmap: r.report.bitmap.clone(),
+                })
+                .collect(),
+        });
     }
     let meters: Vec<MeterResult> = results
         .into_iter()
         .map(|r| r.expect("every meter ran"))
         .collect();
-    summarize(meters, passes, succeeded_after_pass, started.elapsed())
+    let mut report = summarize(meters, passes, succeeded_after_pass, started.elapsed());
+    report.incomplete_after_pass = snapshots;
+    report
 }

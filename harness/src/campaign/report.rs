@@ -81,6 +81,9 @@ pub struct CampaignReport {
     /// The emulated fleet, when the campaign ran over one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scenario: Option<ScenarioInfo>,
+    /// What the pre-scan found before any block, when one ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prescan: Option<super::prescan::Prescan>,
     /// The statistics.
     pub summary: CampaignSummary,
     /// Each meter, in target order.
@@ -127,16 +130,22 @@ pub struct ScenarioInfo {
     pub image_size_bytes: usize,
 }
 
-/// A meter's received blocks after a pass.
+/// An incomplete meter after a pass: why, and the blocks it held.
 #[derive(Debug, Clone, Serialize)]
 pub struct Bitmap {
     /// The meter.
     pub meter: String,
-    /// Its attribute 3, block 0 first.
-    pub bitmap: String,
+    /// Why it is not done (its outcome in the pass).
+    pub reason: String,
+    /// Its attribute 3 as the driver last read it, block 0 first; none where the meter gives
+    /// only attribute 4, or the transfer never got that far.
+    pub bitmap: Option<String>,
 }
 
-/// The meters not upgraded after a pass (bitmaps for the first 64).
+/// The most incomplete meters a pass snapshot lists with their bit-strings.
+pub const BITMAPS_PER_PASS: usize = 64;
+
+/// The meters not upgraded after a pass (bitmaps for the first [`BITMAPS_PER_PASS`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct PassSnapshot {
     /// The pass.
@@ -223,6 +232,7 @@ pub(super) fn summarize(
     CampaignReport {
         schema: SCHEMA,
         scenario: None,
+        prescan: None,
         summary,
         meters,
         incomplete_after_pass: Vec::new(),

@@ -201,6 +201,9 @@ pub struct Driver<'a> {
     initiated: bool,
     /// Activation was invoked: what is left is confirming it.
     activated: bool,
+    /// It was invoked by an earlier run (a pass or a process): one that failed is not this
+    /// run's verdict, and the transfer starts again.
+    activated_earlier: bool,
     connected_once: bool,
     recoveries: u32,
     protocol_errors: u32,
@@ -253,6 +256,7 @@ impl<'a> Driver<'a> {
             session: None,
             initiated: false,
             activated: false,
+            activated_earlier: false,
             connected_once: false,
             recoveries: 0,
             protocol_errors: 0,
@@ -290,6 +294,7 @@ impl<'a> Driver<'a> {
     pub fn resuming(mut self, reached: Phase) -> Self {
         self.initiated = reached >= Phase::Initiate;
         self.activated = reached >= Phase::Activate && self.plan.activation == Activation::Now;
+        self.activated_earlier = self.activated;
         self
     }
 
@@ -475,6 +480,17 @@ impl<'a> Driver<'a> {
             self.reconnect()
                 .await
                 .map_err(|reason| Stop::Failed(Step::Connect, reason))?;
+        }
+        if self.activated_earlier {
+            self.activated_earlier = false;
+            if self.status().await? == Some(S::ActivationFailed) {
+                self.event(
+                    Step::Activate,
+                    "the activation invoked earlier failed and the meter rolled back (status 7): starting the transfer again",
+                );
+                self.activated = false;
+                self.initiated = false;
+            }
         }
         if self.activated {
             return self.confirm().await;

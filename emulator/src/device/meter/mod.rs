@@ -69,6 +69,9 @@ pub struct MeterConfig {
     pub block_store: Option<std::sync::Arc<crate::blocks::BlockStore>>,
     /// Judge the head-end by the rules of `judge/rules.toml` ([`crate::judge`]).
     pub judge: bool,
+    /// How much faster than real time the meter's world runs (a scenario's `time_scale`; none
+    /// is real time): the judge's time windows shrink by it, as the meter's delays do.
+    pub time_scale: Option<f64>,
 }
 
 /// What the edge must know of a meter.
@@ -224,7 +227,9 @@ impl Meter {
             );
             t.received.fill(false);
         }
-        let judge = config.judge.then(crate::judge::Judge::default);
+        let judge = config
+            .judge
+            .then(|| crate::judge::Judge::scaled(config.time_scale.unwrap_or(1.0)));
         Meter {
             faults: FaultState::new(config.faults.clone()),
             stats: MeterStats::default(),

@@ -1,0 +1,89 @@
+//! The pre-scan before a campaign sends any block: meters already on the target version are
+//! skipped and counted, unreachable ones are reported apart, and only the others are expected.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+#[test]
+fn the_prescan_skips_upgraded_meters_and_reports_unreachable_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 3_000);
+    let scenario = dir.path().join("scan.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"scan\"\nseed = 4\nfirst_address = \"127.79.0.1\"\ntime_scale = 20\n\
+         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
+         [[population]]\nname = \"s\"\ncount = 4\n",
+    )
+    .unwrap();
+    let targets = dir.path().join("fleet.toml");
+    let mut fleet = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+        .args(["emulate", "--scenario"])
+        .arg(&scenario)
+        .arg("--trust-key")
+        .arg(&key)
+        .args(["--control", "127.0.0.1:0", "--targets-out"])
+        .arg(&targets)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !targets.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let written = std::fs::read_to_string(&targets).unwrap();
+    // The first two meters are upgraded beforehand, through a targets file of their own.
+    let blocks: Vec<&str> = written.split("\n[[meter]]").collect();
+    let first_two = dir.path().join("first-two.toml");
+    std::fs::write(&first_two, blocks[..3].join("\n[[meter]]")).unwrap();
+    let upgrade = |file: &std::path::Path| {
+        common::output_in(
+            dir.path(),
+            &[
+                "upgrade",
+                "--target",
+                file.to_str().unwrap(),
+                "--image",
+                image.to_str().unwrap(),
+                "--json",
+                "report.json",
+            ],
+        )
+    };
+    let out = upgrade(&first_two);
+    assert!(out.status.success(), "{}", common::text(&out.stdout));
+    // Then the whole fleet, and a meter nobody listens for.
+    let with_a_stranger = dir.path().join("all.toml");
+    std::fs::write(
+        &with_a_stranger,
+        format!("{written}\n[[meter]]\nname = \"gone\"\naddress = \"127.79.0.99:4059\"\n"),
+    )
+    .unwrap();
+    let out = upgrade(&with_a_stranger);
+    let _ = fleet.kill();
+    let _ = fleet.wait();
+    let stdout = common::text(&out.stdout);
+    assert!(!out.status.success(), "a meter was left out: {stdout}");
+    assert!(
+        stdout.contains(
+            "pre-scan of 5 meters: 2 expected, 2 already on the target version, 1 unreachable, 0 not in a normal state"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("succeeded                    2 (100.0 %)"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["summary"]["expected"], 2);
+    let scanned = report["prescan"]["meters"].as_array().unwrap();
+    assert_eq!(scanned[0]["verdict"]["kind"], "on-target");
+    assert_eq!(scanned[0]["versions"]["1"], "APP-2.0.0");
+    assert_eq!(scanned[2]["verdict"]["kind"], "needs");
+    assert_eq!(scanned[4]["meter"], "gone");
+    assert_eq!(scanned[4]["verdict"]["kind"], "unreachable");
+}
