@@ -31,6 +31,10 @@ pub enum ImageCommand {
         /// The version identifier the meter reports once the image is active.
         #[arg(long, value_name = "ID")]
         image_version: String,
+        /// A prerequisite: the image verifies only on a meter whose PART runs at least
+        /// VERSION (digit runs compare as numbers). Repeat for several, at most 8.
+        #[arg(long, value_name = "PART=VERSION", value_parser = prerequisite)]
+        requires: Vec<(u8, String)>,
         /// The payload file.
         payload: PathBuf,
         /// Where to write the image.
@@ -65,7 +69,8 @@ pub enum ImageCommand {
 }
 
 const BUILD_EXAMPLES: &str = "Examples:
-  meterfleet image build --signing-key vendor.key --part 1 --image-version APP-2.0.0 payload.bin -o fw.img";
+  meterfleet image build --signing-key vendor.key --part 1 --image-version APP-2.0.0 payload.bin -o fw.img
+  meterfleet image build --signing-key vendor.key --part 1 --image-version APP-3.0.0 --requires 1=APP-2.0.0 --requires 2=COM-1.4.0 payload.bin -o app3.img";
 
 const CORRUPT_EXAMPLES: &str = "Examples:
   meterfleet image corrupt fw.img --how bad-signature -o bad.img
@@ -151,20 +156,30 @@ fn execute(command: ImageCommand) -> Result<(), String> {
             signing_key,
             part,
             image_version: version,
+            requires,
             payload,
             out,
         } => {
             let key = load_signing_key(&signing_key)?;
             let payload = read(&payload)?;
-            let image =
-                image::build(&key, part, version.as_bytes(), &payload).ok_or_else(|| {
-                    format!(
-                    "--part must be 0..={} and --image-version 1..={} bytes (got part {part}, {} bytes)",
+            let needs: Vec<(u8, &[u8])> =
+                requires.iter().map(|(p, v)| (*p, v.as_bytes())).collect();
+            let image = image::build_with_prerequisites(
+                &key,
+                part,
+                version.as_bytes(),
+                &needs,
+                &payload,
+            )
+            .ok_or_else(|| {
+                format!(
+                    "--part must be 0..={} and --image-version 1..={} bytes (got part {part}, {} bytes), with at most {} --requires",
                     image::MAX_PART,
                     image::MAX_IDENTIFIER_LEN,
-                    version.len()
+                    version.len(),
+                    image::MAX_PREREQUISITES
                 )
-                })?;
+            })?;
             write(&out, &image)?;
             println!(
                 "wrote {} ({} bytes, part {part}, version {version})",
@@ -181,6 +196,12 @@ fn execute(command: ImageCommand) -> Result<(), String> {
                 "version identifier: {}",
                 String::from_utf8_lossy(info.identifier)
             );
+            for (part, least) in &info.prerequisites {
+                println!(
+                    "requires: part {part} running at least {}",
+                    String::from_utf8_lossy(least)
+                );
+            }
             println!(
                 "payload: {} bytes, CRC-32 {:08X} (ok)",
                 info.payload.len(),
@@ -258,6 +279,7 @@ mod tests {
             signing_key: private,
             part: 1,
             image_version: "APP-2.0.0".into(),
+            requires: vec![(2, "COM-1.0.0".into())],
             payload,
             out: image.clone(),
         })
@@ -297,4 +319,17 @@ mod tests {
         let err = load_signing_key(Path::new("/nonexistent/k.key")).unwrap_err();
         assert!(err.starts_with("/nonexistent/k.key"), "{err}");
     }
+}
+
+/// Parses `PART=VERSION` for `image build --requires`.
+fn prerequisite(text: &str) -> Result<(u8, String), String> {
+    let (part, version) = text
+        .split_once('=')
+        .ok_or("expected PART=VERSION, as 2=COM-1.4.0")?;
+    let part = part
+        .parse::<u8>()
+        .ok()
+        .filter(|p| *p <= image::MAX_PART)
+        .ok_or_else(|| format!("the part must be 0..={}", image::MAX_PART))?;
+    Ok((part, version.to_string()))
 }

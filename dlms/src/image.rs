@@ -7,15 +7,21 @@
 //!
 //! ```text
 //! 0      4  magic "MFIM"
-//! 4      1  format version (1)
+//! 4      1  format version (1, or 2 with prerequisites)
 //! 5      1  target firmware part b (0 metrology, 1 application, 2..9 others)
 //! 6      1  identifier length n (1..=64)
 //! 7      n  version identifier (becomes the active firmware identifier 1-b:0.2.0.255)
-//! 7+n    4  payload length L
-//! 11+n   4  CRC-32 (ISO-HDLC) of the payload
-//! 15+n   L  payload
-//! 15+n+L 64 ECDSA P-256 signature (r ‖ s) over SHA-256 of every byte before it
+//!           format 2 only: a count k (0..=8), then k prerequisites, each a firmware part
+//!           (1 byte), a length m (1..=64) and the least version identifier that part must
+//!           run (m bytes) for the image to verify
+//! h      4  payload length L (h = 7 + n in format 1)
+//! h+4    4  CRC-32 (ISO-HDLC) of the payload
+//! h+8    L  payload
+//! h+8+L  64 ECDSA P-256 signature (r ‖ s) over SHA-256 of every byte before it
 //! ```
+//!
+//! Versions compare as their identifiers do with each run of digits taken as a number
+//! ([`version_cmp`]): `APP-1.10.0` is after `APP-1.9.2`.
 
 use crc::{Crc, Table, CRC_32_ISO_HDLC};
 use p256::ecdsa::signature::{Signer, Verifier};
@@ -24,8 +30,12 @@ use thiserror::Error;
 
 /// The magic at the start of every image.
 pub const MAGIC: [u8; 4] = *b"MFIM";
-/// The only format version.
+/// The format of an image without prerequisites.
 pub const FORMAT_VERSION: u8 = 1;
+/// The format of an image with prerequisites.
+pub const FORMAT_WITH_PREREQUISITES: u8 = 2;
+/// The most prerequisites an image carries.
+pub const MAX_PREREQUISITES: usize = 8;
 /// The length of the signature trailer.
 pub const SIGNATURE_LEN: usize = 64;
 /// The longest version identifier.
@@ -73,6 +83,8 @@ pub struct ImageInfo<'a> {
     pub part: u8,
     /// Version identifier.
     pub identifier: &'a [u8],
+    /// What must run before it: (firmware part, the least version identifier).
+    pub prerequisites: Vec<(u8, &'a [u8])>,
     /// The payload.
     pub payload: &'a [u8],
     /// The payload CRC-32 from the header.
@@ -91,38 +103,94 @@ pub fn parse(image: &[u8]) -> Result<ImageInfo<'_>, ImageError> {
     if image[..4] != MAGIC {
         return Err(ImageError::BadMagic);
     }
-    if image[4] != FORMAT_VERSION {
-        return Err(ImageError::UnsupportedVersion(image[4]));
+    let format = image[4];
+    if format != FORMAT_VERSION && format != FORMAT_WITH_PREREQUISITES {
+        return Err(ImageError::UnsupportedVersion(format));
     }
     let part = image[5];
     let n = image[6] as usize;
     if part > MAX_PART || n == 0 || n > MAX_IDENTIFIER_LEN {
         return Err(ImageError::MalformedHeader);
     }
-    let header_len = 15 + n;
-    if image.len() < header_len + SIGNATURE_LEN {
-        return Err(ImageError::Truncated(image.len()));
+    let signed_len = image.len() - SIGNATURE_LEN;
+    let truncated = || ImageError::Truncated(image.len());
+    let identifier = image.get(7..7 + n).ok_or_else(truncated)?;
+    let mut at = 7 + n;
+    let mut prerequisites = Vec::new();
+    if format == FORMAT_WITH_PREREQUISITES {
+        let k = *image.get(at).ok_or_else(truncated)? as usize;
+        if k > MAX_PREREQUISITES {
+            return Err(ImageError::MalformedHeader);
+        }
+        at += 1;
+        for _ in 0..k {
+            let (&needed_part, &m) = image.get(at).zip(image.get(at + 1)).ok_or_else(truncated)?;
+            let m = m as usize;
+            if needed_part > MAX_PART || m == 0 || m > MAX_IDENTIFIER_LEN {
+                return Err(ImageError::MalformedHeader);
+            }
+            let version = image.get(at + 2..at + 2 + m).ok_or_else(truncated)?;
+            prerequisites.push((needed_part, version));
+            at += 2 + m;
+        }
+    }
+    let header_len = at + 8;
+    if signed_len < header_len {
+        return Err(truncated());
     }
     let u32_at = |at: usize| u32::from_be_bytes(image[at..at + 4].try_into().expect("4 bytes"));
-    let declared = u32_at(7 + n) as usize;
-    let actual = image.len() - header_len - SIGNATURE_LEN;
+    let declared = u32_at(at) as usize;
+    let actual = signed_len - header_len;
     if declared != actual {
         return Err(ImageError::SizeMismatch { declared, actual });
     }
-    let crc32 = u32_at(11 + n);
-    let payload = &image[header_len..header_len + declared];
+    let crc32 = u32_at(at + 4);
+    let payload = &image[header_len..signed_len];
     if CRC32.checksum(payload) != crc32 {
         return Err(ImageError::CrcMismatch);
     }
-    let signed_len = image.len() - SIGNATURE_LEN;
     Ok(ImageInfo {
         part,
-        identifier: &image[7..7 + n],
+        identifier,
+        prerequisites,
         payload,
         crc32,
         signature: &image[signed_len..],
         signed: &image[..signed_len],
     })
+}
+
+/// Orders two version identifiers: byte by byte, except that runs of ASCII digits compare as
+/// numbers (`APP-1.10.0` after `APP-1.9.2`, `v2` before `v10`).
+pub fn version_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            let run = |s: &[u8], from: usize| {
+                let end = s[from..]
+                    .iter()
+                    .position(|c| !c.is_ascii_digit())
+                    .map_or(s.len(), |p| from + p);
+                (end, s[from..end].iter().skip_while(|c| **c == b'0').count())
+            };
+            let ((ei, li), (ej, lj)) = (run(a, i), run(b, j));
+            // Without leading zeros, the longer run is the larger number; then digit by digit.
+            let order = li
+                .cmp(&lj)
+                .then_with(|| a[ei - li..ei].cmp(&b[ej - lj..ej]));
+            if order != Ordering::Equal {
+                return order;
+            }
+            (i, j) = (ei, ej);
+        } else {
+            match a[i].cmp(&b[j]) {
+                Ordering::Equal => (i, j) = (i + 1, j + 1),
+                other => return other,
+            }
+        }
+    }
+    (a.len() - i).cmp(&(b.len() - j))
 }
 
 /// Parses an image and verifies its signature with `key`.
@@ -137,14 +205,44 @@ pub fn verify<'a>(image: &'a [u8], key: &VerifyingKey) -> Result<ImageInfo<'a>, 
 /// Builds and signs an image; `None` if the part or identifier is out of range or the payload
 /// exceeds 4 GiB.
 pub fn build(key: &SigningKey, part: u8, identifier: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
-    if part > MAX_PART || identifier.is_empty() || identifier.len() > MAX_IDENTIFIER_LEN {
+    build_with_prerequisites(key, part, identifier, &[], payload)
+}
+
+/// Builds and signs an image that verifies only on a meter whose parts run at least the
+/// versions `prerequisites` gives (format 2; format 1 when there are none); `None` if a part
+/// or identifier is out of range, there are more than [`MAX_PREREQUISITES`], or the payload
+/// exceeds 4 GiB.
+pub fn build_with_prerequisites(
+    key: &SigningKey,
+    part: u8,
+    identifier: &[u8],
+    prerequisites: &[(u8, &[u8])],
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    let fits = |p: u8, id: &[u8]| p <= MAX_PART && !id.is_empty() && id.len() <= MAX_IDENTIFIER_LEN;
+    if !fits(part, identifier)
+        || prerequisites.len() > MAX_PREREQUISITES
+        || !prerequisites.iter().all(|(p, id)| fits(*p, id))
+    {
         return None;
     }
     let len = u32::try_from(payload.len()).ok()?;
+    let format = if prerequisites.is_empty() {
+        FORMAT_VERSION
+    } else {
+        FORMAT_WITH_PREREQUISITES
+    };
     let mut out = Vec::with_capacity(15 + identifier.len() + payload.len() + SIGNATURE_LEN);
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&[FORMAT_VERSION, part, identifier.len() as u8]);
+    out.extend_from_slice(&[format, part, identifier.len() as u8]);
     out.extend_from_slice(identifier);
+    if format == FORMAT_WITH_PREREQUISITES {
+        out.push(prerequisites.len() as u8);
+        for (p, id) in prerequisites {
+            out.extend_from_slice(&[*p, id.len() as u8]);
+            out.extend_from_slice(id);
+        }
+    }
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&CRC32.checksum(payload).to_be_bytes());
     out.extend_from_slice(payload);
@@ -175,15 +273,21 @@ pub fn corrupt(image: &[u8], how: Corruption, key: Option<&SigningKey>) -> Optio
         }
         Corruption::WrongPart(part) => {
             let info = parse(image).ok()?;
-            return build(key?, part, info.identifier, info.payload);
+            return build_with_prerequisites(
+                key?,
+                part,
+                info.identifier,
+                &info.prerequisites,
+                info.payload,
+            );
         }
         Corruption::Truncated => out.truncate(out.len() / 2),
         Corruption::FlippedBit => {
-            let n = *out.get(6)? as usize;
-            let at = 15 + n;
-            if at >= out.len().checked_sub(SIGNATURE_LEN)? {
+            let info = parse(image).ok()?;
+            if info.payload.is_empty() {
                 return None;
             }
+            let at = info.signed.len() - info.payload.len();
             out[at] ^= 0x01;
         }
     }
@@ -224,6 +328,46 @@ mod tests {
         ));
         let wrong = corrupt(&image, Corruption::WrongPart(0), Some(&k)).unwrap();
         assert_eq!(verify(&wrong, vk).unwrap().part, 0);
+    }
+
+    #[test]
+    fn prerequisites_are_signed_and_read_back() {
+        let image = build_with_prerequisites(
+            &key(),
+            1,
+            b"APP-3.0.0",
+            &[(1, b"APP-2.0.0"), (2, b"COM-1.4")],
+            &[5; 100],
+        )
+        .unwrap();
+        let info = verify(&image, key().verifying_key()).unwrap();
+        assert_eq!(
+            info.prerequisites,
+            [(1, &b"APP-2.0.0"[..]), (2, &b"COM-1.4"[..])]
+        );
+        assert_eq!(info.payload, &[5; 100][..]);
+        let flipped = corrupt(&image, Corruption::FlippedBit, None).unwrap();
+        assert_eq!(parse(&flipped), Err(ImageError::CrcMismatch));
+        assert_eq!(build(&key(), 1, b"A", b"x").unwrap()[4], FORMAT_VERSION);
+        // A prerequisite count beyond the bound, or one cut short, is refused.
+        let mut bad = image.clone();
+        bad[7 + 9] = 9;
+        assert_eq!(parse(&bad), Err(ImageError::MalformedHeader));
+    }
+
+    #[test]
+    fn versions_compare_with_digit_runs_as_numbers() {
+        use std::cmp::Ordering::*;
+        for (a, b, order) in [
+            ("APP-1.10.0", "APP-1.9.2", Greater),
+            ("APP-2.0.0", "APP-2.0.0", Equal),
+            ("v2", "v10", Less),
+            ("APP-1.0", "APP-1.0.1", Less),
+            ("APP-01.2", "APP-1.2", Equal),
+            ("A-1", "B-0", Less),
+        ] {
+            assert_eq!(version_cmp(a.as_bytes(), b.as_bytes()), order, "{a} {b}");
+        }
     }
 
     #[test]

@@ -342,6 +342,7 @@ impl Transfer {
         };
         let (part, identification, signature) = match parsed {
             Ok(info) if ctx.trusted_key.is_some() => {
+                unmet_prerequisite(ctx.parts, &info.prerequisites)?;
                 (info.part, info.identifier.to_vec(), info.signature.to_vec())
             }
             Ok(_) if !ctx.profile.accept_opaque_images => {
@@ -454,6 +455,28 @@ impl Transfer {
             self.last_block = None;
         }
     }
+}
+
+/// Refuses an image whose prerequisites the meter's parts do not meet: each names a part and
+/// the least version it must run ([`image::version_cmp`]).
+fn unmet_prerequisite(parts: &[FirmwarePart], prerequisites: &[(u8, &[u8])]) -> Result<(), String> {
+    for (needed, least) in prerequisites {
+        let running = parts.iter().find(|p| p.part == *needed);
+        let met = running.is_some_and(|p| {
+            image::version_cmp(&p.active.identifier, least) != std::cmp::Ordering::Less
+        });
+        if !met {
+            return Err(format!(
+                "prerequisite not met: part {needed} must run at least {}, runs {}",
+                String::from_utf8_lossy(least),
+                running.map_or("nothing".into(), |p| String::from_utf8_lossy(
+                    &p.active.identifier
+                )
+                .into_owned())
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -180,6 +180,30 @@ fn bad_signature_wrong_part_and_metrology_fail_verification_with_the_reason() {
 }
 
 #[test]
+fn an_image_verifies_only_once_its_prerequisites_run() {
+    // The factory parts run MET-1.0.0, APP-1.0.0 and COM-1.0.0.
+    for (needs, verifies) in [
+        (&[(1, &b"APP-1.0.0"[..])][..], true),
+        (&[(1, &b"APP-1.5.0"[..])][..], false),
+        (&[(2, &b"COM-1.0.0"[..]), (1, &b"APP-1.0.0"[..])][..], true),
+        (&[(2, &b"COM-1.10"[..])][..], false),
+        (&[(7, &b"X-1"[..])][..], false),
+    ] {
+        let img =
+            image::build_with_prerequisites(&key(), 1, b"APP-2.0.0", needs, &[1; 300]).unwrap();
+        let mut b = Bench::new(MeterProfile::default());
+        b.initiate(b"APP-2.0.0", img.len() as u32);
+        b.send_all(&img);
+        let result = b.run(|t, c| t.verify(c));
+        assert_eq!(result == R::SUCCESS, verifies, "{needs:?}");
+        if !verifies {
+            let detail = &b.log.entries.last().unwrap().detail;
+            assert!(detail.contains("prerequisite not met: part"), "{detail}");
+        }
+    }
+}
+
+#[test]
 fn asynchronous_verify_answers_temporary_failure_then_completes() {
     let mut b = Bench::new(MeterProfile {
         verify_ms: 3000,
