@@ -253,6 +253,19 @@ fn execute(command: ImageCommand) -> Result<(), String> {
     Ok(())
 }
 
+/// Parses `PART=VERSION` for `image build --requires`.
+fn prerequisite(text: &str) -> Result<(u8, String), String> {
+    let (part, version) = text
+        .split_once('=')
+        .ok_or("expected PART=VERSION, as 2=COM-1.4.0")?;
+    let part = part
+        .parse::<u8>()
+        .ok()
+        .filter(|p| *p <= image::MAX_PART)
+        .ok_or_else(|| format!("the part must be 0..={}", image::MAX_PART))?;
+    Ok((part, version.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,17 +332,4 @@ mod tests {
         let err = load_signing_key(Path::new("/nonexistent/k.key")).unwrap_err();
         assert!(err.starts_with("/nonexistent/k.key"), "{err}");
     }
-}
-
-/// Parses `PART=VERSION` for `image build --requires`.
-fn prerequisite(text: &str) -> Result<(u8, String), String> {
-    let (part, version) = text
-        .split_once('=')
-        .ok_or("expected PART=VERSION, as 2=COM-1.4.0")?;
-    let part = part
-        .parse::<u8>()
-        .ok()
-        .filter(|p| *p <= image::MAX_PART)
-        .ok_or_else(|| format!("the part must be 0..={}", image::MAX_PART))?;
-    Ok((part, version.to_string()))
 }
