@@ -371,5 +371,6 @@ pub fn emulated_target(name: &str, transport: Transport) -> MeterTarget {
         baseline: None,
         statement: Statement::default(),
         bench: BenchHooks::default(),
+        labels: Default::default(),
     }
 }

@@ -131,6 +131,12 @@ pub async fn start(
             ..MeterConfig::default()
         };
         let mut meter = Meter::new(config);
+        for (part, version) in &plan.firmware {
+            let parts = &mut meter.state_mut().parts;
+            if let Some(p) = parts.iter_mut().find(|p| p.part == *part) {
+                p.active.identifier = version.clone().into_bytes();
+            }
+        }
         if plan.activation_fails {
             meter.state_mut().fail_next_activation = Some("power loss during activation".into());
             meter.take_dirty();
@@ -232,6 +238,13 @@ impl Fleet {
                     hex(&keys.authentication)
                 ));
             }
+            let labels: Vec<String> = m
+                .plan
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", toml::Value::String(v.clone())))
+                .collect();
+            out.push_str(&format!("labels = {{ {} }}\n", labels.join(", ")));
             if let Some(line) = extra(&m.plan.profile) {
                 out.push_str(&line);
                 out.push('\n');

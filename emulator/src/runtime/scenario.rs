@@ -12,6 +12,7 @@ use dlms::Transport;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -201,6 +202,13 @@ pub struct Population {
     /// The fault mix.
     #[serde(default)]
     pub faults: FaultMix,
+    /// The versions its firmware parts run at the start, by part number (`1 = "APP-1.2.0"`);
+    /// parts not named run the factory versions (MET-1.0.0, APP-1.0.0, COM-1.0.0).
+    #[serde(default)]
+    pub firmware: BTreeMap<String, String>,
+    /// Labels its meters carry in the targets file (`model = "E350"`), beside `population`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 fn lan() -> LinkKind {
@@ -234,6 +242,10 @@ pub struct MeterPlan {
     pub link_faults: LinkFaults,
     /// One-way latency (ms, time-scaled) and bandwidth (bit/s, time-scaled).
     pub link: (u64, u64),
+    /// The versions its parts run at the start, where the population says.
+    pub firmware: Vec<(u8, String)>,
+    /// Its labels: the population's, and `population` itself.
+    pub labels: BTreeMap<String, String>,
 }
 
 impl MeterPlan {
@@ -408,6 +420,24 @@ impl Scenario {
             ));
         }
         for (i, p) in self.population.iter().enumerate() {
+            for (part, version) in &p.firmware {
+                let known = part.parse::<u8>().is_ok_and(|n| n <= 2);
+                if !known || version.is_empty() || version.len() > 64 {
+                    return Err(format!(
+                        "field population[{i}].firmware.{part}: firmware parts are 0, 1 and 2, versions 1 to 64 bytes"
+                    ));
+                }
+            }
+            let bare = |k: &String| {
+                !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            };
+            if let Some(key) = p.labels.keys().find(|k| !bare(k) || *k == "population") {
+                return Err(format!(
+                    "field population[{i}].labels.{key}: a label is letters, digits, - and _, and `population` is the population's name"
+                ));
+            }
             p.profile
                 .validate()
                 .map_err(|e| e.replace("field ", &format!("field population[{i}].profile.")))?;
@@ -570,6 +600,17 @@ impl Scenario {
                     physical_address,
                     link_faults,
                     link: (scale(latency), (bandwidth as f64 * self.time_scale) as u64),
+                    firmware: p
+                        .firmware
+                        .iter()
+                        .filter_map(|(part, v)| Some((part.parse().ok()?, v.clone())))
+                        .collect(),
+                    labels: p
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .chain([("population".to_string(), p.name.clone())])
+                        .collect(),
                 });
                 index += 1;
             }
@@ -646,6 +687,35 @@ faults = { lose_block = 0.05, power_cut = 0.2, untrusted_key = 0.1, verify_ms = 
                 "at most 1048576",
             ),
         ] {
+            let e = Scenario::from_toml(&text, "s.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{e}");
+        }
+    }
+
+    #[test]
+    fn populations_start_on_their_versions_with_their_labels() {
+        let text = SMALL.replace(
+            "link = \"gprs\"",
+            "link = \"gprs\"\nfirmware = { 1 = \"APP-1.4.0\" }\nlabels = { model = \"E350\" }",
+        );
+        let meters = Scenario::from_toml(&text, "s.toml").unwrap().meters();
+        assert_eq!(meters[0].firmware, [(1, "APP-1.4.0".to_string())]);
+        assert_eq!(meters[0].labels["model"], "E350");
+        assert_eq!(meters[0].labels["population"], "home");
+        for (bad, field) in [
+            ("firmware = { 5 = \"X\" }", "field population[0].firmware.5"),
+            (
+                "labels = { population = \"x\" }",
+                "field population[0].labels.population",
+            ),
+            (
+                "labels = { \"a b\" = \"x\" }",
+                "field population[0].labels.a b",
+            ),
+        ] {
+            let text = SMALL.replace("link = \"gprs\"", &format!("link = \"gprs\"\n{bad}"));
             let e = Scenario::from_toml(&text, "s.toml")
                 .unwrap_err()
                 .to_string();

@@ -36,6 +36,7 @@
 //! [[meter]]
 //! name = "meter-0001"              # optional; the address by default
 //! address = "127.0.0.1:4059"       # HOST:PORT, tcp://HOST:PORT or hdlc+tcp://HOST:PORT[/PHYSICAL]
+//! labels = { model = "E350", gateway = "dc-07" }  # what a campaign plan's cohorts select by
 //! ```
 
 use super::{
@@ -80,6 +81,7 @@ struct Entry {
     statement: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
     power_cycle: Option<String>,
     reset: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -392,6 +394,9 @@ fn meter(
             .or_else(|| defaults.power_cycle.clone()),
         reset: m.reset.clone().or_else(|| defaults.reset.clone()),
     };
+    // The meter's labels over the defaults', key by key.
+    target.labels = defaults.labels.clone().unwrap_or_default();
+    target.labels.extend(m.labels.clone().unwrap_or_default());
     if let Some(statement) = m.statement.as_ref().or(defaults.statement.as_ref()) {
         let at = if m.statement.is_some() {
             field("statement")

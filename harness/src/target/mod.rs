@@ -198,6 +198,8 @@ pub struct MeterTarget {
     pub statement: Statement,
     /// The bench's commands to power-cycle and reset the meter.
     pub bench: BenchHooks,
+    /// Free labels a campaign plan selects cohorts by (`model`, `population`, `gateway`, ...).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Shell commands a real bench runs for the conformance cases: power-cycling the meter (a lab
@@ -223,6 +225,7 @@ impl MeterTarget {
             baseline: None,
             statement: Statement::default(),
             bench: BenchHooks::default(),
+            labels: Default::default(),
         }
     }
 
