@@ -2,7 +2,9 @@
 
 use crate::target_args::TargetArgs;
 use harness::campaign::journal::{self, Journal};
+use harness::campaign::plan::CampaignPlan;
 use harness::campaign::prescan;
+use harness::campaign::waves::{self, PlanTarget};
 use harness::campaign::{self, CampaignReport, CampaignSettings, Journalled};
 use harness::target::{shared_valid_image, MeterTarget, Target};
 use harness::transfer::{Activation, BlockService, Driver, ImageNaming, Outcome, Plan};
@@ -66,6 +68,11 @@ pub struct UpgradeArgs {
     /// Write JUnit XML: one test case per meter, failed unless it was upgraded.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Run the campaign plan in FILE (TOML: images, cohorts, steps with version gates and
+    /// activation, waves with a canary and halt thresholds, passes) over the targets.
+    #[arg(long, value_name = "FILE")]
+    #[serde(default)]
+    plan: Option<PathBuf>,
     /// Journal the campaign in FILE as it goes (a new file), so that `--resume FILE` can take
     /// it up where it stood if it is stopped or killed.
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
@@ -112,8 +119,53 @@ fn image(args: &UpgradeArgs, meters: &[MeterTarget]) -> Result<(Vec<u8>, ImageNa
     ))
 }
 
+/// What a campaign runs: one image for every meter, or a plan's steps.
+enum Work {
+    /// One image.
+    Image(Plan),
+    /// A campaign plan.
+    Plan(CampaignPlan),
+}
+
+impl Work {
+    /// The images it sends, as the journal's header names them: the one image's SHA-256, or
+    /// that of the plan's images one after the other.
+    fn digest(&self) -> String {
+        match self {
+            Work::Image(plan) => journal::image_digest(&plan.image),
+            Work::Plan(p) => {
+                let all: Vec<u8> = p
+                    .steps
+                    .iter()
+                    .flat_map(|s| s.plan.image.iter().copied())
+                    .collect();
+                journal::image_digest(&all)
+            }
+        }
+    }
+}
+
+/// The campaign's work: `--plan`'s steps on the settings of the flags, else the image.
+fn work(args: &UpgradeArgs, meters: &[MeterTarget]) -> Result<Work, String> {
+    let Some(path) = &args.plan else {
+        return plan(args, meters).map(Work::Image);
+    };
+    if args.image.is_some() {
+        return Err("--plan names its images: --image cannot go with it".into());
+    }
+    let base = settings(args, Plan::new(Vec::new(), b""))?;
+    CampaignPlan::load(path, &base)
+        .map(Work::Plan)
+        .map_err(|e| e.to_string())
+}
+
 fn plan(args: &UpgradeArgs, meters: &[MeterTarget]) -> Result<Plan, String> {
     let (image, naming) = image(args, meters)?;
+    settings(args, Plan::for_image(image, naming))
+}
+
+/// `plan` with the flags' settings: activation, padding, block service, deadlines, trace.
+fn settings(args: &UpgradeArgs, plan: Plan) -> Result<Plan, String> {
     let activation = match args.activate.as_str() {
         "now" => Activation::Now,
         "no" => Activation::No,
@@ -137,7 +189,7 @@ fn plan(args: &UpgradeArgs, meters: &[MeterTarget]) -> Result<Plan, String> {
         trace: args.trace,
         reconnect_deadline: args.reconnect_deadline,
         connect_deadline: args.connect_deadline,
-        ..Plan::for_image(image, naming)
+        ..plan
     })
 }
 
@@ -201,8 +253,8 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
         None => (args, None),
     };
     let meters = args.target.meters()?;
-    let plan = plan(&args, &meters)?;
-    let digest = journal::image_digest(&plan.image);
+    let work = work(&args, &meters)?;
+    let digest = work.digest();
     let journalled = match resumed {
         Some((path, journal, header, standing)) => {
             if header.image_sha256 != digest {
@@ -233,15 +285,19 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
             }
         }
     };
-    campaign_of(args, meters, plan, journalled)
+    campaign_of(args, meters, work, journalled)
 }
 
 fn campaign_of(
     args: UpgradeArgs,
     mut meters: Vec<MeterTarget>,
-    plan: Plan,
+    work: Work,
     journalled: Journalled,
 ) -> Result<bool, String> {
+    let plan = match work {
+        Work::Image(plan) => plan,
+        Work::Plan(plan) => return run_plan(&args, meters, &plan, &journalled),
+    };
     if meters.len() == 1 {
         if let Some(flag) = [
             (args.concurrency.is_some(), "--concurrency"),
@@ -289,7 +345,8 @@ fn campaign_of(
         expected,
         plan,
         &settings,
-        journalled,
+        &journalled,
+        "",
         progress.callback(),
     ));
     drop(progress);
@@ -303,6 +360,38 @@ fn campaign_of(
     }
     write_reports(&args, &report)?;
     Ok(report.summary.failed == 0 && left_out == 0)
+}
+
+/// Runs a campaign plan over `meters` and prints what each step and wave did.
+fn run_plan(
+    args: &UpgradeArgs,
+    meters: Vec<MeterTarget>,
+    plan: &CampaignPlan,
+    journalled: &Journalled,
+) -> Result<bool, String> {
+    let targets: Vec<PlanTarget> = meters
+        .into_iter()
+        .map(|m| PlanTarget {
+            target: m.main,
+            labels: m.labels,
+        })
+        .collect();
+    let runtime = crate::process::runtime()?;
+    let progress = crate::progress::CampaignProgress::start();
+    let concurrency = args.concurrency.unwrap_or(64);
+    let report = runtime.block_on(waves::run_plan(
+        &targets,
+        plan,
+        concurrency,
+        journalled,
+        std::sync::Arc::new(progress.callback()),
+    ));
+    drop(progress);
+    let done = report.plan.as_ref().expect("a plan's report");
+    print!("{}", done.render());
+    print!("{}", report.summary.render());
+    write_reports(args, &report)?;
+    Ok(done.halted.is_none() && report.summary.failed == 0)
 }
 
 const EXAMPLES: &str = "Examples:

@@ -4,68 +4,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use common::{metric, Fleet};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One counter of the fleet's Prometheus exposition at `control`.
-fn metric(control: &str, name: &str) -> u64 {
-    let mut stream = std::net::TcpStream::connect(control).unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {control}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in {answer}"))
-        .parse()
-        .unwrap()
-}
-
-/// Starts the fleet of `scenario`; returns it with its control address once the targets
-/// file is written.
-fn fleet(
-    scenario: &std::path::Path,
-    key: &std::path::Path,
-    targets: &std::path::Path,
-) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["emulate", "--scenario"])
-        .arg(scenario)
-        .arg("--trust-key")
-        .arg(key)
-        .args(["--control", "127.0.0.1:0", "--targets-out"])
-        .arg(targets)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let control = loop {
-        line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "the fleet ended");
-        if let Some((_, address)) = line.trim().split_once("control on http://") {
-            break address.to_string();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    (Running(child), control)
-}
 
 #[test]
 fn a_campaign_killed_mid_transfer_resumes_without_initiating_again_or_resending_a_stored_block() {
@@ -82,7 +23,8 @@ fn a_campaign_killed_mid_transfer_resumes_without_initiating_again_or_resending_
     )
     .unwrap();
     let targets = dir.path().join("fleet.toml");
-    let (_fleet, control) = fleet(&scenario, &key, &targets);
+    let fleet = Fleet::start(&scenario, &key, &targets);
+    let control = fleet.control.clone();
     let journal = dir.path().join("campaign.jsonl");
     let campaign = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
         .arg("upgrade")
@@ -97,7 +39,7 @@ fn a_campaign_killed_mid_transfer_resumes_without_initiating_again_or_resending_
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut campaign = Running(campaign);
+    let mut campaign = common::Running(campaign);
     // Six meters, the image in blocks of the emulated meters' 200 bytes.
     let needed = 6 * std::fs::metadata(&image).unwrap().len().div_ceil(200);
     wait_for_blocks(&control, needed / 4);

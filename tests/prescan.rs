@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
 #[test]
 fn the_prescan_skips_upgraded_meters_and_reports_unreachable_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -18,22 +16,7 @@ fn the_prescan_skips_upgraded_meters_and_reports_unreachable_ones() {
     )
     .unwrap();
     let targets = dir.path().join("fleet.toml");
-    let mut fleet = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["emulate", "--scenario"])
-        .arg(&scenario)
-        .arg("--trust-key")
-        .arg(&key)
-        .args(["--control", "127.0.0.1:0", "--targets-out"])
-        .arg(&targets)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !targets.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    let fleet = common::Fleet::start(&scenario, &key, &targets);
     let written = std::fs::read_to_string(&targets).unwrap();
     // The first two meters are upgraded beforehand, through a targets file of their own.
     let blocks: Vec<&str> = written.split("\n[[meter]]").collect();
@@ -63,8 +46,7 @@ fn the_prescan_skips_upgraded_meters_and_reports_unreachable_ones() {
     )
     .unwrap();
     let out = upgrade(&with_a_stranger);
-    let _ = fleet.kill();
-    let _ = fleet.wait();
+    drop(fleet);
     let stdout = common::text(&out.stdout);
     assert!(!out.status.success(), "a meter was left out: {stdout}");
     assert!(

@@ -165,3 +165,70 @@ pub fn bench_profile(dir: &Path, extra: &str) -> PathBuf {
     .unwrap();
     path
 }
+
+/// A process killed when dropped.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A `meterfleet emulate --scenario` fleet, killed when dropped.
+pub struct Fleet {
+    _process: Running,
+    /// Its control endpoint, `HOST:PORT`.
+    pub control: String,
+}
+
+impl Fleet {
+    /// Starts the fleet of `scenario` trusting `key`, once it has written `targets`.
+    pub fn start(scenario: &Path, key: &Path, targets: &Path) -> Fleet {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+            .args(["emulate", "--scenario"])
+            .arg(scenario)
+            .arg("--trust-key")
+            .arg(key)
+            .args(["--control", "127.0.0.1:0", "--targets-out"])
+            .arg(targets)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let control = loop {
+            line.clear();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "the fleet ended");
+            if let Some((_, address)) = line.trim().split_once("control on http://") {
+                break address.to_string();
+            }
+        };
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        Fleet {
+            _process: Running(child),
+            control,
+        }
+    }
+}
+
+/// One counter of a fleet's Prometheus exposition at `control`.
+pub fn metric(control: &str, name: &str) -> u64 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(control).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {control}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {answer}"))
+        .parse()
+        .unwrap()
+}

@@ -5,8 +5,10 @@
 pub mod html;
 pub mod journal;
 pub mod junit;
+pub mod plan;
 pub mod prescan;
 mod report;
+pub mod waves;
 
 pub use report::{
     Bitmap, CampaignReport, CampaignSummary, MeterResult, PassSnapshot, Percentiles, ScenarioInfo,
@@ -69,7 +71,7 @@ pub async fn run(
         journal: None,
         standing: Standing::default(),
     };
-    run_journalled(targets, plan, settings, journal, progress).await
+    run_journalled(targets, plan, settings, &journal, "", progress).await
 }
 
 /// A campaign's journal, and where its meters stood when it was read (nothing for a new one).
@@ -82,31 +84,46 @@ pub struct Journalled {
     pub standing: Standing,
 }
 
+/// The name a meter goes by in the journal: its own, within `scope` (a plan's step) if any.
+fn journal_key(scope: &str, meter: &str) -> String {
+    if scope.is_empty() {
+        meter.to_string()
+    } else {
+        format!("{scope}/{meter}")
+    }
+}
+
 /// [`run`], writing `journalled`'s journal as it goes and taking each meter up where the
-/// journal left it.
+/// journal left it; `scope` names the plan step the meters are journalled under ("" for none).
 pub async fn run_journalled(
     targets: Vec<Target>,
     plan: Arc<Plan>,
     settings: &CampaignSettings,
-    journalled: Journalled,
+    journalled: &Journalled,
+    scope: &str,
     progress: impl Fn(Progress) + Send + Sync + 'static,
 ) -> CampaignReport {
     let started = Instant::now();
     let total = targets.len();
     let Journalled { journal, standing } = journalled;
+    let keys: Vec<String> = targets
+        .iter()
+        .map(|t| journal_key(scope, &t.name))
+        .collect();
     // Meters done in an earlier run keep that result; the others resume where they stood.
     let mut results: Vec<Option<MeterResult>> = targets
         .iter()
-        .map(|t| {
-            let (pass, outcome) = standing.ended.get(&t.name)?;
+        .zip(&keys)
+        .map(|(t, key)| {
+            let (pass, outcome) = standing.ended.get(key)?;
             standing
-                .done(&t.name)
+                .done(key)
                 .then(|| MeterResult::new(Report::carried(&t.name, outcome.clone()), *pass))
         })
         .collect();
-    let mut reached: Vec<Option<Phase>> = targets
+    let mut reached: Vec<Option<Phase>> = keys
         .iter()
-        .map(|t| standing.reached.get(&t.name).copied())
+        .map(|key| standing.reached.get(key).copied())
         .collect();
     let mut succeeded_after_pass = Vec::new();
     let mut snapshots = Vec::new();
@@ -139,6 +156,7 @@ pub async fn run_journalled(
             let done = done.clone();
             let failed = failed.clone();
             let journal = journal.clone();
+            let key = keys[i].clone();
             let from = reached[i];
             tasks.push(tokio::spawn(async move {
                 let slot = semaphore.acquire_owned().await.expect("semaphore open");
@@ -147,13 +165,13 @@ pub async fn run_journalled(
                     driver = driver.resuming(from);
                 }
                 if let Some(journal) = &journal {
-                    let (journal, name) = (journal.clone(), target.name.clone());
-                    driver = driver.on_phase(move |phase| journal.reached(&name, phase));
+                    let (journal, key) = (journal.clone(), key.clone());
+                    driver = driver.on_phase(move |phase| journal.reached(&key, phase));
                 }
                 let report = driver.run().await;
                 if let Some(journal) = &journal {
                     journal.record(&Record::Outcome {
-                        meter: target.name.clone(),
+                        meter: key,
                         pass,
                         outcome: report.outcome.clone(),
                     });

@@ -22,6 +22,12 @@ pub struct MeterResult {
     /// Whether the scenario made it impossible to upgrade (emulated fleets only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub doomed: Option<bool>,
+    /// The plan step it ran in, for a plan's campaign.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The wave of that step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<String>,
 }
 
 /// Duration percentiles in seconds.
@@ -81,6 +87,9 @@ pub struct CampaignReport {
     /// The emulated fleet, when the campaign ran over one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scenario: Option<ScenarioInfo>,
+    /// A plan's steps and waves, and its verdict, when the campaign ran one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<super::waves::PlanReport>,
     /// What the pre-scan found before any block, when one ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prescan: Option<super::prescan::Prescan>,
@@ -109,6 +118,8 @@ impl MeterResult {
             report,
             pass,
             doomed: None,
+            step: None,
+            wave: None,
         }
     }
 }
@@ -232,6 +243,7 @@ pub(super) fn summarize(
     CampaignReport {
         schema: SCHEMA,
         scenario: None,
+        plan: None,
         prescan: None,
         summary,
         meters,
