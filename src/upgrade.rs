@@ -353,6 +353,7 @@ fn campaign_of(
     let left_out = prescan.unreachable + prescan.not_normal;
     report.prescan = Some(prescan);
     print!("{}", report.summary.render());
+    print_field_reports(&report);
     if left_out > 0 {
         println!(
             "{left_out} meters left out by the pre-scan are not upgraded (the reports list them)"
@@ -360,6 +361,19 @@ fn campaign_of(
     }
     write_reports(&args, &report)?;
     Ok(report.summary.failed == 0 && left_out == 0)
+}
+
+/// The command history and the download statistics, as the operator's tables.
+fn print_field_reports(report: &CampaignReport) {
+    use harness::campaign::field_reports::{render_downloads, render_history};
+    println!(
+        "\ncommand history\n{}",
+        render_history(&report.command_history)
+    );
+    println!(
+        "firmware download statistics\n{}",
+        render_downloads(&report.downloads)
+    );
 }
 
 /// Runs a campaign plan over `meters` and prints what each step and wave did.
@@ -390,6 +404,7 @@ fn run_plan(
     let done = report.plan.as_ref().expect("a plan's report");
     print!("{}", done.render());
     print!("{}", report.summary.render());
+    print_field_reports(&report);
     write_reports(args, &report)?;
     Ok(done.halted.is_none() && report.summary.failed == 0)
 }

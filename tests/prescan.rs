@@ -62,6 +62,17 @@ fn the_prescan_skips_upgraded_meters_and_reports_unreachable_ones() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(report["summary"]["expected"], 2);
+    let history = report["command_history"].as_array().unwrap();
+    assert_eq!(history[0]["command"], "download");
+    assert_eq!(history[0]["expected"], 2);
+    assert_eq!(history[0]["succeeded"], 2);
+    assert_eq!(history[3]["command"], "confirm");
+    let download = &report["downloads"][0];
+    assert_eq!(download["version"], "APP-2.0.0");
+    assert_eq!(download["packets_sent"], download["packets_needed"]);
+    assert!(
+        download["first_packet"].as_str().unwrap() <= download["last_packet"].as_str().unwrap()
+    );
     let scanned = report["prescan"]["meters"].as_array().unwrap();
     assert_eq!(scanned[0]["verdict"]["kind"], "on-target");
     assert_eq!(scanned[0]["versions"]["1"], "APP-2.0.0");

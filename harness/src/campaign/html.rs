@@ -122,6 +122,89 @@ fn bitmaps(report: &CampaignReport) -> String {
     out
 }
 
+/// The command history and the firmware download statistics, as the field's reports show them.
+fn field_reports(report: &CampaignReport) -> String {
+    let when = |t: Option<f64>| t.map_or("-".into(), crate::rfc3339::format);
+    let mut out = String::from(
+        "<h2>Command history</h2><table><tr><th>version</th><th>command</th><th>expected</th><th>total attempted</th><th>succeeded</th><th>failed</th><th>success %</th><th>unsuccessful %</th><th>command issued</th><th>latest response</th></tr>",
+    );
+    for r in &report.command_history {
+        let command = serde_json::to_value(r.command)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{command}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td></tr>",
+            escape(&r.version),
+            r.expected,
+            r.total_attempted,
+            r.succeeded,
+            r.failed,
+            r.success_percent,
+            r.unsuccessful_percent,
+            when(r.command_issued),
+            when(r.latest_response)
+        );
+    }
+    out.push_str("</table><h2>Firmware download statistics</h2><table><tr><th>version</th><th>first packet</th><th>last packet</th><th>duration</th><th>packets sent</th><th>packets that should have been sent</th></tr>");
+    for d in &report.downloads {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{}</td><td>{}</td></tr>",
+            escape(&d.version),
+            when(d.first_packet),
+            when(d.last_packet),
+            d.duration_seconds,
+            d.packets_sent,
+            d.packets_needed
+        );
+    }
+    out.push_str("</table>");
+    out
+}
+
+/// A plan's verdict, and each step's waves.
+fn plan(report: &CampaignReport) -> String {
+    let Some(p) = &report.plan else {
+        return String::new();
+    };
+    let verdict = p.halted.as_deref().unwrap_or("completed");
+    let mut out = format!(
+        "<h2>Plan</h2><p><b>{}</b></p><table><tr><th>step</th><th>image</th><th>selected</th><th>need it</th><th>on it already</th><th>unreachable</th><th>outside its cohorts</th><th>held by its gate</th><th>waves</th></tr>",
+        escape(verdict)
+    );
+    for st in &p.steps {
+        let waves: Vec<String> = st
+            .waves
+            .iter()
+            .map(|w| {
+                format!(
+                    "{}: {} of {}",
+                    w.name, w.summary.succeeded, w.summary.expected
+                )
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{} ({}, part {})</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&st.name),
+            escape(&st.image),
+            escape(&st.version),
+            st.part,
+            st.labelled,
+            st.prescan.expected,
+            st.prescan.on_target,
+            st.prescan.unreachable,
+            st.outside_cohorts.len(),
+            st.gated.len(),
+            escape(&waves.join("; "))
+        );
+    }
+    out.push_str("</table>");
+    out
+}
+
 /// The pre-scan: what was found before any block, and the meters left out.
 fn prescan(report: &CampaignReport) -> String {
     let Some(p) = &report.prescan else {
@@ -277,7 +360,9 @@ pub fn render(report: &CampaignReport) -> String {
 <h1>Firmware campaign: {title}</h1>
 <p>{about}</p>
 <table>{rows}</table>
+{plan}
 {prescan}
+{field}
 {c1}{c2}{c3}
 <h2>Meters still incomplete after each pass</h2>
 <p>Each row a meter, each cell a block: green received, red missing.</p>
@@ -298,5 +383,7 @@ pub fn render(report: &CampaignReport) -> String {
         c3 = bar_chart("Per-meter duration (upgraded meters)", "s", &hist, max_d),
         bitmaps = bitmaps(report),
         prescan = prescan(report),
+        field = field_reports(report),
+        plan = plan(report),
     )
 }

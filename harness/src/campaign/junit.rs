@@ -36,6 +36,7 @@ mod tests {
     fn meter(name: &str, outcome: Outcome) -> MeterReport {
         MeterReport {
             meter: name.into(),
+            version: "APP-2".into(),
             started_at: 0.0,
             outcome,
             blocks_needed: 1,

@@ -2,6 +2,7 @@
 //! failed for reasons a retry can fix, and the statistics operators read (the Landis+Gyr
 //! upgrade guide's command history and download statistics).
 
+pub mod field_reports;
 pub mod html;
 pub mod journal;
 pub mod junit;
@@ -116,9 +117,10 @@ pub async fn run_journalled(
         .zip(&keys)
         .map(|(t, key)| {
             let (pass, outcome) = standing.ended.get(key)?;
-            standing
-                .done(key)
-                .then(|| MeterResult::new(Report::carried(&t.name, outcome.clone()), *pass))
+            standing.done(key).then(|| {
+                let report = Report::carried(&t.name, &plan.expected_version, outcome.clone());
+                MeterResult::new(report, *pass)
+            })
         })
         .collect();
     let mut reached: Vec<Option<Phase>> = keys

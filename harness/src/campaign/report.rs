@@ -95,6 +95,11 @@ pub struct CampaignReport {
     pub prescan: Option<super::prescan::Prescan>,
     /// The statistics.
     pub summary: CampaignSummary,
+    /// The command history: per image and command, expected, attempted, succeeded, failed,
+    /// when issued and the latest response.
+    pub command_history: Vec<super::field_reports::CommandRow>,
+    /// The firmware download statistics, per image.
+    pub downloads: Vec<super::field_reports::DownloadStats>,
     /// Each meter, in target order.
     pub meters: Vec<MeterResult>,
     /// The meters still incomplete after each pass, where their bitmaps are known.
@@ -246,6 +251,8 @@ pub(super) fn summarize(
         plan: None,
         prescan: None,
         summary,
+        command_history: super::field_reports::command_history(&meters),
+        downloads: super::field_reports::download_statistics(&meters),
         meters,
         incomplete_after_pass: Vec::new(),
     }

@@ -240,6 +240,7 @@ impl<'a> Driver<'a> {
             started: Instant::now(),
             report: Report {
                 meter: target.name.clone(),
+                version: String::from_utf8_lossy(&plan.expected_version).into_owned(),
                 started_at: unix_seconds(SystemTime::now()),
                 outcome: Outcome::ReadyForActivation,
                 blocks_needed: 0,

@@ -178,6 +178,8 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
 pub struct Report {
     /// The meter.
     pub meter: String,
+    /// The version the transfer brings (the part's identifier once active).
+    pub version: String,
     /// When the transfer started (Unix seconds; RFC 3339 in JSON).
     #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub started_at: f64,
@@ -214,9 +216,10 @@ pub struct Report {
 impl Report {
     /// The report of a meter that ended with `outcome` in an earlier run of the campaign
     /// (read from its journal); nothing was sent to it in this one.
-    pub fn carried(meter: &str, outcome: Outcome) -> Report {
+    pub fn carried(meter: &str, version: &[u8], outcome: Outcome) -> Report {
         Report {
             meter: meter.to_string(),
+            version: String::from_utf8_lossy(version).into_owned(),
             started_at: unix_seconds(SystemTime::now()),
             outcome,
             blocks_needed: 0,
