@@ -46,6 +46,7 @@ fn execute(args: DemoArgs) -> Result<bool, String> {
     let settings = CampaignSettings {
         concurrency: args.concurrency,
         passes: args.passes,
+        confirm_only: false,
     };
     let progress = crate::progress::CampaignProgress::start();
     let (report, judged) = crate::process::runtime()?.block_on(lab::scenario_campaign::run(

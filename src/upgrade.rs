@@ -83,6 +83,16 @@ pub struct UpgradeArgs {
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
     resume: Option<PathBuf>,
+    /// With an activation scheduled (--activate at=...), stay until its time and confirm each
+    /// meter's new identifier; without it, `--confirm JOURNAL` does that later.
+    #[arg(long)]
+    #[serde(default)]
+    await_activation: bool,
+    /// Confirm the activations the campaign journalled in FILE scheduled: read each such
+    /// meter's new identifier, send nothing else.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["resume", "journal"])]
+    #[serde(skip)]
+    confirm: Option<PathBuf>,
 }
 
 /// The image to send and what names it: `--image`, else the valid image the targets file
@@ -221,31 +231,51 @@ fn reopen(
     args: UpgradeArgs,
     path: &std::path::Path,
 ) -> Result<(UpgradeArgs, Journal, journal::Header, journal::Standing), String> {
+    let how = if args.confirm.is_some() {
+        "--confirm"
+    } else {
+        "--resume"
+    };
     if let Some(flag) = args.target.given().first() {
         return Err(format!(
-            "--resume takes the target, image and settings from the journal: {flag} cannot go with it"
+            "{how} takes the target, image and settings from the journal: {flag} cannot go with it"
         ));
     }
-    if args.image.is_some() {
-        return Err("--resume takes the image from the journal: --image cannot go with it".into());
+    if args.image.is_some() || args.plan.is_some() {
+        return Err(format!(
+            "{how} takes the images from the journal: --image and --plan cannot go with it"
+        ));
     }
+    let confirm = args.confirm.clone();
     let (journal, header, standing) = Journal::resume(path)?;
     let mut again: UpgradeArgs = serde_json::from_value(header.command.clone())
         .map_err(|e| format!("{}:1: the command: {e}", path.display()))?;
     again.json = args.json.or(again.json);
     again.html = args.html.or(again.html);
     again.junit = args.junit.or(again.junit);
-    again.resume = Some(path.to_path_buf());
-    println!(
-        "resuming the campaign journalled in {} ({} records)",
-        path.display(),
-        standing.records
-    );
+    match confirm {
+        Some(_) => {
+            again.confirm = confirm;
+            println!(
+                "confirming the scheduled activations the campaign journalled in {} ({} records) names",
+                path.display(),
+                standing.records
+            );
+        }
+        None => {
+            again.resume = Some(path.to_path_buf());
+            println!(
+                "resuming the campaign journalled in {} ({} records)",
+                path.display(),
+                standing.records
+            );
+        }
+    }
     Ok((again, journal, header, standing))
 }
 
 fn execute(args: UpgradeArgs) -> Result<bool, String> {
-    let (args, resumed) = match args.resume.clone() {
+    let (args, resumed) = match args.resume.clone().or(args.confirm.clone()) {
         Some(path) => {
             let (again, journal, header, standing) = reopen(args, &path)?;
             (again, Some((path, journal, header, standing)))
@@ -285,7 +315,104 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
             }
         }
     };
+    if args.confirm.is_some() {
+        return confirm_journalled(&args, meters, &work, &journalled);
+    }
     campaign_of(args, meters, work, journalled)
+}
+
+/// The scheduled activations a journal names, per plan step (the scope its meters are
+/// journalled under, "" for a campaign of one image): the meters verified and scheduled.
+fn scheduled(
+    work: &Work,
+    meters: &[MeterTarget],
+    standing: &journal::Standing,
+) -> Vec<(String, Arc<Plan>, Vec<Target>)> {
+    let scopes: Vec<(String, Arc<Plan>)> = match work {
+        Work::Image(plan) => vec![(String::new(), Arc::new(plan.clone()))],
+        Work::Plan(p) => p
+            .steps
+            .iter()
+            .map(|s| (s.name.clone(), s.plan.clone()))
+            .collect(),
+    };
+    scopes
+        .into_iter()
+        .filter(|(_, plan)| matches!(plan.activation, Activation::At(_)))
+        .map(|(scope, plan)| {
+            let targets = meters
+                .iter()
+                .filter(|m| {
+                    let key = campaign::journal_key(&scope, &m.main.name);
+                    standing.reached.get(&key) >= Some(&harness::transfer::Phase::Activate)
+                        && matches!(
+                            standing.ended.get(&key),
+                            Some((_, Outcome::ReadyForActivation))
+                        )
+                })
+                .map(|m| m.main.clone())
+                .collect();
+            (scope, plan, targets)
+        })
+        .collect()
+}
+
+/// `--confirm JOURNAL`: confirms the activations the journal's campaign scheduled.
+fn confirm_journalled(
+    args: &UpgradeArgs,
+    meters: Vec<MeterTarget>,
+    work: &Work,
+    journalled: &Journalled,
+) -> Result<bool, String> {
+    let runtime = crate::process::runtime()?;
+    let mut reports = Vec::new();
+    for (scope, plan, targets) in scheduled(work, &meters, &journalled.standing) {
+        let Activation::At(at) = plan.activation else {
+            continue;
+        };
+        wait_until(at);
+        reports.push(runtime.block_on(confirmations(args, targets, plan, journalled, &scope)));
+    }
+    let Some(mut report) = reports.pop() else {
+        println!("the journal names no scheduled activation to confirm");
+        return Ok(true);
+    };
+    for earlier in reports {
+        report = earlier.with_confirmations(report);
+    }
+    print!("{}", report.summary.render());
+    print_field_reports(&report);
+    write_reports(args, &report)?;
+    Ok(report.summary.failed == 0)
+}
+
+/// Sleeps until the scheduled time `at` (Unix seconds) has passed, saying so.
+fn wait_until(at: u64) {
+    let now = harness::transfer::unix_seconds(std::time::SystemTime::now());
+    let wait = at as f64 - now;
+    if wait > 0.0 {
+        println!(
+            "waiting {wait:.0} s for the activation scheduled at {}",
+            harness::rfc3339::format(at as f64)
+        );
+        std::thread::sleep(Duration::from_secs_f64(wait));
+    }
+}
+
+/// Confirms the activations of `targets` (scheduled by `plan`): nothing is sent but reads.
+async fn confirmations(
+    args: &UpgradeArgs,
+    targets: Vec<Target>,
+    plan: Arc<Plan>,
+    journalled: &Journalled,
+    scope: &str,
+) -> CampaignReport {
+    let settings = CampaignSettings {
+        concurrency: args.concurrency.unwrap_or(64),
+        passes: 1,
+        confirm_only: true,
+    };
+    campaign::run_journalled(targets, plan, &settings, journalled, scope, |_| {}).await
 }
 
 fn campaign_of(
@@ -331,6 +458,7 @@ fn campaign_of(
     let settings = CampaignSettings {
         concurrency: args.concurrency.unwrap_or(64),
         passes: args.passes.unwrap_or(3),
+        confirm_only: false,
     };
     let plan = Arc::new(plan);
     let prescan = runtime.block_on(prescan::scan(&targets, &plan, settings.concurrency));
@@ -343,13 +471,24 @@ fn campaign_of(
     let progress = crate::progress::CampaignProgress::start();
     let mut report = runtime.block_on(campaign::run_journalled(
         expected,
-        plan,
+        plan.clone(),
         &settings,
         &journalled,
         "",
         progress.callback(),
     ));
     drop(progress);
+    if let (true, Activation::At(at)) = (args.await_activation, plan.activation) {
+        let ready: Vec<Target> = report
+            .meters
+            .iter()
+            .filter(|m| m.report.outcome == Outcome::ReadyForActivation)
+            .filter_map(|m| targets.iter().find(|t| t.name == m.report.meter).cloned())
+            .collect();
+        wait_until(at);
+        let confirmed = runtime.block_on(confirmations(&args, ready, plan, &journalled, ""));
+        report = report.with_confirmations(confirmed);
+    }
     let left_out = prescan.unreachable + prescan.not_normal;
     report.prescan = Some(prescan);
     print!("{}", report.summary.render());

@@ -71,6 +71,7 @@ async fn a_campaign_over_200_meters_reports_consistent_statistics() {
     let settings = CampaignSettings {
         concurrency: 50,
         passes: 3,
+        confirm_only: false,
     };
     let report = run(targets, Arc::new(plan), &settings, |_| {}).await;
     let s = &report.summary;

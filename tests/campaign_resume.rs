@@ -104,3 +104,133 @@ fn wait_for_blocks(control: &str, at_least: u64) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_scheduled_activation_is_confirmed_after_its_time_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 3_000);
+    let scenario = dir.path().join("scheduled.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"scheduled\"\nseed = 5\nfirst_address = \"127.82.0.1\"\ntime_scale = 20\n\
+         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
+         [[population]]\nname = \"s\"\ncount = 4\n",
+    )
+    .unwrap();
+    let targets = dir.path().join("fleet.toml");
+    let fleet = Fleet::start(&scenario, &key, &targets);
+    let journal = dir.path().join("campaign.jsonl");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = format!("at={}", now + 6);
+    let scheduled = common::output_in(
+        dir.path(),
+        &[
+            "upgrade",
+            "--target",
+            targets.to_str().unwrap(),
+            "--image",
+            image.to_str().unwrap(),
+            "--activate",
+            &at,
+            "--journal",
+            journal.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        scheduled.status.success(),
+        "{}",
+        common::text(&scheduled.stdout)
+    );
+    let activated = "meterfleet_activations_total{result=\"succeeded\"}";
+    assert_eq!(metric(&fleet.control, activated), 0, "not before its time");
+    let confirmed = common::output_in(
+        dir.path(),
+        &[
+            "upgrade",
+            "--confirm",
+            journal.to_str().unwrap(),
+            "--json",
+            "confirmed.json",
+        ],
+    );
+    let stdout = common::text(&confirmed.stdout);
+    assert!(confirmed.status.success(), "{stdout}");
+    assert!(stdout.contains("waiting"), "{stdout}");
+    assert_eq!(metric(&fleet.control, activated), 4);
+    assert_eq!(
+        metric(&fleet.control, "meterfleet_blocks_received_total"),
+        4 * 16
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("confirmed.json")).unwrap()).unwrap();
+    for m in report["meters"].as_array().unwrap() {
+        assert_eq!(m["outcome"]["result"], "upgraded", "{m}");
+        assert!(m["phases"]["confirm"].is_string(), "{m}");
+    }
+    assert_eq!(
+        report["summary"]["blocks_sent"], 0,
+        "confirming sends no block"
+    );
+}
+
+#[test]
+fn a_campaign_that_awaits_its_scheduled_activation_confirms_it_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 3_000);
+    let scenario = dir.path().join("awaited.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"awaited\"\nseed = 6\nfirst_address = \"127.83.0.1\"\ntime_scale = 20\n\
+         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
+         [[population]]\nname = \"a\"\ncount = 3\n",
+    )
+    .unwrap();
+    let targets = dir.path().join("fleet.toml");
+    let fleet = Fleet::start(&scenario, &key, &targets);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = format!("at={}", now + 5);
+    let out = common::output_in(
+        dir.path(),
+        &[
+            "upgrade",
+            "--target",
+            targets.to_str().unwrap(),
+            "--image",
+            image.to_str().unwrap(),
+            "--activate",
+            &at,
+            "--await-activation",
+            "--json",
+            "report.json",
+        ],
+    );
+    let stdout = common::text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(
+        metric(
+            &fleet.control,
+            "meterfleet_activations_total{result=\"succeeded\"}"
+        ),
+        3
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    for m in report["meters"].as_array().unwrap() {
+        assert_eq!(m["outcome"]["result"], "upgraded", "{m}");
+        // One line per meter: the transfer's phases and the confirmation's.
+        assert!(
+            m["phases"]["last-block"].is_string() && m["phases"]["confirm"].is_string(),
+            "{m}"
+        );
+    }
+    assert_eq!(
+        report["summary"]["blocks_sent"],
+        report["summary"]["blocks_needed"]
+    );
+}

@@ -69,6 +69,7 @@ async fn gateway_campaign(transport: &str, port: u16) -> Vec<harness::target::Ta
     let settings = CampaignSettings {
         concurrency: 20,
         passes: 3,
+        confirm_only: false,
     };
     let report = run(targets.clone(), Arc::new(plan), &settings, |_| {}).await;
     let failed: Vec<String> = report

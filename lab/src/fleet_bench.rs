@@ -223,6 +223,7 @@ async fn campaign_rate(
     let settings = harness::campaign::CampaignSettings {
         concurrency: args.concurrency,
         passes: 3,
+        confirm_only: false,
     };
     let report =
         harness::campaign::run(targets, std::sync::Arc::new(plan), &settings, progress).await;

@@ -44,6 +44,7 @@ pub async fn soak(scenario: &Scenario, minutes: u64, concurrency: usize) -> Resu
         let settings = CampaignSettings {
             concurrency,
             passes: 3,
+            confirm_only: false,
         };
         let round_started = Instant::now();
         let report = campaign::run(targets.clone(), Arc::new(plan), &settings, |_| {}).await;

@@ -60,7 +60,10 @@ impl Command {
                 has(Phase::Activate) || failed_at(&[Step::Activate]),
                 has(Phase::Activate) && !failed_at(&[Step::Activate]),
             ),
-            Command::Confirm => (has(Phase::Activate), has(Phase::Confirm)),
+            Command::Confirm => (
+                has(Phase::Activate) || has(Phase::Confirm) || failed_at(&[Step::Confirm]),
+                has(Phase::Confirm),
+            ),
         };
         sent.then_some(succeeded)
     }

@@ -34,6 +34,9 @@ pub struct CampaignSettings {
     pub concurrency: usize,
     /// Passes over the meters still failing (1 = no retry).
     pub passes: u32,
+    /// Only confirm an activation invoked or scheduled earlier: read each meter's new
+    /// identifier, send nothing else.
+    pub confirm_only: bool,
 }
 
 /// True for failures another pass may fix (the meter was unreachable or busy); a meter that
@@ -86,7 +89,7 @@ pub struct Journalled {
 }
 
 /// The name a meter goes by in the journal: its own, within `scope` (a plan's step) if any.
-fn journal_key(scope: &str, meter: &str) -> String {
+pub fn journal_key(scope: &str, meter: &str) -> String {
     if scope.is_empty() {
         meter.to_string()
     } else {
@@ -117,7 +120,8 @@ pub async fn run_journalled(
         .zip(&keys)
         .map(|(t, key)| {
             let (pass, outcome) = standing.ended.get(key)?;
-            standing.done(key).then(|| {
+            // Confirming takes up exactly the meters an earlier run left ready.
+            (!settings.confirm_only && standing.done(key)).then(|| {
                 let report = Report::carried(&t.name, &plan.expected_version, outcome.clone());
                 MeterResult::new(report, *pass)
             })
@@ -160,10 +164,13 @@ pub async fn run_journalled(
             let journal = journal.clone();
             let key = keys[i].clone();
             let from = reached[i];
+            let confirm_only = settings.confirm_only;
             tasks.push(tokio::spawn(async move {
                 let slot = semaphore.acquire_owned().await.expect("semaphore open");
                 let mut driver = Driver::new(&target, &plan).holding(slot);
-                if let Some(from) = from {
+                if confirm_only {
+                    driver = driver.confirming();
+                } else if let Some(from) = from {
                     driver = driver.resuming(from);
                 }
                 if let Some(journal) = &journal {

@@ -115,6 +115,39 @@ impl CampaignReport {
     }
 }
 
+impl CampaignReport {
+    /// This report with the confirmations of `confirmed` (a later run that only confirmed
+    /// scheduled activations): each confirmed meter's outcome, phases and events are added to
+    /// its line, and the statistics counted again.
+    pub fn with_confirmations(self, confirmed: CampaignReport) -> CampaignReport {
+        let mut meters = self.meters;
+        for c in confirmed.meters {
+            let Some(m) = meters.iter_mut().find(|m| m.report.meter == c.report.meter) else {
+                continue;
+            };
+            m.upgraded = c.upgraded;
+            m.report.outcome = c.report.outcome;
+            m.report.phases.extend(c.report.phases);
+            m.report.events.extend(c.report.events);
+            m.report.duration += c.report.duration;
+        }
+        let wall = std::time::Duration::from_secs_f64(
+            self.summary.duration_seconds + confirmed.summary.duration_seconds,
+        );
+        let mut report = summarize(
+            meters,
+            self.summary.passes,
+            self.summary.succeeded_after_pass,
+            wall,
+        );
+        report.scenario = self.scenario;
+        report.plan = self.plan;
+        report.prescan = self.prescan;
+        report.incomplete_after_pass = self.incomplete_after_pass;
+        report
+    }
+}
+
 impl MeterResult {
     /// A meter's last report and the pass it ended in.
     pub fn new(report: Report, pass: u32) -> Self {

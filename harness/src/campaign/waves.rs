@@ -117,6 +117,7 @@ pub async fn run_plan(
     let settings = CampaignSettings {
         concurrency,
         passes: plan.passes,
+        confirm_only: false,
     };
     let mut meters: Vec<MeterResult> = Vec::new();
     let mut steps = Vec::new();

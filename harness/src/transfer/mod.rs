@@ -299,6 +299,15 @@ impl<'a> Driver<'a> {
         self
     }
 
+    /// Only confirms an activation invoked or scheduled earlier: reads the part's identifier
+    /// until it shows the new version (or the reconnect deadline passes), sends nothing else;
+    /// a meter that rolled back (status 7) fails.
+    pub fn confirming(mut self) -> Self {
+        self.activated = true;
+        self.activated_earlier = false;
+        self
+    }
+
     /// Holds `slot` until every block is in, so that the wait for verification and the
     /// reboot does not keep another meter from receiving blocks.
     pub fn holding(mut self, slot: tokio::sync::OwnedSemaphorePermit) -> Self {
