@@ -4,6 +4,7 @@ use clap::Parser;
 use std::io::IsTerminal;
 
 mod bench;
+mod campaign_metrics;
 mod cli;
 mod conform;
 mod decode;

@@ -134,6 +134,8 @@ mod tests {
             done,
             total: 10,
             failed,
+            blocks_sent: 0,
+            upgraded: false,
         };
         seen.update(at(1, 5, 1));
         seen.update(at(1, 4, 0));

@@ -88,6 +88,11 @@ pub struct UpgradeArgs {
     #[arg(long)]
     #[serde(default)]
     await_activation: bool,
+    /// Serve the campaign's progress as Prometheus metrics at http://ADDR/metrics while it
+    /// runs (meters done and failed in the pass, meters upgraded, blocks sent).
+    #[arg(long, value_name = "ADDR")]
+    #[serde(default)]
+    metrics: Option<std::net::SocketAddr>,
     /// Confirm the activations the campaign journalled in FILE scheduled: read each such
     /// meter's new identifier, send nothing else.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["resume", "journal"])]
@@ -475,7 +480,7 @@ fn campaign_of(
         &settings,
         &journalled,
         "",
-        progress.callback(),
+        watched(&args, &runtime, &progress)?,
     ));
     drop(progress);
     if let (true, Activation::At(at)) = (args.await_activation, plan.activation) {
@@ -500,6 +505,32 @@ fn campaign_of(
     }
     write_reports(&args, &report)?;
     Ok(report.summary.failed == 0 && left_out == 0)
+}
+
+/// The campaign's progress callback: the display, and the `--metrics` endpoint when asked
+/// for (served on `runtime` until it ends).
+fn watched(
+    args: &UpgradeArgs,
+    runtime: &tokio::runtime::Runtime,
+    display: &crate::progress::CampaignProgress,
+) -> Result<impl Fn(campaign::Progress) + Send + Sync + 'static, String> {
+    let metrics = Arc::new(crate::campaign_metrics::CampaignMetrics::default());
+    if let Some(address) = args.metrics {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(address))
+            .map_err(|e| format!("--metrics {address}: {e}"))?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        if !bound.ip().is_loopback() {
+            println!("warning: the campaign's metrics at {bound} are reachable from other hosts");
+        }
+        println!("campaign metrics on http://{bound}/metrics");
+        runtime.spawn(crate::campaign_metrics::serve(listener, metrics.clone()));
+    }
+    let display = display.callback();
+    Ok(move |p: campaign::Progress| {
+        metrics.update(&p);
+        display(p);
+    })
 }
 
 /// The command history and the download statistics, as the operator's tables.
@@ -537,7 +568,7 @@ fn run_plan(
         plan,
         concurrency,
         journalled,
-        std::sync::Arc::new(progress.callback()),
+        std::sync::Arc::new(watched(args, &runtime, &progress)?),
     ));
     drop(progress);
     let done = report.plan.as_ref().expect("a plan's report");

@@ -62,6 +62,10 @@ pub struct Progress {
     pub total: usize,
     /// Meters whose attempt in this pass failed, so far.
     pub failed: usize,
+    /// Block transfers the attempt that just ended sent.
+    pub blocks_sent: u32,
+    /// Whether that attempt left its meter on the new firmware.
+    pub upgraded: bool,
 }
 
 /// Runs a campaign; `progress` is told after each meter's attempt.
@@ -195,6 +199,8 @@ pub async fn run_journalled(
                     done: done.fetch_add(1, Ordering::Relaxed) + 1,
                     total,
                     failed,
+                    blocks_sent: report.blocks_sent,
+                    upgraded: report.outcome.upgraded(),
                 });
                 (i, report)
             }));

@@ -1,6 +1,8 @@
-//! A campaign killed mid-transfer (SIGKILL, a real process) and taken up again with
-//! `upgrade --resume JOURNAL`: every meter ends upgraded, none is initiated twice and no block
-//! the meters stored is sent again, counted by the emulated meters themselves.
+//! Campaigns as operators run them, against real `meterfleet` processes: a campaign killed
+//! mid-transfer (SIGKILL) and taken up again with `upgrade --resume JOURNAL` (every meter ends
+//! upgraded, none is initiated twice and no block the meters stored is sent again, counted by
+//! the emulated meters themselves); scheduled activations confirmed after their time; the
+//! campaign's live metrics.
 
 mod common;
 
@@ -233,4 +235,56 @@ fn a_campaign_that_awaits_its_scheduled_activation_confirms_it_itself() {
         report["summary"]["blocks_sent"],
         report["summary"]["blocks_needed"]
     );
+}
+
+#[test]
+fn a_running_campaign_serves_its_progress_as_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 12_000);
+    let scenario = dir.path().join("watched.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"watched\"\nseed = 7\nfirst_address = \"127.84.0.1\"\ntime_scale = 10\n\
+         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 12000\n\
+         [[population]]\nname = \"w\"\ncount = 4\nlink = \"rf\"\n",
+    )
+    .unwrap();
+    let targets = dir.path().join("fleet.toml");
+    let _fleet = Fleet::start(&scenario, &key, &targets);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("127.0.0.1:{port}");
+    // One meter at a time, so that some are done while the others are not.
+    let mut campaign = common::Running(
+        Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+            .arg("upgrade")
+            .arg("--target")
+            .arg(&targets)
+            .arg("--image")
+            .arg(&image)
+            .args(["--concurrency", "1", "--metrics", &endpoint])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        assert!(Instant::now() < deadline, "no meter done within a minute");
+        if std::net::TcpStream::connect(&endpoint).is_ok() {
+            let done = metric(&endpoint, "meterfleet_campaign_meters_done");
+            if done >= 1 {
+                break done;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(done < 4, "caught while running");
+    assert_eq!(metric(&endpoint, "meterfleet_campaign_meters"), 4);
+    assert!(metric(&endpoint, "meterfleet_campaign_blocks_sent_total") >= 61);
+    assert!(metric(&endpoint, "meterfleet_campaign_meters_upgraded_total") >= 1);
+    assert!(campaign.0.wait().unwrap().success());
 }
