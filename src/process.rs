@@ -25,5 +25,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 /// Writes a report file, naming it in the error.
 pub fn write(path: &std::path::Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+    write_bytes(path, text.as_bytes())
+}
+
+/// Writes `bytes` to `path`, naming the file in the error.
+pub fn write_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))
 }

@@ -79,3 +79,57 @@ fn the_demo_report_is_complete_consistent_and_reproducible() {
         "the same seed gives the same run"
     );
 }
+
+#[test]
+fn the_plan_demo_brings_the_mixed_fleet_through_its_steps_and_halts_on_the_bad_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::output_in(
+        dir.path(),
+        &[
+            "demo",
+            "--scenario",
+            "mixed",
+            "--plan",
+            "mixed",
+            "--out",
+            ".",
+        ],
+    );
+    let stdout = common::text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        common::text(&out.stderr)
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let plan = &report["plan"];
+    assert_eq!(plan["verdict"], "halted", "{stdout}");
+    let steps = plan["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 4);
+    for step in &steps[..3] {
+        for wave in step["waves"].as_array().unwrap() {
+            assert_eq!(wave["summary"]["failed"], 0, "{stdout}");
+        }
+        assert_eq!(step["waves"][0]["name"], "canary");
+    }
+    // Batch 7 never took the communication module: the gate of 1.5 holds it back.
+    assert_eq!(steps[1]["gated"].as_array().unwrap().len(), 20);
+    // Its own step halts after the canary: the rest of the batch is never touched.
+    assert_eq!(steps[3]["waves"].as_array().unwrap().len(), 1);
+    assert_eq!(steps[3]["waves"][0]["summary"]["failed"], 2);
+    assert!(plan["halted"]
+        .as_str()
+        .unwrap()
+        .starts_with("halted after the canary of step \"batch 7 communication module\""));
+    let versions: Vec<&str> = report["downloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["COM-1.1.0", "APP-1.5.0", "APP-2.0.0"]);
+    assert!(std::fs::read_to_string(dir.path().join("report.html"))
+        .unwrap()
+        .contains("Command history"));
+}

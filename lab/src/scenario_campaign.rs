@@ -59,6 +59,35 @@ pub fn scenario_image(scenario: &Scenario, version: &[u8], seed: u64) -> Result<
     .ok_or_else(|| "the scenario's image part or version is out of range".to_string())
 }
 
+/// The scenario's releases (`[[release]]`), each built with its prerequisites and signed by
+/// the vendor key, with a payload from the seed: `(version, image)`.
+pub fn release_images(scenario: &Scenario) -> Result<Vec<(String, Vec<u8>)>, String> {
+    scenario
+        .release
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut payload = vec![0u8; r.size as usize];
+            rand_chacha::ChaCha8Rng::seed_from_u64(scenario.seed + 1 + i as u64)
+                .fill_bytes(&mut payload);
+            let needs: Vec<(u8, &[u8])> = r
+                .requires
+                .iter()
+                .filter_map(|(p, v)| Some((p.parse().ok()?, v.as_bytes())))
+                .collect();
+            let image = dlms::image::build_with_prerequisites(
+                &keys::vendor(scenario.seed),
+                r.part,
+                r.version.as_bytes(),
+                &needs,
+                &payload,
+            )
+            .ok_or_else(|| format!("release {}: out of range", r.version))?;
+            Ok((r.version.clone(), image))
+        })
+        .collect()
+}
+
 /// Checks the open-file limit a fleet of the scenario needs, raising it where allowed.
 pub fn prepare(scenario: &Scenario) -> Result<(), String> {
     fleet::ensure_open_files(fleet::files_needed(scenario.meter_count() as usize, true)).map(drop)
@@ -74,17 +103,72 @@ pub async fn run(
     let version = scenario.image.version.as_bytes();
     let image = scenario_image(scenario, version, scenario.seed)?;
     let image_size_bytes = image.len();
-    let fleet: Fleet = fleet::start(
+    let fleet = start(scenario).await?;
+    let targets = fleet_targets(&fleet);
+    let plan = fleet_plan(image, version, scenario.image.part);
+    let report = campaign::run(targets, Arc::new(plan), settings, progress).await;
+    Ok(described(report, scenario, &fleet, image_size_bytes))
+}
+
+/// Starts the scenario's fleet, and runs the campaign plan at `plan` over it (its images
+/// files beside it, as [`release_images`] builds them); `progress` is called as meters finish.
+pub async fn run_plan(
+    scenario: &Scenario,
+    plan: &std::path::Path,
+    concurrency: usize,
+    progress: impl Fn(campaign::Progress) + Send + Sync + 'static,
+) -> Result<(CampaignReport, emulator::judge::Report), String> {
+    let base = fleet_plan(Vec::new(), b"", scenario.image.part);
+    let plan = campaign::plan::CampaignPlan::load(plan, &base).map_err(|e| e.to_string())?;
+    let fleet = start(scenario).await?;
+    let targets: Vec<campaign::waves::PlanTarget> = fleet_targets(&fleet)
+        .into_iter()
+        .zip(&fleet.meters)
+        .map(|(target, m)| campaign::waves::PlanTarget {
+            target,
+            labels: m.plan.labels.clone(),
+        })
+        .collect();
+    let journalled = campaign::Journalled {
+        journal: None,
+        standing: Default::default(),
+    };
+    let report = campaign::waves::run_plan(
+        &targets,
+        &plan,
+        concurrency,
+        &journalled,
+        Arc::new(progress),
+    )
+    .await;
+    let size = plan.steps.last().map_or(0, |s| s.plan.image.len());
+    Ok(described(report, scenario, &fleet, size))
+}
+
+async fn start(scenario: &Scenario) -> Result<Fleet, String> {
+    fleet::start(
         scenario,
         *keys::vendor(scenario.seed).verifying_key(),
         *keys::stranger(scenario.seed).verifying_key(),
     )
-    .await?;
-    let targets = fleet_targets(&fleet);
-    let plan = fleet_plan(image, version, scenario.image.part);
-    let mut report = campaign::run(targets, Arc::new(plan), settings, progress).await;
-    for (line, meter) in report.meters.iter_mut().zip(&fleet.meters) {
-        line.doomed = Some(meter.plan.doomed());
+    .await
+}
+
+/// `report` with the fleet it ran over (each meter's line saying whether the scenario doomed
+/// it), and the judge's verdict on the harness.
+fn described(
+    mut report: CampaignReport,
+    scenario: &Scenario,
+    fleet: &Fleet,
+    image_size_bytes: usize,
+) -> (CampaignReport, emulator::judge::Report) {
+    let doomed: std::collections::HashMap<&str, bool> = fleet
+        .meters
+        .iter()
+        .map(|m| (m.plan.name.as_str(), m.plan.doomed()))
+        .collect();
+    for line in report.meters.iter_mut() {
+        line.doomed = doomed.get(line.report.meter.as_str()).copied();
     }
     report.scenario = Some(ScenarioInfo {
         name: scenario.name.clone(),
@@ -94,5 +178,5 @@ pub async fn run(
         image_version: scenario.image.version.clone(),
         image_size_bytes,
     });
-    Ok((report, fleet.judge_report()))
+    (report, fleet.judge_report())
 }

@@ -51,8 +51,27 @@ pub struct Scenario {
     pub transport: Transport,
     /// The image a campaign sends (the demo builds and signs it).
     pub image: ImageSpec,
+    /// The vendor's other firmware releases for the fleet, which a campaign plan's steps
+    /// send (the demo builds and signs each, with its prerequisites).
+    #[serde(default)]
+    pub release: Vec<Release>,
     /// The populations.
     pub population: Vec<Population>,
+}
+
+/// A firmware release of the fleet's vendor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    /// The firmware part.
+    pub part: u8,
+    /// The version identifier.
+    pub version: String,
+    /// The payload size in bytes.
+    pub size: u32,
+    /// The least version each part must run for the image to verify, by part number.
+    #[serde(default)]
+    pub requires: BTreeMap<String, String>,
 }
 
 /// How the fleet's meters are reached.
@@ -418,6 +437,32 @@ impl Scenario {
                 "field image.size: {} bytes; 1 to {MAX_IMAGE_SIZE}",
                 self.image.size
             ));
+        }
+        for (i, r) in self.release.iter().enumerate() {
+            let part_ok = |p: &str| p.parse::<u8>().is_ok_and(|n| n <= dlms::image::MAX_PART);
+            let named = |v: &str| !v.is_empty() && v.len() <= dlms::image::MAX_IDENTIFIER_LEN;
+            if !part_ok(&r.part.to_string()) || !named(&r.version) {
+                return Err(format!(
+                    "field release[{i}]: a part 0..=9 and a version of 1 to 64 bytes"
+                ));
+            }
+            if !(1..=MAX_IMAGE_SIZE).contains(&r.size) {
+                return Err(format!(
+                    "field release[{i}].size: 1 to {MAX_IMAGE_SIZE} bytes"
+                ));
+            }
+            let bad = r.requires.iter().find(|(p, v)| !part_ok(p) || !named(v));
+            if let Some((part, _)) = bad {
+                return Err(format!(
+                    "field release[{i}].requires.{part}: a part 0..=9 and a version of 1 to 64 bytes"
+                ));
+            }
+            if r.requires.len() > dlms::image::MAX_PREREQUISITES {
+                return Err(format!(
+                    "field release[{i}].requires: at most {} prerequisites",
+                    dlms::image::MAX_PREREQUISITES
+                ));
+            }
         }
         for (i, p) in self.population.iter().enumerate() {
             for (part, version) in &p.firmware {

@@ -3,6 +3,8 @@
 //! policies, the waves (a canary first, halt thresholds between waves) and the passes.
 //!
 //! ```toml
+//! passes = 3                        # per wave, over the meters a retry may fix
+//!
 //! [[image]]
 //! name = "app-1.5"
 //! file = "app-1.5.img"        # relative to the plan; part, identifier and version from
@@ -25,8 +27,6 @@
 //! canary = "10%"                    # the first wave of each step: a count or a share
 //! size = 500                        # the waves after it (default: all the rest at once)
 //! halt = { failure_percent = 20.0, verification_failures = 1, unreachable_percent = 50.0 }
-//!
-//! passes = 3                        # per wave, over the meters a retry may fix
 //! ```
 
 use crate::file_error::FileError;

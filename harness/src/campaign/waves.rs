@@ -122,7 +122,7 @@ pub async fn run_plan(
     let mut meters: Vec<MeterResult> = Vec::new();
     let mut steps = Vec::new();
     let mut halted = None;
-    let mut succeeded_after_pass = Vec::new();
+    let mut passes = 0;
     'steps: for (s, step) in plan.steps.iter().enumerate() {
         let labelled: Vec<&PlanTarget> = targets
             .iter()
@@ -170,7 +170,7 @@ pub async fn run_plan(
                 move |p| progress(p),
             )
             .await;
-            succeeded_after_pass.push(wave_report.summary.succeeded);
+            passes = passes.max(wave_report.summary.passes);
             let why = wave_halt(plan, &wave_report.meters);
             for mut m in wave_report.meters {
                 m.step = Some(step.name.clone());
@@ -198,8 +198,8 @@ pub async fn run_plan(
         }
         steps.push(report);
     }
-    let passes = plan.passes;
-    let mut campaign = summarize(meters, passes, succeeded_after_pass, started.elapsed());
+    // Each wave counts its own passes: the plan report has them, wave by wave.
+    let mut campaign = summarize(meters, passes, Vec::new(), started.elapsed());
     campaign.plan = Some(PlanReport {
         verdict: if halted.is_some() {
             "halted"
