@@ -1,5 +1,6 @@
 //! The pre-scan before a campaign sends any block: meters already on the target version are
-//! skipped and counted, unreachable ones are reported apart, and only the others are expected.
+//! skipped and counted, unreachable ones and those not in a normal state (an error in their
+//! error register) are reported apart, and only the others are expected.
 
 mod common;
 
@@ -12,7 +13,8 @@ fn the_prescan_skips_upgraded_meters_and_reports_unreachable_ones() {
         &scenario,
         "name = \"scan\"\nseed = 4\nfirst_address = \"127.79.0.1\"\ntime_scale = 20\n\
          [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
-         [[population]]\nname = \"s\"\ncount = 4\n",
+         [[population]]\nname = \"s\"\ncount = 4\n\
+         [[population]]\nname = \"tampered\"\ncount = 1\nabnormal = 1.0\n",
     )
     .unwrap();
     let targets = dir.path().join("fleet.toml");
@@ -51,7 +53,7 @@ fn the_prescan_skips_upgraded_meters_and_reports_unreachable_ones() {
     assert!(!out.status.success(), "a meter was left out: {stdout}");
     assert!(
         stdout.contains(
-            "pre-scan of 5 meters: 2 expected, 2 already on the target version, 1 unreachable, 0 not in a normal state"
+            "pre-scan of 6 meters: 2 expected, 2 already on the target version, 1 unreachable, 1 not in a normal state"
         ),
         "{stdout}"
     );
@@ -77,6 +79,11 @@ fn the_prescan_skips_upgraded_meters_and_reports_unreachable_ones() {
     assert_eq!(scanned[0]["verdict"]["kind"], "on-target");
     assert_eq!(scanned[0]["versions"]["1"], "APP-2.0.0");
     assert_eq!(scanned[2]["verdict"]["kind"], "needs");
-    assert_eq!(scanned[4]["meter"], "gone");
-    assert_eq!(scanned[4]["verdict"]["kind"], "unreachable");
+    assert_eq!(scanned[4]["verdict"]["kind"], "not-normal");
+    assert_eq!(
+        scanned[4]["verdict"]["reason"],
+        "the error register (0-0:97.97.0.255) shows 0x00000100"
+    );
+    assert_eq!(scanned[5]["meter"], "gone");
+    assert_eq!(scanned[5]["verdict"]["kind"], "unreachable");
 }

@@ -40,6 +40,10 @@ pub const ACTIVATION_SCRIPT: ObisCode = ObisCode::new(0, 0, 10, 0, 107, 255);
 pub const EVENT_LOG: ObisCode = ObisCode::new(0, 0, 99, 98, 0, 255);
 /// The code of the last standard event (IC 1), 0-0:96.11.0.255.
 pub const LAST_EVENT_CODE: ObisCode = ObisCode::new(0, 0, 96, 11, 0, 255);
+/// The error register (IC 1, double-long-unsigned), 0-0:97.97.0.255: each bit an error the
+/// meter reports (0 in a meter in its normal state; the bits' meanings are the companion
+/// specification's, IDIS and DSMR among them).
+pub const ERROR_REGISTER: ObisCode = ObisCode::new(0, 0, 97, 97, 0, 255);
 
 /// The active firmware identifier of firmware part `part` (IC 1), 1-b:0.2.0.255.
 pub const fn active_firmware_identifier(part: u8) -> ObisCode {

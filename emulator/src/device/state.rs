@@ -28,6 +28,9 @@ pub struct MeterState {
     pub invocation_counter: u32,
     /// An injected fault: the next activation fails with this reason and rolls back.
     pub fail_next_activation: Option<String>,
+    /// The error register (0-0:97.97.0.255): 0 in the normal state.
+    #[serde(default)]
+    pub error_register: u32,
 }
 
 impl Default for MeterState {
@@ -42,6 +45,7 @@ impl Default for MeterState {
             client_invocation_counters: BTreeMap::new(),
             invocation_counter: 1,
             fail_next_activation: None,
+            error_register: 0,
         }
     }
 }

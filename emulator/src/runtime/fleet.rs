@@ -131,6 +131,7 @@ pub async fn start(
             ..MeterConfig::default()
         };
         let mut meter = Meter::new(config);
+        meter.state_mut().error_register = plan.error_register;
         for (part, version) in &plan.firmware {
             let parts = &mut meter.state_mut().parts;
             if let Some(p) = parts.iter_mut().find(|p| p.part == *part) {

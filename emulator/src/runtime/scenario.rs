@@ -228,6 +228,10 @@ pub struct Population {
     /// Labels its meters carry in the targets file (`model = "E350"`), beside `population`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The share of its meters not in a normal state: their error register (0-0:97.97.0.255)
+    /// shows an error, and a campaign's pre-scan leaves them out.
+    #[serde(default)]
+    pub abnormal: f64,
 }
 
 fn lan() -> LinkKind {
@@ -265,7 +269,14 @@ pub struct MeterPlan {
     pub firmware: Vec<(u8, String)>,
     /// Its labels: the population's, and `population` itself.
     pub labels: BTreeMap<String, String>,
+    /// Its error register at the start: 0, or [`ABNORMAL_ERROR`] for a meter not in a normal
+    /// state.
+    pub error_register: u32,
 }
+
+/// The error register of a meter a scenario starts not in a normal state: bit 8, which IDIS
+/// and DSMR give to a detected tamper (the terminal cover opened).
+pub const ABNORMAL_ERROR: u32 = 1 << 8;
 
 impl MeterPlan {
     /// True if no head-end can upgrade this meter.
@@ -493,6 +504,9 @@ impl Scenario {
                     p.profile.image_block_size, self.image.size
                 ));
             }
+            if !(0.0..=1.0).contains(&p.abnormal) {
+                return Err(format!("field population[{i}].abnormal: a share, 0 to 1"));
+            }
             let f = &p.faults;
             for (name, v) in [
                 ("lose_block", f.lose_block),
@@ -605,6 +619,12 @@ impl Scenario {
                         .then(|| rng.gen_range(1..requests)),
                     seed: rng.gen(),
                 };
+                // Drawn last, so that the draws above stay what they were.
+                let error_register = if rng.gen_bool(p.abnormal) {
+                    ABNORMAL_ERROR
+                } else {
+                    0
+                };
                 let (latency, bandwidth) = p.link.shape();
                 let (ip, port, wport, physical_address) = match self.addressing {
                     Addressing::OwnAddress => (
@@ -656,6 +676,7 @@ impl Scenario {
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .chain([("population".to_string(), p.name.clone())])
                         .collect(),
+                    error_register,
                 });
                 index += 1;
             }

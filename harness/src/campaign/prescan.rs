@@ -1,5 +1,7 @@
 //! The pre-scan before a campaign sends any block: every target's active firmware identifiers
-//! (each firmware part it has) and image transfer state, read over one association. What a
+//! (each firmware part it has), its error register and image transfer state, read over one
+//! association. A meter is in a normal state when its error register (where it has one)
+//! shows no error and no activation is under way. What a
 //! campaign expects is the reachable meters in a normal state that need the image: meters
 //! already on the target version are skipped and counted, and unreachable meters are reported
 //! apart, as the Landis+Gyr guide counts only endpoints in normal status.
@@ -8,7 +10,7 @@ use crate::session::Session;
 use crate::target::Target;
 use crate::transfer::Plan;
 use dlms::cosem::image_transfer::{self as it, ImageTransferStatus as S};
-use dlms::cosem::{active_firmware_identifier, class};
+use dlms::cosem::{active_firmware_identifier, class, ERROR_REGISTER};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +29,9 @@ pub struct MeterScan {
     /// image_transfer_status, where readable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transfer_status: Option<u8>,
+    /// The error register (0-0:97.97.0.255), where the meter has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_register: Option<u64>,
     /// What the campaign does with it.
     pub verdict: Verdict,
 }
@@ -115,6 +120,7 @@ async fn scan_one(target: &Target, plan: &Plan) -> MeterScan {
         meter: target.name.clone(),
         versions: BTreeMap::new(),
         transfer_status: None,
+        error_register: None,
         verdict: Verdict::Needs,
     };
     let deadline = target.deadlines.connect.unwrap_or(plan.connect_deadline);
@@ -136,9 +142,13 @@ async fn scan_one(target: &Target, plan: &Plan) -> MeterScan {
                 .versions
                 .get(&plan.part)
                 .is_some_and(|v| v.as_bytes() == plan.expected_version);
-            scan.verdict = match scan.transfer_status.and_then(S::from_u8) {
+            let status = scan.transfer_status.and_then(S::from_u8);
+            scan.verdict = match (status, scan.error_register) {
                 _ if on_target => Verdict::OnTarget,
-                Some(S::ActivationInitiated) => Verdict::NotNormal(
+                (_, Some(e)) if e != 0 => Verdict::NotNormal(format!(
+                    "the error register (0-0:97.97.0.255) shows {e:#010X}"
+                )),
+                (Some(S::ActivationInitiated), _) => Verdict::NotNormal(
                     "an activation is under way (image_transfer_status 5)".into(),
                 ),
                 _ => Verdict::Needs,
@@ -166,6 +176,9 @@ async fn read(
                     .insert(part, String::from_utf8_lossy(bytes).into_owned());
             }
         }
+    }
+    if let Ok(value) = session.get(class::DATA, ERROR_REGISTER, 2).await? {
+        scan.error_register = value.as_u64();
     }
     let status = session
         .get(

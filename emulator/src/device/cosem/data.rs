@@ -22,6 +22,9 @@ pub fn get(env: &Env<'_>, object: &Object, attr: i8) -> Result<Data<'static>, Da
                     .iter()
                     .find(|p| p.part == b)
                     .map(|p| p.active.signature.clone()),
+                Kind::ErrorRegister => {
+                    return Ok(Data::DoubleLongUnsigned(env.state.error_register))
+                }
                 Kind::LastEventCode => {
                     return Ok(Data::LongUnsigned(
                         env.state.log.entries.last().map_or(0, |e| e.code as u16),

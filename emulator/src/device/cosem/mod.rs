@@ -37,6 +37,8 @@ pub enum Kind {
     LastEventCode,
     /// Detail of the last event (IC 1) 0-0:96.11.8.255, meterfleet's own.
     LastEventDetail,
+    /// Error register (IC 1) 0-0:97.97.0.255.
+    ErrorRegister,
 }
 
 /// One object of the meter.
@@ -144,6 +146,14 @@ pub fn catalogue() -> Vec<Object> {
             version: 0,
             ln: LAST_EVENT_DETAIL,
             kind: Kind::LastEventDetail,
+            attributes: 2,
+            methods: 0,
+        },
+        Object {
+            class_id: class::DATA,
+            version: 0,
+            ln: dlms::cosem::ERROR_REGISTER,
+            kind: Kind::ErrorRegister,
             attributes: 2,
             methods: 0,
         },

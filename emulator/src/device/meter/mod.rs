@@ -925,7 +925,8 @@ impl Meter {
             Kind::FirmwareIdentifier(_)
             | Kind::FirmwareSignature(_)
             | Kind::LastEventCode
-            | Kind::LastEventDetail => cosem::data::get(&env, &object, d.attribute_id),
+            | Kind::LastEventDetail
+            | Kind::ErrorRegister => cosem::data::get(&env, &object, d.attribute_id),
         }
     }
 
