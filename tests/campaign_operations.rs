@@ -288,3 +288,87 @@ fn a_running_campaign_serves_its_progress_as_metrics() {
     assert!(metric(&endpoint, "meterfleet_campaign_meters_upgraded_total") >= 1);
     assert!(campaign.0.wait().unwrap().success());
 }
+
+#[test]
+fn a_campaign_authenticates_each_meter_with_the_hls_keys_its_targets_file_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 3_000);
+    let scenario = dir.path().join("hls.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"hls\"\nseed = 8\nfirst_address = \"127.85.0.1\"\ntime_scale = 20\n\
+         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
+         [[population]]\nname = \"h\"\ncount = 3\n",
+    )
+    .unwrap();
+    let targets = dir.path().join("fleet.toml");
+    let fleet = Fleet::start(&scenario, &key, &targets);
+    // Every meter as the HLS-GMAC client of its own `hls` line: ciphered, authenticated.
+    let written = std::fs::read_to_string(&targets).unwrap();
+    assert_eq!(
+        written.matches("\nhls = { client = 48, ").count(),
+        3,
+        "{written}"
+    );
+    let hls = dir.path().join("hls-fleet.toml");
+    std::fs::write(
+        &hls,
+        written.replace("client = \"lls\"", "client = \"hls\""),
+    )
+    .unwrap();
+    let out = common::output_in(
+        dir.path(),
+        &[
+            "upgrade",
+            "--target",
+            hls.to_str().unwrap(),
+            "--image",
+            image.to_str().unwrap(),
+            "--json",
+            "report.json",
+        ],
+    );
+    let stdout = common::text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        common::text(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    for m in report["meters"].as_array().unwrap() {
+        assert_eq!(m["outcome"]["result"], "upgraded", "{m}");
+        let associated = m["events"][0]["message"].as_str().unwrap();
+        assert!(associated.starts_with("associated"), "{associated}");
+    }
+    assert_eq!(
+        metric(
+            &fleet.control,
+            "meterfleet_activations_total{result=\"succeeded\"}"
+        ),
+        3
+    );
+    // A wrong key in one meter's line: that meter alone is refused, by name.
+    let wrong = written.replacen(
+        "authentication_key = \"D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF\"",
+        "authentication_key = \"00000000000000000000000000000000\"",
+        1,
+    );
+    std::fs::write(&hls, wrong.replace("client = \"lls\"", "client = \"hls\"")).unwrap();
+    let out = common::output_in(
+        dir.path(),
+        &[
+            "upgrade",
+            "--target",
+            hls.to_str().unwrap(),
+            "--image",
+            image.to_str().unwrap(),
+        ],
+    );
+    let stdout = common::text(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("2 already on the target version, 1 unreachable"),
+        "the meter whose key is wrong is not reached: {stdout}"
+    );
+}
