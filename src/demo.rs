@@ -81,6 +81,7 @@ fn execute(args: DemoArgs) -> Result<bool, String> {
         concurrency: args.concurrency,
         passes: args.passes,
         confirm_only: false,
+        point_to_point_below: 0,
     };
     let progress = crate::progress::CampaignProgress::start();
     let (report, judged) = crate::process::runtime()?.block_on(lab::scenario_campaign::run(

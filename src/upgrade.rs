@@ -59,6 +59,11 @@ pub struct UpgradeArgs {
     /// Passes over the meters still failing (campaigns, default 3).
     #[arg(long)]
     passes: Option<u32>,
+    /// With --unconfirmed-blocks: once a pass leaves no more than N meters to do, the next
+    /// passes send them their blocks point-to-point, confirmed.
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    point_to_point_below: Option<usize>,
     /// Write the campaign report as JSON (schema meterfleet-campaign-report/1).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -416,6 +421,7 @@ async fn confirmations(
         concurrency: args.concurrency.unwrap_or(64),
         passes: 1,
         confirm_only: true,
+        point_to_point_below: 0,
     };
     campaign::run_journalled(targets, plan, &settings, journalled, scope, |_| {}).await
 }
@@ -464,6 +470,7 @@ fn campaign_of(
         concurrency: args.concurrency.unwrap_or(64),
         passes: args.passes.unwrap_or(3),
         confirm_only: false,
+        point_to_point_below: args.point_to_point_below.unwrap_or(0),
     };
     let plan = Arc::new(plan);
     let prescan = runtime.block_on(prescan::scan(&targets, &plan, settings.concurrency));

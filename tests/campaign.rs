@@ -72,6 +72,7 @@ async fn a_campaign_over_200_meters_reports_consistent_statistics() {
         concurrency: 50,
         passes: 3,
         confirm_only: false,
+        point_to_point_below: 0,
     };
     let report = run(targets, Arc::new(plan), &settings, |_| {}).await;
     let s = &report.summary;
@@ -116,5 +117,68 @@ async fn a_campaign_over_200_meters_reports_consistent_statistics() {
             ),
             outcome => assert!(i >= DOOMED && outcome.upgraded(), "{i}: {outcome:?}"),
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remainder_goes_point_to_point_confirmed_once_few_enough_meters_are_left() {
+    let vendor = SigningKey::from_slice(&[0x63; 32]).unwrap();
+    let mut targets = Vec::new();
+    for i in 0..6 {
+        // Half the meters refuse their first initiate (storage full): they need a second pass.
+        let faults = Faults {
+            storage_full_initiates: u32::from(i % 2 == 0),
+            ..Faults::default()
+        };
+        let config = MeterConfig {
+            profile: MeterProfile {
+                activation_reboot_ms: 150,
+                ..MeterProfile::default()
+            },
+            faults,
+            trusted_key: Some(*vendor.verifying_key()),
+            ..MeterConfig::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let mut target =
+            common::as_management(Target::parse(&address, Transport::Wrapper).unwrap());
+        target.name = format!("meter-{i}");
+        targets.push(target);
+        tokio::spawn(serve(
+            listener,
+            MeterHost::new(Meter::new(config), None),
+            MeterTransport::Wrapper,
+        ));
+    }
+    let image = image::build(&vendor, 1, b"APP-7.0.0", &[9; 2_000]).unwrap();
+    let plan = Plan {
+        poll_interval: Duration::from_millis(50),
+        block_service: harness::transfer::BlockService::Unconfirmed { burst: 4 },
+        ..Plan::new(image, b"APP-7.0.0")
+    };
+    let settings = CampaignSettings {
+        concurrency: 6,
+        passes: 2,
+        confirm_only: false,
+        point_to_point_below: 3,
+    };
+    let report = run(targets, Arc::new(plan), &settings, |_| {}).await;
+    assert_eq!(report.summary.succeeded, 6, "{:?}", report.summary);
+    assert_eq!(report.summary.point_to_point_from_pass, Some(2));
+    for m in &report.meters {
+        let unconfirmed = m
+            .report
+            .events
+            .iter()
+            .any(|e| e.message.contains("as unconfirmed ACTIONs"));
+        // Pass 1 bursts unconfirmed; the three left for pass 2 get theirs confirmed.
+        assert_eq!(
+            unconfirmed,
+            m.pass == 1,
+            "{}: {:?}",
+            m.report.meter,
+            m.report.events
+        );
     }
 }

@@ -70,6 +70,7 @@ async fn gateway_campaign(transport: &str, port: u16) -> Vec<harness::target::Ta
         concurrency: 20,
         passes: 3,
         confirm_only: false,
+        point_to_point_below: 0,
     };
     let report = run(targets.clone(), Arc::new(plan), &settings, |_| {}).await;
     let failed: Vec<String> = report

@@ -224,6 +224,7 @@ async fn campaign_rate(
         concurrency: args.concurrency,
         passes: 3,
         confirm_only: false,
+        point_to_point_below: 0,
     };
     let report =
         harness::campaign::run(targets, std::sync::Arc::new(plan), &settings, progress).await;

@@ -45,6 +45,7 @@ pub async fn soak(scenario: &Scenario, minutes: u64, concurrency: usize) -> Resu
             concurrency,
             passes: 3,
             confirm_only: false,
+            point_to_point_below: 0,
         };
         let round_started = Instant::now();
         let report = campaign::run(targets.clone(), Arc::new(plan), &settings, |_| {}).await;

@@ -17,7 +17,7 @@ pub use report::{
 };
 
 use crate::target::Target;
-use crate::transfer::{Driver, Outcome, Phase, Plan, Report, Step};
+use crate::transfer::{BlockService, Driver, Outcome, Phase, Plan, Report, Step};
 use journal::{Journal, Record, Standing};
 use report::{succeeded, summarize};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,6 +37,9 @@ pub struct CampaignSettings {
     /// Only confirm an activation invoked or scheduled earlier: read each meter's new
     /// identifier, send nothing else.
     pub confirm_only: bool,
+    /// Once a pass leaves no more than this many meters to do, the next passes send their
+    /// blocks point-to-point, confirmed, whatever the plan's block service (0: never).
+    pub point_to_point_below: usize,
 }
 
 /// True for failures another pass may fix (the meter was unreachable or busy); a meter that
@@ -137,6 +140,7 @@ pub async fn run_journalled(
         .collect();
     let mut succeeded_after_pass = Vec::new();
     let mut snapshots = Vec::new();
+    let mut point_to_point_from = None;
     let semaphore = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let progress = Arc::new(progress);
     let done = Arc::new(AtomicUsize::new(0));
@@ -155,12 +159,24 @@ pub async fn run_journalled(
             break;
         }
         passes = pass;
+        // The remainder goes point-to-point, confirmed, once it is small enough.
+        let remainder = pass > 1 && todo.len() <= settings.point_to_point_below;
+        let pass_plan = match plan.block_service {
+            BlockService::Unconfirmed { .. } if remainder => {
+                point_to_point_from.get_or_insert(pass);
+                Arc::new(Plan {
+                    block_service: BlockService::Confirmed,
+                    ..(*plan).clone()
+                })
+            }
+            _ => plan.clone(),
+        };
         done.store(total - todo.len(), Ordering::Relaxed);
         failed.store(0, Ordering::Relaxed);
         let mut tasks = Vec::with_capacity(todo.len());
         for &i in &todo {
             let target = targets[i].clone();
-            let plan = plan.clone();
+            let plan = pass_plan.clone();
             let semaphore = semaphore.clone();
             let progress = progress.clone();
             let done = done.clone();
@@ -240,5 +256,6 @@ pub async fn run_journalled(
         .collect();
     let mut report = summarize(meters, passes, succeeded_after_pass, started.elapsed());
     report.incomplete_after_pass = snapshots;
+    report.summary.point_to_point_from_pass = point_to_point_from;
     report
 }

@@ -4,6 +4,8 @@
 //!
 //! ```toml
 //! passes = 3                        # per wave, over the meters a retry may fix
+//! remainder = 10                    # once a pass leaves no more meters than this, the next
+//!                                   # passes go point-to-point, confirmed
 //!
 //! [[image]]
 //! name = "app-1.5"
@@ -48,6 +50,7 @@ struct PlanFile {
     #[serde(default)]
     waves: WavesSpec,
     passes: Option<u32>,
+    remainder: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +204,9 @@ pub struct CampaignPlan {
     pub halt: Halt,
     /// Passes per wave.
     pub passes: u32,
+    /// Once a pass leaves no more than this many meters of a wave, the next passes send
+    /// their blocks point-to-point, confirmed (with an unconfirmed block service).
+    pub remainder: usize,
 }
 
 impl CampaignPlan {
@@ -349,6 +355,7 @@ impl CampaignPlan {
             wave_size: file.waves.size.filter(|n| *n > 0),
             halt: file.waves.halt,
             passes: file.passes.unwrap_or(3).max(1),
+            remainder: file.remainder.unwrap_or(0),
         })
     }
 }

@@ -72,6 +72,10 @@ pub struct CampaignSummary {
     pub passes: u32,
     /// Succeeded meters after each pass.
     pub succeeded_after_pass: Vec<usize>,
+    /// The first pass whose blocks went point-to-point, confirmed, because few enough meters
+    /// remained (campaigns with unconfirmed blocks and a remainder threshold).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub point_to_point_from_pass: Option<u32>,
     /// Per-meter transfer durations of the succeeded meters.
     #[serde(rename = "duration_percentiles_seconds")]
     pub duration_percentiles: Option<Percentiles>,
@@ -271,6 +275,7 @@ pub(super) fn summarize(
         retries: meters.iter().map(|m| m.report.retries as u64).sum(),
         passes,
         succeeded_after_pass,
+        point_to_point_from_pass: None,
         duration_percentiles: (!durations.is_empty()).then(|| Percentiles {
             p50: percentile(&durations, 0.50),
             p95: percentile(&durations, 0.95),
@@ -325,6 +330,12 @@ impl CampaignSummary {
                 counts(&self.succeeded_after_pass)
             ),
         );
+        if let Some(pass) = self.point_to_point_from_pass {
+            line(
+                "point-to-point",
+                format!("from pass {pass}: the remainder's blocks went confirmed"),
+            );
+        }
         if let Some(p) = self.duration_percentiles {
             line(
                 "per-meter duration",

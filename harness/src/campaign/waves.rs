@@ -118,6 +118,7 @@ pub async fn run_plan(
         concurrency,
         passes: plan.passes,
         confirm_only: false,
+        point_to_point_below: plan.remainder,
     };
     let mut meters: Vec<MeterResult> = Vec::new();
     let mut steps = Vec::new();
