@@ -44,7 +44,7 @@ fn the_prescan_skips_upgraded_meters_and_reports_unreachable_ones() {
     let with_a_stranger = dir.path().join("all.toml");
     std::fs::write(
         &with_a_stranger,
-        format!("{written}\n[[meter]]\nname = \"gone\"\naddress = \"127.79.0.99:4059\"\n"),
+        format!("{written}\n[[meter]]\nname = \"gone\"\naddress = \"127.79.0.99:4059\"\nconnect_deadline_s = 1.0\n"),
     )
     .unwrap();
     let out = upgrade(&with_a_stranger);

@@ -435,3 +435,46 @@ async fn a_peer_that_does_not_speak_dlms_fails_at_once_and_says_so() {
         report.events
     );
 }
+
+#[tokio::test]
+async fn an_activation_lost_on_the_way_is_found_not_taken_and_invoked_again() {
+    let config = MeterConfig {
+        profile: fast_profile(),
+        trusted_key: Some(*vendor().verifying_key()),
+        ..MeterConfig::default()
+    };
+    let host = MeterHost::new(Meter::new(config), None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, host.clone(), MeterTransport::Wrapper));
+    let mut target =
+        common::as_management(Target::parse(&address.to_string(), Transport::Wrapper).unwrap());
+    target.request_timeout = Duration::from_millis(1500);
+    let plan = plan(good_image());
+    // The connection is cut at the first image_activate: it never reaches the meter.
+    let cut_once = std::sync::atomic::AtomicBool::new(false);
+    let report = Driver::new(&target, &plan)
+        .watched(|e| {
+            if e.message == "activating"
+                && !cut_once.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                host.with_meter(|m| {
+                    m.inject_faults(Faults {
+                        cut_connection_at_request: Some(1),
+                        ..Faults::default()
+                    })
+                });
+            }
+        })
+        .run()
+        .await;
+    assert_upgraded(&report);
+    assert!(
+        report.events.iter().any(|e| e
+            .message
+            .contains("the activation did not take; activating again")),
+        "{:#?}",
+        report.events
+    );
+    assert_eq!(host.with_meter(|m| m.stats().activations_succeeded), 1);
+}

@@ -123,41 +123,55 @@ async fn scan_one(target: &Target, plan: &Plan) -> MeterScan {
         error_register: None,
         verdict: Verdict::Needs,
     };
-    let deadline = target.deadlines.connect.unwrap_or(plan.connect_deadline);
-    let mut session = match tokio::time::timeout(deadline, Session::open(target, false)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            scan.verdict = Verdict::Unreachable(e.to_string());
-            return scan;
-        }
-        Err(_) => {
-            let waited = deadline.as_secs_f64();
-            scan.verdict = Verdict::Unreachable(format!("no association within {waited:.1} s"));
-            return scan;
-        }
-    };
-    match read(&mut session, &mut scan).await {
-        Ok(()) => {
-            let on_target = scan
-                .versions
-                .get(&plan.part)
-                .is_some_and(|v| v.as_bytes() == plan.expected_version);
-            let status = scan.transfer_status.and_then(S::from_u8);
-            scan.verdict = match (status, scan.error_register) {
-                _ if on_target => Verdict::OnTarget,
-                (_, Some(e)) if e != 0 => Verdict::NotNormal(format!(
-                    "the error register (0-0:97.97.0.255) shows {e:#010X}"
-                )),
-                (Some(S::ActivationInitiated), _) => Verdict::NotNormal(
-                    "an activation is under way (image_transfer_status 5)".into(),
-                ),
-                _ => Verdict::Needs,
-            };
-        }
-        Err(e) => scan.verdict = Verdict::Unreachable(format!("lost while reading: {e}")),
+    if let Err(why) = read_retrying(target, plan, &mut scan).await {
+        scan.verdict = Verdict::Unreachable(why);
+        return scan;
     }
-    session.close().await;
+    let on_target = scan
+        .versions
+        .get(&plan.part)
+        .is_some_and(|v| v.as_bytes() == plan.expected_version);
+    let status = scan.transfer_status.and_then(S::from_u8);
+    scan.verdict = match (status, scan.error_register) {
+        _ if on_target => Verdict::OnTarget,
+        (_, Some(e)) if e != 0 => Verdict::NotNormal(format!(
+            "the error register (0-0:97.97.0.255) shows {e:#010X}"
+        )),
+        (Some(S::ActivationInitiated), _) => {
+            Verdict::NotNormal("an activation is under way (image_transfer_status 5)".into())
+        }
+        _ => Verdict::Needs,
+    };
     scan
+}
+
+/// Reads the meter into `scan`, connecting again with a backoff from 100 ms after a lost
+/// connection until the target's connect deadline: a meter is unreachable only when it stays
+/// so (or refuses the association, which no retry changes); why, if it is.
+async fn read_retrying(target: &Target, plan: &Plan, scan: &mut MeterScan) -> Result<(), String> {
+    let limit = target.deadlines.connect.unwrap_or(plan.connect_deadline);
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut backoff = std::time::Duration::from_millis(100);
+    loop {
+        let why = match tokio::time::timeout_at(deadline, Session::open(target, false)).await {
+            Ok(Ok(mut session)) => {
+                let read = read(&mut session, scan).await;
+                session.close().await;
+                match read {
+                    Ok(()) => return Ok(()),
+                    Err(e) => format!("lost while reading: {e}"),
+                }
+            }
+            Ok(Err(e @ crate::session::SessionError::Association(_))) => return Err(e.to_string()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no association within {:.1} s", limit.as_secs_f64()),
+        };
+        if tokio::time::Instant::now() + backoff >= deadline {
+            return Err(why);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+    }
 }
 
 /// Reads the identifiers and the transfer status into `scan`; an object the meter lacks is

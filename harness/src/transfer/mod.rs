@@ -181,7 +181,13 @@ impl Plan {
 enum Stop {
     Failed(Step, String),
     Link(SessionError),
+    /// After the activation the meter still holds the image verified (status 3) on its old
+    /// firmware: the activation did not take (its request or the reboot was lost).
+    NotActivated,
 }
+
+/// How often the driver activates again a meter where the activation did not take.
+const MAX_REACTIVATIONS: u32 = 2;
 
 impl From<SessionError> for Stop {
     fn from(e: SessionError) -> Self {
@@ -204,6 +210,10 @@ pub struct Driver<'a> {
     /// It was invoked by an earlier run (a pass or a process): one that failed is not this
     /// run's verdict, and the transfer starts again.
     activated_earlier: bool,
+    /// Only confirming a scheduled activation: a meter still on status 3 is waited for.
+    confirm_only: bool,
+    /// Activations invoked again after one did not take.
+    reactivations: u32,
     connected_once: bool,
     recoveries: u32,
     protocol_errors: u32,
@@ -258,6 +268,8 @@ impl<'a> Driver<'a> {
             initiated: false,
             activated: false,
             activated_earlier: false,
+            confirm_only: false,
+            reactivations: 0,
             connected_once: false,
             recoveries: 0,
             protocol_errors: 0,
@@ -305,6 +317,7 @@ impl<'a> Driver<'a> {
     pub fn confirming(mut self) -> Self {
         self.activated = true;
         self.activated_earlier = false;
+        self.confirm_only = true;
         self
     }
 
@@ -337,6 +350,25 @@ impl<'a> Driver<'a> {
                 Err(Stop::Failed(step, reason)) => {
                     self.event(step, format!("failed: {reason}"));
                     break Outcome::Failed { step, reason };
+                }
+                Err(Stop::NotActivated) if self.reactivations < MAX_REACTIVATIONS => {
+                    self.reactivations += 1;
+                    self.activated = false;
+                    self.event(
+                        Step::Confirm,
+                        "the meter still holds the image verified on its old firmware (status 3): the activation did not take; activating again",
+                    );
+                }
+                Err(Stop::NotActivated) => {
+                    let reason = format!(
+                        "the activation did not take after {} attempts: the meter stays on its old firmware with the image verified (status 3)",
+                        MAX_REACTIVATIONS + 1
+                    );
+                    self.event(Step::Confirm, &reason);
+                    break Outcome::Failed {
+                        step: Step::Confirm,
+                        reason,
+                    };
                 }
                 Err(Stop::Link(e)) => {
                     let link_failure = matches!(e, SessionError::Link(_));
@@ -1091,6 +1123,9 @@ impl<'a> Driver<'a> {
                     return Ok(Outcome::Upgraded {
                         evidence: Evidence::TransferStatusSix,
                     });
+                }
+                (_, Some(S::VerificationSuccessful)) if !self.confirm_only => {
+                    return Err(Stop::NotActivated)
                 }
                 (_, Some(S::ActivationFailed)) => {
                     return Err(Stop::Failed(
