@@ -6,26 +6,26 @@
 
 mod common;
 
-use common::{metric, Fleet};
+use common::metric;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[test]
 fn a_campaign_killed_mid_transfer_resumes_without_initiating_again_or_resending_a_stored_block() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 40_000);
-    let scenario = dir.path().join("resume.toml");
     // Six meters on an RF link (75 ms one way, 20 kbit/s) ten times faster: a few seconds of
     // blocks each, so that the kill lands in the middle.
-    std::fs::write(
-        &scenario,
-        "name = \"resume\"\nseed = 3\nfirst_address = \"127.78.0.1\"\ntime_scale = 10\n\
-         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 40000\n\
-         [[population]]\nname = \"m\"\ncount = 6\nlink = \"rf\"\n",
-    )
-    .unwrap();
-    let targets = dir.path().join("fleet.toml");
-    let fleet = Fleet::start(&scenario, &key, &targets);
+    let common::TestFleet {
+        fleet,
+        targets,
+        image,
+    } = common::test_fleet(
+        dir.path(),
+        "127.78.0.1",
+        10,
+        40_000,
+        "[[population]]\nname = \"m\"\ncount = 6\nlink = \"rf\"\n",
+    );
     let control = fleet.control.clone();
     let journal = dir.path().join("campaign.jsonl");
     let campaign = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
@@ -110,17 +110,17 @@ fn wait_for_blocks(control: &str, at_least: u64) {
 #[test]
 fn a_scheduled_activation_is_confirmed_after_its_time_from_the_journal() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 3_000);
-    let scenario = dir.path().join("scheduled.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"scheduled\"\nseed = 5\nfirst_address = \"127.82.0.1\"\ntime_scale = 20\n\
-         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
-         [[population]]\nname = \"s\"\ncount = 4\n",
-    )
-    .unwrap();
-    let targets = dir.path().join("fleet.toml");
-    let fleet = Fleet::start(&scenario, &key, &targets);
+    let common::TestFleet {
+        fleet,
+        targets,
+        image,
+    } = common::test_fleet(
+        dir.path(),
+        "127.82.0.1",
+        20,
+        3_000,
+        "[[population]]\nname = \"s\"\ncount = 4\n",
+    );
     let journal = dir.path().join("campaign.jsonl");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -181,17 +181,17 @@ fn a_scheduled_activation_is_confirmed_after_its_time_from_the_journal() {
 #[test]
 fn a_campaign_that_awaits_its_scheduled_activation_confirms_it_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 3_000);
-    let scenario = dir.path().join("awaited.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"awaited\"\nseed = 6\nfirst_address = \"127.83.0.1\"\ntime_scale = 20\n\
-         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
-         [[population]]\nname = \"a\"\ncount = 3\n",
-    )
-    .unwrap();
-    let targets = dir.path().join("fleet.toml");
-    let fleet = Fleet::start(&scenario, &key, &targets);
+    let common::TestFleet {
+        fleet,
+        targets,
+        image,
+    } = common::test_fleet(
+        dir.path(),
+        "127.83.0.1",
+        20,
+        3_000,
+        "[[population]]\nname = \"a\"\ncount = 3\n",
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -240,17 +240,17 @@ fn a_campaign_that_awaits_its_scheduled_activation_confirms_it_itself() {
 #[test]
 fn a_running_campaign_serves_its_progress_as_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 12_000);
-    let scenario = dir.path().join("watched.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"watched\"\nseed = 7\nfirst_address = \"127.84.0.1\"\ntime_scale = 10\n\
-         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 12000\n\
-         [[population]]\nname = \"w\"\ncount = 4\nlink = \"rf\"\n",
-    )
-    .unwrap();
-    let targets = dir.path().join("fleet.toml");
-    let _fleet = Fleet::start(&scenario, &key, &targets);
+    let common::TestFleet {
+        fleet: _fleet,
+        targets,
+        image,
+    } = common::test_fleet(
+        dir.path(),
+        "127.84.0.1",
+        10,
+        12_000,
+        "[[population]]\nname = \"w\"\ncount = 4\nlink = \"rf\"\n",
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -292,17 +292,17 @@ fn a_running_campaign_serves_its_progress_as_metrics() {
 #[test]
 fn a_campaign_authenticates_each_meter_with_the_hls_keys_its_targets_file_gives() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 3_000);
-    let scenario = dir.path().join("hls.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"hls\"\nseed = 8\nfirst_address = \"127.85.0.1\"\ntime_scale = 20\n\
-         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
-         [[population]]\nname = \"h\"\ncount = 3\n",
-    )
-    .unwrap();
-    let targets = dir.path().join("fleet.toml");
-    let fleet = Fleet::start(&scenario, &key, &targets);
+    let common::TestFleet {
+        fleet,
+        targets,
+        image,
+    } = common::test_fleet(
+        dir.path(),
+        "127.85.0.1",
+        20,
+        3_000,
+        "[[population]]\nname = \"h\"\ncount = 3\n",
+    );
     // Every meter as the HLS-GMAC client of its own `hls` line: ciphered, authenticated.
     let written = std::fs::read_to_string(&targets).unwrap();
     assert_eq!(

@@ -7,18 +7,17 @@ mod common;
 #[test]
 fn the_prescan_skips_upgraded_meters_and_reports_unreachable_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 3_000);
-    let scenario = dir.path().join("scan.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"scan\"\nseed = 4\nfirst_address = \"127.79.0.1\"\ntime_scale = 20\n\
-         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
-         [[population]]\nname = \"s\"\ncount = 4\n\
-         [[population]]\nname = \"tampered\"\ncount = 1\nabnormal = 1.0\n",
-    )
-    .unwrap();
-    let targets = dir.path().join("fleet.toml");
-    let fleet = common::Fleet::start(&scenario, &key, &targets);
+    let common::TestFleet {
+        fleet,
+        targets,
+        image,
+    } = common::test_fleet(
+        dir.path(),
+        "127.79.0.1",
+        20,
+        3_000,
+        "[[population]]\nname = \"s\"\ncount = 4\n[[population]]\nname = \"tampered\"\ncount = 1\nabnormal = 1.0\n",
+    );
     let written = std::fs::read_to_string(&targets).unwrap();
     // The first two meters are upgraded beforehand, through a targets file of their own.
     let blocks: Vec<&str> = written.split("\n[[meter]]").collect();

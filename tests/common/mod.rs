@@ -232,3 +232,41 @@ pub fn metric(control: &str, name: &str) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// An emulated fleet for a campaign test, with its targets file and the image to send.
+pub struct TestFleet {
+    /// The fleet process.
+    pub fleet: Fleet,
+    /// Its targets file.
+    pub targets: PathBuf,
+    /// APP-2.0.0 for part 1, signed with the key the fleet trusts.
+    pub image: PathBuf,
+}
+
+/// Starts, in `dir`, a fleet of `populations` (TOML `[[population]]` tables) from
+/// `first_address`, its time scaled by `time_scale`, with an image of `payload` bytes.
+pub fn test_fleet(
+    dir: &Path,
+    first_address: &str,
+    time_scale: u32,
+    payload: u32,
+    populations: &str,
+) -> TestFleet {
+    let (key, image) = signed_image(dir, "APP-2.0.0", payload);
+    let scenario = dir.join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"test\"\nseed = 1\nfirst_address = \"{first_address}\"\ntime_scale = {time_scale}\n\
+             [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = {payload}\n{populations}"
+        ),
+    )
+    .unwrap();
+    let targets = dir.join("fleet.toml");
+    let fleet = Fleet::start(&scenario, &key, &targets);
+    TestFleet {
+        fleet,
+        targets,
+        image,
+    }
+}

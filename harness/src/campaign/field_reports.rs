@@ -31,6 +31,16 @@ impl Command {
         Command::Confirm,
     ];
 
+    /// The command's name, as reports write it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Command::Download => "download",
+            Command::Verify => "verify",
+            Command::Activate => "activate",
+            Command::Confirm => "confirm",
+        }
+    }
+
     /// The phases whose times are when the command was issued and when it was answered.
     fn phases(self) -> (Phase, Phase) {
         match self {
@@ -249,10 +259,7 @@ pub fn render_history(rows: &[CommandRow]) -> String {
         "latest response"
     );
     for r in rows {
-        let command = serde_json::to_value(r.command)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
+        let command = r.command.name();
         out.push_str(&format!(
             "{:<12} {:<9} {:>8} {:>9} {:>9} {:>6} {:>7.1}% {:>12.1}%  {:<24} {}\n",
             r.version,

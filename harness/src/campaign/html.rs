@@ -129,10 +129,7 @@ fn field_reports(report: &CampaignReport) -> String {
         "<h2>Command history</h2><table><tr><th>version</th><th>command</th><th>expected</th><th>total attempted</th><th>succeeded</th><th>failed</th><th>success %</th><th>unsuccessful %</th><th>command issued</th><th>latest response</th></tr>",
     );
     for r in &report.command_history {
-        let command = serde_json::to_value(r.command)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
+        let command = r.command.name();
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{command}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td></tr>",

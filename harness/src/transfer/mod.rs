@@ -27,7 +27,7 @@ use dlms::cosem::image_transfer::{
 };
 use dlms::cosem::{active_firmware_identifier, class, schedule, ACTIVATION_SCHEDULER};
 use dlms::Data;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// When to activate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,22 +248,7 @@ impl<'a> Driver<'a> {
             target,
             plan,
             started: Instant::now(),
-            report: Report {
-                meter: target.name.clone(),
-                version: String::from_utf8_lossy(&plan.expected_version).into_owned(),
-                started_at: unix_seconds(SystemTime::now()),
-                outcome: Outcome::ReadyForActivation,
-                blocks_needed: 0,
-                blocks_sent: 0,
-                passes: 0,
-                retries: 0,
-                reconnects: 0,
-                phases: Default::default(),
-                bitmap: None,
-                duration: Duration::ZERO,
-                events: Vec::new(),
-                trace: Vec::new(),
-            },
+            report: Report::starting(&target.name, &plan.expected_version),
             session: None,
             initiated: false,
             activated: false,

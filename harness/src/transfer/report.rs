@@ -217,11 +217,23 @@ impl Report {
     /// The report of a meter that ended with `outcome` in an earlier run of the campaign
     /// (read from its journal); nothing was sent to it in this one.
     pub fn carried(meter: &str, version: &[u8], outcome: Outcome) -> Report {
+        let mut report = Report::starting(meter, version);
+        report.outcome = outcome;
+        report.events.push(Event {
+            at_ms: 0,
+            step: Step::Connect,
+            message: "ended in an earlier run of this campaign (its journal says so)".into(),
+        });
+        report
+    }
+
+    /// The report of a transfer of `version` to `meter` starting now: nothing done yet.
+    pub fn starting(meter: &str, version: &[u8]) -> Report {
         Report {
             meter: meter.to_string(),
             version: String::from_utf8_lossy(version).into_owned(),
             started_at: unix_seconds(SystemTime::now()),
-            outcome,
+            outcome: Outcome::ReadyForActivation,
             blocks_needed: 0,
             blocks_sent: 0,
             passes: 0,
@@ -230,11 +242,7 @@ impl Report {
             phases: Default::default(),
             bitmap: None,
             duration: Duration::ZERO,
-            events: vec![Event {
-                at_ms: 0,
-                step: Step::Connect,
-                message: "ended in an earlier run of this campaign (its journal says so)".into(),
-            }],
+            events: Vec::new(),
             trace: Vec::new(),
         }
     }
