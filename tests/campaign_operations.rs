@@ -122,11 +122,7 @@ fn a_scheduled_activation_is_confirmed_after_its_time_from_the_journal() {
         "[[population]]\nname = \"s\"\ncount = 4\n",
     );
     let journal = dir.path().join("campaign.jsonl");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let at = format!("at={}", now + 6);
+    let at = activation_in(6);
     let scheduled = common::output_in(
         dir.path(),
         &[
@@ -192,11 +188,7 @@ fn a_campaign_that_awaits_its_scheduled_activation_confirms_it_itself() {
         3_000,
         "[[population]]\nname = \"a\"\ncount = 3\n",
     );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let at = format!("at={}", now + 5);
+    let at = activation_in(5);
     let out = common::output_in(
         dir.path(),
         &[
@@ -371,4 +363,13 @@ fn a_campaign_authenticates_each_meter_with_the_hls_keys_its_targets_file_gives(
         stdout.contains("2 already on the target version, 1 unreachable"),
         "the meter whose key is wrong is not reached: {stdout}"
     );
+}
+
+/// `--activate`'s argument for `seconds` from now.
+fn activation_in(seconds: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!("at={}", now + seconds)
 }
