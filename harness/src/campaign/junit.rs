@@ -1,7 +1,9 @@
 //! A campaign as JUnit XML (quick-junit), for CI: one test suite, one test case per meter, a
 //! failure for each meter that did not end upgraded (or verified, when activation was not
-//! asked for), with its step and reason.
+//! asked for), with its step and reason, and for each meter the pre-scan left out (one
+//! already on the target version passes).
 
+use super::prescan::Verdict;
 use super::report::{succeeded, CampaignReport};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;
@@ -21,6 +23,22 @@ pub fn render(report: &CampaignReport) -> Result<String, quick_junit::SerializeE
         let mut case = TestCase::new(m.report.meter.as_str(), status);
         case.set_time(m.report.duration)
             .set_classname(format!("pass {}", m.pass));
+        suite.add_test_case(case);
+    }
+    // The meters the pre-scan kept out of the campaign: already done, or left out (a failure).
+    let scanned = report.prescan.iter().flat_map(|p| &p.meters);
+    for m in scanned {
+        let status = match &m.verdict {
+            Verdict::Needs => continue,
+            Verdict::OnTarget => TestCaseStatus::success(),
+            Verdict::Unreachable(why) | Verdict::NotNormal(why) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(format!("left out by the pre-scan: {why}"));
+                s
+            }
+        };
+        let mut case = TestCase::new(m.meter.as_str(), status);
+        case.set_classname("pre-scan");
         suite.add_test_case(case);
     }
     suite.set_time(Duration::from_secs_f64(report.summary.duration_seconds));
