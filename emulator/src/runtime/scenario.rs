@@ -267,7 +267,8 @@ pub struct MeterPlan {
     pub link: (u64, u64),
     /// The versions its parts run at the start, where the population says.
     pub firmware: Vec<(u8, String)>,
-    /// Its labels: the population's, and `population` itself.
+    /// Its labels: the population's, `population` itself, and behind a gateway `gateway`
+    /// (the gateway's address).
     pub labels: BTreeMap<String, String>,
     /// Its error register at the start: 0, or [`ABNORMAL_ERROR`] for a meter not in a normal
     /// state.
@@ -675,6 +676,10 @@ impl Scenario {
                         .iter()
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .chain([("population".to_string(), p.name.clone())])
+                        .chain(
+                            (self.addressing == Addressing::Gateway)
+                                .then(|| ("gateway".to_string(), address.to_string())),
+                        )
                         .collect(),
                     error_register,
                 });
@@ -770,6 +775,17 @@ faults = { lose_block = 0.05, power_cut = 0.2, untrusted_key = 0.1, verify_ms = 
         assert_eq!(meters[0].firmware, [(1, "APP-1.4.0".to_string())]);
         assert_eq!(meters[0].labels["model"], "E350");
         assert_eq!(meters[0].labels["population"], "home");
+        assert!(!meters[0].labels.contains_key("gateway"));
+        let behind = Scenario::from_toml(
+            &text.replace(
+                "time_scale = 10.0",
+                "time_scale = 10.0\naddressing = \"gateway\"",
+            ),
+            "s.toml",
+        )
+        .unwrap()
+        .meters();
+        assert_eq!(behind[7].labels["gateway"], "127.1.0.1:4059");
         for (bad, field) in [
             ("firmware = { 5 = \"X\" }", "field population[0].firmware.5"),
             (
