@@ -5,8 +5,10 @@
 
 mod common;
 
-use common::{metric, Fleet};
+use common::{metric, Fleet, Running};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A mixed fleet: six E350s on APP-1.0.0 and COM-1.0.0, four E360s already on APP-1.4.0, and
 /// three E350s of a bad batch that trust another vendor's key.
@@ -40,11 +42,11 @@ labels = { model = "E350", batch = "bad" }
 faults = { untrusted_key = 1.0 }
 "#;
 
-/// Builds the images of the plans in `dir`, signed with the key `common::signed_image` made:
-/// the communication module 1.1, the application 1.5 (needing COM-1.1.0) and 2.0 (needing
-/// APP-1.5.0).
-fn images(dir: &Path) -> PathBuf {
-    let (public, _) = common::signed_image(dir, "APP-0", 10);
+/// Builds the images of the plans in `dir`, `payload` bytes each, signed with the key
+/// `common::signed_image` made: the communication module 1.1, the application 1.5 (needing
+/// COM-1.1.0) and 2.0 (needing APP-1.5.0).
+fn images(dir: &Path, payload: u32) -> PathBuf {
+    let (public, _) = common::signed_image(dir, "APP-0", payload);
     let key = dir.join("vendor.key");
     let payload = dir.join("fw.bin");
     for (file, part, version, requires) in [
@@ -95,7 +97,7 @@ fn upgrade_with(dir: &Path, targets: &Path, plan: &str) -> (bool, String, serde_
 #[test]
 fn a_prerequisite_step_brings_a_cohort_through_one_version_before_the_next() {
     let dir = tempfile::tempdir().unwrap();
-    let key = images(dir.path());
+    let key = images(dir.path(), 10);
     std::fs::write(dir.path().join("mixed.toml"), SCENARIO).unwrap();
     let targets = dir.path().join("fleet.toml");
     let fleet = Fleet::start(&dir.path().join("mixed.toml"), &key, &targets);
@@ -183,7 +185,7 @@ gate = { 1 = "APP-1.5.0" }
 #[test]
 fn a_canary_wave_over_a_bad_cohort_halts_the_campaign_before_the_next_wave() {
     let dir = tempfile::tempdir().unwrap();
-    let key = images(dir.path());
+    let key = images(dir.path(), 10);
     std::fs::write(
         dir.path().join("mixed.toml"),
         SCENARIO.replace("127.80.0.1", "127.81.0.1"),
@@ -231,4 +233,82 @@ halt = { verification_failures = 1 }
     assert!(stdout.contains(&format!("plan {why}")), "{stdout}");
     assert_eq!(initiates, 2, "only the canary's two meters were touched");
     assert_eq!(report["meters"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_plan_killed_mid_step_resumes_from_its_journal_without_initiating_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = images(dir.path(), 30_000);
+    // Six E350s on an RF link ten times faster: seconds of blocks for each step.
+    std::fs::write(
+        dir.path().join("slow.toml"),
+        "name = \"slow\"\nseed = 12\nfirst_address = \"127.86.0.1\"\ntime_scale = 10\n\
+         [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
+         [[population]]\nname = \"e350\"\ncount = 6\nlink = \"rf\"\n\
+         firmware = { 1 = \"APP-1.0.0\", 2 = \"COM-1.0.0\" }\n",
+    )
+    .unwrap();
+    let targets = dir.path().join("fleet.toml");
+    let fleet = Fleet::start(&dir.path().join("slow.toml"), &key, &targets);
+    std::fs::write(
+        dir.path().join("plan.toml"),
+        "[[image]]\nname = \"com\"\nfile = \"com-1.1.img\"\n\
+         [[image]]\nname = \"app\"\nfile = \"app-1.5.img\"\n\
+         [[step]]\nname = \"communication module\"\nimage = \"com\"\n\
+         [[step]]\nname = \"application\"\nimage = \"app\"\ngate = { 2 = \"COM-1.1.0\" }\n",
+    )
+    .unwrap();
+    let journal = dir.path().join("plan.jsonl");
+    let mut campaign = Running(
+        Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+            .current_dir(dir.path())
+            .arg("upgrade")
+            .arg("--target")
+            .arg(&targets)
+            .args(["--plan", "plan.toml", "--journal"])
+            .arg(&journal)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Killed once the first step's transfers are well under way.
+    let per_step = 6 * std::fs::metadata(dir.path().join("com-1.1.img"))
+        .unwrap()
+        .len()
+        .div_ceil(200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&fleet.control, "meterfleet_blocks_received_total") < per_step / 3 {
+        assert!(Instant::now() < deadline, "the plan stored too few blocks");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    campaign.0.kill().unwrap();
+    campaign.0.wait().unwrap();
+    let out = common::output_in(
+        dir.path(),
+        &["upgrade", "--resume", journal.to_str().unwrap()],
+    );
+    let stdout = common::text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        common::text(&out.stderr)
+    );
+    assert!(stdout.contains("plan completed"), "{stdout}");
+    assert_eq!(
+        metric(&fleet.control, "meterfleet_initiates_total"),
+        12,
+        "each meter initiated once per step: {stdout}"
+    );
+    assert_eq!(
+        metric(&fleet.control, "meterfleet_blocks_repeated_total"),
+        0
+    );
+    assert_eq!(
+        metric(
+            &fleet.control,
+            "meterfleet_activations_total{result=\"succeeded\"}"
+        ),
+        12
+    );
 }
