@@ -4,8 +4,11 @@
 //! The first line says what the campaign is (the command's arguments and the image's SHA-256);
 //! then, per meter, the phases that decide where it resumes (initiated, verified, activation
 //! invoked, confirmed) and the outcome each pass ended with. Each record is one `write` of a
-//! whole line, synced to disk before the campaign goes on, so a kill leaves whole lines; a
-//! last line torn by a power cut is ignored on reading. The blocks themselves are never
+//! whole line before the campaign goes on, so a killed process loses none and leaves whole
+//! lines; the file is synced to disk within [`SYNC_EVERY`] of a write (one `fdatasync` for
+//! all the records of that time, so a campaign of thousands of meters does not wait on the
+//! disk per record), so a power cut loses at most that, and a last line it tears is ignored
+//! on reading. The blocks themselves are never
 //! journalled: the meter's bit-string says which it stored, and a resumed transfer sends only
 //! the others.
 
@@ -14,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The schema of the journal's first line.
 pub const SCHEMA: &str = "meterfleet-campaign-journal/1";
@@ -83,8 +87,15 @@ pub struct Standing {
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    file: Mutex<std::fs::File>,
+    file: Arc<Mutex<std::fs::File>>,
+    /// Set by a write, cleared by the sync that follows it.
+    dirty: Arc<AtomicBool>,
+    /// Ends the syncing thread (dropped with the journal).
+    _stop: std::sync::mpsc::Sender<()>,
 }
+
+/// How long a record written may wait to be synced to disk.
+pub const SYNC_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Journal {
     /// Starts a new journal at `path` with `header`; an existing file is an error (resume it,
@@ -103,11 +114,9 @@ impl Journal {
                     path.display()
                 )
             })?;
-        let journal = Journal {
-            path: path.to_path_buf(),
-            file: Mutex::new(file),
-        };
+        let journal = Journal::over(path, file);
         journal.append(&serde_json::to_string(header).expect("headers serialize"))?;
+        journal.sync()?;
         Ok(journal)
     }
 
@@ -149,11 +158,7 @@ impl Journal {
             .sum();
         file.set_len(whole as u64)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        let journal = Journal {
-            path: path.to_path_buf(),
-            file: Mutex::new(file),
-        };
-        Ok((journal, header, standing))
+        Ok((Journal::over(path, file), header, standing))
     }
 
     /// Appends `record`, synced to disk; a journal that cannot be written is logged (the
@@ -176,19 +181,66 @@ impl Journal {
         }
     }
 
+    /// A journal appending to `file`, with the thread that syncs it.
+    fn over(path: &Path, file: std::fs::File) -> Journal {
+        let file = Arc::new(Mutex::new(file));
+        let dirty = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (syncing, flag) = (file.clone(), dirty.clone());
+        let shown = path.display().to_string();
+        std::thread::spawn(move || loop {
+            let last = !matches!(
+                stopped.recv_timeout(SYNC_EVERY),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            );
+            if flag.swap(false, Ordering::AcqRel) {
+                if let Err(e) = syncing.lock().expect("journal lock").sync_data() {
+                    tracing::error!("journal {shown}: {e}");
+                }
+            }
+            if last {
+                break;
+            }
+        });
+        Journal {
+            path: path.to_path_buf(),
+            file,
+            dirty,
+            _stop: stop,
+        }
+    }
+
     fn append(&self, line: &str) -> Result<(), String> {
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
-        let mut file = self.file.lock().expect("journal lock");
-        file.write_all(&bytes)
-            .and_then(|()| file.sync_data())
+        let written = self.file.lock().expect("journal lock").write_all(&bytes);
+        self.dirty.store(true, Ordering::Release);
+        written.map_err(|e| format!("journal {}: {e}", self.path.display()))
+    }
+
+    /// Syncs what was written to disk now.
+    pub fn sync(&self) -> Result<(), String> {
+        self.dirty.store(false, Ordering::Release);
+        let file = self.file.lock().expect("journal lock");
+        file.sync_data()
             .map_err(|e| format!("journal {}: {e}", self.path.display()))
     }
 
     /// Where the journal is.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl Drop for Journal {
+    /// What is still unsynced goes to disk before the journal is closed.
+    fn drop(&mut self) {
+        if self.dirty.load(Ordering::Acquire) {
+            if let Err(e) = self.sync() {
+                tracing::error!("{e}");
+            }
+        }
     }
 }
 
@@ -237,6 +289,15 @@ mod tests {
         let path = dir.path().join("j.jsonl");
         let journal = Journal::create(&path, &header()).unwrap();
         journal.reached("m-1", Phase::Initiate);
+        assert!(
+            journal.dirty.load(Ordering::Acquire),
+            "written, not yet synced"
+        );
+        std::thread::sleep(SYNC_EVERY * 3);
+        assert!(
+            !journal.dirty.load(Ordering::Acquire),
+            "synced within SYNC_EVERY"
+        );
         journal.reached("m-1", Phase::FirstBlock);
         journal.reached("m-2", Phase::Initiate);
         journal.reached("m-2", Phase::Verify);
