@@ -122,12 +122,23 @@ fn start(args: EmulateArgs) -> Result<(), String> {
     let host = MeterHost::new(meter, store);
     let runtime = crate::process::runtime()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| format!("listening on {}: {e}", args.listen))?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let listening = |e: std::io::Error| format!("listening on {}: {e}", args.listen);
+        let socket = match transport {
+            Transport::Udp => Socket::Udp(
+                tokio::net::UdpSocket::bind(args.listen)
+                    .await
+                    .map_err(listening)?,
+            ),
+            _ => Socket::Tcp(
+                tokio::net::TcpListener::bind(args.listen)
+                    .await
+                    .map_err(listening)?,
+            ),
+        };
+        let local = socket.local_addr().map_err(|e| e.to_string())?;
         let addressing = match transport {
             Transport::Wrapper => format!("wrapper, server wPort {LOGICAL_DEVICE}"),
+            Transport::Udp => format!("wrapper over UDP, server wPort {LOGICAL_DEVICE}"),
             Transport::Hdlc => format!(
                 "HDLC, server address {LOGICAL_DEVICE}/{PHYSICAL_ADDRESS} (or {LOGICAL_DEVICE} alone)"
             ),
@@ -147,14 +158,35 @@ fn start(args: EmulateArgs) -> Result<(), String> {
                 emulator::judge::Report::of([(name.as_str(), &judge)])
             }));
         }
+        let served = async move {
+            match socket {
+                Socket::Tcp(listener) => serve(listener, host, transport).await,
+                Socket::Udp(socket) => emulator::net::udp::serve_udp(socket, host).await,
+            }
+        };
         tokio::select! {
-            r = serve(listener, host, transport) => r.map_err(|e| e.to_string()),
+            r = served => r.map_err(|e| e.to_string()),
             _ = tokio::signal::ctrl_c() => {
                 println!("interrupted");
                 Ok(())
             }
         }
     })
+}
+
+/// Where a lone meter listens: a TCP listener (wrapper, HDLC) or a UDP socket.
+enum Socket {
+    Tcp(tokio::net::TcpListener),
+    Udp(tokio::net::UdpSocket),
+}
+
+impl Socket {
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        match self {
+            Socket::Tcp(l) => l.local_addr(),
+            Socket::Udp(s) => s.local_addr(),
+        }
+    }
 }
 
 /// Runs every meter of a scenario until interrupted.
@@ -198,6 +230,14 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
         let last = &fleet.meters[count - 1].plan;
         use emulator::scenario::Addressing;
         let place = match (scenario.addressing, scenario.transport) {
+            (Addressing::OwnAddress, Transport::Udp) => format!(
+                "listening on {} to {} (wrapper over UDP, server wPort {})",
+                first.address, last.address, first.wport
+            ),
+            (Addressing::Gateway, Transport::Udp) => format!(
+                "behind the gateway {} (wrapper over UDP, server wPorts {} to {})",
+                first.address, first.wport, last.wport
+            ),
             (Addressing::OwnAddress, Transport::Wrapper) => format!(
                 "listening on {} to {} (wrapper, server wPort {})",
                 first.address, last.address, first.wport

@@ -373,3 +373,46 @@ fn activation_in(seconds: u64) -> String {
         .as_secs();
     format!("at={}", now + seconds)
 }
+
+#[test]
+fn fleets_over_udp_own_addresses_and_behind_a_gateway_are_upgraded() {
+    for (addressing, first) in [("own-address", "127.88.0.1"), ("gateway", "127.88.1.1")] {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, image) = common::signed_image(dir.path(), "APP-2.0.0", 3_000);
+        let scenario = dir.path().join("udp.toml");
+        std::fs::write(
+            &scenario,
+            format!(
+                "name = \"udp\"\nseed = 9\nfirst_address = \"{first}\"\ntime_scale = 20\n\
+                 transport = \"udp\"\naddressing = \"{addressing}\"\n\
+                 [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
+                 [[population]]\nname = \"u\"\ncount = 3\nfaults = {{ lose_block = 0.05 }}\n"
+            ),
+        )
+        .unwrap();
+        let targets = dir.path().join("fleet.toml");
+        let fleet = common::Fleet::start(&scenario, &key, &targets);
+        let written = std::fs::read_to_string(&targets).unwrap();
+        assert!(written.contains("transport = \"udp\""), "{written}");
+        let out = common::output_in(
+            dir.path(),
+            &[
+                "upgrade",
+                "--target",
+                targets.to_str().unwrap(),
+                "--image",
+                image.to_str().unwrap(),
+            ],
+        );
+        let stdout = common::text(&out.stdout);
+        assert!(out.status.success(), "{addressing}: {stdout}");
+        assert_eq!(
+            metric(
+                &fleet.control,
+                "meterfleet_activations_total{result=\"succeeded\"}"
+            ),
+            3,
+            "{addressing}"
+        );
+    }
+}

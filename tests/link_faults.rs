@@ -6,7 +6,6 @@
 mod common;
 
 use dlms::image;
-use dlms::Transport as MeterTransport;
 use emulator::meter::{Meter, MeterConfig};
 use emulator::net::host::MeterHost;
 use emulator::net::link_faults::{LinkFaultStats, LinkFaults};
@@ -36,11 +35,7 @@ async fn meter(faults: LinkFaults, transport: Transport) -> (Target, Arc<MeterHo
     host.set_link_faults(faults);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let served = match transport {
-        Transport::Wrapper => MeterTransport::Wrapper,
-        Transport::Hdlc => MeterTransport::Hdlc,
-    };
-    tokio::spawn(serve(listener, host.clone(), served));
+    tokio::spawn(serve(listener, host.clone(), transport));
     let mut target = common::as_management(Target::parse(&address.to_string(), transport).unwrap());
     target.request_timeout = Duration::from_millis(700);
     (target, host)

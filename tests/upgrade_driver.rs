@@ -36,13 +36,17 @@ async fn meter(profile: MeterProfile, faults: Faults, transport: Transport) -> T
         ..MeterConfig::default()
     };
     let host = MeterHost::new(Meter::new(config), None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let served = match transport {
-        Transport::Wrapper => MeterTransport::Wrapper,
-        Transport::Hdlc => MeterTransport::Hdlc,
+    let address = if transport == Transport::Udp {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let address = socket.local_addr().unwrap();
+        tokio::spawn(emulator::net::udp::serve_udp(socket, host));
+        address
+    } else {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, host, transport));
+        address
     };
-    tokio::spawn(serve(listener, host, served));
     let mut target = common::as_management(Target::parse(&address.to_string(), transport).unwrap());
     target.request_timeout = Duration::from_millis(1500);
     target
@@ -92,8 +96,8 @@ fn assert_upgraded(report: &Report) {
 }
 
 #[tokio::test]
-async fn a_clean_meter_is_upgraded_over_the_wrapper_and_over_hdlc() {
-    for transport in [Transport::Wrapper, Transport::Hdlc] {
+async fn a_clean_meter_is_upgraded_over_the_wrapper_hdlc_and_udp() {
+    for transport in [Transport::Wrapper, Transport::Hdlc, Transport::Udp] {
         let report = upgrade(fast_profile(), Faults::default(), transport, good_image()).await;
         assert_upgraded(&report);
         assert_eq!(report.passes, 1);
@@ -337,21 +341,51 @@ fn said(report: &Report, text: &str) -> bool {
 
 #[tokio::test]
 async fn unconfirmed_blocks_go_in_bursts_and_the_bitmap_finds_the_lost_ones() {
-    let faults = Faults {
-        lose_blocks: [3, 7, 20].into(),
-        ..Faults::default()
-    };
-    let target = meter(fast_profile(), faults, Transport::Wrapper).await;
-    let plan = unconfirmed_plan(good_image(), 8);
-    let report = Driver::new(&target, &plan).run().await;
-    assert_upgraded(&report);
-    assert!(
-        said(&report, "as unconfirmed ACTIONs, 8 per write"),
-        "{:#?}",
-        report.events
-    );
-    assert_eq!(report.passes, 2, "the bit-string showed the three lost");
-    assert_eq!(report.blocks_sent, report.blocks_needed + 3);
+    // Over TCP a burst is one write; over UDP a datagram per block.
+    for transport in [Transport::Wrapper, Transport::Udp] {
+        let faults = Faults {
+            lose_blocks: [3, 7, 20].into(),
+            ..Faults::default()
+        };
+        let target = meter(fast_profile(), faults, transport).await;
+        let plan = unconfirmed_plan(good_image(), 8);
+        let report = Driver::new(&target, &plan).run().await;
+        assert_upgraded(&report);
+        assert!(
+            said(&report, "as unconfirmed ACTIONs, 8 per write"),
+            "{transport}: {:#?}",
+            report.events
+        );
+        assert_eq!(
+            report.passes, 2,
+            "{transport}: the bit-string showed the three lost"
+        );
+        assert_eq!(report.blocks_sent, report.blocks_needed + 3);
+    }
+}
+
+#[tokio::test]
+async fn a_udp_meter_drops_a_datagram_that_is_not_a_frame_and_answers_the_next() {
+    let target = meter(fast_profile(), Faults::default(), Transport::Udp).await;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.connect(target.address).await.unwrap();
+    // Half a wrapper header, then a header announcing more than the datagram holds.
+    socket.send(&[0, 1, 0, 16]).await.unwrap();
+    socket
+        .send(&[0, 1, 0, 16, 0, 1, 0, 40, 0x60])
+        .await
+        .unwrap();
+    let aarq = dlms::Codec::to_bytes(&dlms::association::ClientSettings::default().aarq());
+    socket
+        .send(&dlms::wrapper::wrap(16, 1, &aarq).unwrap())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let n = tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut buf))
+        .await
+        .expect("the AARQ is answered")
+        .unwrap();
+    assert_eq!(buf[8], dlms::apdu::tag::AARE, "{:02X?}", &buf[..n]);
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Which framing carries APDUs over a byte stream.
+//! Which framing carries APDUs: over a byte stream, or in datagrams.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -14,6 +14,10 @@ pub enum Transport {
     Wrapper,
     /// HDLC frames with the LLC header.
     Hdlc,
+    /// The wrapper over UDP (IEC 62056-4-7's UDP-based transport layer): one wrapped APDU per
+    /// datagram, no connection; the association lives between the client's address and the
+    /// meter until it is released or goes silent.
+    Udp,
 }
 
 impl Transport {
@@ -22,6 +26,7 @@ impl Transport {
         match self {
             Transport::Wrapper => "wrapper",
             Transport::Hdlc => "hdlc",
+            Transport::Udp => "udp",
         }
     }
 }
@@ -34,7 +39,7 @@ impl fmt::Display for Transport {
 
 /// A text that names no transport.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a transport: wrapper or hdlc")]
+#[error("`{0}` is not a transport: wrapper, hdlc or udp")]
 pub struct UnknownTransport(pub String);
 
 impl FromStr for Transport {
@@ -44,6 +49,7 @@ impl FromStr for Transport {
         match s {
             "wrapper" => Ok(Transport::Wrapper),
             "hdlc" => Ok(Transport::Hdlc),
+            "udp" => Ok(Transport::Udp),
             other => Err(UnknownTransport(other.to_owned())),
         }
     }
@@ -55,7 +61,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for t in [Transport::Wrapper, Transport::Hdlc] {
+        for t in [Transport::Wrapper, Transport::Hdlc, Transport::Udp] {
             assert_eq!(t.name().parse::<Transport>(), Ok(t));
         }
         assert!("tcp".parse::<Transport>().is_err());

@@ -1,5 +1,6 @@
-//! One TCP connection to a meter carrying APDUs over the wrapper or HDLC, with a timeout on
-//! every exchange. HDLC runs `dlms`'s sans-IO link in the client role.
+//! One connection to a meter carrying APDUs: the wrapper or HDLC over TCP, or the wrapper over
+//! UDP (one APDU per datagram), with a timeout on every exchange. HDLC runs `dlms`'s sans-IO
+//! link in the client role.
 
 use crate::target::{Target, Transport};
 use dlms::hdlc::{HdlcLink, LinkConfig, LinkEvent, Role};
@@ -7,7 +8,7 @@ use dlms::wrapper::{wrap, WrapperDecoder};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 
 /// Why an exchange with the meter failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -38,11 +39,35 @@ fn io(e: std::io::Error) -> LinkFailure {
 
 /// A connection carrying APDUs.
 pub struct Connection {
-    stream: TcpStream,
+    pipe: Pipe,
     framing: Framing,
     client_sap: u16,
     server_wport: u16,
     buf: Vec<u8>,
+}
+
+/// What carries the frames: a byte stream, or datagrams.
+enum Pipe {
+    Tcp(TcpStream),
+    Udp(UdpSocket),
+}
+
+impl Pipe {
+    /// Sends `bytes`: onto the stream, or as one datagram.
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), LinkFailure> {
+        match self {
+            Pipe::Tcp(stream) => stream.write_all(bytes).await.map_err(io),
+            Pipe::Udp(socket) => socket.send(bytes).await.map(drop).map_err(io),
+        }
+    }
+
+    /// The next bytes: what the stream holds (0 once closed), or one datagram.
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, LinkFailure> {
+        match self {
+            Pipe::Tcp(stream) => stream.read(buf).await.map_err(io),
+            Pipe::Udp(socket) => socket.recv(buf).await.map_err(io),
+        }
+    }
 }
 
 enum Framing {
@@ -61,13 +86,25 @@ impl Connection {
 
     /// Connects (and, over HDLC, sets up the link) within `timeout`.
     pub async fn open(target: &Target, timeout: Duration) -> Result<Self, LinkFailure> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(target.address))
-            .await
-            .map_err(|_| LinkFailure::Timeout(timeout))?
-            .map_err(io)?;
-        stream.set_nodelay(true).map_err(io)?;
+        let pipe = if target.transport == Transport::Udp {
+            let any: std::net::SocketAddr = if target.address.is_ipv4() {
+                (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let socket = UdpSocket::bind(any).await.map_err(io)?;
+            socket.connect(target.address).await.map_err(io)?;
+            Pipe::Udp(socket)
+        } else {
+            let stream = tokio::time::timeout(timeout, TcpStream::connect(target.address))
+                .await
+                .map_err(|_| LinkFailure::Timeout(timeout))?
+                .map_err(io)?;
+            stream.set_nodelay(true).map_err(io)?;
+            Pipe::Tcp(stream)
+        };
         let framing = match target.transport {
-            Transport::Wrapper => Framing::Wrapper(WrapperDecoder::new(u16::MAX)),
+            Transport::Wrapper | Transport::Udp => Framing::Wrapper(WrapperDecoder::new(u16::MAX)),
             Transport::Hdlc => {
                 let mut config = LinkConfig::client(
                     target.client_sap as u8,
@@ -79,7 +116,7 @@ impl Connection {
             }
         };
         let mut conn = Connection {
-            stream,
+            pipe,
             framing,
             client_sap: target.client_sap,
             server_wport: target.server_wport,
@@ -111,14 +148,15 @@ impl Connection {
             Framing::Wrapper(_) => {
                 let frame = wrap(self.client_sap, self.server_wport, apdu)
                     .ok_or_else(|| LinkFailure::Framing("APDU longer than 65,535 bytes".into()))?;
-                self.stream.write_all(&frame).await.map_err(io)
+                self.pipe.write(&frame).await
             }
             Framing::Hdlc(link) => link.send_apdu(apdu).map_err(|_| LinkFailure::Closed),
         }
     }
 
-    /// True when several APDUs can go out in one write without waiting for replies (the
-    /// wrapper; an HDLC client waits for each reply before it sends again).
+    /// True when several APDUs can go out at once without waiting for replies (the wrapper,
+    /// in one write over TCP, a datagram each over UDP; an HDLC client waits for each reply
+    /// before it sends again).
     pub fn can_burst(&self) -> bool {
         matches!(self.framing, Framing::Wrapper(_))
     }
@@ -135,9 +173,15 @@ impl Connection {
         for apdu in apdus {
             let frame = wrap(self.client_sap, self.server_wport, apdu)
                 .ok_or_else(|| LinkFailure::Framing("APDU longer than 65,535 bytes".into()))?;
-            frames.extend_from_slice(&frame);
+            match &mut self.pipe {
+                Pipe::Udp(_) => self.pipe.write(&frame).await?,
+                Pipe::Tcp(_) => frames.extend_from_slice(&frame),
+            }
         }
-        self.stream.write_all(&frames).await.map_err(io)
+        if frames.is_empty() {
+            return Ok(());
+        }
+        self.pipe.write(&frames).await
     }
 
     /// Waits for the next APDU from the meter.
@@ -152,12 +196,16 @@ impl Connection {
                         Ok(None) => {}
                         Err(e) => return Err(LinkFailure::Framing(e.to_string())),
                     }
-                    let n = tokio::time::timeout_at(deadline, self.stream.read(&mut self.buf))
+                    let n = tokio::time::timeout_at(deadline, self.pipe.read(&mut self.buf))
                         .await
-                        .map_err(|_| LinkFailure::Timeout(timeout))?
-                        .map_err(io)?;
-                    if n == 0 {
-                        return Err(LinkFailure::Closed);
+                        .map_err(|_| LinkFailure::Timeout(timeout))??;
+                    match (&self.pipe, n) {
+                        (Pipe::Tcp(_), 0) => return Err(LinkFailure::Closed),
+                        (Pipe::Udp(_), _) => {
+                            // A datagram is one frame: what a bad one left is not kept.
+                            *decoder = WrapperDecoder::new(u16::MAX);
+                        }
+                        _ => {}
                     }
                     decoder.push(&self.buf[..n]);
                 }
@@ -185,7 +233,7 @@ impl Connection {
         loop {
             let now = Instant::now();
             while let Some(frame) = link.poll_transmit(now) {
-                self.stream.write_all(&frame).await.map_err(io)?;
+                self.pipe.write(&frame).await?;
             }
             while let Some(event) = link.poll_event() {
                 if let LinkEvent::Disconnected(_) = event {
@@ -200,8 +248,8 @@ impl Connection {
             }
             let wake = link.poll_timeout().map_or(deadline, |t| t.min(deadline));
             tokio::select! {
-                n = self.stream.read(&mut self.buf) => {
-                    let n = n.map_err(io)?;
+                n = self.pipe.read(&mut self.buf) => {
+                    let n = n?;
                     if n == 0 {
                         return Err(LinkFailure::Closed);
                     }
@@ -226,6 +274,8 @@ impl Connection {
                     .await;
             }
         }
-        let _ = self.stream.shutdown().await;
+        if let Pipe::Tcp(stream) = &mut self.pipe {
+            let _ = stream.shutdown().await;
+        }
     }
 }

@@ -5,6 +5,7 @@ use crate::meter::{Meter, MeterConfig};
 use crate::net::caps::ConnectionCap;
 use crate::net::host::{LinkShape, MeterHost, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use crate::net::serve::{serve_gateway, serve_in_fleet};
+use crate::net::udp::{serve_udp, serve_udp_gateway};
 use crate::scenario::{Addressing, MeterPlan, Scenario};
 use dlms::Transport;
 use p256::ecdsa::VerifyingKey;
@@ -152,31 +153,39 @@ pub async fn start(
             },
         );
         host.set_link_faults(plan.link_faults.clone());
-        if scenario.addressing != Addressing::Gateway {
-            let listener = tokio::net::TcpListener::bind(plan.address)
-                .await
-                .map_err(|e| format!("{} ({}): {e}", plan.address, plan.name))?;
-            servers.push(
-                tokio::spawn(serve_in_fleet(
-                    listener,
-                    host.clone(),
-                    scenario.transport,
-                    cap.clone(),
-                ))
-                .abort_handle(),
-            );
+        let bound = |e: std::io::Error| format!("{} ({}): {e}", plan.address, plan.name);
+        match (scenario.addressing, scenario.transport) {
+            (Addressing::Gateway, _) => {}
+            (_, Transport::Udp) => {
+                let socket = tokio::net::UdpSocket::bind(plan.address)
+                    .await
+                    .map_err(bound)?;
+                servers.push(tokio::spawn(serve_udp(socket, host.clone())).abort_handle());
+            }
+            (_, transport) => {
+                let listener = tokio::net::TcpListener::bind(plan.address)
+                    .await
+                    .map_err(bound)?;
+                let served = serve_in_fleet(listener, host.clone(), transport, cap.clone());
+                servers.push(tokio::spawn(served).abort_handle());
+            }
         }
         meters.push(FleetMeter { plan, host });
     }
     if scenario.addressing == Addressing::Gateway {
         let address = std::net::SocketAddr::from((scenario.first_address, scenario.port));
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|e| format!("{address} (the gateway): {e}"))?;
+        let bound = |e: std::io::Error| format!("{address} (the gateway): {e}");
         let hosts = Arc::new(meters.iter().map(|m| m.host.clone()).collect());
-        servers.push(
-            tokio::spawn(serve_gateway(listener, hosts, scenario.transport, cap)).abort_handle(),
-        );
+        let gateway = if scenario.transport == Transport::Udp {
+            let socket = tokio::net::UdpSocket::bind(address).await.map_err(bound)?;
+            tokio::spawn(serve_udp_gateway(socket, hosts))
+        } else {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(bound)?;
+            tokio::spawn(serve_gateway(listener, hosts, scenario.transport, cap))
+        };
+        servers.push(gateway.abort_handle());
     }
     Ok(Fleet {
         meters,
@@ -207,7 +216,7 @@ impl Fleet {
                 m.plan.name, m.plan.advertised
             ));
             match self.transport {
-                Transport::Wrapper if m.plan.wport != LOGICAL_DEVICE => {
+                Transport::Wrapper | Transport::Udp if m.plan.wport != LOGICAL_DEVICE => {
                     out.push_str(&format!("server_wport = {}\n", m.plan.wport));
                 }
                 Transport::Hdlc if m.plan.physical_address != PHYSICAL_ADDRESS => {

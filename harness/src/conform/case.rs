@@ -67,6 +67,8 @@ pub enum Capability {
     Wrapper,
     /// The target speaks HDLC.
     Hdlc,
+    /// The target speaks the wrapper over UDP.
+    Udp,
     /// An LLS client and its password are known.
     Lls,
     /// An HLS-GMAC client and the keys are known.
@@ -95,6 +97,7 @@ pub fn capabilities(target: &MeterTarget) -> BTreeSet<Capability> {
     caps.insert(match target.main.transport {
         Transport::Wrapper => Capability::Wrapper,
         Transport::Hdlc => Capability::Hdlc,
+        Transport::Udp => Capability::Udp,
     });
     let images = &target.images;
     let offered = [
@@ -125,6 +128,7 @@ impl Capability {
         match self {
             Capability::Wrapper => "wrapper",
             Capability::Hdlc => "hdlc",
+            Capability::Udp => "udp",
             Capability::Lls => "lls",
             Capability::Hls => "hls",
             Capability::ValidImage => "valid-image",

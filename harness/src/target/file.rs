@@ -35,7 +35,8 @@
 //!
 //! [[meter]]
 //! name = "meter-0001"              # optional; the address by default
-//! address = "127.0.0.1:4059"       # HOST:PORT, tcp://HOST:PORT or hdlc+tcp://HOST:PORT[/PHYSICAL]
+//! address = "127.0.0.1:4059"       # HOST:PORT, tcp://HOST:PORT, udp://HOST:PORT or
+//!                                  # hdlc+tcp://HOST:PORT[/PHYSICAL]
 //! labels = { model = "E350", gateway = "dc-07" }  # what a campaign plan's cohorts select by
 //! ```
 
@@ -222,13 +223,15 @@ fn meter(
     };
     let mut main = url::parse(address.get_ref())
         .map_err(|e| source.error(Some(address.span()), &field("address"), e.to_string()))?;
-    let written_hdlc = address.get_ref().starts_with("hdlc+");
+    let written = ["hdlc+tcp://", "udp://"]
+        .into_iter()
+        .find(|scheme| address.get_ref().starts_with(scheme));
     if let Some(t) = m.transport.or(defaults.transport) {
-        if written_hdlc && t != Transport::Hdlc {
+        if let Some(scheme) = written.filter(|_| t != main.transport) {
             return Err(source.error(
                 Some(address.span()),
                 &field("transport"),
-                format!("`{t}` contradicts the address's hdlc+tcp://"),
+                format!("`{t}` contradicts the address's {scheme}"),
             ));
         }
         main.transport = t;

@@ -309,8 +309,8 @@ pub enum TargetError {
     Flags(String),
 }
 
-/// The meters `--target` names: a URL (`tcp://HOST:PORT`, `hdlc+tcp://HOST:PORT[/PHYSICAL]`,
-/// or `HOST:PORT`) for one meter, else a targets file.
+/// The meters `--target` names: a URL (`tcp://HOST:PORT`, `udp://HOST:PORT`,
+/// `hdlc+tcp://HOST:PORT[/PHYSICAL]`, or `HOST:PORT`) for one meter, else a targets file.
 pub fn resolve(spec: &str) -> Result<Vec<MeterTarget>, TargetError> {
     let path = std::path::Path::new(spec);
     if url::is_url(spec) || (!path.exists() && spec.parse::<SocketAddr>().is_ok()) {

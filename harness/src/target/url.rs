@@ -18,7 +18,7 @@ pub struct UrlError {
 
 /// Whether `text` is written as a target URL rather than a file name.
 pub fn is_url(text: &str) -> bool {
-    text.starts_with("tcp://") || text.starts_with("hdlc+tcp://")
+    text.starts_with("tcp://") || text.starts_with("hdlc+tcp://") || text.starts_with("udp://")
 }
 
 /// The public-client target a URL names.
@@ -29,6 +29,8 @@ pub fn parse(text: &str) -> Result<Target, UrlError> {
     };
     let (transport, rest) = if let Some(rest) = text.strip_prefix("hdlc+tcp://") {
         (Transport::Hdlc, rest)
+    } else if let Some(rest) = text.strip_prefix("udp://") {
+        (Transport::Udp, rest)
     } else {
         (
             Transport::Wrapper,
@@ -41,7 +43,7 @@ pub fn parse(text: &str) -> Result<Target, UrlError> {
         None => (rest, None),
     };
     let address = socket_address(host_port).ok_or_else(|| {
-        error("is not tcp://HOST:PORT or hdlc+tcp://HOST:PORT[/PHYSICAL] with a known host")
+        error("is not tcp://HOST:PORT, udp://HOST:PORT or hdlc+tcp://HOST:PORT[/PHYSICAL] with a known host")
     })?;
     let mut target = Target::new(address, transport);
     if let Some(server) = server {
@@ -88,6 +90,9 @@ mod tests {
             (t.transport, t.server_hdlc),
             (Transport::Hdlc, HdlcAddress::server(1, 17))
         );
+        let t = parse("udp://127.0.0.1:4062").unwrap();
+        assert_eq!((t.transport, t.server_wport), (Transport::Udp, 1));
+        assert!(is_url("udp://127.0.0.1:4062"));
     }
 
     #[test]

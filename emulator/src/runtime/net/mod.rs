@@ -7,3 +7,4 @@ pub mod link_faults;
 mod route;
 pub mod serve;
 pub mod store;
+pub mod udp;

@@ -41,6 +41,14 @@ fn transient_accept_error(e: &std::io::Error) -> bool {
     )
 }
 
+/// A TCP connection to a meter said to speak UDP (served by [`super::udp`] instead).
+fn not_over_tcp() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "a UDP meter is served on a UDP socket, not over TCP",
+    )
+}
+
 /// Ends a task when dropped, so that the meter's timers stop with its listener.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -101,6 +109,7 @@ pub async fn serve_in_fleet(
             let result = match transport {
                 Transport::Wrapper => wrapper_connection(stream, Route::One(host)).await,
                 Transport::Hdlc => hdlc_connection(stream, Route::One(host)).await,
+                Transport::Udp => Err(not_over_tcp()),
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, "connection ended: {e}");
@@ -138,6 +147,7 @@ pub async fn serve_gateway(
             let result = match transport {
                 Transport::Wrapper => wrapper_connection(stream, route).await,
                 Transport::Hdlc => hdlc_connection(stream, route).await,
+                Transport::Udp => Err(not_over_tcp()),
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, "gateway connection ended: {e}");
