@@ -6,6 +6,7 @@
 
 use super::host::{now_ms, timers, MeterHost};
 use super::route::Route;
+use crate::meter::Admission;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -92,6 +93,13 @@ fn datagram(
     });
     entry.last = now;
     let id = entry.id;
+    // An AARQ over the meter's limits: no connection to reset, so a meter that resets answers
+    // nothing, and one that would hold it answers at once (it rejects it).
+    if host.admit(id, frame.source, &frame.apdu) == Admission::Reset {
+        host.disconnect(id);
+        peers.remove(&key);
+        return;
+    }
     let Some(reply) = host.handle(id, frame.source, &frame.apdu) else {
         return;
     };
