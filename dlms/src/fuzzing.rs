@@ -16,7 +16,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use std::time::{Duration, Instant};
 
 /// The names of the targets, as the corpus folders are named.
-pub const TARGETS: [&str; 7] = [
+pub const TARGETS: [&str; 8] = [
     "data",
     "apdu",
     "acse",
@@ -24,6 +24,7 @@ pub const TARGETS: [&str; 7] = [
     "hdlc_frame",
     "hdlc_link",
     "ciphered_apdu",
+    "image",
 ];
 
 /// Runs the named target on `input`; false for an unknown name.
@@ -36,9 +37,34 @@ pub fn run(target: &str, input: &[u8]) -> bool {
         "hdlc_frame" => hdlc_frame(input),
         "hdlc_link" => hdlc_link(input),
         "ciphered_apdu" => ciphered_apdu(input),
+        "image" => image(input),
         _ => return false,
     }
     true
+}
+
+/// The MFIM image container (what an emulated meter verifies from the blocks a head-end
+/// sent): parsing never panics, and what parses builds again into an image that parses to the
+/// same part, identifier, prerequisites and payload.
+pub fn image(input: &[u8]) {
+    let Ok(info) = crate::image::parse(input) else {
+        return;
+    };
+    assert!(info.prerequisites.len() <= crate::image::MAX_PREREQUISITES);
+    let key = p256::ecdsa::SigningKey::from_slice(&[0x11; 32]).expect("a valid scalar");
+    let rebuilt = crate::image::build_with_prerequisites(
+        &key,
+        info.part,
+        info.identifier,
+        &info.prerequisites,
+        info.payload,
+    )
+    .expect("what parsed is in range");
+    let again = crate::image::verify(&rebuilt, key.verifying_key()).expect("rebuilt verifies");
+    assert_eq!(
+        (again.part, again.identifier, &again.prerequisites, again.payload),
+        (info.part, info.identifier, &info.prerequisites, info.payload)
+    );
 }
 
 /// A-XDR: decoding never panics, and what decodes re-encodes to a stable form.
