@@ -9,8 +9,9 @@ use harness::transfer::{Activation, Outcome, Plan};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The arguments and journal of `--resume FILE`: the command the journal was started with
-/// (report files given now replace its), and where its meters stood.
+/// The arguments and journal of `--resume FILE` (or `--confirm FILE`): the command the
+/// journal was started with (report files and `--metrics` given now replace its), and where
+/// its meters stood.
 pub(super) fn reopen(
     args: UpgradeArgs,
     path: &std::path::Path,
@@ -37,6 +38,7 @@ pub(super) fn reopen(
     again.json = args.json.or(again.json);
     again.html = args.html.or(again.html);
     again.junit = args.junit.or(again.junit);
+    again.metrics = args.metrics.or(again.metrics);
     match confirm {
         Some(_) => {
             again.confirm = confirm;
