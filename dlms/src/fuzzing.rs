@@ -62,8 +62,18 @@ pub fn image(input: &[u8]) {
     .expect("what parsed is in range");
     let again = crate::image::verify(&rebuilt, key.verifying_key()).expect("rebuilt verifies");
     assert_eq!(
-        (again.part, again.identifier, &again.prerequisites, again.payload),
-        (info.part, info.identifier, &info.prerequisites, info.payload)
+        (
+            again.part,
+            again.identifier,
+            &again.prerequisites,
+            again.payload
+        ),
+        (
+            info.part,
+            info.identifier,
+            &info.prerequisites,
+            info.payload
+        )
     );
 }
 
