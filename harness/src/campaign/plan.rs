@@ -139,13 +139,18 @@ pub struct Cohort {
 }
 
 impl Cohort {
+    /// Whether a meter's `labels` match the cohort's (its running versions aside).
+    pub fn labelled(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
+
     /// Whether a meter with `labels`, running `versions`, is in the cohort.
     pub fn selects(
         &self,
         labels: &BTreeMap<String, String>,
         versions: &BTreeMap<u8, String>,
     ) -> bool {
-        let labelled = self.labels.iter().all(|(k, v)| labels.get(k) == Some(v));
+        let labelled = self.labelled(labels);
         let running = self.versions.iter().all(|(part, pattern)| {
             versions
                 .get(part)

@@ -128,11 +128,7 @@ pub async fn run_plan(
         let labelled: Vec<&PlanTarget> = targets
             .iter()
             .filter(|t| {
-                step.cohorts.is_empty()
-                    || step
-                        .cohorts
-                        .iter()
-                        .any(|c| c.labels.iter().all(|(k, v)| t.labels.get(k) == Some(v)))
+                step.cohorts.is_empty() || step.cohorts.iter().any(|c| c.labelled(&t.labels))
             })
             .collect();
         let scanned: Vec<Target> = labelled.iter().map(|t| t.target.clone()).collect();
