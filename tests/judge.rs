@@ -132,13 +132,23 @@ async fn connecting_again_and_again_to_a_meter_whose_connections_are_taken_is_a_
     })
     .await;
     let session = Session::open(&target, false).await.unwrap();
-    // Each attempt is closed at once; a head-end that retries every 50 ms.
+    // Each attempt is closed at once.
+    retry_every_50_ms(&target).await;
+    session.close().await;
+    assert_only_a_storm(&host);
+}
+
+/// A head-end that connects again every 50 ms, eight times, instead of backing off.
+async fn retry_every_50_ms(target: &Target) {
     for _ in 0..8 {
         let _ = tokio::net::TcpStream::connect(target.address).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    session.close().await;
-    let judged = verdict(&host);
+}
+
+/// The judge saw a reconnect storm and nothing else.
+fn assert_only_a_storm(host: &MeterHost) {
+    let judged = verdict(host);
     assert_eq!(
         judged.broken(),
         [rule::RECONNECT_STORM],
@@ -151,18 +161,8 @@ async fn connecting_again_and_again_to_a_meter_whose_connections_are_taken_is_a_
 async fn connecting_again_and_again_into_a_reboot_is_a_storm() {
     let (host, target) = judged_meter().await;
     host.with_meter(|m| m.reboot(emulator::net::host::now_ms(), 5_000));
-    // A head-end that retries every 50 ms instead of backing off.
-    for _ in 0..8 {
-        let _ = tokio::net::TcpStream::connect(target.address).await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let judged = verdict(&host);
-    assert_eq!(
-        judged.broken(),
-        [rule::RECONNECT_STORM],
-        "{}",
-        judged.render()
-    );
+    retry_every_50_ms(&target).await;
+    assert_only_a_storm(&host);
 }
 
 #[tokio::test]

@@ -68,6 +68,7 @@ impl Station {
             }
             self.answer(sap, &aarq);
         }
+        let mut answered = false;
         while let Some(event) = self.link.poll_event() {
             match event {
                 LinkEvent::Apdu(_) if self.half_open => {}
@@ -75,6 +76,7 @@ impl Station {
                     self.half_open = true;
                 }
                 LinkEvent::Apdu(apdu) => {
+                    answered = true;
                     let sap = self.link.peer().map_or(0, |p| p.upper);
                     match self.host.admit(self.id, sap, &apdu) {
                         Admission::Serve => self.answer(sap, &apdu),
@@ -105,7 +107,9 @@ impl Station {
             }
         }
         // The replies are queued and go out before the next frames are read.
-        self.host.replies_delivered(self.id);
+        if answered {
+            self.host.replies_delivered(self.id);
+        }
     }
 
     fn answer(&mut self, sap: u16, apdu: &[u8]) {

@@ -207,6 +207,11 @@ impl MeterHost {
 
     /// What to do with `request` before handing it to the meter ([`Meter::admit`]).
     pub(super) fn admit(&self, connection: u64, client_sap: u16, request: &[u8]) -> Admission {
+        // Only an AARQ can be over a limit: the other requests do not take the meter's lock
+        // twice.
+        if request.first() != Some(&dlms::apdu::tag::AARQ) {
+            return Admission::Serve;
+        }
         self.with_meter(|m| m.admit(now_ms(), connection, client_sap, request))
     }
 
