@@ -77,6 +77,18 @@ pub struct Accepted {
 }
 
 impl Association {
+    /// A pre-established association: agreed before any exchange (no AARQ), authenticated by
+    /// the way requests reach it, as the association group requests are served in.
+    pub fn pre_established(client_sap: u16, negotiated: Negotiated) -> Self {
+        Association {
+            negotiated,
+            client_sap,
+            authenticated: true,
+            cipher: None,
+            challenge: None,
+        }
+    }
+
     /// HLS pass 3 and 4: checks the client's f(StoC) and returns f(CtoS) for the ACTION reply.
     ///
     /// The invocation counter inside f(StoC) is not run through the replay guard: it precedes

@@ -44,6 +44,11 @@ pub const LAST_EVENT_CODE: ObisCode = ObisCode::new(0, 0, 96, 11, 0, 255);
 /// meter reports (0 in a meter in its normal state; the bits' meanings are the companion
 /// specification's, IDIS and DSMR among them).
 pub const ERROR_REGISTER: ObisCode = ObisCode::new(0, 0, 97, 97, 0, 255);
+/// The last broadcast invocation counter a meter accepted (IC 1, double-long-unsigned; 0
+/// before any), 0-0:128.43.1.255: meterfleet's own object, in the manufacturer-specific range
+/// of value group C. The Blue Book's invocation counter objects (0-0:43.1.e.255) count per
+/// security setup, and no public text names the one that holds the broadcast counter.
+pub const BROADCAST_INVOCATION_COUNTER: ObisCode = ObisCode::new(0, 0, 128, 43, 1, 255);
 
 /// The active firmware identifier of firmware part `part` (IC 1), 1-b:0.2.0.255.
 pub const fn active_firmware_identifier(part: u8) -> ObisCode {
@@ -71,6 +76,7 @@ pub fn object_name(ln: &ObisCode) -> Option<&'static str> {
         ACTIVATION_SCRIPT => "image activation script table",
         EVENT_LOG => "standard event log",
         LAST_EVENT_CODE => "last event code",
+        BROADCAST_INVOCATION_COUNTER => "broadcast invocation counter",
         ObisCode([1, _, 0, 2, 0, 255]) => "active firmware identifier",
         ObisCode([1, _, 0, 2, 8, 255]) => "active firmware signature",
         _ => return None,

@@ -3,9 +3,11 @@
 //! module only arranges its inputs as DLMS prescribes.
 
 mod context;
+mod group;
 mod hls;
 mod suite0;
 
 pub use context::{CipherContext, ReplayGuard};
+pub use group::{protect_group, unprotect_group, GROUP_CONTROL};
 pub use hls::{gmac_response, password_matches, verify_gmac_response};
 pub use suite0::{protect, unprotect, Keys, SecurityControl, SecurityError, TAG_LEN};

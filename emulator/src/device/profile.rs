@@ -187,6 +187,59 @@ pub struct ClientProfile {
     pub rights: Rights,
 }
 
+/// Which group-addressed requests a meter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupAddressing {
+    /// Broadcast (all-station addresses) and multicast (a group the meter joined).
+    #[default]
+    BroadcastAndMulticast,
+    /// Multicast only: broadcast requests are discarded, as the MCS301 manual says of firmware
+    /// upgrades ("only unicast and multicast").
+    MulticastOnly,
+    /// No group requests at all.
+    None,
+}
+
+/// How group requests must be protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupSecurity {
+    /// General-glo-ciphering under the broadcast key set, each counter above the last one
+    /// accepted.
+    #[default]
+    BroadcastKey,
+    /// Plain APDUs are taken too (a weakness).
+    None,
+}
+
+/// How a meter serves group-addressed requests: in a pre-established association, unconfirmed
+/// services only, never answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupProfile {
+    /// The client SAP group requests come from: the pre-established association's client (102
+    /// by default; no public text fixes it). It is not a client an AARQ can associate as.
+    pub client: u16,
+    /// Which group addressing the meter takes.
+    pub addressing: GroupAddressing,
+    /// How group requests must be protected.
+    pub security: GroupSecurity,
+    /// What group requests may do.
+    pub rights: Rights,
+}
+
+impl Default for GroupProfile {
+    fn default() -> Self {
+        GroupProfile {
+            client: 102,
+            addressing: GroupAddressing::default(),
+            security: GroupSecurity::default(),
+            rights: Rights::ReadAndUpgrade,
+        }
+    }
+}
+
 /// A meter's behaviour.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -254,6 +307,8 @@ pub struct MeterProfile {
     pub variants: std::collections::BTreeSet<Variant>,
     /// The clients the meter accepts.
     pub clients: Vec<ClientProfile>,
+    /// How the meter serves group-addressed requests.
+    pub group: GroupProfile,
 }
 
 impl Default for MeterProfile {
@@ -304,6 +359,7 @@ impl Default for MeterProfile {
                     rights: Rights::Full,
                 },
             ],
+            group: GroupProfile::default(),
         }
     }
 }
@@ -344,6 +400,13 @@ impl MeterProfile {
                     c.sap
                 ));
             }
+        }
+        let g = &self.group;
+        if g.addressing != GroupAddressing::None
+            && g.security == GroupSecurity::None
+            && g.rights != Rights::ReadOnly
+        {
+            out.push("group requests may change the meter unprotected".to_string());
         }
         out
     }
@@ -419,6 +482,14 @@ impl MeterProfile {
                     "field clients[{i}].password: required with authentication = \"lls\" and only then"
                 ));
             }
+        }
+        if self.group.addressing != GroupAddressing::None
+            && self.client(self.group.client).is_some()
+        {
+            return Err(format!(
+                "field group.client: {} is also an associating client; the group's client is pre-established",
+                self.group.client
+            ));
         }
         if self.default_part > 2 {
             return Err("field default_part: this meter has parts 0, 1 and 2".into());

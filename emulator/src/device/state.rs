@@ -31,6 +31,9 @@ pub struct MeterState {
     /// The error register (0-0:97.97.0.255): 0 in the normal state.
     #[serde(default)]
     pub error_register: u32,
+    /// The last broadcast invocation counter accepted from a group (replay protection).
+    #[serde(default)]
+    pub broadcast_invocation_counter: Option<u32>,
 }
 
 impl Default for MeterState {
@@ -46,6 +49,7 @@ impl Default for MeterState {
             invocation_counter: 1,
             fail_next_activation: None,
             error_register: 0,
+            broadcast_invocation_counter: None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Data (IC 1): the active firmware identifier and signature of each part, and the last event.
+//! Data (IC 1): the active firmware identifier and signature of each part, the last event, the
+//! error register and the broadcast invocation counter.
 
 use super::{logical_name, Env, Kind, Object, NO_SUCH_INDEX};
 use dlms::apdu::DataAccessResult;
@@ -24,6 +25,11 @@ pub fn get(env: &Env<'_>, object: &Object, attr: i8) -> Result<Data<'static>, Da
                     .map(|p| p.active.signature.clone()),
                 Kind::ErrorRegister => {
                     return Ok(Data::DoubleLongUnsigned(env.state.error_register))
+                }
+                Kind::BroadcastInvocationCounter => {
+                    return Ok(Data::DoubleLongUnsigned(
+                        env.state.broadcast_invocation_counter.unwrap_or(0),
+                    ))
                 }
                 Kind::LastEventCode => {
                     return Ok(Data::LongUnsigned(

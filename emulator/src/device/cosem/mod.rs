@@ -39,6 +39,9 @@ pub enum Kind {
     LastEventDetail,
     /// Error register (IC 1) 0-0:97.97.0.255.
     ErrorRegister,
+    /// The last broadcast invocation counter accepted (IC 1), meterfleet's own
+    /// 0-0:128.43.1.255.
+    BroadcastInvocationCounter,
 }
 
 /// One object of the meter.
@@ -154,6 +157,14 @@ pub fn catalogue() -> Vec<Object> {
             version: 0,
             ln: dlms::cosem::ERROR_REGISTER,
             kind: Kind::ErrorRegister,
+            attributes: 2,
+            methods: 0,
+        },
+        Object {
+            class_id: class::DATA,
+            version: 0,
+            ln: dlms::cosem::BROADCAST_INVOCATION_COUNTER,
+            kind: Kind::BroadcastInvocationCounter,
             attributes: 2,
             methods: 0,
         },

@@ -39,10 +39,14 @@ pub struct MeterKeys {
     pub system_title: [u8; 8],
     /// The global unicast encryption key and the authentication key.
     pub keys: Keys,
+    /// The global broadcast encryption key: group requests are ciphered with it (and the
+    /// authentication key).
+    pub broadcast_key: [u8; 16],
 }
 
 impl Default for MeterKeys {
-    /// The keys Gurux's examples use: title "MTR00001", EK 000102..0F, AK D0D1..DF.
+    /// The keys Gurux's examples use: title "MTR00001", EK 000102..0F, AK D0D1..DF; and
+    /// meterfleet's own broadcast key B0B1..BF.
     fn default() -> Self {
         MeterKeys {
             system_title: *b"MTR00001",
@@ -50,9 +54,15 @@ impl Default for MeterKeys {
                 encryption: core::array::from_fn(|i| i as u8),
                 authentication: core::array::from_fn(|i| 0xD0 + i as u8),
             },
+            broadcast_key: DEFAULT_BROADCAST_KEY,
         }
     }
 }
+
+/// The broadcast key emulated meters hold unless told otherwise: B0B1..BF, meterfleet's own.
+pub const DEFAULT_BROADCAST_KEY: [u8; 16] = [
+    0xB0, 0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7, 0xB8, 0xB9, 0xBA, 0xBB, 0xBC, 0xBD, 0xBE, 0xBF,
+];
 
 /// How a meter is built.
 #[derive(Debug, Clone, Default)]
@@ -129,6 +139,12 @@ pub struct MeterStats {
     pub dropped_replies: u64,
     /// Initiates refused for lack of storage.
     pub storage_full: u64,
+    /// Group-addressed requests received.
+    pub group_requests: u64,
+    /// Group requests discarded unserved (addressing, client, protection, service).
+    pub group_discarded: u64,
+    /// Group requests refused as replays of an earlier broadcast invocation counter.
+    pub group_replays: u64,
 }
 
 /// The conformance an emulated meter offers.
@@ -926,7 +942,8 @@ impl Meter {
             | Kind::FirmwareSignature(_)
             | Kind::LastEventCode
             | Kind::LastEventDetail
-            | Kind::ErrorRegister => cosem::data::get(&env, &object, d.attribute_id),
+            | Kind::ErrorRegister
+            | Kind::BroadcastInvocationCounter => cosem::data::get(&env, &object, d.attribute_id),
         }
     }
 
@@ -1484,5 +1501,8 @@ fn set_error_last(iip: InvokeIdAndPriority, r: R, block_number: u32) -> Vec<u8> 
     .to_bytes()
 }
 
+mod group;
 #[cfg(test)]
 mod tests;
+
+pub use group::{GroupAddress, GroupDiscard, GroupOutcome};

@@ -1582,3 +1582,161 @@ mod quirks {
         assert_eq!(b.initiate(b"VENDOR-FW-7", 1000), R::SUCCESS);
     }
 }
+
+mod group_requests {
+    use super::*;
+    use crate::profile::{GroupAddressing, GroupSecurity};
+    use dlms::cosem::BROADCAST_INVOCATION_COUNTER;
+
+    fn broadcast_keys() -> Keys {
+        let keys = MeterKeys::default();
+        Keys {
+            encryption: keys.broadcast_key,
+            authentication: keys.keys.authentication,
+        }
+    }
+
+    /// Block `n` as a head-end sends it to a group: unconfirmed, under the broadcast key.
+    fn group_block(n: u32, ic: u32) -> Vec<u8> {
+        dlms::security::protect_group(
+            &broadcast_keys(),
+            b"HEADEND1",
+            ic,
+            &unconfirmed_block(n, &[7; 200]),
+        )
+        .unwrap()
+    }
+
+    fn send(b: &mut Bench, address: GroupAddress, request: &[u8]) -> GroupOutcome {
+        b.meter.handle_group(b.now, address, 102, request)
+    }
+
+    fn bits(b: &mut Bench) -> Vec<bool> {
+        let Ok(Data::BitString(bits)) = b.get(18, IMAGE_TRANSFER, 3) else {
+            panic!("no bit-string")
+        };
+        (0..5).map(|i| bits.get(i).unwrap_or(false)).collect()
+    }
+
+    #[test]
+    fn a_meter_not_initiated_discards_group_blocks_and_an_initiated_one_keeps_them() {
+        let mut b = Bench::public(Meter::new(config()));
+        let before = b.meter.state().transfer.clone();
+        assert_eq!(
+            send(&mut b, GroupAddress::Multicast, &group_block(0, 1)),
+            GroupOutcome::Refused
+        );
+        assert_eq!(b.meter.state().transfer, before);
+        b.initiate(b"COM-2.0.0", 1000);
+        assert_eq!(
+            send(&mut b, GroupAddress::Broadcast, &group_block(1, 2)),
+            GroupOutcome::Applied
+        );
+        assert_eq!(
+            send(&mut b, GroupAddress::Multicast, &group_block(3, 3)),
+            GroupOutcome::Applied
+        );
+        assert_eq!(bits(&mut b), [false, true, false, true, false]);
+        assert_eq!(b.meter.stats().group_requests, 3);
+    }
+
+    #[test]
+    fn a_replayed_broadcast_counter_is_refused_and_the_counter_is_readable() {
+        let mut b = Bench::public(Meter::new(config()));
+        b.initiate(b"COM-2.0.0", 1000);
+        assert_eq!(
+            b.get(1, BROADCAST_INVOCATION_COUNTER, 2),
+            Ok(Data::DoubleLongUnsigned(0))
+        );
+        let block = group_block(0, 41);
+        assert_eq!(
+            send(&mut b, GroupAddress::Multicast, &block),
+            GroupOutcome::Applied
+        );
+        let replay = GroupOutcome::Discarded(GroupDiscard::Replay);
+        assert_eq!(send(&mut b, GroupAddress::Multicast, &block), replay);
+        assert_eq!(
+            send(&mut b, GroupAddress::Multicast, &group_block(1, 40)),
+            replay
+        );
+        assert_eq!(bits(&mut b), [true, false, false, false, false]);
+        assert_eq!(
+            b.get(1, BROADCAST_INVOCATION_COUNTER, 2),
+            Ok(Data::DoubleLongUnsigned(41))
+        );
+        assert_eq!(b.meter.stats().group_replays, 2);
+        // The counter survives a reboot: the state keeps it.
+        let state = b.meter.state().clone();
+        let mut b = Bench::public(Meter::with_state(config(), state));
+        assert_eq!(send(&mut b, GroupAddress::Multicast, &block), replay);
+    }
+
+    #[test]
+    fn a_multicast_only_meter_refuses_broadcast() {
+        let mut config = config();
+        config.profile.group.addressing = GroupAddressing::MulticastOnly;
+        let mut b = Bench::public(Meter::new(config));
+        b.initiate(b"COM-2.0.0", 1000);
+        assert_eq!(
+            send(&mut b, GroupAddress::Broadcast, &group_block(0, 1)),
+            GroupOutcome::Discarded(GroupDiscard::Addressing)
+        );
+        assert_eq!(
+            send(&mut b, GroupAddress::Multicast, &group_block(0, 2)),
+            GroupOutcome::Applied
+        );
+    }
+
+    #[test]
+    fn only_protected_unconfirmed_requests_of_the_group_client_are_served() {
+        let mut b = Bench::public(Meter::new(config()));
+        b.initiate(b"COM-2.0.0", 1000);
+        let plain = unconfirmed_block(0, &[7; 200]);
+        assert_eq!(
+            send(&mut b, GroupAddress::Multicast, &plain),
+            GroupOutcome::Discarded(GroupDiscard::Unprotected)
+        );
+        let confirmed = dlms::security::protect_group(
+            &broadcast_keys(),
+            b"HEADEND1",
+            5,
+            &image_request(
+                2,
+                Data::Structure(vec![Data::DoubleLongUnsigned(0), Data::octets(&[7; 200])]),
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            send(&mut b, GroupAddress::Multicast, &confirmed),
+            GroupOutcome::Discarded(GroupDiscard::Service)
+        );
+        assert_eq!(
+            b.meter
+                .handle_group(b.now, GroupAddress::Multicast, 16, &group_block(0, 6)),
+            GroupOutcome::Discarded(GroupDiscard::Client)
+        );
+        let mut forged = group_block(0, 7);
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        assert_eq!(
+            send(&mut b, GroupAddress::Multicast, &forged),
+            GroupOutcome::Discarded(GroupDiscard::Deciphering)
+        );
+        assert_eq!(bits(&mut b), [false; 5]);
+        // Without the broadcast key requirement, a plain request is served.
+        let mut config = config();
+        config.profile.group.security = GroupSecurity::None;
+        let mut b = Bench::public(Meter::new(config));
+        b.initiate(b"COM-2.0.0", 1000);
+        assert_eq!(
+            send(&mut b, GroupAddress::Broadcast, &plain),
+            GroupOutcome::Applied
+        );
+    }
+
+    #[test]
+    fn the_group_client_cannot_associate() {
+        let mut b = Bench::new(Meter::new(config()), 102, ClientAuthentication::None);
+        assert!(b.associate().is_err());
+    }
+}
