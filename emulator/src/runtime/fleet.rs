@@ -5,7 +5,7 @@ use crate::meter::{Meter, MeterConfig};
 use crate::net::caps::ConnectionCap;
 use crate::net::host::{LinkShape, MeterHost, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use crate::net::serve::{serve_gateway, serve_in_fleet};
-use crate::net::udp::{serve_udp, serve_udp_gateway};
+use crate::net::udp::{multicast_socket, serve_multicast, serve_udp, serve_udp_gateway};
 use crate::scenario::{Addressing, MeterPlan, Scenario};
 use dlms::Transport;
 use p256::ecdsa::VerifyingKey;
@@ -187,12 +187,34 @@ pub async fn start(
         };
         servers.push(gateway.abort_handle());
     }
+    for (address, members) in multicast_groups(&meters) {
+        let socket = multicast_socket(address, scenario.first_address).map_err(|e| {
+            format!(
+                "joining multicast group {address} on {}: {e}",
+                scenario.first_address
+            )
+        })?;
+        servers.push(tokio::spawn(serve_multicast(socket, Arc::new(members))).abort_handle());
+    }
     Ok(Fleet {
         meters,
         transport: scenario.transport,
         trusted,
         servers,
     })
+}
+
+/// The meters of each multicast group the populations join.
+fn multicast_groups(
+    meters: &[FleetMeter],
+) -> std::collections::BTreeMap<std::net::SocketAddrV4, Vec<Arc<MeterHost>>> {
+    let mut groups = std::collections::BTreeMap::<_, Vec<_>>::new();
+    for m in meters {
+        if let Some(group) = m.plan.multicast {
+            groups.entry(group).or_default().push(m.host.clone());
+        }
+    }
+    groups
 }
 
 impl Fleet {
@@ -215,6 +237,9 @@ impl Fleet {
                 "\n[[meter]]\nname = \"{}\"\naddress = \"{}\"\n",
                 m.plan.name, m.plan.advertised
             ));
+            if let Some(group) = m.plan.multicast {
+                out.push_str(&format!("multicast = \"{group}\"\n"));
+            }
             match self.transport {
                 Transport::Wrapper | Transport::Udp if m.plan.wport != LOGICAL_DEVICE => {
                     out.push_str(&format!("server_wport = {}\n", m.plan.wport));

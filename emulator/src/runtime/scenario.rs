@@ -5,7 +5,7 @@
 //! Scenarios are TOML; unknown keys are errors naming the file, line and field.
 
 use crate::faults::{BusySpell, Faults};
-use crate::net::host::{GATEWAY_FIRST_PHYSICAL, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
+use crate::net::host::{gateway_wport, GATEWAY_FIRST_PHYSICAL, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use crate::net::link_faults::LinkFaults;
 use crate::profile::{MeterProfile, MAX_IMAGE_SIZE};
 use dlms::Transport;
@@ -82,7 +82,8 @@ pub enum Addressing {
     #[default]
     OwnAddress,
     /// Every meter behind `first_address:port`, like a data concentrator: each at its own
-    /// wrapper destination wPort (the meter's index + 1), or over HDLC at its own physical
+    /// wrapper destination wPort (the meter's index + 1, stepping over the all-station 127), or
+    /// over HDLC at its own physical
     /// address (0x10 + the meter's index).
     Gateway,
     /// Every meter on `first_address` at its own port, `port` + the meter's index: what one
@@ -106,7 +107,8 @@ impl std::str::FromStr for Addressing {
     }
 }
 
-/// The most meters behind one gateway (wPorts 1..=16,000 stay clear of broadcast addresses).
+/// The most meters behind one gateway (their wPorts, 1 to 16,001 without 127, stay clear of
+/// the broadcast addresses; their HDLC physical addresses stay below the all-station 0x3FFF).
 pub const GATEWAY_MAX_METERS: u32 = 16_000;
 
 fn one() -> f64 {
@@ -202,6 +204,8 @@ pub struct FaultMix {
     pub refused_connections: f64,
     /// Per meter: one connection goes half-open at a random request.
     pub half_open: f64,
+    /// Per group frame (multicast or broadcast) reaching a meter: lost on the group path.
+    pub group_loss: f64,
 }
 
 /// A group of meters alike.
@@ -232,6 +236,10 @@ pub struct Population {
     /// shows an error, and a campaign's pre-scan leaves them out.
     #[serde(default)]
     pub abnormal: f64,
+    /// The IP multicast group its meters join (on the fleet's address, at the fleet's port):
+    /// datagrams sent there reach every meter of the group (wrapper framing).
+    #[serde(default)]
+    pub multicast: Option<Ipv4Addr>,
 }
 
 fn lan() -> LinkKind {
@@ -273,6 +281,8 @@ pub struct MeterPlan {
     /// Its error register at the start: 0, or [`ABNORMAL_ERROR`] for a meter not in a normal
     /// state.
     pub error_register: u32,
+    /// The IP multicast group it joins (at the fleet's port), if any.
+    pub multicast: Option<std::net::SocketAddrV4>,
 }
 
 /// The error register of a meter a scenario starts not in a normal state: bit 8, which IDIS
@@ -477,6 +487,23 @@ impl Scenario {
             }
         }
         for (i, p) in self.population.iter().enumerate() {
+            if let Some(group) = p.multicast {
+                if !group.is_multicast() {
+                    return Err(format!(
+                        "field population[{i}].multicast: {group} is not an IPv4 multicast address (224.0.0.0/4)"
+                    ));
+                }
+                if self.transport == Transport::Hdlc {
+                    return Err(format!(
+                        "field population[{i}].multicast: multicast datagrams carry the wrapper; the fleet's transport is hdlc"
+                    ));
+                }
+            }
+            if !(0.0..=1.0).contains(&p.faults.group_loss) {
+                return Err(format!(
+                    "field population[{i}].faults.group_loss: a probability from 0 to 1"
+                ));
+            }
             for (part, version) in &p.firmware {
                 let known = part.parse::<u8>().is_ok_and(|n| n <= 2);
                 if !known || version.is_empty() || version.len() > 64 {
@@ -618,6 +645,7 @@ impl Scenario {
                     half_open_at_request: rng
                         .gen_bool(f.half_open)
                         .then(|| rng.gen_range(1..requests)),
+                    group_loss: f.group_loss,
                     seed: rng.gen(),
                 };
                 // Drawn last, so that the draws above stay what they were.
@@ -637,7 +665,7 @@ impl Scenario {
                     Addressing::Gateway => (
                         self.first_address,
                         self.port,
-                        index as u16 + 1,
+                        gateway_wport(index as u16),
                         GATEWAY_FIRST_PHYSICAL + index as u16,
                     ),
                     Addressing::PortRange => (
@@ -682,6 +710,9 @@ impl Scenario {
                         )
                         .collect(),
                     error_register,
+                    multicast: p
+                        .multicast
+                        .map(|group| std::net::SocketAddrV4::new(group, self.port)),
                 });
                 index += 1;
             }

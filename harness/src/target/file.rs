@@ -38,6 +38,7 @@
 //! address = "127.0.0.1:4059"       # HOST:PORT, tcp://HOST:PORT, udp://HOST:PORT or
 //!                                  # hdlc+tcp://HOST:PORT[/PHYSICAL]
 //! labels = { model = "E350", gateway = "dc-07" }  # what a campaign plan's cohorts select by
+//! multicast = "239.255.0.1:4059"   # the IP multicast group the meter joined (group delivery)
 //! ```
 
 use super::{
@@ -83,6 +84,7 @@ struct Entry {
     power_cycle: Option<String>,
     reset: Option<String>,
     labels: Option<BTreeMap<String, String>>,
+    multicast: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +243,23 @@ fn meter(
     }
     if let Some(w) = m.server_wport.or(defaults.server_wport) {
         main.server_wport = w;
+    }
+    if let Some(group) = m.multicast.as_ref().or(defaults.multicast.as_ref()) {
+        let parsed = group
+            .get_ref()
+            .parse::<std::net::SocketAddrV4>()
+            .ok()
+            .filter(|a| a.ip().is_multicast());
+        main.multicast = Some(parsed.ok_or_else(|| {
+            source.error(
+                Some(group.span()),
+                &field("multicast"),
+                format!(
+                    "`{}` is not an IPv4 multicast group and port (224.0.0.0/4)",
+                    group.get_ref()
+                ),
+            )
+        })?);
     }
     let address = |own: &Option<Spanned<u16>>,
                    common: &Option<Spanned<u16>>,

@@ -64,6 +64,8 @@ pub struct Target {
     pub hdlc_parameters: HdlcParameters,
     /// This meter's own deadlines, where they differ from the upgrade plan's.
     pub deadlines: Deadlines,
+    /// The IP multicast group the meter joined, where group delivery reaches it.
+    pub multicast: Option<std::net::SocketAddrV4>,
 }
 
 /// How long a meter may take, where it differs from the plan (a slow PLC meter, a meter whose
@@ -98,6 +100,7 @@ impl Target {
                 window_rx: 1,
             },
             deadlines: Deadlines::default(),
+            multicast: None,
         }
     }
 

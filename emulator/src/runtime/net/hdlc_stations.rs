@@ -1,6 +1,7 @@
 //! HDLC connections (IEC 62056-46 over TCP, as through a serial-to-TCP adapter): one meter at
 //! its physical address, or every meter of a gateway, each at its own physical address as on a
-//! multidrop bus. Each meter reached has its own link station on the connection.
+//! multidrop bus. Each meter reached has its own link station on the connection; a UI frame to
+//! the all-station address reaches every meter at once, unanswered.
 
 use super::host::{MeterHost, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use super::link_faults::LinkFaultState;
@@ -182,6 +183,11 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
                 splitter.push(received);
                 let now = Instant::now();
                 while let Some(frame) = splitter.next_frame() {
+                    // A UI frame to every station of the line: each meter takes it unanswered.
+                    if let Some((source, apdu)) = dlms::hdlc::all_station_apdu(&frame) {
+                        route.to_all_stations(source.upper, apdu);
+                        continue;
+                    }
                     if let Some(station) = station_for(&route, &mut stations, &frame) {
                         station.link.handle_frame(now, &frame);
                     }

@@ -4,7 +4,7 @@
 
 use super::link_faults::{LinkFaultState, LinkFaultStats, LinkFaults};
 use super::store::DirStore;
-use crate::meter::{Admission, Meter, MeterEvent};
+use crate::meter::{Admission, GroupAddress, Meter, MeterEvent};
 use crate::profile::MeterProfile;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,6 +17,26 @@ pub const PHYSICAL_ADDRESS: u16 = 17;
 /// Behind an HDLC gateway, meter `i` answers at physical address `GATEWAY_FIRST_PHYSICAL + i`:
 /// lower HDLC addresses below 0x10 are reserved (Gurux, "DLMS Client and Server addressing").
 pub const GATEWAY_FIRST_PHYSICAL: u16 = 0x10;
+
+/// The wrapper wPort of meter `index` behind a gateway: `index + 1`, stepping over 127, the
+/// wrapper's all-station address (IEC 62056-47).
+pub const fn gateway_wport(index: u16) -> u16 {
+    if index < 126 {
+        index + 1
+    } else {
+        index + 2
+    }
+}
+
+/// The index of the meter at wrapper wPort `wport` behind a gateway (the inverse of
+/// [`gateway_wport`]); none for 0 and the all-station 127.
+pub const fn gateway_index(wport: u16) -> Option<u16> {
+    match wport {
+        0 | dlms::wrapper::wport::ALL_STATION => None,
+        1..=126 => Some(wport - 1),
+        _ => Some(wport - 2),
+    }
+}
 
 /// Milliseconds since the Unix epoch, the meter's notion of now.
 pub fn now_ms() -> u64 {
@@ -230,6 +250,16 @@ impl MeterHost {
                 return;
             }
         }
+    }
+
+    /// A group-addressed request reaches the meter over its group path: lost there, or
+    /// carried out or discarded by the meter, never answered.
+    pub(super) fn group_request(&self, address: GroupAddress, client_sap: u16, request: &[u8]) {
+        if self.link_fault(LinkFaultState::group_frame_lost) {
+            return;
+        }
+        let outcome = self.with_meter(|m| m.handle_group(now_ms(), address, client_sap, request));
+        tracing::trace!(?address, client = client_sap, ?outcome, "group request");
     }
 
     /// The replies to every request `connection` sent so far have gone out.

@@ -24,6 +24,9 @@ pub struct LinkFaults {
     /// At this request the connection goes half-open: nothing is answered on it any more and
     /// it is never closed by the meter (once).
     pub half_open_at_request: Option<u32>,
+    /// Per group frame (multicast or broadcast) reaching the meter: lost on the way, as the
+    /// PLC or RF segment behind a concentrator loses it; unicast retries never see it.
+    pub group_loss: f64,
     /// The generator's seed.
     pub seed: u64,
 }
@@ -43,13 +46,21 @@ pub struct LinkFaultStats {
     pub refused: u64,
     /// Connections left half-open.
     pub half_open: u64,
+    /// Group frames lost on the way to the meter.
+    pub group_lost: u64,
 }
+
+/// Mixed into the seed of the group path's generator.
+const GROUP_STREAM: u64 = 0x6752_4F55_5020_5041;
 
 /// The link faults still to fire, with their generator.
 #[derive(Debug, Clone)]
 pub struct LinkFaultState {
     plan: LinkFaults,
     rng: ChaCha8Rng,
+    /// The group path's own generator, so that group traffic leaves the unicast draws as
+    /// they were.
+    group_rng: ChaCha8Rng,
     requests: u32,
     held: Option<Vec<u8>>,
     /// What was injected so far.
@@ -61,6 +72,7 @@ impl LinkFaultState {
     pub fn new(plan: LinkFaults) -> Self {
         LinkFaultState {
             rng: ChaCha8Rng::seed_from_u64(plan.seed),
+            group_rng: ChaCha8Rng::seed_from_u64(plan.seed ^ GROUP_STREAM),
             plan,
             requests: 0,
             held: None,
@@ -76,6 +88,13 @@ impl LinkFaultState {
             self.stats.refused += 1;
         }
         refuse
+    }
+
+    /// A group frame arrives: true if it is lost on the group path.
+    pub fn group_frame_lost(&mut self) -> bool {
+        let lost = self.plan.group_loss > 0.0 && self.group_rng.gen_bool(self.plan.group_loss);
+        self.stats.group_lost += u64::from(lost);
+        lost
     }
 
     /// A new connection reaches the meter: a frame held back on an earlier one is gone with it

@@ -1,7 +1,10 @@
 //! Which meters a connection reaches, and the waits every connection shares: the peer's next
 //! bytes, and the lone meter's reboot.
 
-use super::host::{MeterHost, GATEWAY_FIRST_PHYSICAL, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
+use super::host::{
+    gateway_index, MeterHost, GATEWAY_FIRST_PHYSICAL, LOGICAL_DEVICE, PHYSICAL_ADDRESS,
+};
+use crate::meter::GroupAddress;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -12,7 +15,7 @@ use tokio::sync::watch;
 pub(super) enum Route {
     /// One meter at [`LOGICAL_DEVICE`]; its reboot ends the connection.
     One(Arc<MeterHost>),
-    /// A gateway: meter `i` at wPort `i + 1`, or at HDLC physical address
+    /// A gateway: meter `i` at wPort [`gateway_wport`]`(i)`, or at HDLC physical address
     /// [`GATEWAY_FIRST_PHYSICAL`] + `i`; the connection outlives their reboots.
     Gateway(Arc<Vec<Arc<MeterHost>>>),
 }
@@ -22,7 +25,23 @@ impl Route {
     pub(super) fn wrapper_host(&self, wport: u16) -> Option<&Arc<MeterHost>> {
         match self {
             Route::One(host) => (wport == LOGICAL_DEVICE).then_some(host),
-            Route::Gateway(hosts) => hosts.get(usize::from(wport.checked_sub(1)?)),
+            Route::Gateway(hosts) => hosts.get(usize::from(gateway_index(wport)?)),
+        }
+    }
+
+    /// Hands a request sent to every station (the wrapper's all-station wPort, HDLC's
+    /// all-station address) to each meter the route reaches, as a broadcast: none answers.
+    pub(super) fn to_all_stations(&self, client_sap: u16, request: &[u8]) {
+        let one;
+        let hosts: &[Arc<MeterHost>] = match self {
+            Route::One(host) => {
+                one = [host.clone()];
+                &one
+            }
+            Route::Gateway(hosts) => hosts,
+        };
+        for host in hosts {
+            host.group_request(GroupAddress::Broadcast, client_sap, request);
         }
     }
 

@@ -120,7 +120,8 @@ pub async fn serve_in_fleet(
 }
 
 /// Serves every meter of `hosts` on one listener, as a data concentrator does, until the task
-/// is dropped: over the wrapper meter `i` at wPort `i + 1`, over HDLC at physical address
+/// is dropped: over the wrapper meter `i` at wPort [`gateway_wport`](super::host::gateway_wport)`(i)`
+/// (the all-station wPort 127 reaches every meter), over HDLC at physical address
 /// [`GATEWAY_FIRST_PHYSICAL`](super::host::GATEWAY_FIRST_PHYSICAL) + `i`; `fleet` caps the
 /// connections as the open-file limit requires.
 pub async fn serve_gateway(
@@ -195,6 +196,10 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                             return Ok(());
                         }
                     };
+                    if frame.destination == dlms::wrapper::wport::ALL_STATION {
+                        route.to_all_stations(frame.source, &frame.apdu);
+                        continue;
+                    }
                     let Some(host) = route.wrapper_host(frame.destination) else {
                         continue;
                     };

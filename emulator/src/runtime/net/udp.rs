@@ -2,13 +2,14 @@
 //! datagram and no connection. An association lives between a client's address (and wPort)
 //! and the meter: its connection id is kept per peer until the peer releases it or stays
 //! silent for the meter's inactivity time-out. A lone meter answers at wPort 1; a gateway's
-//! meter `i` at wPort `i + 1`, as over TCP.
+//! meter `i` at its own wPort, as over TCP; the all-station wPort 127 reaches every meter
+//! unanswered. [`serve_multicast`] takes the datagrams sent to an IP multicast group.
 
-use super::host::{now_ms, timers, MeterHost};
+use super::host::{now_ms, timers, MeterHost, LOGICAL_DEVICE};
 use super::route::Route;
-use crate::meter::Admission;
+use crate::meter::{Admission, GroupAddress};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
@@ -22,13 +23,60 @@ pub async fn serve_udp(socket: UdpSocket, host: Arc<MeterHost>) -> std::io::Resu
     serve_route(socket, Route::One(host)).await
 }
 
-/// Serves every meter of `hosts` on one socket, as a data concentrator does (meter `i` at wPort
-/// `i + 1`), until the task is dropped.
+/// Serves every meter of `hosts` on one socket, as a data concentrator does (each meter at its
+/// own wPort), until the task is dropped.
 pub async fn serve_udp_gateway(
     socket: UdpSocket,
     hosts: Arc<Vec<Arc<MeterHost>>>,
 ) -> std::io::Result<()> {
     serve_route(socket, Route::Gateway(hosts)).await
+}
+
+/// A socket that takes the datagrams sent to the IP multicast group `group`, joined
+/// (`IP_ADD_MEMBERSHIP`) on the interface whose address is `interface` (any for 0.0.0.0). The
+/// address may be reused, so that several fleets on one host join the same group.
+pub fn multicast_socket(group: SocketAddrV4, interface: Ipv4Addr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    if !group.ip().is_multicast() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a multicast address", group.ip()),
+        ));
+    }
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    // Room for a burst while the meters take the datagrams before it (the kernel caps it at
+    // net.core.rmem_max).
+    socket.set_recv_buffer_size(4 << 20)?;
+    socket.bind(&SocketAddr::V4(group).into())?;
+    socket.join_multicast_v4(group.ip(), &interface)?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Hands every wrapper datagram `socket` takes (sent to the management logical device or to
+/// all stations) to each meter of `members` as a multicast, until the task is dropped: each
+/// meter through its own group-path loss, and none answers.
+pub async fn serve_multicast(
+    socket: UdpSocket,
+    members: Arc<Vec<Arc<MeterHost>>>,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (n, peer) = socket.recv_from(&mut buf).await?;
+        let mut decoder = dlms::wrapper::WrapperDecoder::new(u16::MAX);
+        decoder.push(&buf[..n]);
+        let Ok(Some(frame)) = decoder.next_frame() else {
+            tracing::debug!(%peer, "a multicast datagram that is not one wrapper frame: dropped");
+            continue;
+        };
+        if ![LOGICAL_DEVICE, dlms::wrapper::wport::ALL_STATION].contains(&frame.destination) {
+            continue;
+        }
+        for host in members.iter() {
+            host.group_request(GroupAddress::Multicast, frame.source, &frame.apdu);
+        }
+    }
 }
 
 /// A peer's association with one meter: its connection id and when it last spoke.
@@ -82,6 +130,10 @@ fn datagram(
         tracing::debug!(%peer, "a datagram that is not one wrapper frame: dropped");
         return;
     };
+    if frame.destination == dlms::wrapper::wport::ALL_STATION {
+        route.to_all_stations(frame.source, &frame.apdu);
+        return;
+    }
     let Some(host) = route.wrapper_host(frame.destination) else {
         return;
     };
