@@ -6,7 +6,9 @@ use std::str::FromStr;
 
 /// The framing on a connection: the wrapper of IEC 62056-4-7 (TCP and UDP) or HDLC of
 /// IEC 62056-46, as a serial line or a serial-to-TCP adapter carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// The wrapper: an 8-byte header with version, source and destination wPort and length.

@@ -1,8 +1,10 @@
 //! `meterfleet upgrade`: upgrade one meter, or run a campaign over a targets file.
 
+mod group_args;
 mod journalled;
 
 use crate::target_args::TargetArgs;
+use group_args::GroupArgs;
 use harness::campaign::journal::{self, Journal};
 use harness::campaign::plan::CampaignPlan;
 use harness::campaign::prescan;
@@ -46,6 +48,9 @@ pub struct UpgradeArgs {
     /// takes none of them gets the rest confirmed). Without it every block is confirmed.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     unconfirmed_blocks: Option<u32>,
+    #[command(flatten)]
+    #[serde(default)]
+    group: GroupArgs,
     /// Keep every APDU exchanged (hex and decoded) in the JSON report.
     #[arg(long)]
     trace: bool,
@@ -204,11 +209,11 @@ fn settings(args: &UpgradeArgs, plan: Plan) -> Result<Plan, String> {
     Ok(Plan {
         activation,
         pad_last_block: args.pad_last_block,
-        block_service: args
-            .unconfirmed_blocks
-            .map_or(BlockService::Confirmed, |burst| BlockService::Unconfirmed {
-                burst,
-            }),
+        block_service: match (args.group.delivery(), args.unconfirmed_blocks) {
+            (Some(delivery), _) => BlockService::Group(delivery),
+            (None, Some(burst)) => BlockService::Unconfirmed { burst },
+            (None, None) => BlockService::Confirmed,
+        },
         trace: args.trace,
         reconnect_deadline: args.reconnect_deadline,
         connect_deadline: args.connect_deadline,

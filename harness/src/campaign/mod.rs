@@ -3,6 +3,8 @@
 //! upgrade guide's command history and download statistics).
 
 pub mod field_reports;
+pub mod group;
+pub mod group_link;
 pub mod html;
 pub mod journal;
 pub mod junit;
@@ -146,6 +148,38 @@ pub async fn run_journalled(
     let done = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let targets: Vec<Arc<Target>> = targets.into_iter().map(Arc::new).collect();
+    let mut group_reports = Vec::new();
+    // Group delivery first: the drivers then verify and activate, sending what is missing.
+    let plan = match plan.block_service {
+        BlockService::Group(delivery) if !settings.confirm_only => {
+            let todo: Vec<usize> = (0..total).filter(|&i| results[i].is_none()).collect();
+            let resume: Vec<bool> = reached
+                .iter()
+                .map(|r| r.is_some_and(|p| p >= Phase::Initiate))
+                .collect();
+            let delivered = group::deliver(
+                &targets,
+                &todo,
+                &resume,
+                &plan,
+                delivery,
+                settings.concurrency,
+            )
+            .await;
+            for i in delivered.initiated {
+                reached[i] = reached[i].max(Some(Phase::Initiate));
+                if let Some(journal) = &journal {
+                    journal.reached(&keys[i], Phase::Initiate);
+                }
+            }
+            group_reports = delivered.reports;
+            Arc::new(Plan {
+                block_service: BlockService::Confirmed,
+                ..(*plan).clone()
+            })
+        }
+        _ => plan,
+    };
     let mut passes = 0;
     for pass in 1..=settings.passes.max(1) {
         let todo: Vec<usize> = (0..total)
@@ -257,5 +291,10 @@ pub async fn run_journalled(
     let mut report = summarize(meters, passes, succeeded_after_pass, started.elapsed());
     report.incomplete_after_pass = snapshots;
     report.summary.point_to_point_from_pass = point_to_point_from;
+    report.summary.blocks_sent += group_reports
+        .iter()
+        .map(group::GroupReport::blocks_sent)
+        .sum::<u64>();
+    report.group = group_reports;
     report
 }

@@ -108,6 +108,9 @@ pub struct CampaignReport {
     pub meters: Vec<MeterResult>,
     /// The meters still incomplete after each pass, where their bitmaps are known.
     pub incomplete_after_pass: Vec<PassSnapshot>,
+    /// What group delivery did, per route, when the campaign delivered to groups.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group: Vec<super::group::GroupReport>,
 }
 
 impl CampaignReport {
@@ -293,6 +296,7 @@ pub(super) fn summarize(
         downloads: super::field_reports::download_statistics(&meters),
         meters,
         incomplete_after_pass: Vec::new(),
+        group: Vec::new(),
     }
 }
 

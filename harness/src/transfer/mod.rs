@@ -53,6 +53,10 @@ pub enum BlockService {
         /// Blocks per write.
         burst: u32,
     },
+    /// Each block once to a whole group (multicast, or all stations behind a gateway), with
+    /// unicast repair rounds ([`crate::campaign::group`]); a campaign runs it before its
+    /// drivers, which send what is still missing confirmed.
+    Group(crate::campaign::group::GroupDelivery),
 }
 
 /// What to transfer and how.
@@ -758,7 +762,7 @@ impl<'a> Driver<'a> {
         let mut missing = self.missing(count).await?;
         if self.report.passes == 0 && missing.len() as u32 == count {
             let how = match (self.plan.block_service, self.burst(block_size)) {
-                (BlockService::Confirmed, _) => String::new(),
+                (BlockService::Confirmed | BlockService::Group(_), _) => String::new(),
                 (_, Some(burst)) => format!(" as unconfirmed ACTIONs, {burst} per write"),
                 (_, None) => {
                     " confirmed: unconfirmed bursts need the wrapper and blocks that fit one APDU"
