@@ -100,7 +100,7 @@ fn execute(args: DemoArgs) -> Result<bool, String> {
         "scenario {} (seed {}): {} meters, {} doomed by the scenario",
         fleet.name, fleet.seed, fleet.meters, fleet.doomed
     );
-    print!("{}", report.summary.render());
+    print!("{}", report.render());
     let savable = fleet.meters - fleet.doomed;
     let saved = report
         .meters
@@ -166,7 +166,7 @@ fn planned(args: &DemoArgs, scenario: &Scenario, plan: &std::path::Path) -> Resu
     if let Some(done) = &report.plan {
         print!("{}", done.render());
     }
-    print!("{}", report.summary.render());
+    print!("{}", report.render());
     let failed_not_doomed = report
         .meters
         .iter()

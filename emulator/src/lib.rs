@@ -11,8 +11,8 @@ pub mod device;
 pub mod runtime;
 
 pub use device::{
-    access, blocks, cosem, events, faults, firmware, fuzzing, journal, judge, meter, profile,
-    session, state, transfer,
+    access, blocks, cosem, events, faults, firmware, fuzzing, group_cipher, journal, judge, meter,
+    profile, session, state, transfer,
 };
 pub use runtime::{control, fleet, net, scenario};
 

@@ -6,10 +6,11 @@
 
 use crate::keys;
 use emulator::fleet::{self, Fleet};
-use emulator::scenario::Scenario;
+use emulator::scenario::{Delivery, Scenario};
+use harness::campaign::group::GroupDelivery;
 use harness::campaign::{self, CampaignReport, CampaignSettings, ScenarioInfo};
-use harness::target::{Target, Transport};
-use harness::transfer::Plan;
+use harness::target::Target;
+use harness::transfer::{BlockService, Plan};
 use rand::{RngCore, SeedableRng};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +21,11 @@ pub fn fleet_targets(fleet: &Fleet) -> Vec<Target> {
         .meters
         .iter()
         .map(|m| {
-            let mut t = Target::new(m.plan.address, Transport::Wrapper);
+            let mut t = Target::new(m.plan.address, fleet.transport);
             t.name = m.plan.name.clone();
+            t.server_wport = m.plan.wport;
+            t.server_hdlc = dlms::hdlc::HdlcAddress::server(1, m.plan.physical_address);
+            t.multicast = m.plan.multicast;
             t.request_timeout = Duration::from_secs(5);
             // The management client: the public client only reads.
             if let Some(c) = m.plan.profile.management_client() {
@@ -44,6 +48,18 @@ pub fn fleet_plan(image: Vec<u8>, version: &[u8], part: u8) -> Plan {
         reconnect_deadline: Duration::from_secs(60),
         ..Plan::new(image, version)
     }
+}
+
+/// The group delivery a scenario's campaign asks for, if it asks for one.
+pub fn group_delivery(scenario: &Scenario) -> Option<GroupDelivery> {
+    let c = scenario.campaign;
+    (c.delivery == Delivery::Group).then(|| GroupDelivery {
+        cycles: c.cycles,
+        repair_every: c.repair_every,
+        interval: Duration::from_millis(c.interval_ms),
+        regroup_at: c.regroup_at,
+        ..GroupDelivery::default()
+    })
 }
 
 /// The image a scenario describes, with a payload from `seed`, signed by the vendor key.
@@ -105,7 +121,10 @@ pub async fn run(
     let image_size_bytes = image.len();
     let fleet = start(scenario).await?;
     let targets = fleet_targets(&fleet);
-    let plan = fleet_plan(image, version, scenario.image.part);
+    let mut plan = fleet_plan(image, version, scenario.image.part);
+    if let Some(delivery) = group_delivery(scenario) {
+        plan.block_service = BlockService::Group(delivery);
+    }
     let report = campaign::run(targets, Arc::new(plan), settings, progress).await;
     Ok(described(report, scenario, &fleet, image_size_bytes))
 }

@@ -119,7 +119,7 @@ pub(super) fn confirm_journalled(
     for earlier in reports {
         report = earlier.with_confirmations(report);
     }
-    print!("{}", report.summary.render());
+    print!("{}", report.render());
     print_field_reports(&report);
     write_reports(args, &report)?;
     Ok(report.summary.failed == 0)

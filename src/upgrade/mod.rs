@@ -367,7 +367,7 @@ fn campaign_of(
     }
     let left_out = prescan.unreachable + prescan.not_normal;
     report.prescan = Some(prescan);
-    print!("{}", report.summary.render());
+    print!("{}", report.render());
     print_field_reports(&report);
     if left_out > 0 {
         println!(
@@ -444,7 +444,7 @@ fn run_plan(
     drop(progress);
     let done = report.plan.as_ref().expect("a plan's report");
     print!("{}", done.render());
-    print!("{}", report.summary.render());
+    print!("{}", report.render());
     print_field_reports(&report);
     write_reports(args, &report)?;
     Ok(done.halted.is_none() && report.summary.failed == 0)

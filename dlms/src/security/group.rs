@@ -36,6 +36,14 @@ pub fn unprotect_group(
     apdu: &GeneralCiphering<'_>,
     guard: &mut ReplayGuard,
 ) -> Result<Vec<u8>, SecurityError> {
+    let plain = open_group(keys, apdu)?;
+    guard.accept(apdu.invocation_counter)?;
+    Ok(plain)
+}
+
+/// Removes group protection without looking at the counter: what [`unprotect_group`] does
+/// before its replay check, the same for every receiver holding `keys`.
+pub fn open_group(keys: &Keys, apdu: &GeneralCiphering<'_>) -> Result<Vec<u8>, SecurityError> {
     let sc = SecurityControl(apdu.security_control);
     if apdu.dedicated || !sc.broadcast_key() || !sc.authenticated() {
         return Err(SecurityError::UnsupportedControl(sc.0));
@@ -45,9 +53,7 @@ pub fn unprotect_group(
         .as_ref()
         .try_into()
         .map_err(|_| SecurityError::BadSystemTitle)?;
-    let plain = unprotect(keys, &title, sc, apdu.invocation_counter, &apdu.payload)?;
-    guard.accept(apdu.invocation_counter)?;
-    Ok(plain)
+    unprotect(keys, &title, sc, apdu.invocation_counter, &apdu.payload)
 }
 
 #[cfg(test)]

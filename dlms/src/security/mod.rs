@@ -8,6 +8,6 @@ mod hls;
 mod suite0;
 
 pub use context::{CipherContext, ReplayGuard};
-pub use group::{protect_group, unprotect_group, GROUP_CONTROL};
+pub use group::{open_group, protect_group, unprotect_group, GROUP_CONTROL};
 pub use hls::{gmac_response, password_matches, verify_gmac_response};
 pub use suite0::{protect, unprotect, Keys, SecurityControl, SecurityError, TAG_LEN};

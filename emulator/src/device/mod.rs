@@ -10,6 +10,7 @@ pub mod events;
 pub mod faults;
 pub mod firmware;
 pub mod fuzzing;
+pub mod group_cipher;
 pub mod journal;
 pub mod judge;
 pub mod meter;

@@ -116,12 +116,14 @@ pub async fn start(
     let mut meters = Vec::with_capacity(plans.len());
     let mut servers = Vec::new();
     let store = crate::blocks::BlockStore::new();
+    let group_cipher = Arc::new(crate::group_cipher::GroupDecipherCache::default());
     let cap = ConnectionCap::new(connection_cap(plans.len()));
     for plan in plans {
         let config = MeterConfig {
             profile: plan.profile.clone(),
             faults: plan.faults.clone(),
             block_store: Some(store.clone()),
+            group_cipher: Some(group_cipher.clone()),
             judge: scenario.judge,
             time_scale: Some(scenario.time_scale),
             trusted_key: Some(if plan.untrusted_key {

@@ -57,6 +57,49 @@ pub struct Scenario {
     pub release: Vec<Release>,
     /// The populations.
     pub population: Vec<Population>,
+    /// How the demo's campaign delivers the image to the fleet.
+    #[serde(default)]
+    pub campaign: CampaignSpec,
+}
+
+/// How a scenario's demo campaign delivers its blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Every meter its own blocks, confirmed.
+    #[default]
+    Unicast,
+    /// Each block once to every group (the populations' multicast groups, or all stations
+    /// behind the gateway), unicast rounds repairing what the group path lost.
+    Group,
+}
+
+/// The demo campaign of a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CampaignSpec {
+    /// Unicast or group delivery.
+    pub delivery: Delivery,
+    /// Group cycles at most.
+    pub cycles: u32,
+    /// Blocks pushed between unicast repair rounds (0: after each cycle only).
+    pub repair_every: u32,
+    /// Milliseconds between two group transmissions.
+    pub interval_ms: u64,
+    /// A block this many meters or more lack goes to the group again.
+    pub regroup_at: u32,
+}
+
+impl Default for CampaignSpec {
+    fn default() -> Self {
+        CampaignSpec {
+            delivery: Delivery::Unicast,
+            cycles: 2,
+            repair_every: 100,
+            interval_ms: 2,
+            regroup_at: 2,
+        }
+    }
 }
 
 /// A firmware release of the fleet's vendor.

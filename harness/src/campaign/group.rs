@@ -166,12 +166,42 @@ pub struct GroupReport {
 impl GroupReport {
     /// Blocks this delivery sent: group transmissions and point-to-point repairs.
     pub fn blocks_sent(&self) -> u64 {
-        self.transmissions
-            + self
-                .repair_blocks
-                .values()
-                .map(|&n| u64::from(n))
-                .sum::<u64>()
+        self.transmissions + self.repaired()
+    }
+
+    /// Blocks repaired point-to-point in the rounds.
+    pub fn repaired(&self) -> u64 {
+        self.repair_blocks.values().map(|&n| u64::from(n)).sum()
+    }
+
+    /// The report for a terminal: the route, the transmissions and repairs, and the share of
+    /// meters complete after each cycle.
+    pub fn render(&self) -> String {
+        let after: Vec<String> = self
+            .rounds
+            .iter()
+            .filter(|r| r.end_of_cycle)
+            .map(|r| format!("cycle {} {:.1} %", r.cycle, r.complete_percent))
+            .collect();
+        let mut out = format!(
+            "group delivery over {}: {} meters ({} left to unicast), {} blocks of {} bytes\n",
+            self.route,
+            self.members,
+            self.left_out.len(),
+            self.blocks,
+            self.block_size
+        );
+        out.push_str(&format!(
+            "  {} transmissions in {} cycles ({} bytes); {} blocks repaired point-to-point ({} bytes) in {} rounds\n",
+            self.transmissions,
+            self.cycles,
+            self.group_bytes,
+            self.repaired(),
+            self.repair_bytes,
+            self.rounds.len()
+        ));
+        out.push_str(&format!("  meters complete after {}\n", after.join(", ")));
+        out
     }
 }
 

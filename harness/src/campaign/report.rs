@@ -114,6 +114,15 @@ pub struct CampaignReport {
 }
 
 impl CampaignReport {
+    /// The summary for a terminal, with what group delivery did where it ran.
+    pub fn render(&self) -> String {
+        let mut out = self.summary.render();
+        for group in &self.group {
+            out.push_str(&group.render());
+        }
+        out
+    }
+
     /// The report of a single meter's upgrade, in the same schema as a campaign's.
     pub fn of_one(report: Report) -> Self {
         let wall = report.duration;

@@ -11,7 +11,7 @@ use crate::profile::{GroupAddressing, GroupSecurity};
 use crate::session::Session;
 use dlms::apdu::Apdu;
 use dlms::association::{Association, Negotiated};
-use dlms::security::{unprotect_group, Keys, ReplayGuard, SecurityError};
+use dlms::security::{open_group, Keys, ReplayGuard};
 use dlms::Codec;
 
 /// How a group request reached the meter.
@@ -106,16 +106,21 @@ impl Meter {
                     encryption: self.config.keys.broadcast_key,
                     authentication: self.config.keys.keys.authentication,
                 };
+                let opened = match &self.config.group_cipher {
+                    Some(shared) => shared.open(&keys, request, &g),
+                    None => open_group(&keys, &g),
+                };
+                let Ok(plain) = opened else {
+                    return GroupOutcome::Discarded(D::Deciphering);
+                };
+                // The tag checked: only now may the counter move.
                 let mut guard = ReplayGuard::after(self.state.broadcast_invocation_counter);
-                match unprotect_group(&keys, &g, &mut guard) {
-                    Ok(plain) => {
-                        self.state.broadcast_invocation_counter = guard.last();
-                        self.dirty = true;
-                        plain
-                    }
-                    Err(SecurityError::Replay { .. }) => return GroupOutcome::Discarded(D::Replay),
-                    Err(_) => return GroupOutcome::Discarded(D::Deciphering),
+                if guard.accept(g.invocation_counter).is_err() {
+                    return GroupOutcome::Discarded(D::Replay);
                 }
+                self.state.broadcast_invocation_counter = guard.last();
+                self.dirty = true;
+                plain
             }
             Ok(_) if group.security == GroupSecurity::BroadcastKey => {
                 return GroupOutcome::Discarded(D::Unprotected)

@@ -79,6 +79,9 @@ pub struct MeterConfig {
     pub block_store: Option<std::sync::Arc<crate::blocks::BlockStore>>,
     /// Judge the head-end by the rules of `judge/rules.toml` ([`crate::judge`]).
     pub judge: bool,
+    /// Where the meters of a fleet share the deciphering of group APDUs; `None` deciphers
+    /// alone.
+    pub group_cipher: Option<std::sync::Arc<crate::group_cipher::GroupDecipherCache>>,
     /// How much faster than real time the meter's world runs (a scenario's `time_scale`; none
     /// is real time): the judge's time windows shrink by it, as the meter's delays do.
     pub time_scale: Option<f64>,
