@@ -24,6 +24,9 @@
 //! gate = { 2 = "COM-1.1.0" }        # the least versions a meter must run to take the step
 //! activation = "now"                # "now", "no" (verified, left for a later step with
 //!                                   # the same image) or "at 2026-12-01T02:00:00Z"
+//! delivery = "group"                # "unicast" (confirmed) or "group": each block once to
+//!                                   # the meters' multicast group or their gateway's stations
+//! group = { cycles = 2, repair_every = 100, interval_ms = 2, regroup_at = 2 }
 //!
 //! [waves]
 //! canary = "10%"                    # the first wave of each step: a count or a share
@@ -31,9 +34,10 @@
 //! halt = { failure_percent = 20.0, verification_failures = 1, unreachable_percent = 50.0 }
 //! ```
 
+use super::group::GroupDelivery;
 use crate::file_error::FileError;
 use crate::toml_file::line_of;
-use crate::transfer::{Activation, ImageNaming, Plan};
+use crate::transfer::{Activation, BlockService, ImageNaming, Plan};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -83,6 +87,39 @@ struct StepSpec {
     #[serde(default)]
     gate: BTreeMap<Spanned<String>, String>,
     activation: Option<Spanned<String>>,
+    delivery: Option<Spanned<String>>,
+    group: Option<GroupSpec>,
+}
+
+/// A step's group delivery settings; what is not given keeps [`GroupDelivery`]'s default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupSpec {
+    cycles: Option<u32>,
+    repair_every: Option<u32>,
+    interval_ms: Option<u64>,
+    regroup_at: Option<u32>,
+    plain: Option<bool>,
+}
+
+impl GroupSpec {
+    fn delivery(&self) -> GroupDelivery {
+        let d = GroupDelivery::default();
+        GroupDelivery {
+            cycles: self.cycles.unwrap_or(d.cycles).max(1),
+            repair_every: self.repair_every.unwrap_or(d.repair_every),
+            interval: self
+                .interval_ms
+                .map_or(d.interval, std::time::Duration::from_millis),
+            regroup_at: self.regroup_at.unwrap_or(d.regroup_at).max(1),
+            keys: if self.plain == Some(true) {
+                None
+            } else {
+                d.keys
+            },
+            ..d
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -324,8 +361,26 @@ impl CampaignPlan {
                     )
                 })?,
             };
+            let block_service = match s.delivery.as_ref().map(|d| d.get_ref().as_str()) {
+                None if s.group.is_none() => base.block_service,
+                None | Some("group") => BlockService::Group(
+                    s.group
+                        .as_ref()
+                        .map_or_else(GroupDelivery::default, GroupSpec::delivery),
+                ),
+                Some("unicast") => BlockService::Confirmed,
+                Some(other) => {
+                    let span = s.delivery.as_ref().map(Spanned::span);
+                    return Err(error(
+                        span,
+                        format!("step[{i}].delivery"),
+                        format!("{other:?}: \"unicast\" or \"group\""),
+                    ));
+                }
+            };
             let image = Plan::for_image(bytes.clone(), naming.clone());
             let plan = Plan {
+                block_service,
                 image: image.image,
                 identifier: image.identifier,
                 expected_version: image.expected_version,
@@ -464,6 +519,24 @@ halt = { failure_percent = 20.0 }
     }
 
     #[test]
+    fn a_step_delivers_to_groups_when_it_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = PLAN.replace(
+            "name = \"communication first\"",
+            "delivery = \"group\"\ngroup = { cycles = 3, interval_ms = 10 }",
+        );
+        let plan = CampaignPlan::load(&write(dir.path(), &text), &Plan::new(vec![], b"x")).unwrap();
+        let BlockService::Group(group) = plan.steps[0].plan.block_service else {
+            panic!("not a group step: {:?}", plan.steps[0].plan.block_service)
+        };
+        assert_eq!(
+            (group.cycles, group.interval, group.repair_every),
+            (3, std::time::Duration::from_millis(10), 100)
+        );
+        assert_eq!(plan.steps[1].plan.block_service, BlockService::Confirmed);
+    }
+
+    #[test]
     fn mistakes_name_the_line_and_field() {
         let dir = tempfile::tempdir().unwrap();
         for (change, expected) in [
@@ -492,6 +565,10 @@ halt = { failure_percent = 20.0 }
                 "line 8: field image[1].file",
             ),
             (("[waves]", "[waves]\ncolour = 1"), "unknown field `colour`"),
+            (
+                ("name = \"communication first\"", "delivery = \"radio\""),
+                "line 16: field step[0].delivery",
+            ),
         ] {
             let text = PLAN.replace(change.0, change.1);
             let e = CampaignPlan::load(&write(dir.path(), &text), &Plan::new(vec![], b"x"))
