@@ -288,4 +288,11 @@ fn the_shipped_multicast_scenario_upgrades_a_thousand_meters_with_two_percent_gr
     assert_group_campaign(&report, 1000, "multicast group 239.255.16.1:4059", 0.2);
     assert_eq!(report["group"][0]["left_out"], serde_json::json!([]));
     assert!(text(&out.stdout).contains("blocks sent / needed"));
+    // The field's download statistics count the group's blocks too.
+    assert_eq!(
+        report["downloads"][0]["packets_sent"],
+        report["summary"]["blocks_sent"]
+    );
+    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(page.contains("Group delivery over multicast group 239.255.16.1:4059"));
 }

@@ -157,6 +157,10 @@ pub struct GroupReport {
     /// The first broadcast invocation counter used (the members' highest, plus one), if the
     /// transmissions were protected.
     pub first_counter: Option<u32>,
+    /// When the first and the last group transmission went out (Unix seconds).
+    pub first_transmission_at: Option<f64>,
+    /// See `first_transmission_at`.
+    pub last_transmission_at: Option<f64>,
     /// The unicast rounds.
     pub rounds: Vec<GroupRound>,
     /// Time from the first preparation to the last round.
@@ -203,6 +207,36 @@ impl GroupReport {
         out.push_str(&format!("  meters complete after {}\n", after.join(", ")));
         out
     }
+}
+
+/// Adds what group delivery sent to a campaign's report: its blocks to the summary and to
+/// the download statistics (with the times of its transmissions), and its reports.
+pub fn account(report: &mut super::CampaignReport, groups: Vec<GroupReport>) {
+    let sent: u64 = groups.iter().map(GroupReport::blocks_sent).sum();
+    let first = groups
+        .iter()
+        .filter_map(|g| g.first_transmission_at)
+        .reduce(f64::min);
+    let last = groups
+        .iter()
+        .filter_map(|g| g.last_transmission_at)
+        .reduce(f64::max);
+    let earliest = |a: Option<f64>| first.into_iter().chain(a).reduce(f64::min);
+    let latest = |a: Option<f64>| last.into_iter().chain(a).reduce(f64::max);
+    let summary = &mut report.summary;
+    summary.blocks_sent += sent;
+    summary.first_block_at = earliest(summary.first_block_at);
+    summary.last_block_at = latest(summary.last_block_at);
+    // One campaign run sends one image: its download statistics have one line.
+    if let Some(download) = report.downloads.first_mut() {
+        download.packets_sent += sent;
+        download.first_packet = earliest(download.first_packet);
+        download.last_packet = latest(download.last_packet);
+        if let (Some(a), Some(b)) = (download.first_packet, download.last_packet) {
+            download.duration_seconds = b - a;
+        }
+    }
+    report.group = groups;
 }
 
 /// What a delivery leaves the campaign: its report, and the meters it initiated (the
@@ -289,6 +323,8 @@ impl Group {
                 repair_blocks: BTreeMap::new(),
                 repair_bytes: 0,
                 first_counter: None,
+                first_transmission_at: None,
+                last_transmission_at: None,
                 rounds: Vec::new(),
                 duration_seconds: 0.0,
             },
@@ -402,6 +438,9 @@ impl Group {
             for (k, &n) in push.iter().enumerate() {
                 counter = counter.saturating_add(1);
                 sender.send(&self.group_block(n, counter)?).await?;
+                let now = crate::transfer::unix_seconds(std::time::SystemTime::now());
+                self.report.first_transmission_at.get_or_insert(now);
+                self.report.last_transmission_at = Some(now);
                 pending.remove(&n);
                 due = due.max(n + 1);
                 if !self.delivery.interval.is_zero() {

@@ -74,40 +74,12 @@ fn bitmaps(report: &CampaignReport) -> String {
         if pass.meters.is_empty() {
             continue;
         }
-        // A cell a block, a row a meter: 4 px wide, 10 px tall, names in 9 px text beside them.
-        let (cell_w, row_h, label_w) = (4.0, 12.0, 140.0);
-        let cols = pass
+        let rows: Vec<(&str, &str, Option<&str>)> = pass
             .meters
             .iter()
-            .map(|m| m.bitmap.as_deref().map_or(0, str::len))
-            .max()
-            .unwrap_or(0) as f64;
-        let height = pass.meters.len() as f64 * row_h + 4.0;
-        let mut svg = format!(
-            r#"<svg width="{:.0}" height="{height:.0}">"#,
-            label_w + cols * cell_w
-        );
-        for (row, m) in pass.meters.iter().enumerate() {
-            let y = 2.0 + row as f64 * row_h;
-            let _ = write!(
-                svg,
-                r#"<text x="0" y="{:.1}" font-size="9"><title>{}</title>{}</text>"#,
-                y + 9.0,
-                escape(&m.reason),
-                escape(&m.meter)
-            );
-            for (col, bit) in m.bitmap.as_deref().unwrap_or_default().chars().enumerate() {
-                let colour = if bit == '1' { "#2a6" } else { "#d33" };
-                let _ = write!(
-                    svg,
-                    r#"<rect x="{:.1}" y="{y:.1}" width="{cell_w}" height="{:.1}" fill="{colour}"/>"#,
-                    label_w + col as f64 * cell_w,
-                    row_h - 2.0
-                );
-            }
-        }
-        svg.push_str("</svg>");
-        out.push_str(&svg);
+            .map(|m| (m.meter.as_str(), m.reason.as_str(), m.bitmap.as_deref()))
+            .collect();
+        out.push_str(&bitmap_svg(&rows));
         out.push_str("<table><tr><th>meter</th><th>why it is not done</th></tr>");
         for m in &pass.meters {
             let _ = write!(
@@ -118,6 +90,119 @@ fn bitmaps(report: &CampaignReport) -> String {
             );
         }
         out.push_str("</table>");
+    }
+    out
+}
+
+/// Bit-strings as a picture: a row a meter (`(name, tooltip, bitmap)`), a cell a block, green
+/// received and red missing.
+fn bitmap_svg(rows: &[(&str, &str, Option<&str>)]) -> String {
+    // A cell a block, a row a meter: 4 px wide, 10 px tall, names in 9 px text beside them.
+    let (cell_w, row_h, label_w) = (4.0, 12.0, 140.0);
+    let cols = rows
+        .iter()
+        .map(|(_, _, bits)| bits.map_or(0, str::len))
+        .max()
+        .unwrap_or(0) as f64;
+    let height = rows.len() as f64 * row_h + 4.0;
+    let mut svg = format!(
+        r#"<svg width="{:.0}" height="{height:.0}">"#,
+        label_w + cols * cell_w
+    );
+    for (row, (name, tooltip, bits)) in rows.iter().enumerate() {
+        let y = 2.0 + row as f64 * row_h;
+        let _ = write!(
+            svg,
+            r#"<text x="0" y="{:.1}" font-size="9"><title>{}</title>{}</text>"#,
+            y + 9.0,
+            escape(tooltip),
+            escape(name)
+        );
+        for (col, bit) in bits.unwrap_or_default().chars().enumerate() {
+            let colour = if bit == '1' { "#2a6" } else { "#d33" };
+            let _ = write!(
+                svg,
+                r#"<rect x="{:.1}" y="{y:.1}" width="{cell_w}" height="{:.1}" fill="{colour}"/>"#,
+                label_w + col as f64 * cell_w,
+                row_h - 2.0
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// What group delivery did: per route its transmissions and repairs, each unicast round, and
+/// the bit-strings of the meters still incomplete after each cycle.
+fn group(report: &CampaignReport) -> String {
+    let mut out = String::new();
+    for g in &report.group {
+        let _ = write!(
+            out,
+            "<h2>Group delivery over {}</h2><p>{} meters ({} left to unicast), {} blocks of {} bytes: {} group transmissions in {} cycles ({} bytes), {} blocks repaired point-to-point ({} bytes).</p>",
+            escape(&g.route),
+            g.members,
+            g.left_out.len(),
+            g.blocks,
+            g.block_size,
+            g.transmissions,
+            g.cycles,
+            g.group_bytes,
+            g.repaired(),
+            g.repair_bytes
+        );
+        out.push_str("<table><tr><th>cycle</th><th>after transmissions</th><th>repaired point-to-point</th><th>meters complete</th></tr>");
+        for r in &g.rounds {
+            let _ = write!(
+                out,
+                "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{} ({:.1} %)</td></tr>",
+                r.cycle,
+                if r.end_of_cycle { " (end)" } else { "" },
+                r.after_transmissions,
+                r.repaired,
+                r.complete,
+                r.complete_percent
+            );
+        }
+        out.push_str("</table>");
+        for r in g
+            .rounds
+            .iter()
+            .filter(|r| r.end_of_cycle && !r.incomplete.is_empty())
+        {
+            let _ = write!(
+                out,
+                "<h3>Still incomplete after cycle {} (first {})</h3>",
+                r.cycle,
+                r.incomplete.len()
+            );
+            let rows: Vec<(&str, String, Option<&str>)> = r
+                .incomplete
+                .iter()
+                .map(|m| {
+                    (
+                        m.meter.as_str(),
+                        format!("{} blocks missing", m.missing),
+                        m.bitmap.as_deref(),
+                    )
+                })
+                .collect();
+            let rows: Vec<(&str, &str, Option<&str>)> =
+                rows.iter().map(|(m, t, b)| (*m, t.as_str(), *b)).collect();
+            out.push_str(&bitmap_svg(&rows));
+        }
+        if !g.left_out.is_empty() {
+            out.push_str("<table><tr><th>left to unicast</th><th>why</th></tr>");
+            for l in &g.left_out {
+                let _ = write!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td></tr>",
+                    escape(&l.meter),
+                    escape(&l.reason)
+                );
+            }
+            out.push_str("</table>");
+        }
     }
     out
 }
@@ -360,6 +445,7 @@ pub fn render(report: &CampaignReport) -> String {
 {plan}
 {prescan}
 {field}
+{group}
 {c1}{c2}{c3}
 <h2>Meters still incomplete after each pass</h2>
 <p>Each row a meter, each cell a block: green received, red missing.</p>
@@ -381,6 +467,7 @@ pub fn render(report: &CampaignReport) -> String {
         bitmaps = bitmaps(report),
         prescan = prescan(report),
         field = field_reports(report),
+        group = group(report),
         plan = plan(report),
     )
 }

@@ -291,10 +291,6 @@ pub async fn run_journalled(
     let mut report = summarize(meters, passes, succeeded_after_pass, started.elapsed());
     report.incomplete_after_pass = snapshots;
     report.summary.point_to_point_from_pass = point_to_point_from;
-    report.summary.blocks_sent += group_reports
-        .iter()
-        .map(group::GroupReport::blocks_sent)
-        .sum::<u64>();
-    report.group = group_reports;
+    group::account(&mut report, group_reports);
     report
 }
