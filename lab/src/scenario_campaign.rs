@@ -6,10 +6,12 @@
 
 use crate::keys;
 use emulator::fleet::{self, Fleet};
+use emulator::meter::MeterKeys;
+use emulator::profile::{GroupAddressing, GroupSecurity, MeterProfile};
 use emulator::scenario::{Delivery, Scenario};
 use harness::campaign::group::GroupDelivery;
 use harness::campaign::{self, CampaignReport, CampaignSettings, ScenarioInfo};
-use harness::target::Target;
+use harness::target::{GroupAccess, GroupKeys, Target};
 use harness::transfer::{BlockService, Plan};
 use rand::{RngCore, SeedableRng};
 use std::sync::Arc;
@@ -26,6 +28,7 @@ pub fn fleet_targets(fleet: &Fleet) -> Vec<Target> {
             t.server_wport = m.plan.wport;
             t.server_hdlc = dlms::hdlc::HdlcAddress::server(1, m.plan.physical_address);
             t.multicast = m.plan.multicast;
+            t.group = group_access(&m.plan.profile);
             t.request_timeout = Duration::from_secs(5);
             // The management client: the public client only reads.
             if let Some(c) = m.plan.profile.management_client() {
@@ -48,6 +51,21 @@ pub fn fleet_plan(image: Vec<u8>, version: &[u8], part: u8) -> Plan {
         reconnect_deadline: Duration::from_secs(60),
         ..Plan::new(image, version)
     }
+}
+
+/// How group requests reach an emulated meter of `profile`, as its targets file says.
+pub fn group_access(profile: &MeterProfile) -> Option<GroupAccess> {
+    let group = profile.group;
+    let keys = MeterKeys::default();
+    (group.addressing != GroupAddressing::None).then(|| GroupAccess {
+        client: group.client,
+        keys: (group.security == GroupSecurity::BroadcastKey).then(|| GroupKeys {
+            broadcast: keys.broadcast_key,
+            authentication: keys.keys.authentication,
+            ..GroupKeys::default()
+        }),
+        multicast_only: group.addressing == GroupAddressing::MulticastOnly,
+    })
 }
 
 /// The group delivery a scenario's campaign asks for, if it asks for one.

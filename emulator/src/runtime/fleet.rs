@@ -206,6 +206,32 @@ pub async fn start(
     })
 }
 
+/// The `group` table of a meter that takes group requests: its pre-established client, its
+/// addressing, and the fleet's broadcast key set when it requires one.
+pub fn group_line(group: &crate::profile::GroupProfile) -> Option<String> {
+    use crate::profile::{GroupAddressing, GroupSecurity};
+    let addressing = match group.addressing {
+        GroupAddressing::None => return None,
+        GroupAddressing::BroadcastAndMulticast => "broadcast-and-multicast",
+        GroupAddressing::MulticastOnly => "multicast-only",
+    };
+    let keys = match group.security {
+        GroupSecurity::BroadcastKey => {
+            let k = crate::meter::MeterKeys::default();
+            format!(
+                ", broadcast_key = \"{}\", authentication_key = \"{}\"",
+                hex(&k.broadcast_key),
+                hex(&k.keys.authentication)
+            )
+        }
+        GroupSecurity::None => String::new(),
+    };
+    Some(format!(
+        "group = {{ client = {}, addressing = \"{addressing}\"{keys} }}\n",
+        group.client
+    ))
+}
+
 /// The meters of each multicast group the populations join.
 fn multicast_groups(
     meters: &[FleetMeter],
@@ -274,6 +300,9 @@ impl Fleet {
                     hex(&keys.encryption),
                     hex(&keys.authentication)
                 ));
+            }
+            if let Some(line) = group_line(&m.plan.profile.group) {
+                out.push_str(&line);
             }
             let labels: Vec<String> = m
                 .plan

@@ -32,28 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-/// The keys group transmissions are protected with: the broadcast key set of security suite
-/// 0, from the head-end's system title.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GroupKeys {
-    /// The global broadcast encryption key.
-    pub broadcast: [u8; 16],
-    /// The authentication key.
-    pub authentication: [u8; 16],
-    /// The head-end's system title.
-    pub system_title: [u8; 8],
-}
-
-impl Default for GroupKeys {
-    /// The keys emulated meters hold by default: broadcast B0..BF, authentication D0..DF.
-    fn default() -> Self {
-        GroupKeys {
-            broadcast: core::array::from_fn(|i| 0xB0 + i as u8),
-            authentication: core::array::from_fn(|i| 0xD0 + i as u8),
-            system_title: *b"MFHEADND",
-        }
-    }
-}
+pub use crate::target::GroupKeys;
 
 /// How a campaign delivers its blocks to a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,11 +246,15 @@ pub async fn deliver(
     concurrency: usize,
 ) -> Delivered {
     let mut routes: BTreeMap<GroupRoute, Vec<usize>> = BTreeMap::new();
+    let mut unrouted = Vec::new();
     for &i in todo {
-        routes
-            .entry(GroupRoute::of(&targets[i]))
-            .or_default()
-            .push(i);
+        match GroupRoute::of(&targets[i]) {
+            Some(route) => routes.entry(route).or_default().push(i),
+            None => unrouted.push(LeftOut {
+                meter: targets[i].name.clone(),
+                reason: "it takes multicast only and joined no multicast group".into(),
+            }),
+        }
     }
     let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut delivered = Delivered {
@@ -283,10 +266,20 @@ pub async fn deliver(
         if indices.len() < 2 {
             continue;
         }
+        // The members' own group access (client, keys) where the targets file gives it.
+        let access = indices.iter().find_map(|&i| targets[i].group);
+        let delivery = GroupDelivery {
+            client: access.map_or(delivery.client, |a| a.client),
+            keys: delivery.keys.and(access.map_or(delivery.keys, |a| a.keys)),
+            ..delivery
+        };
         let mut group = Group::new(route, plan.clone(), delivery, semaphore.clone());
         let report = group.run(targets, &indices, resume).await;
         delivered.initiated.extend(group.initiated);
         delivered.reports.push(report);
+    }
+    if let Some(first) = delivered.reports.first_mut() {
+        first.left_out.extend(unrouted);
     }
     delivered
 }

@@ -20,11 +20,13 @@ pub enum GroupRoute {
 
 impl GroupRoute {
     /// The route group transmissions reach `target` by: its multicast group if it joined one,
-    /// else all the stations at its address.
-    pub fn of(target: &Target) -> Self {
-        match target.multicast {
-            Some(group) => GroupRoute::Multicast(group),
-            None => GroupRoute::AllStations(target.address, target.transport),
+    /// else all the stations at its address; none for a meter that takes multicast only and
+    /// joined no group.
+    pub fn of(target: &Target) -> Option<Self> {
+        match (target.multicast, target.group) {
+            (Some(group), _) => Some(GroupRoute::Multicast(group)),
+            (None, Some(g)) if g.multicast_only => None,
+            (None, _) => Some(GroupRoute::AllStations(target.address, target.transport)),
         }
     }
 }

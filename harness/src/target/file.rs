@@ -39,11 +39,14 @@
 //!                                  # hdlc+tcp://HOST:PORT[/PHYSICAL]
 //! labels = { model = "E350", gateway = "dc-07" }  # what a campaign plan's cohorts select by
 //! multicast = "239.255.0.1:4059"   # the IP multicast group the meter joined (group delivery)
+//! group = { client = 102, addressing = "multicast-only", broadcast_key = "B0B1…BF", authentication_key = "D0D1…DF" }
+//!                                  # group requests: the pre-established client, broadcast or
+//!                                  # multicast only, the broadcast key set (absent: plain)
 //! ```
 
 use super::{
-    statement, url, BenchHooks, ClientKind, Deadlines, HlsClient, HlsKeys, Images, LlsClient,
-    MeterTarget, Statement, TargetError, TestImage, Transport,
+    statement, url, BenchHooks, ClientKind, Deadlines, GroupAccess, GroupKeys, HlsClient, HlsKeys,
+    Images, LlsClient, MeterTarget, Statement, TargetError, TestImage, Transport,
 };
 use crate::file_error::FileError;
 use dlms::hdlc::HdlcAddress;
@@ -85,6 +88,18 @@ struct Entry {
     reset: Option<String>,
     labels: Option<BTreeMap<String, String>>,
     multicast: Option<Spanned<String>>,
+    group: Option<Spanned<GroupSpec>>,
+}
+
+/// A meter's `group` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupSpec {
+    client: Option<u16>,
+    addressing: Option<String>,
+    broadcast_key: Option<String>,
+    authentication_key: Option<String>,
+    system_title: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,6 +258,9 @@ fn meter(
     }
     if let Some(w) = m.server_wport.or(defaults.server_wport) {
         main.server_wport = w;
+    }
+    if let Some(spec) = m.group.as_ref().or(defaults.group.as_ref()) {
+        main.group = Some(group_access(source, spec, &field("group"))?);
     }
     if let Some(group) = m.multicast.as_ref().or(defaults.multicast.as_ref()) {
         let parsed = group
@@ -530,6 +548,57 @@ fn hls_keys(
     let system_title = parse_hex_array(&h.system_title)
         .map_err(|e| source.error(at(), &name("system_title"), e.to_string()))?;
     Ok((keys, system_title))
+}
+
+/// A `group` table: client 102 and broadcast and multicast unless it says otherwise; keys
+/// only when both are given.
+fn group_access(
+    source: &Source<'_>,
+    spec: &Spanned<GroupSpec>,
+    field: &str,
+) -> Result<GroupAccess, TargetError> {
+    let g = spec.get_ref();
+    let at = || Some(spec.span());
+    let multicast_only = match g.addressing.as_deref() {
+        None | Some("broadcast-and-multicast") => false,
+        Some("multicast-only") => true,
+        Some(other) => {
+            return Err(source.error(
+                at(),
+                &format!("{field}.addressing"),
+                format!("{other:?}: \"broadcast-and-multicast\" or \"multicast-only\""),
+            ))
+        }
+    };
+    let hex16 = |f: &str, text: &str| -> Result<[u8; 16], TargetError> {
+        parse_hex_array(text)
+            .map_err(|e| source.error(at(), &format!("{field}.{f}"), e.to_string()))
+    };
+    let keys = match (&g.broadcast_key, &g.authentication_key) {
+        (None, None) => None,
+        (Some(b), Some(a)) => Some(GroupKeys {
+            broadcast: hex16("broadcast_key", b)?,
+            authentication: hex16("authentication_key", a)?,
+            system_title: match &g.system_title {
+                Some(t) => parse_hex_array(t).map_err(|e| {
+                    source.error(at(), &format!("{field}.system_title"), e.to_string())
+                })?,
+                None => GroupKeys::default().system_title,
+            },
+        }),
+        _ => {
+            return Err(source.error(
+                at(),
+                field,
+                "broadcast_key and authentication_key go together".into(),
+            ))
+        }
+    };
+    Ok(GroupAccess {
+        client: g.client.unwrap_or(102),
+        keys,
+        multicast_only,
+    })
 }
 
 fn test_image(

@@ -7,11 +7,13 @@
 //! (see [`url`]) and command-line flags (see [`Overrides`]) all produce these.
 
 pub mod file;
+mod group_access;
 mod overrides;
 pub mod statement;
 pub mod url;
 
 pub use dlms::Transport;
+pub use group_access::{GroupAccess, GroupKeys};
 pub use overrides::Overrides;
 pub use statement::Statement;
 
@@ -66,6 +68,8 @@ pub struct Target {
     pub deadlines: Deadlines,
     /// The IP multicast group the meter joined, where group delivery reaches it.
     pub multicast: Option<std::net::SocketAddrV4>,
+    /// How group requests reach it, if the targets file says it takes them.
+    pub group: Option<GroupAccess>,
 }
 
 /// How long a meter may take, where it differs from the plan (a slow PLC meter, a meter whose
@@ -101,6 +105,7 @@ impl Target {
             },
             deadlines: Deadlines::default(),
             multicast: None,
+            group: None,
         }
     }
 
