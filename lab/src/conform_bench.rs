@@ -8,7 +8,9 @@ use emulator::device::events::EventCode;
 use emulator::meter::{Meter, MeterConfig, MeterKeys};
 use emulator::net::host::{now_ms, MeterHost};
 use emulator::net::serve::serve;
-use emulator::profile::{MeterProfile, Quirk, Reinitiate, Rights, Variant};
+use emulator::profile::{
+    GroupAddressing, GroupProfile, MeterProfile, Quirk, Reinitiate, Rights, Variant,
+};
 use harness::conform::matrix::Expectation;
 use harness::conform::{Bench, BenchError};
 use harness::target::Target;
@@ -175,7 +177,13 @@ fn variants(base: &MeterProfile) -> Vec<(String, MeterProfile)> {
             (v.name(), profile)
         })
         .collect();
-    let options: [(&str, &ProfileChange); 12] = [
+    let options: [(&str, &ProfileChange); 14] = [
+        ("group requests multicast only", &|p| {
+            p.group.addressing = GroupAddressing::MulticastOnly
+        }),
+        ("no group requests", &|p| {
+            p.group.addressing = GroupAddressing::None
+        }),
         ("status 0 after activation", &|p| {
             p.status_after_activation = 0
         }),
@@ -246,6 +254,14 @@ pub fn matrix_rows() -> Vec<MatrixRow> {
         name: quirk.name(),
         profile: MeterProfile {
             quirks: [quirk].into(),
+            // The quirk shows only on a meter that declares it takes multicast only.
+            group: match quirk {
+                Quirk::BroadcastWhenMulticastOnly => GroupProfile {
+                    addressing: GroupAddressing::MulticastOnly,
+                    ..base.group
+                },
+                _ => base.group,
+            },
             ..base.clone()
         },
         transport: Transport::Wrapper,

@@ -48,6 +48,7 @@ pub async fn run(cases: &[Case], options: &Options) -> Vec<MatrixLine> {
         pending.spawn(async move {
             let mut target = emulated_target(&row.name, row.transport);
             target.statement = statement_of(&row.profile);
+            target.main.group = crate::scenario_campaign::group_access(&row.profile);
             let mut bench = EmulatedBench::new(meter_config(row.profile), row.transport);
             let report = run_cases(&cases, &target, &mut bench, &options, |_| {}).await;
             (

@@ -69,11 +69,16 @@ pub enum Quirk {
     /// image_activate of an image not yet verified answers other-reason instead of verifying
     /// it as part of the activation.
     NoImplicitVerify,
+    /// Group requests under the broadcast key set are taken whatever their invocation counter:
+    /// a recorded group APDU is carried out again.
+    GroupReplayAccepted,
+    /// A meter whose group addressing is multicast only takes broadcast requests too.
+    BroadcastWhenMulticastOnly,
 }
 
 impl Quirk {
     /// Every quirk, in declaration order.
-    pub const ALL: [Quirk; 14] = [
+    pub const ALL: [Quirk; 16] = [
         Quirk::ReversedBitOrder,
         Quirk::BitStringLengthInBytes,
         Quirk::FirstNotTransferredIsLastPlusOne,
@@ -88,6 +93,8 @@ impl Quirk {
         Quirk::InvokeIdNotEchoed,
         Quirk::ServesBeforeAuthentication,
         Quirk::NoImplicitVerify,
+        Quirk::GroupReplayAccepted,
+        Quirk::BroadcastWhenMulticastOnly,
     ];
 
     /// The name profile files use (`reversed-bit-order`).

@@ -5,7 +5,7 @@ use crate::target::{Target, Transport};
 use dlms::hdlc::{ui_frame, HdlcAddress};
 use dlms::wrapper::{wport, wrap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// Where a group transmission goes.
@@ -89,6 +89,22 @@ impl GroupSender {
         self.transmissions += 1;
         self.bytes += frame.len() as u64;
         Ok(())
+    }
+
+    /// Whatever comes back on the group link within `wait` (a meter must answer no group
+    /// request): the first bytes, if any.
+    pub async fn reply_within(&mut self, wait: std::time::Duration) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 4096];
+        let read = async {
+            match &mut self.link {
+                Link::Datagram(socket, _) => socket.recv_from(&mut buf).await.map(|(n, _)| n),
+                Link::Stream(stream) => stream.read(&mut buf).await,
+            }
+        };
+        match tokio::time::timeout(wait, read).await {
+            Ok(Ok(n)) if n > 0 => Some(buf[..n].to_vec()),
+            _ => None,
+        }
     }
 
     async fn transmit(&mut self, frame: &[u8]) -> std::io::Result<()> {

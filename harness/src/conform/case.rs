@@ -89,6 +89,12 @@ pub enum Capability {
     PowerCycle,
     /// Every case starts on a meter in its factory state (an emulated bench).
     FreshMeter,
+    /// The targets file says how group requests reach the meter (`group`).
+    Group,
+    /// The targets file names the meter's IP multicast group (`multicast`).
+    Multicast,
+    /// The targets file says the meter takes multicast only, never broadcast.
+    MulticastOnly,
 }
 
 /// What a meter offers the catalogue (the bench adds power-cycle and fresh meters).
@@ -119,6 +125,15 @@ pub fn capabilities(target: &MeterTarget) -> BTreeSet<Capability> {
     if target.hls.is_some() {
         caps.insert(Capability::Hls);
     }
+    if let Some(group) = target.main.group {
+        caps.insert(Capability::Group);
+        if group.multicast_only {
+            caps.insert(Capability::MulticastOnly);
+        }
+    }
+    if target.main.multicast.is_some() {
+        caps.insert(Capability::Multicast);
+    }
     caps
 }
 
@@ -139,6 +154,9 @@ impl Capability {
             Capability::LargestImage => "largest-image",
             Capability::PowerCycle => "power-cycle",
             Capability::FreshMeter => "fresh-meter",
+            Capability::Group => "group",
+            Capability::Multicast => "multicast",
+            Capability::MulticastOnly => "multicast-only",
         }
     }
 }

@@ -7,6 +7,7 @@ mod case_transfer;
 mod check;
 mod declared;
 pub mod engine;
+mod group_steps;
 pub mod matrix;
 mod object_ref;
 mod probe;

@@ -178,6 +178,42 @@ pub struct Schedule {
     pub in_s: u64,
 }
 
+/// A `group_block` step: image_block_transfer of one block as a group request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupBlock {
+    /// The block number.
+    pub block: u32,
+    /// How it is addressed: to all stations, or to the meter's multicast group.
+    #[serde(default)]
+    pub addressing: GroupAddressing,
+    /// The broadcast invocation counter: the next, or the one the last group block used again.
+    #[serde(default)]
+    pub counter: GroupCounter,
+}
+
+/// How a `group_block` is addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupAddressing {
+    /// To all stations: wrapper wPort 127, or an HDLC UI frame to the all-station address.
+    #[default]
+    Broadcast,
+    /// To the meter's IP multicast group (the targets file's `multicast`).
+    Multicast,
+}
+
+/// Which broadcast invocation counter a `group_block` carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupCounter {
+    /// Above every counter used or read so far.
+    #[default]
+    Next,
+    /// The counter of the case's last group block again: a replay.
+    Same,
+}
+
 /// A `wait_status` step.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -327,6 +363,7 @@ pub(super) struct StepSpec {
     wait_ms: Option<u64>,
     raw: Option<String>,
     unconfirmed: Option<bool>,
+    group_block: Option<GroupBlock>,
     wrapper_frame: Option<WrapperFrame>,
     hdlc_frame: Option<HdlcFrame>,
     value: Option<ValueSpec>,
@@ -384,6 +421,9 @@ pub enum Action {
     WaitMs(u64),
     /// Sends an APDU as is.
     Raw(Vec<u8>),
+    /// Sends an image block as a group request, unconfirmed, and listens for the reply that
+    /// should not come.
+    GroupBlock(GroupBlock),
     /// Sends a broken wrapper frame on a new connection.
     WrapperFrame(WrapperFrame),
     /// Sends an SNRM on a new connection.
@@ -411,6 +451,7 @@ impl Action {
             Action::WaitStatus(_) => "wait_status",
             Action::WaitMs(_) => "wait_ms",
             Action::Raw(_) => "raw",
+            Action::GroupBlock(_) => "group_block",
             Action::WrapperFrame(_) => "wrapper_frame",
             Action::HdlcFrame(_) => "hdlc_frame",
         }
@@ -437,9 +478,11 @@ impl Action {
             Action::Invoke(r, ..) if image_method(r) && r.index == method::IMAGE_ACTIVATE => {
                 Tier::Activate
             }
-            Action::Initiate(_) | Action::Send { .. } | Action::FillGaps | Action::Verify(_) => {
-                Tier::Transfer
-            }
+            Action::Initiate(_)
+            | Action::Send { .. }
+            | Action::FillGaps
+            | Action::Verify(_)
+            | Action::GroupBlock(_) => Tier::Transfer,
             Action::Invoke(r, ..)
                 if image_method(r)
                     && (method::IMAGE_TRANSFER_INITIATE..=method::IMAGE_VERIFY)
@@ -473,6 +516,7 @@ impl Action {
             | Action::Initiate(_)
             | Action::Send { .. }
             | Action::Invoke(..)
+            | Action::GroupBlock(_)
             | Action::ScheduleActivation(_) => &["result", "not_result"],
             Action::Verify(_) | Action::Activate(_) => &["result", "not_result", "status"],
             Action::Var(_) => &["value", "min", "max"],
@@ -604,6 +648,9 @@ pub(super) fn validate_step(spec: StepSpec, line: usize) -> Result<Step, String>
         actions.push(Action::Raw(
             parse_hex(hex).map_err(|e| format!("raw: {e}"))?,
         ));
+    }
+    if let Some(g) = spec.group_block {
+        actions.push(Action::GroupBlock(g));
     }
     if let Some(w) = spec.wrapper_frame {
         actions.push(Action::WrapperFrame(w));

@@ -116,6 +116,7 @@ impl Run<'_> {
             Action::Activate(p) => self.activate(p).await,
             Action::ScheduleActivation(in_s) => self.schedule_activation(*in_s).await,
             Action::WaitStatus(w) => self.wait_status(w).await,
+            Action::GroupBlock(g) => self.group_block(g).await,
             Action::WaitMs(ms) => {
                 tokio::time::sleep(Duration::from_millis(*ms)).await;
                 Ok(Observed::default())

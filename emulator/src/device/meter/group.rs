@@ -7,7 +7,7 @@
 //! docs/protocol.md#the-transfer-process).
 
 use super::{unconfirmed, Meter, SUPPORTED_CONFORMANCE};
-use crate::profile::{GroupAddressing, GroupSecurity};
+use crate::profile::{GroupAddressing, GroupSecurity, Quirk};
 use crate::session::Session;
 use dlms::apdu::Apdu;
 use dlms::association::{Association, Negotiated};
@@ -88,7 +88,10 @@ impl Meter {
         }
         let addressed = match group.addressing {
             GroupAddressing::BroadcastAndMulticast => true,
-            GroupAddressing::MulticastOnly => address == GroupAddress::Multicast,
+            GroupAddressing::MulticastOnly => {
+                address == GroupAddress::Multicast
+                    || self.config.profile.has(Quirk::BroadcastWhenMulticastOnly)
+            }
             GroupAddressing::None => false,
         };
         if !addressed {
@@ -115,7 +118,8 @@ impl Meter {
                 };
                 // The tag checked: only now may the counter move.
                 let mut guard = ReplayGuard::after(self.state.broadcast_invocation_counter);
-                if guard.accept(g.invocation_counter).is_err() {
+                let replayed = guard.accept(g.invocation_counter).is_err();
+                if replayed && !self.config.profile.has(Quirk::GroupReplayAccepted) {
                     return GroupOutcome::Discarded(D::Replay);
                 }
                 self.state.broadcast_invocation_counter = guard.last();
