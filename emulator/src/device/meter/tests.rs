@@ -1441,10 +1441,29 @@ mod quirks {
         }
     }
 
+    /// Block `n` of zeros as a group request under the default broadcast keys, at counter `ic`.
+    fn group_block(n: u32, ic: u32) -> Vec<u8> {
+        let keys = MeterKeys::default();
+        let broadcast = Keys {
+            encryption: keys.broadcast_key,
+            authentication: keys.keys.authentication,
+        };
+        dlms::security::protect_group(
+            &broadcast,
+            b"HEADEND1",
+            ic,
+            &unconfirmed_block(n, &[0; 200]),
+        )
+        .unwrap()
+    }
+
     /// The exchange that shows `choice`, run on a meter with `profile`; what the client saw.
     fn observe(choice: Choice, mut profile: MeterProfile) -> String {
         if choice == Choice::V(Variant::HardwareFaultWhileVerifying) {
             profile.verify_ms = 1000;
+        }
+        if choice == Choice::Q(Quirk::BroadcastWhenMulticastOnly) {
+            profile.group.addressing = crate::profile::GroupAddressing::MulticastOnly;
         }
         let kept = profile.clone();
         let mut b = Bench::public(Meter::new(MeterConfig {
@@ -1487,6 +1506,23 @@ mod quirks {
                 b.wait_until_online();
                 let mut b = Bench::public(b.meter);
                 format!("{:?}", b.get(18, IMAGE_TRANSFER, 4))
+            }
+            Choice::Q(Quirk::GroupReplayAccepted) => {
+                b.initiate(b"x", 1000);
+                let first =
+                    b.meter
+                        .handle_group(b.now, GroupAddress::Multicast, 102, &group_block(0, 5));
+                let again =
+                    b.meter
+                        .handle_group(b.now, GroupAddress::Multicast, 102, &group_block(1, 5));
+                format!("{first:?} {again:?}")
+            }
+            Choice::Q(Quirk::BroadcastWhenMulticastOnly) => {
+                b.initiate(b"x", 1000);
+                let seen =
+                    b.meter
+                        .handle_group(b.now, GroupAddress::Broadcast, 102, &group_block(0, 1));
+                format!("{seen:?}")
             }
             Choice::V(Variant::HardwareFaultForEmptyInfo) => {
                 format!("{:?}", b.get(18, IMAGE_TRANSFER, 7))
