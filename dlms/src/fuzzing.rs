@@ -168,6 +168,12 @@ pub fn hdlc_frame(input: &[u8]) {
     if let Ok(repr) = FrameRepr::parse(input) {
         assert_eq!(repr.to_bytes(), input);
     }
+    // A UI frame to all stations gives its sender and APDU, which a UI frame re-emits.
+    if let Some((source, apdu)) = crate::hdlc::all_station_apdu(input) {
+        let again = crate::hdlc::ui_frame(HdlcAddress::all_stations(1), source, apdu)
+            .expect("an APDU that came in one frame fits one");
+        assert_eq!(crate::hdlc::all_station_apdu(&again), Some((source, apdu)));
+    }
 }
 
 /// What the link fuzzer sends: frames of any kind, time passing, APDUs from the user.
@@ -305,9 +311,19 @@ pub fn ciphered_apdu(input: &[u8]) {
         }
         Ok(Apdu::GeneralCiphering(g)) => {
             let _ = ctx.unprotect_general(&g);
+            let _ = crate::security::unprotect_group(&keys(), &g, &mut ReplayGuard::default());
         }
         _ => {}
     }
+    let group = crate::security::protect_group(&keys(), b"FUZZHEAD", 7, input)
+        .expect("group protection takes any plaintext");
+    let Ok(Apdu::GeneralCiphering(g)) = Apdu::decode(&group) else {
+        panic!("our group APDU does not decode")
+    };
+    assert_eq!(
+        crate::security::unprotect_group(&keys(), &g, &mut ReplayGuard::default()).expect("ours"),
+        input
+    );
     let mut plain = vec![0xC0];
     plain.extend_from_slice(input);
     ctx.replay_guard = ReplayGuard::default();

@@ -45,6 +45,26 @@ enum Request {
     SetEnabled(bool),
     /// A release of the association.
     Release,
+    /// Any bytes as a group request, broadcast or multicast.
+    Group(bool, Vec<u8>),
+    /// A well-formed group block under the broadcast keys, at a counter.
+    GroupBlock(u8, Vec<u8>, u8),
+}
+
+/// A block as a group sends it: unconfirmed, under the meter's default broadcast key set.
+fn group_block(n: u8, value: &[u8], counter: u8) -> Vec<u8> {
+    let keys = crate::meter::MeterKeys::default();
+    let broadcast = dlms::security::Keys {
+        encryption: keys.broadcast_key,
+        authentication: keys.keys.authentication,
+    };
+    let mut request = action(
+        method::IMAGE_BLOCK_TRANSFER,
+        image_transfer::block_parameters(u32::from(n), value),
+    );
+    request[2] = InvokeIdAndPriority::new(1, false, true).0;
+    dlms::security::protect_group(&broadcast, b"FUZZHEAD", u32::from(counter), &request)
+        .expect("an ACTION request protects")
 }
 
 fn get(attribute_id: u8) -> Vec<u8> {
@@ -81,9 +101,9 @@ fn action(method_id: i8, parameters: Data<'_>) -> Vec<u8> {
         .to_bytes()
 }
 
-/// Feeds a meter arbitrary request sequences (with well-formed ones mixed in so the fuzzer gets
-/// past association and into the transfer): no panic, every reply decodes, and the transfer
-/// state stays consistent.
+/// Feeds a meter arbitrary request sequences, unicast and group-addressed (with well-formed
+/// ones mixed in so the fuzzer gets past association and into the transfer): no panic, every
+/// reply decodes, and the transfer state stays consistent.
 pub fn meter_requests(input: &[u8]) {
     let mut u = Unstructured::new(input);
     let mut meter = Meter::new(MeterConfig {
@@ -139,6 +159,20 @@ pub fn meter_requests(input: &[u8]) {
             Request::GetNext(n) => get_next(n),
             Request::SetEnabled(e) => set_enabled(e),
             Request::Release => Apdu::Rlrq(dlms::association::release_request()).to_bytes(),
+            Request::Group(broadcast, b) => {
+                let address = if broadcast {
+                    crate::meter::GroupAddress::Broadcast
+                } else {
+                    crate::meter::GroupAddress::Multicast
+                };
+                meter.handle_group(now, address, 102, &b);
+                continue;
+            }
+            Request::GroupBlock(n, value, counter) => {
+                let bytes = group_block(n, &value, counter);
+                meter.handle_group(now, crate::meter::GroupAddress::Multicast, 102, &bytes);
+                continue;
+            }
         };
         if let Some(reply) = meter.handle_apdu(now, connection, sap, &bytes) {
             Apdu::decode(&reply).expect("every reply decodes");
