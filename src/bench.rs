@@ -1,5 +1,5 @@
-//! `meterfleet bench`: fleet memory and campaign throughput (`bench fleet`), and a bounded soak
-//! (`bench soak`); the measuring is in `lab`.
+//! `meterfleet bench`: fleet memory and campaign throughput (`bench fleet`), group delivery
+//! beside unicast (`bench group`), and a bounded soak (`bench soak`); the measuring is in `lab`.
 
 use emulator::scenario::Scenario;
 use harness::transfer::BlockService;
@@ -36,6 +36,23 @@ pub enum BenchCommand {
         /// or a built-in scenario such as 10k), instead of a clean fleet of --meters.
         #[arg(long, requires = "campaign")]
         scenario: Option<std::path::PathBuf>,
+    },
+    /// A scenario's group campaign beside a unicast campaign over the same fleet and seed:
+    /// blocks sent and wall time, and their ratios.
+    #[command(after_help = "Examples:
+  meterfleet bench group
+  meterfleet bench group --scenario my-multicast-fleet.toml --json group-vs-unicast.json")]
+    Group {
+        /// A scenario file, or the name of a built-in scenario, whose populations join a
+        /// multicast group or sit behind a gateway.
+        #[arg(long, default_value = "multicast")]
+        scenario: std::path::PathBuf,
+        /// Meters served at once in each campaign.
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
+        /// Also write the comparison as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<std::path::PathBuf>,
     },
     /// Upgrade a scenario's fleet round after round for a bounded time, printing memory after
     /// each round.
@@ -89,6 +106,30 @@ pub fn run(command: BenchCommand) -> ExitCode {
                 )
             }))
         }
+        BenchCommand::Group {
+            scenario,
+            concurrency,
+            json,
+        } => finish(
+            Scenario::find(&scenario)
+                .map_err(|e| e.to_string())
+                .and_then(|scenario| {
+                    let compared = crate::process::runtime()?
+                        .block_on(lab::group_bench::compare(&scenario, concurrency))?;
+                    println!(
+                        "scenario {} (seed {}), {} meters: group campaign beside unicast",
+                        scenario.name,
+                        scenario.seed,
+                        scenario.meter_count()
+                    );
+                    print!("{}", compared.render());
+                    if let Some(path) = json {
+                        let text = serde_json::to_string_pretty(&compared).expect("serializes");
+                        crate::process::write(&path, &text)?;
+                    }
+                    Ok(())
+                }),
+        ),
         BenchCommand::Soak {
             scenario,
             minutes,

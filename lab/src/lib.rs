@@ -9,6 +9,7 @@
 
 pub mod conform_bench;
 pub mod fleet_bench;
+pub mod group_bench;
 pub mod keys;
 pub mod matrix;
 pub mod memory;

@@ -282,6 +282,7 @@ pub fn exposition(fleet: &Fleet) -> String {
     let (mut lost, mut cuts, mut power) = (0u64, 0u64, 0u64);
     let (mut busy, mut dropped, mut full) = (0u64, 0u64, 0u64);
     let (mut initiates, mut repeated) = (0u64, 0u64);
+    let (mut group, mut group_discarded, mut group_replays) = (0u64, 0u64, 0u64);
     let mut link = crate::net::link_faults::LinkFaultStats::default();
     let mut broken = [0u64; crate::judge::rule::ALL.len()];
     for m in &fleet.meters {
@@ -306,6 +307,9 @@ pub fn exposition(fleet: &Fleet) -> String {
             full += s.storage_full;
             initiates += s.initiates;
             repeated += s.blocks_repeated;
+            group += s.group_requests;
+            group_discarded += s.group_discarded;
+            group_replays += s.group_replays;
         });
         let l = m.host.link_fault_stats();
         link.lost += l.lost;
@@ -314,6 +318,7 @@ pub fn exposition(fleet: &Fleet) -> String {
         link.reordered += l.reordered;
         link.refused += l.refused;
         link.half_open += l.half_open;
+        link.group_lost += l.group_lost;
     }
     let mut out = String::new();
     let status: Vec<(String, u64)> = by_status
@@ -358,6 +363,17 @@ pub fn exposition(fleet: &Fleet) -> String {
     );
     family(
         &mut out,
+        "meterfleet_group_requests_total",
+        "counter",
+        "Group-addressed requests that reached a meter (broadcast or multicast), by what the meter made of them.",
+        &[
+            ("{outcome=\"carried_out\"}", group - group_discarded - group_replays),
+            ("{outcome=\"discarded\"}", group_discarded),
+            ("{outcome=\"replay_refused\"}", group_replays),
+        ],
+    );
+    family(
+        &mut out,
         "meterfleet_reboots_total",
         "counter",
         "Meter reboots, activations included.",
@@ -391,6 +407,7 @@ pub fn exposition(fleet: &Fleet) -> String {
             ("{kind=\"frame_reordered\"}", link.reordered),
             ("{kind=\"connection_refused\"}", link.refused),
             ("{kind=\"connection_half_open\"}", link.half_open),
+            ("{kind=\"group_frame_lost\"}", link.group_lost),
         ],
     );
     let judged: Vec<(String, u64)> = crate::judge::rule::ALL
