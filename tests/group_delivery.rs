@@ -301,3 +301,44 @@ fn the_shipped_multicast_scenario_upgrades_a_thousand_meters_with_two_percent_gr
     let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(page.contains("Group delivery over multicast group 239.255.16.1:4059"));
 }
+
+#[test]
+fn bench_group_runs_the_same_fleet_and_seed_as_a_unicast_campaign_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("small.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"small-mc\"\nseed = 4\ntime_scale = 20\nfirst_address = \"127.17.0.1\"\n\
+         port = 47240\n[image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 6000\n\
+         [campaign]\ndelivery = \"group\"\nrepair_every = 10\n\
+         [[population]]\nname = \"m\"\ncount = 30\nmulticast = \"239.255.17.1\"\n\
+         faults = { group_loss = 0.03 }\n",
+    )
+    .unwrap();
+    let json = dir.path().join("compared.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+        .args(["bench", "group", "--scenario"])
+        .arg(&scenario)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("blocks sent"),
+        "{}",
+        text(&out.stdout)
+    );
+    let compared = report(&json);
+    let (g, u) = (&compared["group"], &compared["unicast"]);
+    assert_eq!((int(&g["upgraded"]), int(&u["upgraded"])), (30, 30));
+    assert_eq!(g["blocks_needed"], u["blocks_needed"]);
+    assert_eq!(
+        u["blocks_sent"], u["blocks_needed"],
+        "unicast sends each block once"
+    );
+    assert!(
+        int(&g["blocks_sent"]) * 5 <= int(&u["blocks_sent"]),
+        "{compared}"
+    );
+}
