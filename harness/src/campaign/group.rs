@@ -278,8 +278,12 @@ pub async fn deliver(
         delivered.initiated.extend(group.initiated);
         delivered.reports.push(report);
     }
-    if let Some(first) = delivered.reports.first_mut() {
-        first.left_out.extend(unrouted);
+    match delivered.reports.first_mut() {
+        Some(first) => first.left_out.extend(unrouted),
+        None if !todo.is_empty() => tracing::warn!(
+            "group delivery found no group of two or more meters (no shared multicast group, no gateway): every meter gets its blocks point-to-point"
+        ),
+        None => {}
     }
     delivered
 }
