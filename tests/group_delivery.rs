@@ -5,20 +5,10 @@
 
 mod common;
 
-use common::{root, text, Running};
+use common::{ip, root, text};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use std::process::Command;
 
 /// Two hosts joined by a bridge: namespaces `fleet` (10.232.S.1) and `head` (10.232.S.2),
 /// each with a veth pair to a third namespace holding the bridge; removed when dropped.
@@ -94,6 +84,24 @@ impl Drop for TwoHosts {
     }
 }
 
+/// Runs `meterfleet demo` over `scenario` into `out`; it must succeed. Its terminal output.
+fn demo(scenario: &Path, out: &Path) -> String {
+    let run = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+        .args(["demo", "--scenario"])
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    text(&run.stdout)
+}
+
 fn report(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -154,26 +162,8 @@ fn a_head_end_on_another_host_upgrades_a_fleet_over_ip_multicast() {
     )
     .unwrap();
     let targets = dir.path().join("fleet.toml");
-    let _fleet = Command::new("ip")
-        .args(["netns", "exec", &hosts.fleet])
-        .arg(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["emulate", "--scenario"])
-        .arg(&scenario)
-        .arg("--trust-key")
-        .arg(&key)
-        .args(["--addressing", "port-range", "--bind", "10.232.3.1"])
-        .args(["--control", "127.0.0.1:0", "--targets-out"])
-        .arg(&targets)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Running)
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !targets.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let written = std::fs::read_to_string(&targets).unwrap();
+    let (_fleet, written) =
+        common::port_range_fleet(Some(&hosts.fleet), &scenario, &key, "10.232.3.1", &targets);
     assert!(
         written.contains("multicast = \"239.255.232.1:47200\""),
         "{written}"
@@ -222,19 +212,7 @@ fn a_gateway_delivers_to_its_hdlc_multidrop_through_the_all_station_address() {
          profile = { group = { addressing = \"multicast-only\" } }\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["demo", "--scenario"])
-        .arg(&scenario)
-        .arg("--out")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    demo(&scenario, dir.path());
     let report = report(&dir.path().join("report.json"));
     assert_group_campaign(
         &report,
@@ -275,24 +253,12 @@ fn a_gateway_delivers_to_its_hdlc_multidrop_through_the_all_station_address() {
 #[test]
 fn the_shipped_multicast_scenario_upgrades_a_thousand_meters_with_two_percent_group_loss() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["demo", "--scenario"])
-        .arg(root().join("scenarios/multicast.toml"))
-        .arg("--out")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    let stdout = demo(&root().join("scenarios/multicast.toml"), dir.path());
     let report = report(&dir.path().join("report.json"));
     // The issue's goal: at most a fifth of the blocks a unicast campaign must deliver.
     assert_group_campaign(&report, 1000, "multicast group 239.255.16.1:4059", 0.2);
     assert_eq!(report["group"][0]["left_out"], serde_json::json!([]));
-    assert!(text(&out.stdout).contains("blocks sent / needed"));
+    assert!(stdout.contains("blocks sent / needed"));
     // The field's download statistics count the group's blocks too.
     assert_eq!(
         report["downloads"][0]["packets_sent"],

@@ -4,18 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Runs a command quietly; whether it succeeded.
-fn run(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use std::process::Command;
 
 /// A namespace with a veth pair to it, removed when dropped.
 struct OtherHost {
@@ -46,7 +35,7 @@ impl OtherHost {
             &["-n", ns, "link", "set", "lo", "up"],
         ];
         for step in steps {
-            if !run("ip", step) {
+            if !common::ip(step) {
                 return None;
             }
         }
@@ -54,20 +43,10 @@ impl OtherHost {
     }
 }
 
-/// A process killed when dropped, so that a failed assertion leaves nothing running.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 impl Drop for OtherHost {
     fn drop(&mut self) {
-        run("ip", &["netns", "del", &self.namespace]);
-        run("ip", &["link", "del", &self.host_side]);
+        common::ip(&["netns", "del", &self.namespace]);
+        common::ip(&["link", "del", &self.host_side]);
     }
 }
 
@@ -90,24 +69,7 @@ fn a_head_end_on_another_host_upgrades_a_port_range_fleet_at_its_advertised_addr
     )
     .unwrap();
     let targets = dir.path().join("fleet.toml");
-    let fleet = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["emulate", "--scenario"])
-        .arg(&scenario)
-        .arg("--trust-key")
-        .arg(&key)
-        .args(["--addressing", "port-range", "--bind", "10.231.7.1"])
-        .args(["--control", "127.0.0.1:0", "--targets-out"])
-        .arg(&targets)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Running)
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !targets.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let written = std::fs::read_to_string(&targets).unwrap();
+    let (fleet, written) = common::port_range_fleet(None, &scenario, &key, "10.231.7.1", &targets);
     for port in 47100..47103 {
         assert!(
             written.contains(&format!("address = \"10.231.7.1:{port}\"")),

@@ -44,6 +44,16 @@ pub fn output_in(dir: &Path, args: &[&str]) -> std::process::Output {
 }
 
 /// Output bytes as text.
+/// Runs `ip` with `args` quietly (network namespaces, links, addresses); whether it succeeded.
+pub fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -174,6 +184,45 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts `scenario`'s fleet in port-range mode on `bind`, inside network namespace
+/// `namespace` if given, and returns it with the targets file it wrote to `targets`.
+pub fn port_range_fleet(
+    namespace: Option<&str>,
+    scenario: &Path,
+    key: &Path,
+    bind: &str,
+    targets: &Path,
+) -> (Running, String) {
+    let mut command = match namespace {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns])
+                .arg(env!("CARGO_BIN_EXE_meterfleet"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_meterfleet")),
+    };
+    let fleet = command
+        .args(["emulate", "--scenario"])
+        .arg(scenario)
+        .arg("--trust-key")
+        .arg(key)
+        .args(["--addressing", "port-range", "--bind", bind])
+        .args(["--control", "127.0.0.1:0", "--targets-out"])
+        .arg(targets)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Running)
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !targets.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let written = std::fs::read_to_string(targets).unwrap();
+    (fleet, written)
 }
 
 /// A `meterfleet emulate --scenario` fleet, killed when dropped.
