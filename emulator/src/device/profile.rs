@@ -572,6 +572,8 @@ mod tests {
             ("max_pdu_size = 1\nimage_block_size = 1\n", "field max_pdu_size"),
             ("max_image_size = 4294967295\n", "field max_image_size"),
             ("clients = []\n", "field clients"),
+            ("[group]\nclient = 16\n", "field group.client"),
+            ("[group]\naddressing = \"sometimes\"\n", "line 2: unknown variant `sometimes`"),
             (
                 "[[clients]]\nsap = 16\nauthentication = \"none\"\nrights = \"full\"\n[[clients]]\nsap = 16\nauthentication = \"none\"\nrights = \"full\"\n",
                 "field clients[1].sap: 16 is given twice",
