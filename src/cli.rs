@@ -52,6 +52,9 @@ enum Command {
     /// Make keys, build signed firmware images, inspect and corrupt them.
     #[command(subcommand)]
     Image(crate::image_cmd::ImageCommand),
+    /// Merge the reports of a sharded run.
+    #[command(subcommand)]
+    Report(crate::report_cmd::ReportCommand),
     /// Print a completion script for a shell.
     #[command(
         after_help = "Examples:\n  meterfleet completions bash > /etc/bash_completion.d/meterfleet\n  meterfleet completions zsh > ~/.zfunc/_meterfleet"
@@ -95,6 +98,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Upgrade(args) => crate::upgrade::run(args),
         Command::Demo(args) => crate::demo::run(args),
         Command::Bench(command) => crate::bench::run(command),
+        Command::Report(command) => crate::report_cmd::run(command),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

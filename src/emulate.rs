@@ -71,13 +71,18 @@ pub struct EmulateArgs {
     /// With --scenario: append every meter's events to this file as JSON lines.
     #[arg(long, requires = "scenario")]
     events: Option<PathBuf>,
+    /// With --scenario: run only this shard's meters (a contiguous slice by index; each meter
+    /// keeps its address, port and faults), and list only them in the targets file.
+    #[command(flatten)]
+    shard: crate::shard::ShardArgs,
 }
 
 const EXAMPLES: &str = "Examples:
   meterfleet emulate --listen 127.0.0.1:4059 --trust-key vendor.pub
   meterfleet emulate --listen 127.0.0.1:4061 --transport hdlc --profile quirky.toml --state-dir meter/
   meterfleet emulate --scenario default --trust-key vendor.pub --targets-out fleet.toml
-  meterfleet emulate --scenario default --trust-key vendor.pub --addressing port-range --bind 0.0.0.0 --advertise 192.0.2.7 --control-token \"$TOKEN\"";
+  meterfleet emulate --scenario default --trust-key vendor.pub --addressing port-range --bind 0.0.0.0 --advertise 192.0.2.7 --control-token \"$TOKEN\"
+  meterfleet emulate --scenario 10k --trust-key vendor.pub --addressing port-range --shard-index 2 --shard-count 4 --targets-out shard-2.toml";
 
 /// Runs the meter; fails with a message naming the file or address that is wrong.
 pub fn run(args: EmulateArgs) -> ExitCode {
@@ -93,6 +98,9 @@ pub fn run(args: EmulateArgs) -> ExitCode {
 fn start(args: EmulateArgs) -> Result<(), String> {
     if let Some(path) = &args.scenario {
         return start_fleet(path, &args);
+    }
+    if args.shard.shard_count.is_some() {
+        return Err("--shard-count shards a scenario's fleet: it needs --scenario".into());
     }
     let profile = match &args.profile {
         Some(path) => MeterProfile::load(path).map_err(|e| e.to_string())?,
@@ -198,11 +206,25 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
         crate::image_cmd::load_verifying_key(args.trust_key.as_deref().expect("clap requires it"))?;
     // Doomed meters trust a key nobody has.
     let stranger = *p256::ecdsa::SigningKey::random(&mut rand_core::OsRng).verifying_key();
-    let count = scenario.meter_count() as usize;
+    let shard = args.shard.resolve()?;
+    let plans = match shard {
+        Some(shard) => shard.take(scenario.meters()),
+        None => scenario.meters(),
+    };
+    let count = plans.len();
+    if count == 0 {
+        return Err(format!(
+            "{} of scenario {} has no meters",
+            shard.map_or("this".to_string(), |s| s.to_string()),
+            scenario.name
+        ));
+    }
     emulator::fleet::ensure_open_files(emulator::fleet::files_needed(count, false))?;
     let runtime = crate::process::runtime()?;
     runtime.block_on(async {
-        let fleet = std::sync::Arc::new(emulator::fleet::start(&scenario, trusted, stranger).await?);
+        let fleet = std::sync::Arc::new(
+            emulator::fleet::start_meters(&scenario, plans, trusted, stranger).await?,
+        );
         let control = tokio::net::TcpListener::bind(args.control)
             .await
             .map_err(|e| format!("control endpoint {}: {e}", args.control))?;
@@ -268,8 +290,9 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
                 first.advertised
             );
         }
+        let of_shard = shard.map_or(String::new(), |s| format!(" ({s})"));
         println!(
-            "{count} meters of scenario {} (seed {}) {place}, {} doomed; targets written to {}; control on http://{}",
+            "{count} meters of scenario {}{of_shard} (seed {}) {place}, {} doomed; targets written to {}; control on http://{}",
             scenario.name,
             scenario.seed,
             fleet.doomed(),

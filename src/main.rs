@@ -14,6 +14,8 @@ mod image_cmd;
 mod judge_report;
 mod process;
 mod progress;
+mod report_cmd;
+mod shard;
 mod target_args;
 mod upgrade;
 

@@ -28,6 +28,9 @@ pub struct TargetArgs {
     /// Seconds one request may wait for its reply.
     #[arg(long, value_name = "SECONDS", value_parser = seconds)]
     pub timeout: Option<Duration>,
+    #[command(flatten)]
+    #[serde(default)]
+    pub shard: crate::shard::ShardArgs,
 }
 
 impl TargetArgs {
@@ -40,18 +43,27 @@ impl TargetArgs {
             (self.password.is_some(), "--password"),
             (self.hls_keys.is_some(), "--hls-keys"),
             (self.timeout.is_some(), "--timeout"),
+            (self.shard.shard_index.is_some(), "--shard-index"),
+            (self.shard.shard_count.is_some(), "--shard-count"),
         ]
         .into_iter()
         .filter_map(|(given, flag)| given.then_some(flag))
         .collect()
     }
 
-    /// The meters `--target` names, with the flags applied to each.
+    /// The meters `--target` names (this shard's, when sharded), with the flags applied to each.
     pub fn meters(&self) -> Result<Vec<MeterTarget>, String> {
         let spec = self.target.as_deref().ok_or(
             "--target is required: a targets file, tcp://HOST:PORT or hdlc+tcp://HOST:PORT",
         )?;
         let mut meters = resolve(spec).map_err(|e| e.to_string())?;
+        if let Some(shard) = self.shard.resolve()? {
+            meters = shard.take(meters);
+            if meters.is_empty() {
+                return Err(format!("{shard} of {spec} has no meters"));
+            }
+            tracing::info!("{shard}: {} meters", meters.len());
+        }
         let overrides = self.overrides()?;
         for meter in &mut meters {
             overrides.apply(meter).map_err(|e| e.to_string())?;

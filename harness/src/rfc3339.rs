@@ -68,6 +68,53 @@ pub fn parse(text: &str) -> Option<u64> {
     u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss.min(59)).ok()
 }
 
+/// Unix seconds, with the fraction, of an RFC 3339 time in UTC as [`format`] writes it.
+pub fn parse_seconds(text: &str) -> Option<f64> {
+    let whole = parse(text)? as f64;
+    let fraction = match text.get(19..)?.strip_prefix('.') {
+        Some(f) => format!("0.{}", f.trim_end_matches('Z'))
+            .parse::<f64>()
+            .ok()?,
+        None => 0.0,
+    };
+    Some(whole + fraction)
+}
+
+fn invalid<E: serde::de::Error>(text: &str) -> E {
+    E::custom(format!("`{text}` is not an RFC 3339 time in UTC"))
+}
+
+/// Deserializes an RFC 3339 time as Unix seconds (for `#[serde(deserialize_with)]`).
+pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    parse_seconds(&text).ok_or_else(|| invalid(&text))
+}
+
+/// Deserializes an RFC 3339 time or null.
+pub fn deserialize_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match <Option<String> as serde::Deserialize>::deserialize(d)? {
+        Some(text) => parse_seconds(&text).map(Some).ok_or_else(|| invalid(&text)),
+        None => Ok(None),
+    }
+}
+
+/// Deserializes a map of RFC 3339 times.
+pub fn deserialize_map<'de, D, K>(d: D) -> Result<std::collections::BTreeMap<K, f64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: serde::Deserialize<'de> + Ord,
+{
+    let texts = <std::collections::BTreeMap<K, String> as serde::Deserialize>::deserialize(d)?;
+    texts
+        .into_iter()
+        .map(|(k, text)| {
+            parse_seconds(&text)
+                .map(|t| (k, t))
+                .ok_or_else(|| invalid(&text))
+        })
+        .collect()
+}
+
 /// Serializes Unix seconds as RFC 3339 (for `#[serde(serialize_with)]`).
 pub fn serialize<S: serde::Serializer>(unix_seconds: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format(*unix_seconds))

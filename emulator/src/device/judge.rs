@@ -529,6 +529,33 @@ impl Report {
         }
     }
 
+    /// The reports of several shards of one fleet as one: per rule the counts added, the
+    /// meters and first occurrences listed, the worst verdict kept.
+    pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
+        let mut reports = reports.into_iter();
+        let mut merged = reports.next().ok_or("no reports to merge")?;
+        for r in reports {
+            if r.schema != merged.schema {
+                return Err(format!("a judge report of schema {:?}", r.schema));
+            }
+            merged.meters += r.meters;
+            for v in r.rules {
+                let Some(into) = merged.rules.iter_mut().find(|m| m.rule.id == v.rule.id) else {
+                    merged.rules.push(v);
+                    continue;
+                };
+                into.count += v.count;
+                into.meters.extend(v.meters);
+                let room = KEPT.saturating_sub(into.first.len());
+                into.first.extend(v.first.into_iter().take(room));
+                if into.verdict == "pass" {
+                    into.verdict = v.verdict;
+                }
+            }
+        }
+        Ok(merged)
+    }
+
     /// The rules broken, by id.
     pub fn broken(&self) -> Vec<&str> {
         self.rules
@@ -573,6 +600,22 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shard_reports_merge_rule_by_rule() {
+        let clean = Report::of(std::iter::empty::<(&str, &Judge)>());
+        let mut broken = clean.clone();
+        broken.meters = 2;
+        broken.rules[0].count = 3;
+        broken.rules[0].verdict = "fail".into();
+        broken.rules[0].meters = vec!["m-9".into()];
+        let merged = Report::merge(vec![clean.clone(), broken]).unwrap();
+        assert_eq!(merged.meters, 2);
+        assert_eq!(merged.rules[0].count, 3);
+        assert_eq!(merged.rules[0].verdict, "fail");
+        assert_eq!(merged.rules[0].meters, ["m-9"]);
+        assert_eq!(merged.rules.len(), clean.rules.len());
+    }
 
     fn view(status: ImageTransferStatus, received: u32) -> TransferView<'static> {
         TransferView {

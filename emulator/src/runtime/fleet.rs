@@ -112,7 +112,17 @@ pub async fn start(
     trusted: VerifyingKey,
     stranger: VerifyingKey,
 ) -> Result<Fleet, String> {
-    let plans = scenario.meters();
+    start_meters(scenario, scenario.meters(), trusted, stranger).await
+}
+
+/// Starts the meters `plans` of `scenario` (a shard's slice of [`Scenario::meters`]), as
+/// [`start`] does every meter.
+pub async fn start_meters(
+    scenario: &Scenario,
+    plans: Vec<MeterPlan>,
+    trusted: VerifyingKey,
+    stranger: VerifyingKey,
+) -> Result<Fleet, String> {
     let mut meters = Vec::with_capacity(plans.len());
     let mut servers = Vec::new();
     let store = crate::blocks::BlockStore::new();

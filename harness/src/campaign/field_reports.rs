@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The commands of a firmware upgrade, as the command history lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Command {
     /// Initiate and send the blocks until the bit-string is complete.
@@ -80,7 +80,7 @@ impl Command {
 }
 
 /// One row of the command history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CommandRow {
     /// The image version the command was for.
     pub version: String,
@@ -99,23 +99,35 @@ pub struct CommandRow {
     /// failed / expected, in percent.
     pub unsuccessful_percent: f64,
     /// When it was first issued (RFC 3339 in JSON).
-    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
+    #[serde(
+        serialize_with = "crate::rfc3339::serialize_option",
+        deserialize_with = "crate::rfc3339::deserialize_option"
+    )]
     pub command_issued: Option<f64>,
     /// When the latest meter answered it (RFC 3339 in JSON).
-    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
+    #[serde(
+        serialize_with = "crate::rfc3339::serialize_option",
+        deserialize_with = "crate::rfc3339::deserialize_option"
+    )]
     pub latest_response: Option<f64>,
 }
 
 /// The firmware download statistics of one image.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DownloadStats {
     /// The image version.
     pub version: String,
     /// The first block sent to any meter (RFC 3339 in JSON).
-    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
+    #[serde(
+        serialize_with = "crate::rfc3339::serialize_option",
+        deserialize_with = "crate::rfc3339::deserialize_option"
+    )]
     pub first_packet: Option<f64>,
     /// The last block sent to any meter (RFC 3339 in JSON).
-    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
+    #[serde(
+        serialize_with = "crate::rfc3339::serialize_option",
+        deserialize_with = "crate::rfc3339::deserialize_option"
+    )]
     pub last_packet: Option<f64>,
     /// From the first to the last block, in seconds.
     pub duration_seconds: f64,

@@ -68,7 +68,7 @@ impl Default for GroupDelivery {
 }
 
 /// A meter of the campaign that group delivery did not serve, and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct LeftOut {
     /// The meter.
     pub meter: String,
@@ -77,7 +77,7 @@ pub struct LeftOut {
 }
 
 /// A meter's bit-string as a round read it, block 0 first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MemberBitmap {
     /// The meter.
     pub meter: String,
@@ -88,7 +88,7 @@ pub struct MemberBitmap {
 }
 
 /// One unicast round.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct GroupRound {
     /// The group cycle it ran in.
     pub cycle: u32,
@@ -111,7 +111,7 @@ pub struct GroupRound {
 pub const BITMAPS_PER_ROUND: usize = 50;
 
 /// What group delivery did on one route.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct GroupReport {
     /// The route (multicast group, or all stations behind a gateway).
     pub route: String,

@@ -8,6 +8,7 @@ pub mod group_link;
 pub mod html;
 pub mod journal;
 pub mod junit;
+pub mod merge;
 pub mod plan;
 pub mod prescan;
 mod report;

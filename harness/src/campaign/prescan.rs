@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 pub const PARTS: [u8; 3] = [0, 1, 2];
 
 /// What the pre-scan found on one meter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MeterScan {
     /// The meter.
     pub meter: String,
@@ -37,7 +37,7 @@ pub struct MeterScan {
 }
 
 /// Whether a meter is in the campaign.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "reason")]
 pub enum Verdict {
     /// Reachable, in a normal state, and not on the target version: expected.
@@ -51,7 +51,7 @@ pub enum Verdict {
 }
 
 /// The pre-scan of a campaign.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Prescan {
     /// Targets scanned.
     pub targets: usize,

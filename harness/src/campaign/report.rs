@@ -10,7 +10,7 @@ use std::time::Duration;
 pub const SCHEMA: &str = "meterfleet-campaign-report/1";
 
 /// The per-meter line of a campaign report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MeterResult {
     /// The meter's report from its last attempt.
     #[serde(flatten)]
@@ -31,7 +31,7 @@ pub struct MeterResult {
 }
 
 /// Duration percentiles in seconds.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
 pub struct Percentiles {
     /// Median.
     pub p50: f64,
@@ -42,7 +42,7 @@ pub struct Percentiles {
 }
 
 /// The statistics of a campaign.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CampaignSummary {
     /// Meters in the campaign.
     pub expected: usize,
@@ -55,10 +55,16 @@ pub struct CampaignSummary {
     /// failed / expected, in percent.
     pub unsuccessful_percent: f64,
     /// The first block sent to any meter (Unix seconds; RFC 3339 in JSON).
-    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
+    #[serde(
+        serialize_with = "crate::rfc3339::serialize_option",
+        deserialize_with = "crate::rfc3339::deserialize_option"
+    )]
     pub first_block_at: Option<f64>,
     /// The last block sent to any meter (Unix seconds; RFC 3339 in JSON).
-    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
+    #[serde(
+        serialize_with = "crate::rfc3339::serialize_option",
+        deserialize_with = "crate::rfc3339::deserialize_option"
+    )]
     pub last_block_at: Option<f64>,
     /// Wall time of the whole campaign, in seconds.
     pub duration_seconds: f64,
@@ -84,10 +90,10 @@ pub struct CampaignSummary {
 }
 
 /// A campaign's summary and every meter's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CampaignReport {
     /// [`SCHEMA`].
-    pub schema: &'static str,
+    pub schema: String,
     /// The emulated fleet, when the campaign ran over one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scenario: Option<ScenarioInfo>,
@@ -109,7 +115,7 @@ pub struct CampaignReport {
     /// The meters still incomplete after each pass, where their bitmaps are known.
     pub incomplete_after_pass: Vec<PassSnapshot>,
     /// What group delivery did, per route, when the campaign delivered to groups.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group: Vec<super::group::GroupReport>,
 }
 
@@ -179,7 +185,7 @@ impl MeterResult {
 }
 
 /// The emulated fleet a campaign ran over, when it was one (`demo`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ScenarioInfo {
     /// The scenario's name.
     pub name: String,
@@ -196,7 +202,7 @@ pub struct ScenarioInfo {
 }
 
 /// An incomplete meter after a pass: why, and the blocks it held.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Bitmap {
     /// The meter.
     pub meter: String,
@@ -211,7 +217,7 @@ pub struct Bitmap {
 pub const BITMAPS_PER_PASS: usize = 64;
 
 /// The meters not upgraded after a pass (bitmaps for the first [`BITMAPS_PER_PASS`]).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PassSnapshot {
     /// The pass.
     pub pass: u32,
@@ -296,7 +302,7 @@ pub(super) fn summarize(
         failures_by_step,
     };
     CampaignReport {
-        schema: SCHEMA,
+        schema: SCHEMA.to_string(),
         scenario: None,
         plan: None,
         prescan: None,

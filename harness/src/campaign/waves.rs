@@ -24,7 +24,7 @@ pub struct PlanTarget {
 }
 
 /// What a plan's campaign did, step by step and wave by wave.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PlanReport {
     /// `completed`, or `halted`.
     pub verdict: String,
@@ -71,7 +71,7 @@ impl PlanReport {
 }
 
 /// One step of a plan's campaign.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StepReport {
     /// The step.
     pub name: String,
@@ -94,7 +94,7 @@ pub struct StepReport {
 }
 
 /// One wave of a step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct WaveReport {
     /// `canary`, `wave 2`, ...
     pub name: String,

@@ -100,7 +100,7 @@ impl Phase {
 }
 
 /// One decision of the driver.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Event {
     /// Milliseconds since the transfer started.
     pub at_ms: u64,
@@ -174,14 +174,17 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
 }
 
 /// The report of one meter's transfer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Report {
     /// The meter.
     pub meter: String,
     /// The version the transfer brings (the part's identifier once active).
     pub version: String,
     /// When the transfer started (Unix seconds; RFC 3339 in JSON).
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    #[serde(
+        serialize_with = "crate::rfc3339::serialize",
+        deserialize_with = "crate::rfc3339::deserialize"
+    )]
     pub started_at: f64,
     /// How it ended.
     pub outcome: Outcome,
@@ -197,19 +200,26 @@ pub struct Report {
     pub reconnects: u32,
     /// When each phase was reached (Unix seconds; RFC 3339 in JSON), the first time for
     /// connect and initiate, the last for the others.
-    #[serde(serialize_with = "crate::rfc3339::serialize_map")]
+    #[serde(
+        serialize_with = "crate::rfc3339::serialize_map",
+        deserialize_with = "crate::rfc3339::deserialize_map"
+    )]
     pub phases: std::collections::BTreeMap<Phase, f64>,
     /// The meter's attribute 3 as last read (block 0 first), while blocks were missing or
     /// once all were in; none where the meter gives only attribute 4.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bitmap: Option<String>,
     /// How long the whole transfer took.
-    #[serde(rename = "duration_seconds", serialize_with = "seconds")]
+    #[serde(
+        rename = "duration_seconds",
+        serialize_with = "seconds",
+        deserialize_with = "read_seconds"
+    )]
     pub duration: Duration,
     /// Every decision, in order.
     pub events: Vec<Event>,
     /// Every APDU exchanged, when the plan asked for a trace (times are per session).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<crate::session::TraceEntry>,
 }
 
@@ -274,4 +284,9 @@ impl Report {
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+fn read_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let secs = <f64 as serde::Deserialize>::deserialize(d)?;
+    Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
 }
