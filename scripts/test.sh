@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== Docker Engine answers (the container tests build and run the image; nothing is pulled)"
+if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+  echo "Docker Engine does not answer: start it (for example systemctl start docker); the container tests need it" >&2
+  exit 1
+fi
+
 echo "== formatting"
 cargo fmt --all -- --check
 
