@@ -246,8 +246,7 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
             let fleet = fleet.clone();
             tokio::spawn(keep_written(path, move || fleet.judge_report()));
         }
-        std::fs::write(&args.targets_out, fleet.targets_toml_with(statement_line))
-            .map_err(|e| format!("{}: {e}", args.targets_out.display()))?;
+        crate::process::write(&args.targets_out, &fleet.targets_toml_with(statement_line))?;
         let first = &fleet.meters[0].plan;
         let last = &fleet.meters[count - 1].plan;
         use emulator::scenario::Addressing;

@@ -28,7 +28,11 @@ pub fn write(path: &std::path::Path, text: &str) -> Result<(), String> {
     write_bytes(path, text.as_bytes())
 }
 
-/// Writes `bytes` to `path`, naming the file in the error.
+/// Writes `bytes` to `path` (making its folder if need be), naming the file in the error.
 pub fn write_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+    let failed = |e: std::io::Error| format!("writing {}: {e}", path.display());
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+    }
+    std::fs::write(path, bytes).map_err(failed)
 }

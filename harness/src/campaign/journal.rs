@@ -102,6 +102,9 @@ impl Journal {
     /// or remove it).
     pub fn create(path: &Path, header: &Header) -> Result<Journal, String> {
         use std::os::unix::fs::OpenOptionsExt;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
         // Only its owner reads it: the command it keeps may carry a password.
         let file = std::fs::OpenOptions::new()
             .append(true)
