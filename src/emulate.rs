@@ -28,8 +28,9 @@ pub struct EmulateArgs {
     /// The public key (PEM) images must be signed with.
     #[arg(long)]
     trust_key: Option<PathBuf>,
-    /// Keep the meter's non-volatile state here, so it survives restarts.
-    #[arg(long, conflicts_with = "scenario")]
+    /// Keep the meter's non-volatile state here, so it survives restarts (with --scenario,
+    /// each meter in a folder of its own named after it).
+    #[arg(long)]
     state_dir: Option<PathBuf>,
     /// Run a whole fleet from a scenario (a file, or a built-in name such as `default`)
     /// instead of one meter: every meter on its own loopback address (needs --trust-key).
@@ -219,11 +220,24 @@ fn start_fleet(path: &std::path::Path, args: &EmulateArgs) -> Result<(), String>
             scenario.name
         ));
     }
-    emulator::fleet::ensure_open_files(emulator::fleet::files_needed(count, false))?;
+    let mut needed = emulator::fleet::files_needed(count, false);
+    if args.state_dir.is_some() {
+        // Each kept meter holds its folder's lock and its block journal open.
+        needed.required += 2 * count as u64;
+        needed.wanted += 2 * count as u64;
+    }
+    emulator::fleet::ensure_open_files(needed)?;
     let runtime = crate::process::runtime()?;
     runtime.block_on(async {
         let fleet = std::sync::Arc::new(
-            emulator::fleet::start_meters(&scenario, plans, trusted, stranger).await?,
+            emulator::fleet::start_kept(
+                &scenario,
+                plans,
+                trusted,
+                stranger,
+                args.state_dir.as_deref(),
+            )
+            .await?,
         );
         let control = tokio::net::TcpListener::bind(args.control)
             .await

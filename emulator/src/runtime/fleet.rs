@@ -5,6 +5,7 @@ use crate::meter::{Meter, MeterConfig};
 use crate::net::caps::ConnectionCap;
 use crate::net::host::{LinkShape, MeterHost, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use crate::net::serve::{serve_gateway, serve_in_fleet};
+use crate::net::store::DirStore;
 use crate::net::udp::{multicast_socket, serve_multicast, serve_udp, serve_udp_gateway};
 use crate::scenario::{Addressing, MeterPlan, Scenario};
 use dlms::Transport;
@@ -123,6 +124,19 @@ pub async fn start_meters(
     trusted: VerifyingKey,
     stranger: VerifyingKey,
 ) -> Result<Fleet, String> {
+    start_kept(scenario, plans, trusted, stranger, None).await
+}
+
+/// [`start_meters`], each meter keeping its non-volatile state (transfer, blocks, firmware,
+/// counters) in its own folder of `state_dir` (named after it) when given: a fleet started
+/// again over the same folder comes back with every block its meters had stored.
+pub async fn start_kept(
+    scenario: &Scenario,
+    plans: Vec<MeterPlan>,
+    trusted: VerifyingKey,
+    stranger: VerifyingKey,
+    state_dir: Option<&std::path::Path>,
+) -> Result<Fleet, String> {
     let mut meters = Vec::with_capacity(plans.len());
     let mut servers = Vec::new();
     let store = crate::blocks::BlockStore::new();
@@ -143,22 +157,41 @@ pub async fn start_meters(
             }),
             ..MeterConfig::default()
         };
-        let mut meter = Meter::new(config);
-        meter.state_mut().error_register = plan.error_register;
-        for (part, version) in &plan.firmware {
-            let parts = &mut meter.state_mut().parts;
-            if let Some(p) = parts.iter_mut().find(|p| p.part == *part) {
-                p.active.identifier = version.clone().into_bytes();
+        let kept = state_dir
+            .map(|dir| DirStore::open(&dir.join(&plan.name)))
+            .transpose()?;
+        let stored = kept.as_ref().map(DirStore::load).transpose()?.flatten();
+        let mut meter = match stored {
+            Some(state) => Meter::with_state(config, state),
+            None => {
+                let mut meter = Meter::new(config);
+                meter.state_mut().error_register = plan.error_register;
+                for (part, version) in &plan.firmware {
+                    let parts = &mut meter.state_mut().parts;
+                    if let Some(p) = parts.iter_mut().find(|p| p.part == *part) {
+                        p.active.identifier = version.clone().into_bytes();
+                    }
+                }
+                if plan.activation_fails {
+                    meter.state_mut().fail_next_activation =
+                        Some("power loss during activation".into());
+                }
+                meter.take_dirty();
+                if let Some(store) = &kept {
+                    store
+                        .save(meter.state())
+                        .map_err(|e| format!("{}: {e}", plan.name))?;
+                }
+                meter
             }
-        }
-        if plan.activation_fails {
-            meter.state_mut().fail_next_activation = Some("power loss during activation".into());
-            meter.take_dirty();
+        };
+        if let Some(store) = &kept {
+            meter.set_journal(Box::new(store.journal()?));
         }
         let (latency_ms, bits_per_second) = plan.link;
         let host = MeterHost::with_link(
             meter,
-            None,
+            kept,
             LinkShape {
                 latency_ms,
                 bits_per_second,
