@@ -62,10 +62,12 @@ fn import(root: &Path, name: &str) {
     docker_ok(&["import", tar.to_str().unwrap(), name]);
 }
 
-/// Images and containers removed when dropped.
+/// Images, containers and networks removed when dropped.
+#[derive(Default)]
 struct Cleanup {
     images: Vec<String>,
     containers: Vec<String>,
+    networks: Vec<String>,
 }
 
 impl Drop for Cleanup {
@@ -73,10 +75,46 @@ impl Drop for Cleanup {
         for c in &self.containers {
             docker(&["rm", "-f", c]);
         }
+        for n in &self.networks {
+            docker(&["network", "rm", n]);
+        }
         for i in &self.images {
             docker(&["rmi", "-f", i]);
         }
     }
+}
+
+/// Fails clearly when Docker Engine does not answer.
+fn docker_answers() {
+    let answers = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        answers,
+        "Docker Engine does not answer: the container tests need it (start the daemon)"
+    );
+}
+
+/// A folder the containers' user (10001) can write, with files it can read.
+fn shared_folder(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777)).unwrap();
+}
+
+fn readable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+/// Waits up to `seconds` for `path` to exist.
+fn wait_for(path: &Path, seconds: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !path.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    path.exists()
 }
 
 /// Builds the repository's Dockerfile on two bases made from this host's files: a builder
@@ -122,19 +160,9 @@ fn build_image(dir: &Path, cleanup: &mut Cleanup) -> String {
 
 #[test]
 fn the_image_runs_a_fleet_as_a_non_root_user_that_a_head_end_upgrades_from_outside() {
-    let answers = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        answers,
-        "Docker Engine does not answer: the container tests need it (start the daemon)"
-    );
+    docker_answers();
     let dir = tempfile::tempdir().unwrap();
-    let mut cleanup = Cleanup {
-        images: Vec::new(),
-        containers: Vec::new(),
-    };
+    let mut cleanup = Cleanup::default();
     let image = build_image(dir.path(), &mut cleanup);
     assert_eq!(
         docker_ok(&["image", "inspect", "--format", "{{.Config.User}}", &image]),
@@ -157,14 +185,9 @@ fn the_image_runs_a_fleet_as_a_non_root_user_that_a_head_end_upgrades_from_outsi
 
     // A fleet in the container, its files on a volume the container's user can write.
     let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
+    shared_folder(&data);
     let (key, fw) = common::signed_image(&data, "APP-2.0.0", 4000);
-    let world = |p: &Path, mode: u32| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
-    };
-    world(&data, 0o777);
-    world(&key, 0o644);
+    readable(&key);
     let name = format!("meterfleet-test-fleet-{}", std::process::id());
     cleanup.containers.push(name.clone());
     docker_ok(&[
@@ -200,10 +223,7 @@ fn the_image_runs_a_fleet_as_a_non_root_user_that_a_head_end_upgrades_from_outsi
         &name,
     ]);
     let targets = data.join("fleet.toml");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !targets.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for(&targets, 30);
     let written = std::fs::read_to_string(&targets)
         .unwrap_or_else(|e| panic!("no targets file ({e}): {}", docker_ok(&["logs", &name])));
     // The advertised host, as a head-end on another machine reaches the container.
@@ -240,5 +260,191 @@ fn the_image_runs_a_fleet_as_a_non_root_user_that_a_head_end_upgrades_from_outsi
             "meterfleet_activations_total{result=\"succeeded\"}"
         ),
         3
+    );
+}
+
+/// Three fleet shards and three campaign shards, each a container with its own address on a
+/// private network. Mid-campaign one fleet shard and its campaign shard are killed; the fleet
+/// shard starts again with its meters' stored blocks, the campaign shard resumes from its
+/// journal, and the merged report accounts for every meter.
+#[test]
+fn a_sharded_fleet_and_campaign_in_containers_survive_a_shard_killed_mid_campaign() {
+    docker_answers();
+    let id = std::process::id();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cleanup = Cleanup::default();
+    let image = build_image(dir.path(), &mut cleanup);
+    let network = format!("meterfleet-test-net-{id}");
+    docker_ok(&["network", "create", &network]);
+    cleanup.networks.push(network.clone());
+    let data = dir.path().join("data");
+    shared_folder(&data);
+    let (key, fw) = common::signed_image(&data, "APP-2.0.0", 16_000);
+    readable(&key);
+    readable(&fw);
+    // A slow link (PLC, time-scaled), so that the kill lands mid-transfer.
+    std::fs::write(
+        data.join("fleet.toml"),
+        "name = \"shards\"\nseed = 17\ntime_scale = 20\n\
+         addressing = \"port-range\"\n[image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 16000\n\
+         [[population]]\nname = \"plc\"\ncount = 9\nlink = \"plc\"\n",
+    )
+    .unwrap();
+    let volume = format!("{}:/data", data.display());
+    let shard = |i: usize| format!("meterfleet-test-shard-{i}-{id}");
+    let start_shard = |i: usize| {
+        docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            &shard(i),
+            "--network",
+            &network,
+            "-v",
+            &volume,
+            &image,
+            "emulate",
+            "--scenario",
+            "/data/fleet.toml",
+            "--trust-key",
+            "/data/vendor.pub",
+            "--bind",
+            "0.0.0.0",
+            "--advertise",
+            &shard(i),
+            "--shard-index",
+            &i.to_string(),
+            "--shard-count",
+            "3",
+            "--state-dir",
+            &format!("/data/state-{i}"),
+            "--control",
+            "127.0.0.1:9059",
+            "--targets-out",
+            &format!("/data/targets-{i}.toml"),
+        ]);
+    };
+    for i in 0..3 {
+        cleanup.containers.push(shard(i));
+        start_shard(i);
+    }
+    // The merged targets file: one [defaults] (the shards share it), every shard's meters.
+    let mut merged = String::new();
+    for i in 0..3 {
+        let path = data.join(format!("targets-{i}.toml"));
+        assert!(wait_for(&path, 30), "{}", docker_ok(&["logs", &shard(i)]));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let meters = text.find("[[meter]]").unwrap();
+        if i == 0 {
+            merged.push_str(&text[..meters]);
+        }
+        merged.push_str(&text[meters..]);
+    }
+    assert_eq!(merged.matches("[[meter]]").count(), 9);
+    std::fs::write(data.join("all.toml"), &merged).unwrap();
+    readable(&data.join("all.toml"));
+    let campaign = |i: usize| format!("meterfleet-test-campaign-{i}-{id}");
+    for i in 0..3 {
+        cleanup.containers.push(campaign(i));
+        docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            &campaign(i),
+            "--network",
+            &network,
+            "-v",
+            &volume,
+            &image,
+            "upgrade",
+            "--target",
+            "/data/all.toml",
+            "--image",
+            "/data/fw.img",
+            "--shard-index",
+            &i.to_string(),
+            "--shard-count",
+            "3",
+            "--journal",
+            &format!("/data/journal-{i}.jsonl"),
+            "--json",
+            &format!("/data/report-{i}.json"),
+        ]);
+    }
+    // Mid-transfer: shard 1's meters hold some blocks, not all.
+    let journal = data.join("journal-1.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline
+        && std::fs::read_to_string(&journal).map_or(0, |j| j.matches("\"initiate\"").count()) < 3
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let running = docker_ok(&["inspect", "--format", "{{.State.Running}}", &campaign(1)]);
+    assert_eq!(
+        running,
+        "true",
+        "campaign shard 1 ended before the kill: {}\nfleet shard 1: {}\n{}",
+        docker_ok(&["logs", &campaign(1)]),
+        docker_ok(&["logs", &shard(1)]),
+        merged
+    );
+    docker_ok(&["kill", &campaign(1)]);
+    docker_ok(&["kill", &shard(1)]);
+    docker_ok(&["start", &shard(1)]);
+    let resumed = format!("meterfleet-test-resumed-{id}");
+    cleanup.containers.push(resumed.clone());
+    docker_ok(&[
+        "run",
+        "--name",
+        &resumed,
+        "--network",
+        &network,
+        "-v",
+        &volume,
+        &image,
+        "upgrade",
+        "--resume",
+        "/data/journal-1.jsonl",
+    ]);
+    for i in [0, 2] {
+        assert_eq!(
+            docker_ok(&["wait", &campaign(i)]),
+            "0",
+            "{}",
+            docker_ok(&["logs", &campaign(i)])
+        );
+    }
+    let reports: Vec<String> = (0..3)
+        .map(|i| data.join(format!("report-{i}.json")).display().to_string())
+        .collect();
+    let merged_report = data.join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+        .args(["report", "merge"])
+        .args(&reports)
+        .arg("--json")
+        .arg(&merged_report)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&merged_report).unwrap()).unwrap();
+    let meters = report["meters"].as_array().unwrap();
+    assert_eq!(meters.len(), 9, "every meter accounted for");
+    assert_eq!(report["summary"]["succeeded"], 9, "{}", report["summary"]);
+    // Shard 1's meters kept their stored blocks across the kill: the resumed campaign sent
+    // them fewer than a whole image each.
+    let shard_one: Vec<&serde_json::Value> = meters[3..6].iter().collect();
+    let sent: u64 = shard_one
+        .iter()
+        .map(|m| m["blocks_sent"].as_u64().unwrap())
+        .sum();
+    let needed: u64 = shard_one
+        .iter()
+        .map(|m| m["blocks_needed"].as_u64().unwrap())
+        .sum();
+    assert!(
+        sent < needed,
+        "shard 1's meters were sent {sent} of {needed} blocks after the kill"
     );
 }
