@@ -14,6 +14,7 @@ ARG BUILDER=rust:1.95-bookworm
 ARG RUNTIME=debian:bookworm-slim
 
 FROM ${BUILDER} AS build
+LABEL org.meterfleet.stage=build
 WORKDIR /src
 COPY . .
 # A builder image that already holds the binary (an air-gapped build) skips the compilation.

@@ -81,6 +81,14 @@ impl Drop for Cleanup {
         for i in &self.images {
             docker(&["rmi", "-f", i]);
         }
+        // The build stages the Dockerfile leaves untagged.
+        docker(&[
+            "image",
+            "prune",
+            "-f",
+            "--filter",
+            "label=org.meterfleet.stage=build",
+        ]);
     }
 }
 
@@ -120,8 +128,9 @@ fn wait_for(path: &Path, seconds: u64) -> bool {
 /// Builds the repository's Dockerfile on two bases made from this host's files: a builder
 /// holding a shell and the binary already built (so the Dockerfile skips the compilation), and
 /// a runtime holding the binary's shared libraries. Returns the image's name.
-fn build_image(dir: &Path, cleanup: &mut Cleanup) -> String {
-    let id = std::process::id();
+fn build_image(dir: &Path, cleanup: &mut Cleanup, test: &str) -> String {
+    // The tests of this file run at once in one process: each builds under its own names.
+    let id = format!("{}-{test}", std::process::id());
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_meterfleet"));
     let builder = dir.join("builder");
     let shell = PathBuf::from("/bin/sh").canonicalize().unwrap();
@@ -163,7 +172,7 @@ fn the_image_runs_a_fleet_as_a_non_root_user_that_a_head_end_upgrades_from_outsi
     docker_answers();
     let dir = tempfile::tempdir().unwrap();
     let mut cleanup = Cleanup::default();
-    let image = build_image(dir.path(), &mut cleanup);
+    let image = build_image(dir.path(), &mut cleanup, "single");
     assert_eq!(
         docker_ok(&["image", "inspect", "--format", "{{.Config.User}}", &image]),
         "10001:10001",
@@ -273,7 +282,7 @@ fn a_sharded_fleet_and_campaign_in_containers_survive_a_shard_killed_mid_campaig
     let id = std::process::id();
     let dir = tempfile::tempdir().unwrap();
     let mut cleanup = Cleanup::default();
-    let image = build_image(dir.path(), &mut cleanup);
+    let image = build_image(dir.path(), &mut cleanup, "shards");
     let network = format!("meterfleet-test-net-{id}");
     docker_ok(&["network", "create", &network]);
     cleanup.networks.push(network.clone());
