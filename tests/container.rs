@@ -247,20 +247,14 @@ fn the_image_runs_a_fleet_as_a_non_root_user_that_a_head_end_upgrades_from_outsi
         text[..cut].to_string()
     };
     std::fs::write(&reachable, first_meters).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["upgrade", "--target"])
-        .arg(&reachable)
-        .arg("--image")
-        .arg(&fw)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
+    let stdout = common::succeeds(
+        Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+            .args(["upgrade", "--target"])
+            .arg(&reachable)
+            .arg("--image")
+            .arg(&fw),
     );
-    assert!(text(&out.stdout).contains("succeeded                    3 (100.0 %)"));
+    assert!(stdout.contains("succeeded                    3 (100.0 %)"));
     // The control endpoint answers from outside, with the fleet's metrics.
     let control = format!("{address}:9059");
     assert_eq!(
@@ -428,14 +422,13 @@ fn a_sharded_fleet_and_campaign_in_containers_survive_a_shard_killed_mid_campaig
         .map(|i| data.join(format!("report-{i}.json")).display().to_string())
         .collect();
     let merged_report = data.join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["report", "merge"])
-        .args(&reports)
-        .arg("--json")
-        .arg(&merged_report)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    common::succeeds(
+        Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+            .args(["report", "merge"])
+            .args(&reports)
+            .arg("--json")
+            .arg(&merged_report),
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&merged_report).unwrap()).unwrap();
     let meters = report["meters"].as_array().unwrap();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ip, root, text};
+use common::{ip, root};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -86,20 +86,13 @@ impl Drop for TwoHosts {
 
 /// Runs `meterfleet demo` over `scenario` into `out`; it must succeed. Its terminal output.
 fn demo(scenario: &Path, out: &Path) -> String {
-    let run = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["demo", "--scenario"])
-        .arg(scenario)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}\n{}",
-        text(&run.stdout),
-        text(&run.stderr)
-    );
-    text(&run.stdout)
+    common::succeeds(
+        Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+            .args(["demo", "--scenario"])
+            .arg(scenario)
+            .arg("--out")
+            .arg(out),
+    )
 }
 
 fn report(path: &Path) -> Value {
@@ -169,24 +162,18 @@ fn a_head_end_on_another_host_upgrades_a_fleet_over_ip_multicast() {
         "{written}"
     );
     let json = dir.path().join("report.json");
-    let out = Command::new("ip")
-        .args(["netns", "exec", &hosts.head])
-        .arg(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["upgrade", "--target"])
-        .arg(&targets)
-        .arg("--image")
-        .arg(&image)
-        .args(["--group", "--group-repair-every", "20", "--json"])
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
+    let stdout = common::succeeds(
+        Command::new("ip")
+            .args(["netns", "exec", &hosts.head])
+            .arg(env!("CARGO_BIN_EXE_meterfleet"))
+            .args(["upgrade", "--target"])
+            .arg(&targets)
+            .arg("--image")
+            .arg(&image)
+            .args(["--group", "--group-repair-every", "20", "--json"])
+            .arg(&json),
     );
-    assert!(text(&out.stdout).contains("group delivery over multicast group 239.255.232.1:47200"));
+    assert!(stdout.contains("group delivery over multicast group 239.255.232.1:47200"));
     assert_group_campaign(
         &report(&json),
         24,
@@ -282,19 +269,14 @@ fn bench_group_runs_the_same_fleet_and_seed_as_a_unicast_campaign_beside_it() {
     )
     .unwrap();
     let json = dir.path().join("compared.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["bench", "group", "--scenario"])
-        .arg(&scenario)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("blocks sent"),
-        "{}",
-        text(&out.stdout)
+    let stdout = common::succeeds(
+        Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+            .args(["bench", "group", "--scenario"])
+            .arg(&scenario)
+            .arg("--json")
+            .arg(&json),
     );
+    assert!(stdout.contains("blocks sent"), "{stdout}");
     let compared = report(&json);
     let (g, u) = (&compared["group"], &compared["unicast"]);
     assert_eq!((int(&g["upgraded"]), int(&u["upgraded"])), (30, 30));

@@ -31,13 +31,7 @@ fn upgrade(targets: &Path, image: &Path, json: &Path, shard: Option<(u32, u32)>)
             &count.to_string(),
         ]);
     }
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    common::succeeds(&mut command);
 }
 
 /// What must not depend on sharding: each meter's name, verdict and blocks.
@@ -114,16 +108,15 @@ fn merging_the_shards_of_a_run_gives_the_run_unsharded() {
     drop(fleets);
     let merged = dir.path().join("merged.json");
     let page = dir.path().join("merged.html");
-    let out = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["report", "merge"])
-        .args(&shard_reports)
-        .arg("--json")
-        .arg(&merged)
-        .arg("--html")
-        .arg(&page)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    common::succeeds(
+        Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+            .args(["report", "merge"])
+            .args(&shard_reports)
+            .arg("--json")
+            .arg(&merged)
+            .arg("--html")
+            .arg(&page),
+    );
     let (merged, whole) = (read(&merged), read(&whole));
     assert_eq!(merged["schema"], whole["schema"]);
     assert_eq!(per_meter(&merged), per_meter(&whole));

@@ -43,7 +43,6 @@ pub fn output_in(dir: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// Output bytes as text.
 /// Runs `ip` with `args` quietly (network namespaces, links, addresses); whether it succeeded.
 pub fn ip(args: &[&str]) -> bool {
     Command::new("ip")
@@ -54,8 +53,21 @@ pub fn ip(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Output bytes as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs `command`, which must succeed (its output and errors in the failure); its output.
+pub fn succeeds(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?}: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
 }
 
 /// Runs `meterfleet` with `args`, which must succeed.
