@@ -416,3 +416,45 @@ fn fleets_over_udp_own_addresses_and_behind_a_gateway_are_upgraded() {
         );
     }
 }
+
+#[test]
+fn the_same_campaign_started_again_over_its_journal_goes_on_and_another_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let common::TestFleet {
+        fleet: _fleet,
+        targets,
+        image,
+    } = common::test_fleet(
+        dir.path(),
+        "127.89.0.1",
+        20,
+        3000,
+        "[[population]]\nname = \"m\"\ncount = 3\n",
+    );
+    let journal = dir.path().join("job.jsonl");
+    let upgrade = |concurrency: &str| {
+        Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+            .args(["upgrade", "--target"])
+            .arg(&targets)
+            .arg("--image")
+            .arg(&image)
+            .arg("--journal")
+            .arg(&journal)
+            .args(["--concurrency", concurrency])
+            .output()
+            .unwrap()
+    };
+    assert!(upgrade("3").status.success());
+    // As an orchestrator restarts a job's pod: the same command, the same journal.
+    let again = upgrade("3");
+    let said = common::text(&again.stdout);
+    assert!(again.status.success(), "{said}");
+    assert!(said.contains("journals this very campaign"), "{said}");
+    assert!(
+        said.contains("blocks sent / needed         0 / 0"),
+        "nothing sent again: {said}"
+    );
+    let other = upgrade("2");
+    assert!(!other.status.success());
+    assert!(common::text(&other.stderr).contains("a journal of another campaign"));
+}

@@ -86,8 +86,9 @@ pub struct UpgradeArgs {
     #[arg(long, value_name = "FILE")]
     #[serde(default)]
     plan: Option<PathBuf>,
-    /// Journal the campaign in FILE as it goes (a new file), so that `--resume FILE` can take
-    /// it up where it stood if it is stopped or killed.
+    /// Journal the campaign in FILE as it goes, so that `--resume FILE` can take it up where
+    /// it stood if it is stopped or killed; the same command run again over the same FILE (a
+    /// job's pod restarted) goes on where it stands.
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     #[serde(skip)]
     journal: Option<PathBuf>,
@@ -274,13 +275,16 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
                 command: serde_json::to_value(&args).expect("arguments serialize"),
                 image_sha256: digest,
             };
-            let journal = match &args.journal {
-                Some(path) => Some(Arc::new(Journal::create(path, &header)?)),
-                None => None,
-            };
-            Journalled {
-                journal,
-                standing: journal::Standing::default(),
+            match &args.journal {
+                Some(path) if path.exists() => same_campaign(path, &header)?,
+                Some(path) => Journalled {
+                    journal: Some(Arc::new(Journal::create(path, &header)?)),
+                    standing: journal::Standing::default(),
+                },
+                None => Journalled {
+                    journal: None,
+                    standing: journal::Standing::default(),
+                },
             }
         }
     };
@@ -288,6 +292,28 @@ fn execute(args: UpgradeArgs) -> Result<bool, String> {
         return confirm_journalled(&args, meters, &work, &journalled);
     }
     campaign_of(args, meters, work, journalled)
+}
+
+/// A `--journal FILE` that exists: the same campaign started again (the same command and
+/// image, as an orchestrator restarts a job's pod) goes on where the journal stands; any other
+/// campaign's journal is left alone.
+fn same_campaign(path: &std::path::Path, header: &journal::Header) -> Result<Journalled, String> {
+    let (journal, existing, standing) = Journal::resume(path)?;
+    if existing.command != header.command || existing.image_sha256 != header.image_sha256 {
+        return Err(format!(
+            "{}: a journal of another campaign is there (resume it with --resume, or remove it)",
+            path.display()
+        ));
+    }
+    println!(
+        "{} journals this very campaign ({} records): going on where it stands",
+        path.display(),
+        standing.records
+    );
+    Ok(Journalled {
+        journal: Some(Arc::new(journal)),
+        standing,
+    })
 }
 
 fn campaign_of(
