@@ -148,7 +148,7 @@ fn a_head_end_on_another_host_upgrades_a_fleet_over_ip_multicast() {
     let scenario = dir.path().join("mc.toml");
     std::fs::write(
         &scenario,
-        "name = \"mc\"\nseed = 5\nport = 47200\ntime_scale = 20\n\
+        "name = \"mc\"\nseed = 5\nport = 27200\ntime_scale = 20\n\
          [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 12000\n\
          [[population]]\nname = \"ip\"\ncount = 24\nmulticast = \"239.255.232.1\"\n\
          faults = { group_loss = 0.05 }\n",
@@ -158,7 +158,7 @@ fn a_head_end_on_another_host_upgrades_a_fleet_over_ip_multicast() {
     let (_fleet, written) =
         common::port_range_fleet(Some(&hosts.fleet), &scenario, &key, "10.232.3.1", &targets);
     assert!(
-        written.contains("multicast = \"239.255.232.1:47200\""),
+        written.contains("multicast = \"239.255.232.1:27200\""),
         "{written}"
     );
     let json = dir.path().join("report.json");
@@ -173,11 +173,11 @@ fn a_head_end_on_another_host_upgrades_a_fleet_over_ip_multicast() {
             .args(["--group", "--group-repair-every", "20", "--json"])
             .arg(&json),
     );
-    assert!(stdout.contains("group delivery over multicast group 239.255.232.1:47200"));
+    assert!(stdout.contains("group delivery over multicast group 239.255.232.1:27200"));
     assert_group_campaign(
         &report(&json),
         24,
-        "multicast group 239.255.232.1:47200",
+        "multicast group 239.255.232.1:27200",
         0.25,
     );
 }
@@ -191,7 +191,7 @@ fn a_gateway_delivers_to_its_hdlc_multidrop_through_the_all_station_address() {
     std::fs::write(
         &scenario,
         "name = \"dc\"\nseed = 9\ntime_scale = 20\naddressing = \"gateway\"\n\
-         first_address = \"127.0.0.1\"\nport = 47231\ntransport = \"hdlc\"\n\
+         first_address = \"127.0.0.1\"\nport = 27231\ntransport = \"hdlc\"\n\
          [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 8000\n\
          [campaign]\ndelivery = \"group\"\nrepair_every = 10\ninterval_ms = 1\n\
          [[population]]\nname = \"plc\"\ncount = 27\nfaults = { group_loss = 0.05 }\n\
@@ -204,7 +204,7 @@ fn a_gateway_delivers_to_its_hdlc_multidrop_through_the_all_station_address() {
     assert_group_campaign(
         &report,
         30,
-        "HDLC all-station UI frames through 127.0.0.1:47231",
+        "HDLC all-station UI frames through 127.0.0.1:27231",
         0.5,
     );
     let group = &report["group"][0];
@@ -262,7 +262,7 @@ fn bench_group_runs_the_same_fleet_and_seed_as_a_unicast_campaign_beside_it() {
     std::fs::write(
         &scenario,
         "name = \"small-mc\"\nseed = 4\ntime_scale = 20\nfirst_address = \"127.17.0.1\"\n\
-         port = 47240\n[image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 6000\n\
+         port = 27240\n[image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 6000\n\
          [campaign]\ndelivery = \"group\"\nrepair_every = 10\n\
          [[population]]\nname = \"m\"\ncount = 30\nmulticast = \"239.255.17.1\"\n\
          faults = { group_loss = 0.03 }\n",

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-const SCENARIO: &str = "name = \"sharded\"\nseed = 11\nport = 47300\ntime_scale = 20\n\
+const SCENARIO: &str = "name = \"sharded\"\nseed = 11\nport = 27300\ntime_scale = 20\n\
     first_address = \"127.0.0.1\"\naddressing = \"port-range\"\n\
     [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 6000\n\
     [[population]]\nname = \"m\"\ncount = 11\nfaults = { lose_block = 0.05 }\n";

@@ -225,7 +225,7 @@ pub fn port_range_fleet(
         .args(["--control", "127.0.0.1:0", "--targets-out"])
         .arg(targets)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(targets.with_extension("log")).unwrap())
         .spawn()
         .map(Running)
         .unwrap();
@@ -233,7 +233,11 @@ pub fn port_range_fleet(
     while !targets.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let written = std::fs::read_to_string(targets).unwrap();
+    let Ok(written) = std::fs::read_to_string(targets) else {
+        drop(fleet);
+        let said = std::fs::read_to_string(targets.with_extension("log")).unwrap_or_default();
+        panic!("the fleet wrote no targets file: {said}");
+    };
     (fleet, written)
 }
 
