@@ -63,14 +63,14 @@ fn a_head_end_on_another_host_upgrades_a_port_range_fleet_at_its_advertised_addr
     let scenario = dir.path().join("pods.toml");
     std::fs::write(
         &scenario,
-        "name = \"pods\"\nseed = 3\nport = 47100\ntime_scale = 20\n\
+        "name = \"pods\"\nseed = 3\nport = 27100\ntime_scale = 20\n\
          [image]\npart = 1\nversion = \"APP-2.0.0\"\nsize = 3000\n\
          [[population]]\nname = \"pod\"\ncount = 3\n",
     )
     .unwrap();
     let targets = dir.path().join("fleet.toml");
     let (fleet, written) = common::port_range_fleet(None, &scenario, &key, "10.231.7.1", &targets);
-    for port in 47100..47103 {
+    for port in 27100..27103 {
         assert!(
             written.contains(&format!("address = \"10.231.7.1:{port}\"")),
             "{written}"
