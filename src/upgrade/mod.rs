@@ -480,4 +480,6 @@ const EXAMPLES: &str = "Examples:
   meterfleet upgrade --target tcp://127.0.0.1:4059 --image fw.img
   meterfleet upgrade --target hdlc+tcp://10.0.0.5:4059 --client 1 --password 12345678 --image fw.img
   meterfleet upgrade --target meter.toml --hls-keys keys.toml --client 48 --image fw.img --json upgrade.json
-  meterfleet upgrade --target fleet.toml --image fw.img --concurrency 100 --passes 3";
+  meterfleet upgrade --target fleet.toml --image fw.img --concurrency 100 --passes 3
+  meterfleet upgrade --target multicast-fleet.toml --image fw.img --group --group-repair-every 100
+  meterfleet upgrade --target fleet.toml --image fw.img --shard-index 0 --shard-count 4 --json shard-0.json";
