@@ -123,19 +123,11 @@ fn a_scheduled_activation_is_confirmed_after_its_time_from_the_journal() {
     );
     let journal = dir.path().join("campaign.jsonl");
     let at = activation_in(6);
-    let scheduled = common::output_in(
+    let scheduled = common::upgrade(
         dir.path(),
-        &[
-            "upgrade",
-            "--target",
-            targets.to_str().unwrap(),
-            "--image",
-            image.to_str().unwrap(),
-            "--activate",
-            &at,
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
+        &targets,
+        &image,
+        &["--activate", &at, "--journal", journal.to_str().unwrap()],
     );
     assert!(
         scheduled.status.success(),
@@ -189,14 +181,11 @@ fn a_campaign_that_awaits_its_scheduled_activation_confirms_it_itself() {
         "[[population]]\nname = \"a\"\ncount = 3\n",
     );
     let at = activation_in(5);
-    let out = common::output_in(
+    let out = common::upgrade(
         dir.path(),
+        &targets,
+        &image,
         &[
-            "upgrade",
-            "--target",
-            targets.to_str().unwrap(),
-            "--image",
-            image.to_str().unwrap(),
             "--activate",
             &at,
             "--await-activation",
@@ -308,18 +297,7 @@ fn a_campaign_authenticates_each_meter_with_the_hls_keys_its_targets_file_gives(
         written.replace("client = \"lls\"", "client = \"hls\""),
     )
     .unwrap();
-    let out = common::output_in(
-        dir.path(),
-        &[
-            "upgrade",
-            "--target",
-            hls.to_str().unwrap(),
-            "--image",
-            image.to_str().unwrap(),
-            "--json",
-            "report.json",
-        ],
-    );
+    let out = common::upgrade(dir.path(), &hls, &image, &["--json", "report.json"]);
     let stdout = common::text(&out.stdout);
     assert!(
         out.status.success(),
@@ -347,16 +325,7 @@ fn a_campaign_authenticates_each_meter_with_the_hls_keys_its_targets_file_gives(
         1,
     );
     std::fs::write(&hls, wrong.replace("client = \"lls\"", "client = \"hls\"")).unwrap();
-    let out = common::output_in(
-        dir.path(),
-        &[
-            "upgrade",
-            "--target",
-            hls.to_str().unwrap(),
-            "--image",
-            image.to_str().unwrap(),
-        ],
-    );
+    let out = common::upgrade(dir.path(), &hls, &image, &[]);
     let stdout = common::text(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
     assert!(
@@ -394,16 +363,7 @@ fn fleets_over_udp_own_addresses_and_behind_a_gateway_are_upgraded() {
         let fleet = common::Fleet::start(&scenario, &key, &targets);
         let written = std::fs::read_to_string(&targets).unwrap();
         assert!(written.contains("transport = \"udp\""), "{written}");
-        let out = common::output_in(
-            dir.path(),
-            &[
-                "upgrade",
-                "--target",
-                targets.to_str().unwrap(),
-                "--image",
-                image.to_str().unwrap(),
-            ],
-        );
+        let out = common::upgrade(dir.path(), &targets, &image, &[]);
         let stdout = common::text(&out.stdout);
         assert!(out.status.success(), "{addressing}: {stdout}");
         assert_eq!(
@@ -432,17 +392,14 @@ fn the_same_campaign_started_again_over_its_journal_goes_on_and_another_is_refus
         "[[population]]\nname = \"m\"\ncount = 3\n",
     );
     let journal = dir.path().join("job.jsonl");
+    let journal = journal.to_str().unwrap();
     let upgrade = |concurrency: &str| {
-        Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-            .args(["upgrade", "--target"])
-            .arg(&targets)
-            .arg("--image")
-            .arg(&image)
-            .arg("--journal")
-            .arg(&journal)
-            .args(["--concurrency", concurrency])
-            .output()
-            .unwrap()
+        common::upgrade(
+            dir.path(),
+            &targets,
+            &image,
+            &["--journal", journal, "--concurrency", concurrency],
+        )
     };
     assert!(upgrade("3").status.success());
     // As an orchestrator restarts a job's pod: the same command, the same journal.

@@ -24,18 +24,7 @@ fn the_prescan_skips_upgraded_meters_and_reports_unreachable_ones() {
     let first_two = dir.path().join("first-two.toml");
     std::fs::write(&first_two, blocks[..3].join("\n[[meter]]")).unwrap();
     let upgrade = |file: &std::path::Path| {
-        common::output_in(
-            dir.path(),
-            &[
-                "upgrade",
-                "--target",
-                file.to_str().unwrap(),
-                "--image",
-                image.to_str().unwrap(),
-                "--json",
-                "report.json",
-            ],
-        )
+        common::upgrade(dir.path(), file, &image, &["--json", "report.json"])
     };
     let out = upgrade(&first_two);
     assert!(out.status.success(), "{}", common::text(&out.stdout));

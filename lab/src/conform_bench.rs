@@ -9,7 +9,7 @@ use emulator::meter::{Meter, MeterConfig, MeterKeys};
 use emulator::net::host::{now_ms, MeterHost};
 use emulator::net::serve::serve;
 use emulator::profile::{
-    GroupAddressing, GroupProfile, MeterProfile, Quirk, Reinitiate, Rights, Variant,
+    GroupAddressing, GroupProfile, GroupSecurity, MeterProfile, Quirk, Reinitiate, Rights, Variant,
 };
 use harness::conform::matrix::Expectation;
 use harness::conform::{Bench, BenchError};
@@ -177,9 +177,12 @@ fn variants(base: &MeterProfile) -> Vec<(String, MeterProfile)> {
             (v.name(), profile)
         })
         .collect();
-    let options: [(&str, &ProfileChange); 14] = [
+    let options: [(&str, &ProfileChange); 15] = [
         ("group requests multicast only", &|p| {
             p.group.addressing = GroupAddressing::MulticastOnly
+        }),
+        ("group requests plain", &|p| {
+            p.group.security = GroupSecurity::None
         }),
         ("no group requests", &|p| {
             p.group.addressing = GroupAddressing::None

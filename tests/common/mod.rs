@@ -70,6 +70,15 @@ pub fn succeeds(command: &mut Command) -> String {
     text(&out.stdout)
 }
 
+/// Runs `meterfleet upgrade --target TARGET --image IMAGE` and `extra` in `dir`, and returns
+/// what it did.
+pub fn upgrade(dir: &Path, target: &Path, image: &Path, extra: &[&str]) -> std::process::Output {
+    let (target, image) = (target.to_str().unwrap(), image.to_str().unwrap());
+    let mut args = vec!["upgrade", "--target", target, "--image", image];
+    args.extend_from_slice(extra);
+    output_in(dir, &args)
+}
+
 /// Runs `meterfleet` with `args`, which must succeed.
 pub fn meterfleet(args: &[&str]) {
     let status = Command::new(env!("CARGO_BIN_EXE_meterfleet"))

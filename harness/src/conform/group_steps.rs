@@ -36,6 +36,12 @@ impl Run<'_> {
                 })?)
             }
         };
+        if g.counter == GroupCounter::Same && access.keys.is_none() {
+            return Err(Stop::Skip(
+                "the meter takes group requests plain: there is no broadcast counter to replay"
+                    .into(),
+            ));
+        }
         let counter = self.group_counter(g.counter).await?;
         let block = self.group_block_bytes(g.block)?;
         let params = it::block_parameters(g.block, &block);
