@@ -52,6 +52,8 @@ enum Command {
     /// Make keys, build signed firmware images, inspect and corrupt them.
     #[command(subcommand)]
     Image(crate::image_cmd::ImageCommand),
+    /// List the serial ports this machine has (for serial:// and optical:// targets).
+    Ports(crate::ports::PortsArgs),
     /// Merge the reports of a sharded run.
     #[command(subcommand)]
     Report(crate::report_cmd::ReportCommand),
@@ -99,6 +101,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => crate::demo::run(args),
         Command::Bench(command) => crate::bench::run(command),
         Command::Report(command) => crate::report_cmd::run(command),
+        Command::Ports(args) => crate::ports::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -1,4 +1,5 @@
-//! `meterfleet emulate`: one emulated meter on a TCP port, until interrupted.
+//! `meterfleet emulate`: one emulated meter on a TCP or UDP port, or meters on a serial line
+//! (directly, or behind an optical port in mode E), or a scenario's fleet, until interrupted.
 
 use dlms::Transport;
 use emulator::meter::{Meter, MeterConfig};
@@ -72,6 +73,24 @@ pub struct EmulateArgs {
     /// With --scenario: append every meter's events to this file as JSON lines.
     #[arg(long, requires = "scenario")]
     events: Option<PathBuf>,
+    /// Serve on this serial port (a tty) instead of a socket: HDLC at --baud, 8N1.
+    #[arg(long, value_name = "TTY", conflicts_with = "scenario")]
+    serial: Option<String>,
+    /// With --serial: the meter is behind an optical port: every session opens with the sign-on
+    /// into protocol mode E (IEC 62056-21: 300 Bd 7E1, then HDLC at --baud, 8N1).
+    #[arg(long, requires = "serial")]
+    optical: bool,
+    /// With --serial: HDLC's rate; with --optical, the rate the meter proposes (300 to 19200).
+    #[arg(long, requires = "serial", default_value_t = 9600)]
+    baud: u32,
+    /// With --serial: this many meters on the line (an RS-485 multidrop line), at HDLC physical
+    /// addresses 16, 17, ...; one meter answers at 17.
+    #[arg(long, requires = "serial", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
+    meters: u16,
+    /// With --optical: the device address the meter answers in a sign-on request (`/?ADDRESS!`);
+    /// a request without one is always answered.
+    #[arg(long, requires = "optical", default_value = "00000001")]
+    device_address: String,
     /// With --scenario: run only this shard's meters (a contiguous slice by index; each meter
     /// keeps its address, port and faults), and list only them in the targets file.
     #[command(flatten)]
@@ -81,6 +100,8 @@ pub struct EmulateArgs {
 const EXAMPLES: &str = "Examples:
   meterfleet emulate --listen 127.0.0.1:4059 --trust-key vendor.pub
   meterfleet emulate --listen 127.0.0.1:4061 --transport hdlc --profile quirky.toml --state-dir meter/
+  meterfleet emulate --serial /dev/ttyUSB0 --baud 9600 --meters 3 --trust-key vendor.pub
+  meterfleet emulate --serial /dev/ttyUSB1 --optical --baud 19200 --trust-key vendor.pub
   meterfleet emulate --scenario default --trust-key vendor.pub --targets-out fleet.toml
   meterfleet emulate --scenario default --trust-key vendor.pub --addressing port-range --bind 0.0.0.0 --advertise 192.0.2.7 --control-token \"$TOKEN\"
   meterfleet emulate --scenario 10k --trust-key vendor.pub --addressing port-range --shard-index 2 --shard-count 4 --targets-out shard-2.toml";
@@ -103,32 +124,11 @@ fn start(args: EmulateArgs) -> Result<(), String> {
     if args.shard.shard_count.is_some() {
         return Err("--shard-count shards a scenario's fleet: it needs --scenario".into());
     }
-    let profile = match &args.profile {
-        Some(path) => MeterProfile::load(path).map_err(|e| e.to_string())?,
-        None => MeterProfile::default(),
-    };
-    let trusted_key = args
-        .trust_key
-        .as_deref()
-        .map(crate::image_cmd::load_verifying_key)
-        .transpose()?;
-    let store = args.state_dir.as_deref().map(DirStore::open).transpose()?;
-    let state = store.as_ref().map(DirStore::load).transpose()?.flatten();
-    let config = MeterConfig {
-        profile,
-        trusted_key,
-        judge: true,
-        ..MeterConfig::default()
-    };
-    let mut meter = match state {
-        Some(state) => Meter::with_state(config, state),
-        None => Meter::new(config),
-    };
-    if let Some(store) = &store {
-        meter.set_journal(Box::new(store.journal()?));
+    if args.serial.is_some() {
+        return start_serial(&args);
     }
+    let host = meter_host(&args, args.state_dir.as_deref())?;
     let transport = args.transport;
-    let host = MeterHost::new(meter, store);
     let runtime = crate::process::runtime()?;
     runtime.block_on(async move {
         let listening = |e: std::io::Error| format!("listening on {}: {e}", args.listen);
@@ -175,6 +175,113 @@ fn start(args: EmulateArgs) -> Result<(), String> {
         };
         tokio::select! {
             r = served => r.map_err(|e| e.to_string()),
+            _ = tokio::signal::ctrl_c() => {
+                println!("interrupted");
+                Ok(())
+            }
+        }
+    })
+}
+
+/// A meter of the profile and trust key `args` give, its state kept in `state_dir`.
+fn meter_host(
+    args: &EmulateArgs,
+    state_dir: Option<&std::path::Path>,
+) -> Result<std::sync::Arc<MeterHost>, String> {
+    let profile = match &args.profile {
+        Some(path) => MeterProfile::load(path).map_err(|e| e.to_string())?,
+        None => MeterProfile::default(),
+    };
+    let trusted_key = args
+        .trust_key
+        .as_deref()
+        .map(crate::image_cmd::load_verifying_key)
+        .transpose()?;
+    let store = state_dir.map(DirStore::open).transpose()?;
+    let state = store.as_ref().map(DirStore::load).transpose()?.flatten();
+    let config = MeterConfig {
+        profile,
+        trusted_key,
+        judge: true,
+        ..MeterConfig::default()
+    };
+    let mut meter = match state {
+        Some(state) => Meter::with_state(config, state),
+        None => Meter::new(config),
+    };
+    if let Some(store) = &store {
+        meter.set_journal(Box::new(store.journal()?));
+    }
+    Ok(MeterHost::new(meter, store))
+}
+
+/// Serves meters on a serial line until interrupted: one, or `--meters` at their own physical
+/// addresses (each keeping its state in a folder of --state-dir named after its address).
+fn start_serial(args: &EmulateArgs) -> Result<(), String> {
+    use emulator::net::host::GATEWAY_FIRST_PHYSICAL;
+    let path = args.serial.clone().expect("called with --serial");
+    let physical: Vec<u16> = match args.meters {
+        1 => vec![PHYSICAL_ADDRESS],
+        n => (0..n).map(|i| GATEWAY_FIRST_PHYSICAL + i).collect(),
+    };
+    let hosts = physical
+        .iter()
+        .map(|p| {
+            let dir = args.state_dir.as_ref().map(|d| match args.meters {
+                1 => d.clone(),
+                _ => d.join(p.to_string()),
+            });
+            meter_host(args, dir.as_deref())
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let config = emulator::net::serial::SerialConfig {
+        path: path.clone(),
+        baud: args.baud,
+        optical: args.optical,
+        device_address: args.device_address.clone(),
+        identification: "meterfleet".into(),
+    };
+    let runtime = crate::process::runtime()?;
+    runtime.block_on(async move {
+        if let Some(judge) = args.judge.clone() {
+            let named: Vec<(String, std::sync::Arc<MeterHost>)> = physical
+                .iter()
+                .map(|p| format!("{path}/{p}"))
+                .zip(hosts.iter().cloned())
+                .collect();
+            tokio::spawn(keep_written(judge, move || {
+                let judges: Vec<(String, emulator::judge::Judge)> = named
+                    .iter()
+                    .map(|(name, host)| {
+                        (name.clone(), host.with_meter(|m| m.judge().cloned()).unwrap_or_default())
+                    })
+                    .collect();
+                emulator::judge::Report::of(judges.iter().map(|(n, j)| (n.as_str(), j)))
+            }));
+        }
+        let addresses = match physical.as_slice() {
+            [one] => format!("server address {LOGICAL_DEVICE}/{one}"),
+            many => format!(
+                "{} meters at physical addresses {} to {} (logical device {LOGICAL_DEVICE})",
+                many.len(),
+                many[0],
+                many[many.len() - 1]
+            ),
+        };
+        let line = if args.optical {
+            format!(
+                "optical port: sign-on at 300 Bd 7E1 (device address {}), mode E at {} Bd 8N1",
+                args.device_address, args.baud
+            )
+        } else {
+            format!("HDLC at {} Bd 8N1", args.baud)
+        };
+        println!("meter on serial port {path} ({line}; {addresses}); clients 16 (no authentication), 1 (LLS), 48 (HLS-GMAC)");
+        if args.trust_key.is_none() {
+            println!("note: no --trust-key, so signed images cannot be verified");
+        }
+        tokio::select! {
+            r = emulator::net::serial::serve_serial(config, hosts) => r.map_err(|e| e.to_string()),
             _ = tokio::signal::ctrl_c() => {
                 println!("interrupted");
                 Ok(())

@@ -12,6 +12,7 @@ mod demo;
 mod emulate;
 mod image_cmd;
 mod judge_report;
+mod ports;
 mod process;
 mod progress;
 mod report_cmd;

@@ -370,7 +370,9 @@ expect = { value = { bool = true } }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let enabled = runtime.block_on(async {
         let target = harness::target::Target::new(
-            format!("127.0.0.1:{}", meter.port).parse().unwrap(),
+            format!("127.0.0.1:{}", meter.port)
+                .parse::<std::net::SocketAddr>()
+                .unwrap(),
             harness::target::Transport::Wrapper,
         );
         let mut session = harness::session::Session::open(&target, false)

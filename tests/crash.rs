@@ -55,7 +55,9 @@ async fn a_meter_killed_during_its_activation_reboot_comes_up_rolled_back() {
     let state = dir.path().join("state");
     let (mut meter, port) = emulate(&state, &trust, &profile);
     let target = common::as_management(Target::new(
-        format!("127.0.0.1:{port}").parse().unwrap(),
+        format!("127.0.0.1:{port}")
+            .parse::<std::net::SocketAddr>()
+            .unwrap(),
         Transport::Wrapper,
     ));
 
@@ -92,7 +94,9 @@ async fn a_meter_killed_during_its_activation_reboot_comes_up_rolled_back() {
 
     let (mut meter, port) = emulate(&state, &trust, &profile);
     let target = common::as_management(Target::new(
-        format!("127.0.0.1:{port}").parse().unwrap(),
+        format!("127.0.0.1:{port}")
+            .parse::<std::net::SocketAddr>()
+            .unwrap(),
         Transport::Wrapper,
     ));
     let mut session = Session::open(&target, false).await.unwrap();
@@ -233,7 +237,9 @@ impl Transfer {
 
     async fn connect(port: u16) -> Session {
         let target = common::as_management(Target::new(
-            format!("127.0.0.1:{port}").parse().unwrap(),
+            format!("127.0.0.1:{port}")
+                .parse::<std::net::SocketAddr>()
+                .unwrap(),
             Transport::Wrapper,
         ));
         Session::open(&target, false).await.unwrap()
@@ -362,7 +368,9 @@ async fn a_change_the_meter_cannot_store_is_not_acknowledged() {
     // No file may pass 512 bytes: state.json cannot be saved.
     let (mut meter, port) = emulate_with_file_limit(&bench.state, &bench.trust, 1);
     let mut target = common::as_management(Target::new(
-        format!("127.0.0.1:{port}").parse().unwrap(),
+        format!("127.0.0.1:{port}")
+            .parse::<std::net::SocketAddr>()
+            .unwrap(),
         Transport::Wrapper,
     ));
     target.request_timeout = Duration::from_secs(1);

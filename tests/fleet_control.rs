@@ -85,7 +85,7 @@ async fn the_control_endpoint_lists_shows_reboots_and_counts() {
 
     // A head-end that drops its connection with the association open.
     let meter = harness::target::Target::new(
-        "127.3.0.1:4059".parse().unwrap(),
+        "127.3.0.1:4059".parse::<std::net::SocketAddr>().unwrap(),
         harness::target::Transport::Wrapper,
     );
     drop(

@@ -141,7 +141,7 @@ async fn connecting_again_and_again_to_a_meter_whose_connections_are_taken_is_a_
 /// A head-end that connects again every 50 ms, eight times, instead of backing off.
 async fn retry_every_50_ms(target: &Target) {
     for _ in 0..8 {
-        let _ = tokio::net::TcpStream::connect(target.address).await;
+        let _ = tokio::net::TcpStream::connect(target.address.ip().unwrap()).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -221,7 +221,7 @@ async fn two_requests_under_one_invoke_id_sent_without_waiting_are_reuse() {
     use dlms::Codec;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (host, target) = judged_meter().await;
-    let mut stream = tokio::net::TcpStream::connect(target.address)
+    let mut stream = tokio::net::TcpStream::connect(target.address.ip().unwrap())
         .await
         .unwrap();
     let mut decoder = WrapperDecoder::new(2048);

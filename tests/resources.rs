@@ -50,7 +50,9 @@ async fn connections_beyond_the_meter_s_limit_are_closed_and_a_place_comes_back(
     std::fs::write(&profile, "max_connections = 2\n").unwrap();
     let meter = Emulator::start(&["--profile", profile.to_str().unwrap()]);
     let target = Target::new(
-        format!("127.0.0.1:{}", meter.port).parse().unwrap(),
+        format!("127.0.0.1:{}", meter.port)
+            .parse::<std::net::SocketAddr>()
+            .unwrap(),
         Transport::Wrapper,
     );
     let first = Session::open(&target, false).await.unwrap();
@@ -89,7 +91,9 @@ async fn an_association_over_the_meters_limit_waits_or_is_reset_as_the_profile_s
             let meter =
                 Emulator::start(&["--transport", name, "--profile", profile.to_str().unwrap()]);
             let mut target = Target::new(
-                format!("127.0.0.1:{}", meter.port).parse().unwrap(),
+                format!("127.0.0.1:{}", meter.port)
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap(),
                 transport,
             );
             target.request_timeout = Duration::from_secs(10);
@@ -128,7 +132,9 @@ async fn a_request_longer_than_the_pdu_size_is_answered_pdu_too_long_and_the_con
         let name = transport.to_string();
         let meter = Emulator::start(&["--transport", &name]);
         let target = Target::new(
-            format!("127.0.0.1:{}", meter.port).parse().unwrap(),
+            format!("127.0.0.1:{}", meter.port)
+                .parse::<std::net::SocketAddr>()
+                .unwrap(),
             transport,
         );
         let timeout = Duration::from_secs(10);

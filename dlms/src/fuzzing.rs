@@ -16,7 +16,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use std::time::{Duration, Instant};
 
 /// The names of the targets, as the corpus folders are named.
-pub const TARGETS: [&str; 8] = [
+pub const TARGETS: [&str; 9] = [
     "data",
     "apdu",
     "acse",
@@ -25,6 +25,7 @@ pub const TARGETS: [&str; 8] = [
     "hdlc_link",
     "ciphered_apdu",
     "image",
+    "mode_e",
 ];
 
 /// Runs the named target on `input`; false for an unknown name.
@@ -38,6 +39,7 @@ pub fn run(target: &str, input: &[u8]) -> bool {
         "hdlc_link" => hdlc_link(input),
         "ciphered_apdu" => ciphered_apdu(input),
         "image" => image(input),
+        "mode_e" => mode_e(input),
         _ => return false,
     }
     true
@@ -75,6 +77,32 @@ pub fn image(input: &[u8]) {
             info.payload
         )
     );
+}
+
+/// The optical port's sign-on messages (IEC 62056-21): parsing never panics, what parses
+/// encodes and parses again to the same message, and the line reader never holds more than one
+/// message's worth beyond what it was given.
+pub fn mode_e(input: &[u8]) {
+    use crate::mode_e::{Identification, LineReader, OptionSelect, SignOn, MAX_MESSAGE};
+    let mut reader = LineReader::new();
+    for chunk in input.chunks(7) {
+        reader.push(chunk);
+        while let Some(line) = reader.next_line() {
+            let Ok(line) = line else { continue };
+            let end: Vec<u8> = line.iter().rev().take(2).map(|b| b & 0x7F).collect();
+            assert!(line.len() <= MAX_MESSAGE && end == b"\n\r");
+            if let Ok(m) = SignOn::parse(&line) {
+                assert_eq!(SignOn::parse(&m.encode()), Ok(m));
+            }
+            if let Ok(m) = Identification::parse(&line) {
+                assert_eq!(Identification::parse(&m.encode()), Ok(m));
+            }
+            if let Ok(m) = OptionSelect::parse(&line) {
+                assert_eq!(OptionSelect::parse(&m.encode()), Ok(m));
+            }
+        }
+    }
+    assert!(reader.take_rest().len() < MAX_MESSAGE + 7);
 }
 
 /// A-XDR: decoding never panics, and what decodes re-encodes to a stable form.

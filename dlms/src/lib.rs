@@ -16,6 +16,7 @@ pub mod cosem;
 pub mod fuzzing;
 pub mod hdlc;
 pub mod image;
+pub mod mode_e;
 pub mod security;
 pub mod text;
 pub mod transport;

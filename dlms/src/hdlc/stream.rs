@@ -2,6 +2,7 @@
 //! frames whose checksums fail (the standard says such frames are ignored).
 
 use super::frame::{Frame, FLAG, MIN_FRAME_LEN};
+use std::time::{Duration, Instant};
 
 /// Splits a received byte stream into checked frames.
 #[derive(Debug, Default)]
@@ -9,6 +10,8 @@ pub struct FrameSplitter {
     buf: Vec<u8>,
     dropped_bytes: u64,
     bad_frames: u64,
+    inter_octet: Option<Duration>,
+    last_byte: Option<Instant>,
 }
 
 /// The most bytes kept while waiting for the rest of a frame: one maximum frame and its flags.
@@ -20,9 +23,46 @@ impl FrameSplitter {
         Self::default()
     }
 
+    /// A splitter that drops a frame begun but not ended once its line has been silent for
+    /// `limit` (the inter-octet time-out of a serial line: IEC 62056-6-2's HDLC setup,
+    /// attribute inter_octet_time_out, 25 ms by default), so that a lost tail does not swallow
+    /// the next frame.
+    pub fn with_inter_octet_timeout(limit: Duration) -> Self {
+        FrameSplitter {
+            inter_octet: Some(limit),
+            ..Self::default()
+        }
+    }
+
     /// Appends received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// Appends bytes received at `now` (the time counts for the inter-octet time-out).
+    pub fn push_at(&mut self, now: Instant, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.last_byte = Some(now);
+        }
+        self.push(bytes);
+    }
+
+    /// When the frame begun would be dropped if nothing more arrives, with an inter-octet
+    /// time-out and part of a frame held.
+    pub fn partial_deadline(&self) -> Option<Instant> {
+        let partial = !matches!(self.buf.as_slice(), [] | [FLAG]);
+        Some(self.last_byte? + self.inter_octet?).filter(|_| partial)
+    }
+
+    /// Drops the frame begun if its inter-octet time-out has passed at `now`; true if it did.
+    pub fn expire(&mut self, now: Instant) -> bool {
+        match self.partial_deadline() {
+            Some(deadline) if now >= deadline => {
+                self.drop_front(self.buf.len());
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Bytes skipped as noise so far.
@@ -136,6 +176,26 @@ mod tests {
         }
         s.push(&f[f.len() - 1..]);
         assert_eq!(s.next_frame().unwrap(), f);
+    }
+
+    #[test]
+    fn a_frame_left_unfinished_past_the_inter_octet_timeout_is_dropped() {
+        let limit = Duration::from_millis(25);
+        let mut s = FrameSplitter::with_inter_octet_timeout(limit);
+        let t0 = Instant::now();
+        let f = hex(SNRM);
+        s.push_at(t0, &f[..4]);
+        assert_eq!(s.next_frame(), None);
+        assert_eq!(s.partial_deadline(), Some(t0 + limit));
+        assert!(!s.expire(t0 + Duration::from_millis(10)));
+        assert!(s.expire(t0 + limit));
+        // What follows the silence is a frame of its own.
+        s.push_at(t0 + limit, &f[4..]);
+        s.push_at(t0 + limit, &f);
+        assert_eq!(s.next_frame().unwrap(), f);
+        // Only the shared closing flag is left: nothing is pending.
+        assert_eq!(s.partial_deadline(), None);
+        assert_eq!(FrameSplitter::new().partial_deadline(), None);
     }
 
     proptest! {

@@ -252,7 +252,11 @@ pub async fn deliver(
             Some(route) => routes.entry(route).or_default().push(i),
             None => unrouted.push(LeftOut {
                 meter: targets[i].name.clone(),
-                reason: "it takes multicast only and joined no multicast group".into(),
+                reason: if targets[i].address.ip().is_none() {
+                    "it is on a serial line, and group delivery goes over IP".into()
+                } else {
+                    "it takes multicast only and joined no multicast group".into()
+                },
             }),
         }
     }
@@ -418,8 +422,13 @@ impl Group {
             return Ok(());
         };
         let count = self.report.blocks;
-        let mut sender =
-            GroupSender::open(self.route, first.target.address, self.delivery.client).await?;
+        let member = first.target.address.ip().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "group delivery goes over IP, not a serial line",
+            )
+        })?;
+        let mut sender = GroupSender::open(self.route, member, self.delivery.client).await?;
         let mut counter = members.iter().map(|m| m.counter).max().unwrap_or(0);
         if self.delivery.keys.is_some() {
             self.report.first_counter = Some(counter.saturating_add(1));

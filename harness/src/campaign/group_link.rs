@@ -21,12 +21,15 @@ pub enum GroupRoute {
 impl GroupRoute {
     /// The route group transmissions reach `target` by: its multicast group if it joined one,
     /// else all the stations at its address; none for a meter that takes multicast only and
-    /// joined no group.
+    /// joined no group, or one on a serial line (group delivery is over IP).
     pub fn of(target: &Target) -> Option<Self> {
         match (target.multicast, target.group) {
             (Some(group), _) => Some(GroupRoute::Multicast(group)),
             (None, Some(g)) if g.multicast_only => None,
-            (None, _) => Some(GroupRoute::AllStations(target.address, target.transport)),
+            (None, _) => Some(GroupRoute::AllStations(
+                target.address.ip()?,
+                target.transport,
+            )),
         }
     }
 }

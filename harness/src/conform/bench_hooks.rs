@@ -3,7 +3,7 @@
 //! the cases that need a reboot or a fresh meter are skipped, with that reason.
 
 use super::engine::{Bench, BenchError};
-use crate::target::{BenchHooks, MeterTarget};
+use crate::target::{BenchHooks, Endpoint, MeterTarget};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ const HOOK_LIMIT: Duration = Duration::from_secs(300);
 pub struct CommandBench {
     hooks: BenchHooks,
     name: String,
-    address: SocketAddr,
+    address: Endpoint,
 }
 
 impl CommandBench {
@@ -25,7 +25,7 @@ impl CommandBench {
         CommandBench {
             hooks: target.bench.clone(),
             name: target.main.name.clone(),
-            address: target.main.address,
+            address: target.main.address.clone(),
         }
     }
 
@@ -86,7 +86,7 @@ mod tests {
 
     fn bench(power_cycle: Option<&str>) -> CommandBench {
         let mut target = MeterTarget::bare(Target::new(
-            "127.0.0.1:4059".parse().unwrap(),
+            "127.0.0.1:4059".parse::<SocketAddr>().unwrap(),
             Transport::Wrapper,
         ));
         target.bench.power_cycle = power_cycle.map(str::to_string);

@@ -367,7 +367,7 @@ pub async fn run_case(
     let started = Instant::now();
     let mut target = target.clone();
     match bench.fresh() {
-        Ok(Some(address)) => target.main.address = address,
+        Ok(Some(address)) => target.main.address = address.into(),
         Ok(None) => {}
         Err(e) => {
             return finished(

@@ -25,11 +25,16 @@ impl Run<'_> {
     /// nothing comes back on the group link or the case's association within a second.
     pub(crate) async fn group_block(&mut self, g: &GroupBlock) -> Result<Observed, Stop> {
         let main = self.target.main.clone();
+        let Some(member) = main.address.ip() else {
+            return Err(Stop::Skip(
+                "group requests go over IP, and the meter is on a serial line".into(),
+            ));
+        };
         let access = main
             .group
             .ok_or_else(|| Stop::Skip("the targets file gives no group table".into()))?;
         let route = match g.addressing {
-            GroupAddressing::Broadcast => GroupRoute::AllStations(main.address, main.transport),
+            GroupAddressing::Broadcast => GroupRoute::AllStations(member, main.transport),
             GroupAddressing::Multicast => {
                 GroupRoute::Multicast(main.multicast.ok_or_else(|| {
                     Stop::Skip("the targets file names no multicast group for the meter".into())
@@ -66,7 +71,7 @@ impl Run<'_> {
             "group block {} to {route}, broadcast invocation counter {counter}",
             g.block
         ));
-        let mut sender = GroupSender::open(route, main.address, access.client)
+        let mut sender = GroupSender::open(route, member, access.client)
             .await
             .map_err(|e| Stop::Error(format!("opening {route}: {e}")))?;
         sender

@@ -1,30 +1,37 @@
 //! Transport probes: frames with a broken header or checksum, sent on a connection of their
-//! own, and what the meter did with them (IEC 62056-4-7 wrapper, IEC 62056-46 HDLC).
+//! own (on a serial line, the line taken and signed on afresh), and what the meter did with
+//! them (IEC 62056-4-7 wrapper, IEC 62056-46 HDLC).
 
 use super::step::{HdlcFrame, WrapperFrame};
+use crate::connection::Pipe;
 use crate::target::Target;
 use dlms::association::ClientSettings;
 use dlms::hdlc::{Control, FrameRepr, HdlcAddress};
 use dlms::Codec;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// How long a probe waits for the meter's answer.
 const PROBE_WAIT: Duration = Duration::from_millis(1500);
 
-/// Sends `bytes` on a new connection: `reply`, `silence` or `closed`.
+/// Sends `bytes` on a new connection: `reply`, `silence` or `closed` (a serial line never
+/// closes). On a serial line an SNRM probe may have set up a link: its DISC goes out before
+/// the line's next use.
 async fn probe(target: &Target, bytes: &[u8]) -> &'static str {
-    let Ok(Ok(mut stream)) =
-        tokio::time::timeout(PROBE_WAIT, TcpStream::connect(target.address)).await
-    else {
+    // A serial line may first wait for the optical probe's sign-on.
+    let open_wait = if target.address.serial().is_some() {
+        target.request_timeout.max(PROBE_WAIT)
+    } else {
+        PROBE_WAIT
+    };
+    let Ok(mut pipe) = Pipe::open(target, open_wait).await else {
         return "closed";
     };
-    if stream.write_all(bytes).await.is_err() {
+    pipe.leave_link_up(target.server_hdlc, target.client_sap as u8);
+    if pipe.write(bytes).await.is_err() {
         return "closed";
     }
     let mut buf = [0u8; 512];
-    match tokio::time::timeout(PROBE_WAIT, stream.read(&mut buf)).await {
+    match tokio::time::timeout(PROBE_WAIT, pipe.read(&mut buf)).await {
         Err(_) => "silence",
         Ok(Ok(0)) | Ok(Err(_)) => "closed",
         Ok(Ok(_)) => "reply",

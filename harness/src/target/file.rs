@@ -240,7 +240,7 @@ fn meter(
     };
     let mut main = url::parse(address.get_ref())
         .map_err(|e| source.error(Some(address.span()), &field("address"), e.to_string()))?;
-    let written = ["hdlc+tcp://", "udp://"]
+    let written = ["hdlc+tcp://", "udp://", "serial://", "optical://"]
         .into_iter()
         .find(|scheme| address.get_ref().starts_with(scheme));
     if let Some(t) = m.transport.or(defaults.transport) {

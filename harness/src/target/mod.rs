@@ -6,6 +6,7 @@
 //! whether it is emulated, and its baseline of known deviations. Files (see [`file`]), URLs
 //! (see [`url`]) and command-line flags (see [`Overrides`]) all produce these.
 
+mod endpoint;
 pub mod file;
 mod group_access;
 mod overrides;
@@ -13,6 +14,7 @@ pub mod statement;
 pub mod url;
 
 pub use dlms::Transport;
+pub use endpoint::{Endpoint, SerialLine};
 pub use group_access::{GroupAccess, GroupKeys};
 pub use overrides::Overrides;
 pub use statement::Statement;
@@ -48,8 +50,8 @@ pub enum Auth {
 pub struct Target {
     /// A name for reports (the address by default).
     pub name: String,
-    /// Where it listens.
-    pub address: SocketAddr,
+    /// Where it is reached: an IP address, or a serial line.
+    pub address: Endpoint,
     /// The framing.
     pub transport: Transport,
     /// The client SAP (wrapper source wPort, HDLC client address).
@@ -87,7 +89,8 @@ pub struct Deadlines {
 impl Target {
     /// The public client at `address` over `transport`, with the usual server addresses
     /// (wPort 1; HDLC logical 1, physical 17).
-    pub fn new(address: SocketAddr, transport: Transport) -> Self {
+    pub fn new(address: impl Into<Endpoint>, transport: Transport) -> Self {
+        let address = address.into();
         Target {
             name: address.to_string(),
             address,
@@ -112,7 +115,7 @@ impl Target {
     /// A public-client target at `tcp://HOST:PORT` (or `HOST:PORT`) over `transport`.
     pub fn parse(text: &str, transport: Transport) -> Result<Self, url::UrlError> {
         let mut target = url::parse(text)?;
-        if !text.starts_with("hdlc+") {
+        if !text.starts_with("hdlc+") && !url::is_serial(text) {
             target.transport = transport;
         }
         Ok(target)

@@ -48,6 +48,9 @@ pub struct LinkConfig {
     pub max_retries: u32,
     /// Server: silence after which the link is dropped, if any.
     pub inactivity_timeout: Option<Duration>,
+    /// On a serial line: silence within a frame after which its bytes are dropped (see
+    /// [`FrameSplitter::with_inter_octet_timeout`]); `None` over TCP.
+    pub inter_octet_timeout: Option<Duration>,
     /// The longest APDU this station takes in; the segments of a longer one are acknowledged
     /// but not kept, and [`LinkEvent::ApduTooLong`] reports it.
     pub max_apdu: u16,
@@ -63,6 +66,7 @@ impl LinkConfig {
             response_timeout: Duration::from_secs(1),
             max_retries: 3,
             inactivity_timeout: None,
+            inter_octet_timeout: None,
             max_apdu: u16::MAX,
         }
     }
@@ -76,6 +80,7 @@ impl LinkConfig {
             response_timeout: Duration::from_secs(1),
             max_retries: 3,
             inactivity_timeout: Some(Duration::from_secs(120)),
+            inter_octet_timeout: None,
             max_apdu: u16::MAX,
         }
     }
@@ -175,6 +180,10 @@ impl HdlcLink {
             parameters: params,
             ..config
         };
+        let splitter = match config.inter_octet_timeout {
+            Some(limit) => FrameSplitter::with_inter_octet_timeout(limit),
+            None => FrameSplitter::new(),
+        };
         HdlcLink {
             role,
             local: config.local,
@@ -196,7 +205,7 @@ impl HdlcLink {
             timer: None,
             retries: 0,
             last_rx: None,
-            splitter: FrameSplitter::new(),
+            splitter,
         }
     }
 
@@ -275,7 +284,7 @@ impl HdlcLink {
 
     /// Feeds bytes received from the transport.
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
-        self.splitter.push(bytes);
+        self.splitter.push_at(now, bytes);
         while let Some(frame) = self.splitter.next_frame() {
             self.handle_frame(now, &frame);
         }
@@ -507,6 +516,7 @@ impl HdlcLink {
 
     /// Handles an expired timer.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.splitter.expire(now);
         if self.role == Role::Server {
             if let (State::Connected, Some(limit), Some(last)) =
                 (self.state, self.config.inactivity_timeout, self.last_rx)
@@ -543,13 +553,17 @@ impl HdlcLink {
 
     /// When [`Self::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.role {
+        let link = match self.role {
             Role::Client => self.timer,
             Role::Server => match (self.state, self.config.inactivity_timeout, self.last_rx) {
                 (State::Connected, Some(limit), Some(last)) => Some(last + limit),
                 _ => None,
             },
-        }
+        };
+        [link, self.splitter.partial_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next event for the user.

@@ -1,7 +1,7 @@
-//! HDLC connections (IEC 62056-46 over TCP, as through a serial-to-TCP adapter): one meter at
-//! its physical address, or every meter of a gateway, each at its own physical address as on a
-//! multidrop bus. Each meter reached has its own link station on the connection; a UI frame to
-//! the all-station address reaches every meter at once, unanswered.
+//! HDLC connections (IEC 62056-46 over TCP, as through a serial-to-TCP adapter, or on a serial
+//! line): one meter at its physical address, or every meter of a gateway or multidrop line,
+//! each at its own physical address. Each meter reached has its own link station on the
+//! connection; a UI frame to the all-station address reaches every meter at once, unanswered.
 
 use super::host::{MeterHost, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use super::link_faults::LinkFaultState;
@@ -13,9 +13,33 @@ use dlms::hdlc::{
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
+
+/// What carries an HDLC session, where it differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Carrier {
+    /// A TCP connection: the session lasts as long as it does.
+    Tcp,
+    /// A serial line: frames begun and then silent for `inter_octet` are dropped; with
+    /// `ends_with_link` (the optical port in mode E), the session ends when the meter's link
+    /// goes down, and the port goes back to its sign-on.
+    Serial {
+        /// The inter-octet time-out.
+        inter_octet: Duration,
+        /// Whether the end of the link ends the session.
+        ends_with_link: bool,
+    },
+}
+
+/// How an HDLC session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SessionEnd {
+    /// The peer closed, went silent, the link ended, or the lone meter rebooted.
+    Ended,
+    /// The lone meter refused an association by resetting the connection.
+    Reset,
+}
 
 /// The link parameters an emulated meter offers.
 const PARAMETERS: HdlcParameters = HdlcParameters {
@@ -37,6 +61,8 @@ struct Station {
     held: Option<(u16, Vec<u8>, Instant)>,
     /// The meter answered an AARQ over its limit with a reset of the connection.
     reset: bool,
+    /// The link went down (DISC, inactivity).
+    link_down: bool,
 }
 
 impl Station {
@@ -55,6 +81,7 @@ impl Station {
             half_open: false,
             held: None,
             reset: false,
+            link_down: false,
             host,
         }
     }
@@ -103,6 +130,7 @@ impl Station {
                 LinkEvent::Disconnected(reason) => {
                     tracing::debug!(?reason, "HDLC link down");
                     self.host.disconnect(self.id);
+                    self.link_down = true;
                 }
                 LinkEvent::Connected(p) => tracing::debug!(?p, "HDLC link up"),
             }
@@ -134,9 +162,14 @@ impl Station {
     }
 }
 
-/// Serves one HDLC connection until the client closes it (or, for a lone meter, until the
-/// meter reboots, as a modem drops its line).
-pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std::io::Result<()> {
+/// Serves one HDLC session until the client closes the connection or stays silent for the
+/// inactivity time-out (or, for a lone meter, until the meter reboots, as a modem drops its
+/// line; or, on the optical port, until the link ends).
+pub(super) async fn hdlc_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    route: Route,
+    carrier: Carrier,
+) -> std::io::Result<SessionEnd> {
     let mut stations: HashMap<u16, Station> = HashMap::new();
     let mut rebooted = route.lone_meter_reboots();
     if let Route::One(host) = &route {
@@ -145,8 +178,20 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
             Station::new(host.clone(), PHYSICAL_ADDRESS),
         );
     }
-    let mut splitter = FrameSplitter::new();
+    let (mut splitter, ends_with_link) = match carrier {
+        Carrier::Tcp => (FrameSplitter::new(), false),
+        Carrier::Serial {
+            inter_octet,
+            ends_with_link,
+        } => (
+            FrameSplitter::with_inter_octet_timeout(inter_octet),
+            ends_with_link,
+        ),
+    };
     let mut reader = PeerReader::new(route.inactivity_timeout());
+    // A DISC ends an optical port's session even with no link up (answered by DM): the client
+    // is done with mode E.
+    let mut disc_seen = false;
     let result = loop {
         let now = Instant::now();
         let mut out = Vec::new();
@@ -158,12 +203,15 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
             stream.write_all(&out).await?;
         }
         if matches!(route, Route::One(_)) && stations.values().any(|s| s.reset) {
-            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-            break Ok(());
+            break Ok(SessionEnd::Reset);
+        }
+        if ends_with_link && (disc_seen || stations.values().any(|s| s.link_down)) {
+            break Ok(SessionEnd::Ended);
         }
         let sleep = stations
             .values()
             .filter_map(|s| s.link.poll_timeout())
+            .chain(splitter.partial_deadline())
             .min()
             .map_or(Duration::from_secs(3600), |t| {
                 t.saturating_duration_since(now)
@@ -176,12 +224,15 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
         };
         let reboot = rebooted_now(&mut rebooted);
         tokio::select! {
-            received = reader.next(&mut stream) => {
+            // Bytes already there count before a timer (an inter-octet time-out must not drop
+            // a frame whose rest is waiting to be read).
+            biased;
+            received = reader.next(stream) => {
                 let Some(received) = received? else {
-                    break Ok(());
+                    break Ok(SessionEnd::Ended);
                 };
-                splitter.push(received);
                 let now = Instant::now();
+                splitter.push_at(now, received);
                 while let Some(frame) = splitter.next_frame() {
                     // A UI frame to every station of the line: each meter takes it unanswered.
                     if let Some((source, apdu)) = dlms::hdlc::all_station_apdu(&frame) {
@@ -190,22 +241,29 @@ pub(super) async fn hdlc_connection(mut stream: TcpStream, route: Route) -> std:
                     }
                     if let Some(station) = station_for(&route, &mut stations, &frame) {
                         station.link.handle_frame(now, &frame);
+                        disc_seen |= is_disc(&frame);
                     }
                 }
             }
             _ = tokio::time::sleep(sleep) => {
                 let now = Instant::now();
+                splitter.expire(now);
                 for station in stations.values_mut() {
                     station.link.handle_timeout(now);
                 }
             }
-            _ = reboot => break Ok(()),
+            _ = reboot => break Ok(SessionEnd::Ended),
         }
     };
     for station in stations.values() {
         station.host.disconnect(station.id);
     }
     result
+}
+
+fn is_disc(frame: &[u8]) -> bool {
+    dlms::hdlc::FrameRepr::parse(frame)
+        .is_ok_and(|f| matches!(f.control, dlms::hdlc::Control::Disc { .. }))
 }
 
 /// The station `frame` is for. Behind a gateway that is the meter at the destination's

@@ -5,6 +5,7 @@ mod hdlc_stations;
 pub mod host;
 pub mod link_faults;
 mod route;
+pub mod serial;
 pub mod serve;
 pub mod store;
 pub mod udp;

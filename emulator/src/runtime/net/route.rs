@@ -6,8 +6,7 @@ use super::host::{
 };
 use crate::meter::GroupAddress;
 use std::sync::Arc;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 
 /// The meters a connection reaches.
@@ -107,7 +106,10 @@ impl PeerReader {
     /// What the peer sent next: `None` once it has closed the connection, or stayed silent
     /// for the inactivity time-out (even in the middle of a frame). Cancel-safe: a call
     /// dropped by a `select!` loses nothing, and the silence is counted from the last bytes.
-    pub(super) async fn next(&mut self, stream: &mut TcpStream) -> std::io::Result<Option<&[u8]>> {
+    pub(super) async fn next<R: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut R,
+    ) -> std::io::Result<Option<&[u8]>> {
         match tokio::time::timeout_at(self.quiet_until, stream.read(&mut self.buf)).await {
             Err(_) => {
                 tracing::debug!("closing a connection silent for {:?}", self.idle);

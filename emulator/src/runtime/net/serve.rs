@@ -4,7 +4,7 @@
 //! back).
 
 use super::caps::{admit, ConnectionCap};
-use super::hdlc_stations::hdlc_connection;
+use super::hdlc_stations::{hdlc_connection, Carrier, SessionEnd};
 use super::host::{now_ms, timers, MeterHost};
 use super::link_faults::LinkFaultState;
 use super::route::{rebooted_now, PeerReader, Route};
@@ -49,8 +49,17 @@ fn not_over_tcp() -> std::io::Error {
     )
 }
 
+/// Serves an HDLC session on a TCP connection; a meter that refuses an association by a reset
+/// resets the connection.
+async fn hdlc_over_tcp(mut stream: TcpStream, route: Route) -> std::io::Result<()> {
+    if hdlc_connection(&mut stream, route, Carrier::Tcp).await? == SessionEnd::Reset {
+        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    }
+    Ok(())
+}
+
 /// Ends a task when dropped, so that the meter's timers stop with its listener.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -108,7 +117,7 @@ pub async fn serve_in_fleet(
             let _places = places;
             let result = match transport {
                 Transport::Wrapper => wrapper_connection(stream, Route::One(host)).await,
-                Transport::Hdlc => hdlc_connection(stream, Route::One(host)).await,
+                Transport::Hdlc => hdlc_over_tcp(stream, Route::One(host)).await,
                 Transport::Udp => Err(not_over_tcp()),
             };
             if let Err(e) = result {
@@ -147,7 +156,7 @@ pub async fn serve_gateway(
             let _places = places;
             let result = match transport {
                 Transport::Wrapper => wrapper_connection(stream, route).await,
-                Transport::Hdlc => hdlc_connection(stream, route).await,
+                Transport::Hdlc => hdlc_over_tcp(stream, route).await,
                 Transport::Udp => Err(not_over_tcp()),
             };
             if let Err(e) = result {

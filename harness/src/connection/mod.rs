@@ -1,9 +1,12 @@
-//! One connection to a meter carrying APDUs: the wrapper or HDLC over TCP, or the wrapper over
-//! UDP (one APDU per datagram), with a timeout on every exchange. HDLC runs `dlms`'s sans-IO
-//! link in the client role.
+//! One connection to a meter carrying APDUs: the wrapper or HDLC over TCP, the wrapper over
+//! UDP (one APDU per datagram), or HDLC on a serial line (directly, or through the optical
+//! probe after its sign-on into mode E), with a timeout on every exchange. HDLC runs `dlms`'s
+//! sans-IO link in the client role.
 
-use crate::target::{Target, Transport};
-use dlms::hdlc::{HdlcLink, LinkConfig, LinkEvent, Role};
+mod serial;
+
+use crate::target::{Endpoint, Target, Transport};
+use dlms::hdlc::{HdlcAddress, HdlcLink, LinkConfig, LinkEvent, Role};
 use dlms::wrapper::{wrap, WrapperDecoder};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -43,29 +46,74 @@ pub struct Connection {
     framing: Framing,
     client_sap: u16,
     server_wport: u16,
+    server_hdlc: HdlcAddress,
     buf: Vec<u8>,
 }
 
-/// What carries the frames: a byte stream, or datagrams.
-enum Pipe {
+/// What carries the frames: a byte stream (TCP, a serial line), or datagrams.
+pub(crate) enum Pipe {
     Tcp(TcpStream),
     Udp(UdpSocket),
+    Serial(Box<serial::OpenLine>),
 }
 
 impl Pipe {
+    /// Connects to `target`'s endpoint: TCP (or a UDP socket bound to it for UDP), or the
+    /// serial line, signed on through the optical probe, within `timeout`.
+    pub(crate) async fn open(target: &Target, timeout: Duration) -> Result<Self, LinkFailure> {
+        let address = match &target.address {
+            Endpoint::Serial(line) => {
+                if target.transport != Transport::Hdlc {
+                    return Err(LinkFailure::Framing(format!(
+                        "a serial line carries HDLC, not the {}",
+                        target.transport
+                    )));
+                }
+                return Ok(Pipe::Serial(Box::new(serial::open(line, timeout).await?)));
+            }
+            Endpoint::Ip(address) => *address,
+        };
+        if target.transport == Transport::Udp {
+            let any: std::net::SocketAddr = if address.is_ipv4() {
+                (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let socket = UdpSocket::bind(any).await.map_err(io)?;
+            socket.connect(address).await.map_err(io)?;
+            return Ok(Pipe::Udp(socket));
+        }
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| LinkFailure::Timeout(timeout))?
+            .map_err(io)?;
+        stream.set_nodelay(true).map_err(io)?;
+        Ok(Pipe::Tcp(stream))
+    }
+
     /// Sends `bytes`: onto the stream, or as one datagram.
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), LinkFailure> {
+    pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<(), LinkFailure> {
         match self {
             Pipe::Tcp(stream) => stream.write_all(bytes).await.map_err(io),
             Pipe::Udp(socket) => socket.send(bytes).await.map(drop).map_err(io),
+            Pipe::Serial(line) => line.port.write_all(bytes).await.map_err(io),
         }
     }
 
     /// The next bytes: what the stream holds (0 once closed), or one datagram.
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, LinkFailure> {
+    pub(crate) async fn read(&mut self, buf: &mut [u8]) -> Result<usize, LinkFailure> {
         match self {
             Pipe::Tcp(stream) => stream.read(buf).await.map_err(io),
             Pipe::Udp(socket) => socket.recv(buf).await.map_err(io),
+            Pipe::Serial(line) => line.port.read(buf).await.map_err(io),
+        }
+    }
+
+    /// On a serial line, records that an HDLC link from `client` to `server` may still be up
+    /// as the line is let go: its DISC goes out before the line's next sign-on.
+    pub(crate) fn leave_link_up(&mut self, server: HdlcAddress, client: u8) {
+        if let Pipe::Serial(line) = self {
+            line.leave_link_up(serial::disc_frame(server, client));
         }
     }
 }
@@ -86,23 +134,7 @@ impl Connection {
 
     /// Connects (and, over HDLC, sets up the link) within `timeout`.
     pub async fn open(target: &Target, timeout: Duration) -> Result<Self, LinkFailure> {
-        let pipe = if target.transport == Transport::Udp {
-            let any: std::net::SocketAddr = if target.address.is_ipv4() {
-                (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-            } else {
-                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-            };
-            let socket = UdpSocket::bind(any).await.map_err(io)?;
-            socket.connect(target.address).await.map_err(io)?;
-            Pipe::Udp(socket)
-        } else {
-            let stream = tokio::time::timeout(timeout, TcpStream::connect(target.address))
-                .await
-                .map_err(|_| LinkFailure::Timeout(timeout))?
-                .map_err(io)?;
-            stream.set_nodelay(true).map_err(io)?;
-            Pipe::Tcp(stream)
-        };
+        let pipe = Pipe::open(target, timeout).await?;
         let framing = match target.transport {
             Transport::Wrapper | Transport::Udp => Framing::Wrapper(WrapperDecoder::new(u16::MAX)),
             Transport::Hdlc => {
@@ -112,6 +144,15 @@ impl Connection {
                     target.hdlc_parameters,
                 );
                 config.response_timeout = timeout.min(Duration::from_secs(2));
+                if let (Pipe::Serial(line), Some(serial)) = (&pipe, target.address.serial()) {
+                    // A whole window of the longest frames each way has to cross the line.
+                    let p = target.hdlc_parameters;
+                    let frames = usize::from(p.window_tx.max(p.window_rx));
+                    let longest = usize::from(p.max_info_tx.max(p.max_info_rx)) + 16;
+                    config.response_timeout +=
+                        dlms::mode_e::transmission_time(2 * frames * longest, line.baud);
+                    config.inter_octet_timeout = Some(serial.inter_octet_timeout);
+                }
                 Framing::Hdlc(Box::new(HdlcLink::new(Role::Client, config)))
             }
         };
@@ -120,6 +161,7 @@ impl Connection {
             framing,
             client_sap: target.client_sap,
             server_wport: target.server_wport,
+            server_hdlc: target.server_hdlc,
             buf: vec![0; 8192],
         };
         if let Framing::Hdlc(link) = &mut conn.framing {
@@ -175,7 +217,7 @@ impl Connection {
                 .ok_or_else(|| LinkFailure::Framing("APDU longer than 65,535 bytes".into()))?;
             match &mut self.pipe {
                 Pipe::Udp(_) => self.pipe.write(&frame).await?,
-                Pipe::Tcp(_) => frames.extend_from_slice(&frame),
+                Pipe::Tcp(_) | Pipe::Serial(_) => frames.extend_from_slice(&frame),
             }
         }
         if frames.is_empty() {
@@ -200,7 +242,7 @@ impl Connection {
                         .await
                         .map_err(|_| LinkFailure::Timeout(timeout))??;
                     match (&self.pipe, n) {
-                        (Pipe::Tcp(_), 0) => return Err(LinkFailure::Closed),
+                        (Pipe::Tcp(_) | Pipe::Serial(_), 0) => return Err(LinkFailure::Closed),
                         (Pipe::Udp(_), _) => {
                             // A datagram is one frame: what a bad one left is not kept.
                             *decoder = WrapperDecoder::new(u16::MAX);
@@ -248,6 +290,9 @@ impl Connection {
             }
             let wake = link.poll_timeout().map_or(deadline, |t| t.min(deadline));
             tokio::select! {
+                // Bytes already there count before a timer (an inter-octet time-out must not
+                // drop a frame whose rest is waiting to be read).
+                biased;
                 n = self.pipe.read(&mut self.buf) => {
                     let n = n?;
                     if n == 0 {
@@ -267,15 +312,32 @@ impl Connection {
         if let Framing::Hdlc(link) = &mut self.framing {
             if link.is_connected() {
                 link.disconnect(Instant::now());
-                let _ = self
+                let ended = self
                     .pump(Duration::from_millis(500), |e| {
                         matches!(e, LinkEvent::Disconnected(_)).then_some(())
                     })
                     .await;
+                if ended.is_err() {
+                    self.pipe
+                        .leave_link_up(self.server_hdlc, self.client_sap as u8);
+                }
             }
         }
         if let Pipe::Tcp(stream) = &mut self.pipe {
             let _ = stream.shutdown().await;
+        }
+    }
+}
+
+impl Drop for Connection {
+    /// A connection dropped with its HDLC link up (a failed exchange, a cancelled task) leaves
+    /// a serial line's meter in HDLC: its DISC goes out before the line is used again.
+    fn drop(&mut self) {
+        if let Framing::Hdlc(link) = &self.framing {
+            if link.is_connected() {
+                self.pipe
+                    .leave_link_up(self.server_hdlc, self.client_sap as u8);
+            }
         }
     }
 }
