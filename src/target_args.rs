@@ -9,7 +9,8 @@ use std::time::Duration;
 #[derive(Debug, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct TargetArgs {
     /// The meter or meters: a targets file (TOML: [defaults] and [[meter]] tables),
-    /// tcp://HOST:PORT (the wrapper) or hdlc+tcp://HOST:PORT[/PHYSICAL].
+    /// tcp://HOST:PORT (the wrapper), hdlc+tcp://HOST:PORT[/PHYSICAL], serial://TTY?baud=N[&server=PHYSICAL]
+    /// (HDLC on a serial line) or optical://TTY (the optical probe, IEC 62056-21 mode E).
     #[arg(long, visible_alias = "targets", value_name = "FILE|URL")]
     pub target: Option<String>,
     /// The framing, overriding the file's: wrapper or hdlc.
@@ -54,7 +55,7 @@ impl TargetArgs {
     /// The meters `--target` names (this shard's, when sharded), with the flags applied to each.
     pub fn meters(&self) -> Result<Vec<MeterTarget>, String> {
         let spec = self.target.as_deref().ok_or(
-            "--target is required: a targets file, tcp://HOST:PORT or hdlc+tcp://HOST:PORT",
+            "--target is required: a targets file, tcp://HOST:PORT, hdlc+tcp://HOST:PORT, serial://TTY or optical://TTY",
         )?;
         let mut meters = resolve(spec).map_err(|e| e.to_string())?;
         if let Some(shard) = self.shard.resolve()? {

@@ -499,6 +499,29 @@ mod tests {
         assert_eq!(r.next_line(), Some(Ok(b"/?!\r\n".to_vec())));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn messages_round_trip(
+            address in proptest::option::of("[0-9A-Za-z]{1,32}"),
+            ident in "[ -\\[\\]-~]{0,16}",
+            manufacturer in "[A-Za-z]{3}",
+            z in 0u8..7,
+        ) {
+            let sign_on = SignOn { address };
+            proptest::prop_assert_eq!(SignOn::parse(&sign_on.encode()), Ok(sign_on));
+            let baud = BaudRate::from_char(b'0' + z).unwrap();
+            let id = Identification {
+                manufacturer: manufacturer.as_bytes().try_into().unwrap(),
+                baud,
+                enhanced: Some(b'2'),
+                identification: ident,
+            };
+            proptest::prop_assert_eq!(Identification::parse(&id.encode()), Ok(id));
+            let select = OptionSelect::mode_e(baud);
+            proptest::prop_assert_eq!(OptionSelect::parse(&select.encode()), Ok(select));
+        }
+    }
+
     #[test]
     fn rates_and_times() {
         for c in b'0'..=b'6' {

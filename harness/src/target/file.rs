@@ -35,8 +35,9 @@
 //!
 //! [[meter]]
 //! name = "meter-0001"              # optional; the address by default
-//! address = "127.0.0.1:4059"       # HOST:PORT, tcp://HOST:PORT, udp://HOST:PORT or
-//!                                  # hdlc+tcp://HOST:PORT[/PHYSICAL]
+//! address = "127.0.0.1:4059"       # HOST:PORT, tcp://HOST:PORT, udp://HOST:PORT,
+//!                                  # hdlc+tcp://HOST:PORT[/PHYSICAL], serial://TTY?baud=N
+//!                                  # or optical://TTY (see `super::url`)
 //! labels = { model = "E350", gateway = "dc-07" }  # what a campaign plan's cohorts select by
 //! multicast = "239.255.0.1:4059"   # the IP multicast group the meter joined (group delivery)
 //! group = { client = 102, addressing = "multicast-only", broadcast_key = "B0B1…BF", authentication_key = "D0D1…DF" }

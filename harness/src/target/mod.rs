@@ -321,7 +321,8 @@ pub enum TargetError {
 }
 
 /// The meters `--target` names: a URL (`tcp://HOST:PORT`, `udp://HOST:PORT`,
-/// `hdlc+tcp://HOST:PORT[/PHYSICAL]`, or `HOST:PORT`) for one meter, else a targets file.
+/// `hdlc+tcp://HOST:PORT[/PHYSICAL]`, `serial://TTY?baud=N`, `optical://TTY`, or `HOST:PORT`)
+/// for one meter, else a targets file.
 pub fn resolve(spec: &str) -> Result<Vec<MeterTarget>, TargetError> {
     let path = std::path::Path::new(spec);
     if url::is_url(spec) || (!path.exists() && spec.parse::<SocketAddr>().is_ok()) {

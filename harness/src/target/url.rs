@@ -137,8 +137,24 @@ fn serial(rest: &str, optical: bool) -> Result<Target, String> {
     let mut target = Target::new(Endpoint::Serial(line), Transport::Hdlc);
     if let Some(server) = server {
         target.server_hdlc = server;
+        // Meters of one line differ by their server address only: the name keeps it.
+        target.name = format!(
+            "{}{}server={}",
+            target.address,
+            if optical { '?' } else { '&' },
+            server_text(server)
+        );
     }
     Ok(target)
+}
+
+/// `PHYSICAL`, or `LOGICAL/PHYSICAL` when the logical device is not 1.
+fn server_text(server: HdlcAddress) -> String {
+    let physical = server.lower.unwrap_or(0);
+    match server.upper {
+        1 => physical.to_string(),
+        logical => format!("{logical}/{physical}"),
+    }
 }
 
 /// The first address `HOST:PORT` resolves to.
@@ -203,6 +219,7 @@ mod tests {
             ("/dev/ttyUSB0", 19200, false)
         );
         assert_eq!(t.address.to_string(), "serial:///dev/ttyUSB0?baud=19200");
+        assert_eq!(t.name, "serial:///dev/ttyUSB0?baud=19200&server=2/18");
         let t = parse("serial:///dev/ttyS1").unwrap();
         assert_eq!(t.address.serial().unwrap().baud, 9600);
         let t = parse("optical:///dev/ttyUSB1?address=12345678&inter_octet_ms=40").unwrap();
