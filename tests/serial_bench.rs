@@ -187,3 +187,16 @@ fn guruxs_client_upgrades_the_serial_meter_through_mode_e() {
     assert_eq!(r["active_firmware"], "APP-2.0.0", "{r}");
     assert_eq!(r["status_after_verify"], 3, "{r}");
 }
+
+#[test]
+fn ports_lists_serial_ports_that_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output_in(dir.path(), &["ports", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for line in text(&out.stdout).lines() {
+        let port: serde_json::Value = serde_json::from_str(line).unwrap();
+        let path = port["path"].as_str().unwrap();
+        assert!(Path::new(path).exists(), "{line}");
+        assert!(port["kind"].is_string(), "{line}");
+    }
+}
