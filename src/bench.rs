@@ -1,5 +1,7 @@
-//! `meterfleet bench`: fleet memory and campaign throughput (`bench fleet`), group delivery
-//! beside unicast (`bench group`), and a bounded soak (`bench soak`); the measuring is in `lab`.
+//! `meterfleet bench`: fleet memory and campaign throughput (`bench fleet`), one meter's block
+//! rate (`bench meter`), the loopback ceiling every rate is printed beside (`bench ceiling`),
+//! group delivery beside unicast (`bench group`), and a bounded soak (`bench soak`); the
+//! measuring is in `lab`.
 
 use emulator::scenario::Scenario;
 use harness::transfer::BlockService;
@@ -36,6 +38,52 @@ pub enum BenchCommand {
         /// or a built-in scenario such as 10k), instead of a clean fleet of --meters.
         #[arg(long, requires = "campaign")]
         scenario: Option<std::path::PathBuf>,
+    },
+    /// One meter's block rate (this driver against `meterfleet emulate` in another process)
+    /// beside the loopback ceiling of the same shape, measured in the same run.
+    #[command(after_help = "Examples:
+  meterfleet bench meter
+  meterfleet bench meter --image-kib 16384 --unconfirmed-blocks 16 --json meter.json")]
+    Meter {
+        /// Image size in KiB (1 KiB blocks).
+        #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(16..=65_536))]
+        image_kib: u32,
+        /// Send the blocks as unconfirmed ACTIONs, N per write.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+        unconfirmed_blocks: Option<u32>,
+        /// Also write the figures as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<std::path::PathBuf>,
+    },
+    /// The loopback ceiling alone: bare round trips (or unanswered bursts) shaped like the
+    /// block path, between this process and a server process, with no protocol work.
+    #[command(after_help = "Examples:
+  meterfleet bench ceiling
+  meterfleet bench ceiling --connections 1000 --listeners 10000 --seconds 5
+  meterfleet bench ceiling --burst 16")]
+    Ceiling {
+        /// Client connections.
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        /// Listeners in the server process, each on its own loopback address.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=60_000))]
+        listeners: u32,
+        /// Requests per write, unanswered, instead of round trips.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        burst: Option<u32>,
+        /// How long to measure.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+    },
+    /// The ceiling's server (started by the benches in a process of its own).
+    #[command(hide = true)]
+    CeilingServe {
+        /// Listeners.
+        #[arg(long)]
+        listeners: usize,
+        /// Bytes of each reply frame.
+        #[arg(long)]
+        reply_bytes: usize,
     },
     /// A scenario's group campaign beside a unicast campaign over the same fleet and seed:
     /// blocks sent and wall time, and their ratios.
@@ -86,9 +134,9 @@ pub fn run(command: BenchCommand) -> ExitCode {
             let block_service = unconfirmed_blocks.map_or(BlockService::Confirmed, |burst| {
                 BlockService::Unconfirmed { burst }
             });
-            let executable = match std::env::current_exe() {
+            let executable = match current_exe() {
                 Ok(path) => path,
-                Err(e) => return finish(Err(format!("finding this executable: {e}"))),
+                Err(e) => return finish(Err(e)),
             };
             finish(crate::process::runtime().and_then(|runtime| {
                 let progress = crate::progress::CampaignProgress::start();
@@ -106,6 +154,60 @@ pub fn run(command: BenchCommand) -> ExitCode {
                 )
             }))
         }
+        BenchCommand::Meter {
+            image_kib,
+            unconfirmed_blocks,
+            json,
+        } => finish(current_exe().and_then(|executable| {
+            let service = unconfirmed_blocks.map_or(BlockService::Confirmed, |burst| {
+                BlockService::Unconfirmed { burst }
+            });
+            let figures = crate::process::runtime()?.block_on(lab::meter_bench::meter(
+                &executable,
+                image_kib,
+                service,
+            ))?;
+            println!(
+                "one meter: {} blocks of 1 KiB in {:.2} s = {:.0} blocks/s",
+                figures.blocks, figures.seconds, figures.per_second
+            );
+            println!("ceiling, the same run: {}", figures.ceiling);
+            println!("ratio: {:.0} % of the ceiling", 100.0 * figures.ratio());
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&figures).expect("serializes");
+                crate::process::write(&path, &text)?;
+            }
+            Ok(())
+        })),
+        BenchCommand::Ceiling {
+            connections,
+            listeners,
+            burst,
+            seconds,
+        } => finish(current_exe().and_then(|executable| {
+            let (request, reply) = lab::meter_bench::block_frames();
+            let shape = lab::ceiling::Shape {
+                listeners: listeners as usize,
+                connections,
+                request: request.len(),
+                reply: reply.len(),
+                burst: burst.map(|b| b as usize),
+            };
+            let ceiling = crate::process::runtime()?.block_on(lab::ceiling::measure(
+                &executable,
+                shape,
+                std::time::Duration::from_secs(seconds),
+            ))?;
+            println!("ceiling: {ceiling}");
+            Ok(())
+        })),
+        BenchCommand::CeilingServe {
+            listeners,
+            reply_bytes,
+        } => finish(
+            crate::process::runtime()
+                .and_then(|runtime| runtime.block_on(lab::ceiling::serve(listeners, reply_bytes))),
+        ),
         BenchCommand::Group {
             scenario,
             concurrency,
@@ -146,6 +248,10 @@ pub fn run(command: BenchCommand) -> ExitCode {
                 }),
         ),
     }
+}
+
+fn current_exe() -> Result<std::path::PathBuf, String> {
+    std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))
 }
 
 fn finish(result: Result<(), String>) -> ExitCode {

@@ -56,7 +56,7 @@ pub fn fleet(
     progress: impl Fn(harness::campaign::Progress) + Send + Sync + 'static,
 ) -> Result<(), String> {
     let scenario = scenario(meters, image_kib);
-    let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar");
+    let key = crate::keys::bench_key();
     let payload = vec![0x5A; (image_kib * 1024) as usize];
     let image = dlms::image::build(&key, 1, b"BENCH-2", &payload).expect("valid image parameters");
     // This process holds the fleet's listeners, and later (the fleet gone, the campaign's
@@ -131,7 +131,29 @@ pub fn fleet(
                 doomed: 0,
             },
         };
-        runtime.block_on(campaign_rate(fleet, &args, progress))?;
+        let (rate, seconds) = runtime.block_on(campaign_rate(fleet, &args, progress))?;
+        let (request, reply) = crate::meter_bench::block_frames();
+        let shape = crate::ceiling::Shape {
+            listeners: meters as usize,
+            connections: args.concurrency.min(meters as usize),
+            request: request.len(),
+            reply: reply.len(),
+            burst: match args.block_service {
+                BlockService::Unconfirmed { burst } => Some(burst as usize),
+                _ => None,
+            },
+        };
+        let ceiling = runtime.block_on(crate::ceiling::measure(
+            &args.executable,
+            shape,
+            Duration::from_secs_f64(seconds.clamp(1.0, 30.0)),
+        ))?;
+        println!("ceiling, the same run: {ceiling}");
+        println!(
+            "campaign block rate: {:.0}/s = {:.0} % of the ceiling",
+            rate,
+            100.0 * rate / ceiling.per_second.max(1e-9)
+        );
     }
     Ok(())
 }
@@ -167,22 +189,17 @@ impl CampaignFleet {
     }
 }
 
-/// A campaign against a fleet in a separate `meterfleet emulate --scenario` process.
+/// A campaign against a fleet in a separate `meterfleet emulate --scenario` process; its block
+/// rate and the seconds the blocks took.
 async fn campaign_rate(
     fleet: CampaignFleet,
     args: &CampaignArgs,
     progress: impl Fn(harness::campaign::Progress) + Send + Sync + 'static,
-) -> Result<(), String> {
+) -> Result<(f64, f64), String> {
     let dir = std::env::temp_dir().join(format!("meterfleet-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar");
-    use p256::pkcs8::EncodePublicKey;
     let public = dir.join("vendor.pub");
-    let pem = key
-        .verifying_key()
-        .to_public_key_pem(p256::pkcs8::LineEnding::LF)
-        .map_err(|e| e.to_string())?;
-    std::fs::write(&public, pem).map_err(|e| e.to_string())?;
+    crate::keys::write_public(&crate::keys::bench_key(), &public)?;
     let scenario_file = dir.join("bench.toml");
     std::fs::write(&scenario_file, &fleet.scenario).map_err(|e| e.to_string())?;
     let targets = dir.join("targets.toml");
@@ -257,7 +274,7 @@ async fn campaign_rate(
     }
     let _ = child.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    Ok((s.blocks_sent as f64 / span.max(1e-9), span))
 }
 
 /// When the last meter's bit-string showed every block in (Unix seconds): the end of the

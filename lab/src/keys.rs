@@ -21,3 +21,18 @@ pub fn vendor(seed: u64) -> SigningKey {
 pub fn stranger(seed: u64) -> SigningKey {
     key(seed, "meterfleet demo stranger")
 }
+
+/// The fixed key the benches sign their images with.
+pub fn bench_key() -> SigningKey {
+    SigningKey::from_slice(&[0x42; 32]).expect("a valid scalar")
+}
+
+/// Writes `key`'s public half to `path` as PEM (what `emulate --trust-key` reads).
+pub fn write_public(key: &SigningKey, path: &std::path::Path) -> Result<(), String> {
+    use p256::pkcs8::EncodePublicKey;
+    let pem = key
+        .verifying_key()
+        .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+        .map_err(|e| e.to_string())?;
+    std::fs::write(path, pem).map_err(|e| format!("{}: {e}", path.display()))
+}

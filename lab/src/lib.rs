@@ -7,11 +7,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ceiling;
 pub mod conform_bench;
 pub mod fleet_bench;
 pub mod group_bench;
 pub mod keys;
 pub mod matrix;
 pub mod memory;
+pub mod meter_bench;
 pub mod scenario_campaign;
 pub mod soak;

@@ -1,0 +1,221 @@
+//! The loopback ceiling: bare tokio round trips shaped like meterfleet's block path (a wrapped
+//! block ACTION out, its wrapped reply back; or unconfirmed blocks in bursts, one write each),
+//! with no protocol work on either side, in two processes as meterfleet's own figures are
+//! measured. A rate on a shared machine means something only beside the ceiling measured in the
+//! same run, so every bench prints its figure as a ratio to this one.
+
+use dlms::wrapper::{wrap, HEADER_LEN};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The first address the ceiling's listeners take (each on its own loopback address, as a
+/// fleet's meters do), away from the fleets of the other benches.
+pub const FIRST_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 120, 0, 1);
+/// Their port.
+pub const PORT: u16 = 4059;
+/// The destination wPort of a request the server answers; frames to [`UNANSWERED_WPORT`] are
+/// read and counted but not answered (unconfirmed blocks).
+pub const ANSWERED_WPORT: u16 = 1;
+/// See [`ANSWERED_WPORT`].
+pub const UNANSWERED_WPORT: u16 = 2;
+
+/// What is measured: how many connections to how many listeners, the frame sizes, and whether
+/// requests go out in unanswered bursts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Shape {
+    /// Listeners in the server process.
+    pub listeners: usize,
+    /// Client connections, spread over the listeners.
+    pub connections: usize,
+    /// Bytes of one request frame, wrapper header included.
+    pub request: usize,
+    /// Bytes of one reply frame, wrapper header included.
+    pub reply: usize,
+    /// Requests per write, none answered (a closing request is), instead of round trips.
+    pub burst: Option<usize>,
+}
+
+/// A ceiling measured.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Ceiling {
+    /// What was measured.
+    pub shape: Shape,
+    /// Requests handled per second by the server (round trips, or frames of the bursts).
+    pub per_second: f64,
+}
+
+impl std::fmt::Display for Ceiling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.shape;
+        let how = match s.burst {
+            Some(n) => format!("unanswered {}-byte frames, {n} per write", s.request),
+            None => format!("round trips of {} bytes out, {} back", s.request, s.reply),
+        };
+        write!(
+            f,
+            "{:.0}/s ({how}; {} connection{} to {} listener{})",
+            self.per_second,
+            s.connections,
+            if s.connections == 1 { "" } else { "s" },
+            s.listeners,
+            if s.listeners == 1 { "" } else { "s" },
+        )
+    }
+}
+
+/// A frame of `len` bytes (at least the header) to `destination`.
+fn frame(len: usize, destination: u16) -> Vec<u8> {
+    wrap(16, destination, &vec![0x5A; len.saturating_sub(HEADER_LEN)]).expect("fits the wrapper")
+}
+
+/// The server, in its own process: `listeners` listeners from [`FIRST_ADDRESS`], each
+/// connection reading whole wrapper frames and answering those to [`ANSWERED_WPORT`] with a
+/// `reply`-byte frame. Prints one line once every listener is bound, then serves until killed.
+pub async fn serve(listeners: usize, reply: usize) -> Result<(), String> {
+    let needed = listeners as u64 + 2 * listeners.min(20_000) as u64 + 64;
+    emulator::fleet::ensure_open_files(emulator::fleet::FilesNeeded {
+        required: needed,
+        wanted: needed,
+        per_connection: 1,
+    })?;
+    let reply = std::sync::Arc::new(frame(reply, 16));
+    let mut bound = Vec::with_capacity(listeners);
+    for i in 0..listeners {
+        let address = SocketAddr::from((address(i), PORT));
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| format!("ceiling listener {address}: {e}"))?;
+        bound.push(listener);
+    }
+    println!("ceiling listening on {listeners} addresses from {FIRST_ADDRESS}:{PORT}");
+    let mut tasks = Vec::with_capacity(listeners);
+    for listener in bound {
+        let reply = reply.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(answer(stream, reply.clone()));
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    Ok(())
+}
+
+/// The address of listener `i`.
+fn address(i: usize) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(FIRST_ADDRESS) + i as u32)
+}
+
+/// Reads whole frames and answers those that ask for it, until the peer closes.
+async fn answer(mut stream: TcpStream, reply: std::sync::Arc<Vec<u8>>) {
+    let mut header = [0u8; HEADER_LEN];
+    let mut body = vec![0u8; 65_536];
+    loop {
+        if stream.read_exact(&mut header).await.is_err() {
+            return;
+        }
+        let destination = u16::from_be_bytes([header[4], header[5]]);
+        let len = usize::from(u16::from_be_bytes([header[6], header[7]]));
+        if stream.read_exact(&mut body[..len]).await.is_err() {
+            return;
+        }
+        if destination == ANSWERED_WPORT && stream.write_all(&reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Measures `shape` for `duration` against a server in a child process of `executable` (a
+/// `meterfleet` that has `bench ceiling-serve`).
+pub async fn measure(
+    executable: &Path,
+    shape: Shape,
+    duration: Duration,
+) -> Result<Ceiling, String> {
+    let needed = shape.connections as u64 + 64;
+    emulator::fleet::ensure_open_files(emulator::fleet::FilesNeeded {
+        required: needed,
+        wanted: needed,
+        per_connection: 1,
+    })?;
+    let mut child = tokio::process::Command::new(executable)
+        .args(["bench", "ceiling-serve", "--listeners"])
+        .arg(shape.listeners.to_string())
+        .arg("--reply-bytes")
+        .arg(shape.reply.to_string())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting the ceiling's server: {e}"))?;
+    let mut line = String::new();
+    tokio::io::BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .await
+        .map_err(|e| e.to_string())?;
+    if line.is_empty() {
+        return Err("the ceiling's server did not start".into());
+    }
+    let mut streams = Vec::with_capacity(shape.connections);
+    for i in 0..shape.connections {
+        let address = SocketAddr::from((address(i % shape.listeners.max(1)), PORT));
+        let stream = TcpStream::connect(address)
+            .await
+            .map_err(|e| format!("connecting to the ceiling's server at {address}: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        streams.push(stream);
+    }
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + duration;
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|stream| tokio::spawn(drive(stream, shape, deadline)))
+        .collect();
+    let mut requests = 0u64;
+    for task in tasks {
+        requests += task.await.map_err(|e| e.to_string())??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let _ = child.kill().await;
+    Ok(Ceiling {
+        shape,
+        per_second: requests as f64 / elapsed.max(1e-9),
+    })
+}
+
+/// One connection's requests until `deadline`: round trips, or bursts closed by one answered
+/// request (so that every frame counted was read by the server).
+async fn drive(
+    mut stream: TcpStream,
+    shape: Shape,
+    deadline: tokio::time::Instant,
+) -> Result<u64, String> {
+    let failed = |e: std::io::Error| format!("ceiling connection: {e}");
+    let answered = frame(shape.request, ANSWERED_WPORT);
+    let mut reply = vec![0u8; shape.reply.max(HEADER_LEN)];
+    let mut count = 0u64;
+    match shape.burst {
+        None => {
+            while tokio::time::Instant::now() < deadline {
+                stream.write_all(&answered).await.map_err(failed)?;
+                stream.read_exact(&mut reply).await.map_err(failed)?;
+                count += 1;
+            }
+        }
+        Some(n) => {
+            let burst = frame(shape.request, UNANSWERED_WPORT).repeat(n.max(1));
+            while tokio::time::Instant::now() < deadline {
+                stream.write_all(&burst).await.map_err(failed)?;
+                count += n.max(1) as u64;
+            }
+            stream.write_all(&answered).await.map_err(failed)?;
+            stream.read_exact(&mut reply).await.map_err(failed)?;
+        }
+    }
+    Ok(count)
+}
