@@ -162,7 +162,8 @@ pub fn run(command: BenchCommand) -> ExitCode {
             let service = unconfirmed_blocks.map_or(BlockService::Confirmed, |burst| {
                 BlockService::Unconfirmed { burst }
             });
-            let figures = crate::process::runtime()?.block_on(lab::meter_bench::meter(
+            // One meter, as `upgrade` runs one.
+            let figures = crate::process::runtime_for(1)?.block_on(lab::meter_bench::meter(
                 &executable,
                 image_kib,
                 service,
@@ -193,11 +194,9 @@ pub fn run(command: BenchCommand) -> ExitCode {
                 reply: reply.len(),
                 burst: burst.map(|b| b as usize),
             };
-            let ceiling = crate::process::runtime()?.block_on(lab::ceiling::measure(
-                &executable,
-                shape,
-                std::time::Duration::from_secs(seconds),
-            ))?;
+            let ceiling = crate::process::runtime_for(connections)?.block_on(
+                lab::ceiling::measure(&executable, shape, std::time::Duration::from_secs(seconds)),
+            )?;
             println!("ceiling: {ceiling}");
             Ok(())
         })),
@@ -205,7 +204,8 @@ pub fn run(command: BenchCommand) -> ExitCode {
             listeners,
             reply_bytes,
         } => finish(
-            crate::process::runtime()
+            // One listener, as one emulated meter is served; many, as a fleet is.
+            crate::process::runtime_for(listeners)
                 .and_then(|runtime| runtime.block_on(lab::ceiling::serve(listeners, reply_bytes))),
         ),
         BenchCommand::Group {

@@ -129,7 +129,8 @@ fn start(args: EmulateArgs) -> Result<(), String> {
     }
     let host = meter_host(&args, args.state_dir.as_deref())?;
     let transport = args.transport;
-    let runtime = crate::process::runtime()?;
+    // One meter: its connections are served on one thread.
+    let runtime = crate::process::runtime_for(1)?;
     runtime.block_on(async move {
         let listening = |e: std::io::Error| format!("listening on {}: {e}", args.listen);
         let socket = match transport {
@@ -241,7 +242,8 @@ fn start_serial(args: &EmulateArgs) -> Result<(), String> {
         device_address: args.device_address.clone(),
         identification: "meterfleet".into(),
     };
-    let runtime = crate::process::runtime()?;
+    // One line carries one conversation at a time.
+    let runtime = crate::process::runtime_for(1)?;
     runtime.block_on(async move {
         if let Some(judge) = args.judge.clone() {
             let named: Vec<(String, std::sync::Arc<MeterHost>)> = physical

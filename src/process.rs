@@ -23,6 +23,19 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("starting the runtime: {e}"))
 }
 
+/// The runtime for work over `connections` connections at once: one thread for one (the task
+/// and the I/O driver on the same thread, so that no request costs a wakeup across threads),
+/// the multi-threaded runtime for more.
+pub fn runtime_for(connections: usize) -> Result<tokio::runtime::Runtime, String> {
+    if connections > 1 {
+        return runtime();
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))
+}
+
 /// Writes a report file, naming it in the error.
 pub fn write(path: &std::path::Path, text: &str) -> Result<(), String> {
     write_bytes(path, text.as_bytes())

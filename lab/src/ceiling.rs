@@ -112,21 +112,42 @@ fn address(i: usize) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(FIRST_ADDRESS) + i as u32)
 }
 
-/// Reads whole frames and answers those that ask for it, until the peer closes.
+/// Reads whole frames (as many as each read brings) and answers those that ask for it, the
+/// replies to one read in one write, until the peer closes.
 async fn answer(mut stream: TcpStream, reply: std::sync::Arc<Vec<u8>>) {
-    let mut header = [0u8; HEADER_LEN];
-    let mut body = vec![0u8; 65_536];
+    let mut buf = vec![0u8; 1 << 17];
+    let (mut start, mut end) = (0, 0);
+    let mut out = Vec::new();
     loop {
-        if stream.read_exact(&mut header).await.is_err() {
-            return;
+        if end == buf.len() {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
         }
-        let destination = u16::from_be_bytes([header[4], header[5]]);
-        let len = usize::from(u16::from_be_bytes([header[6], header[7]]));
-        if stream.read_exact(&mut body[..len]).await.is_err() {
-            return;
+        match stream.read(&mut buf[end..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => end += n,
         }
-        if destination == ANSWERED_WPORT && stream.write_all(&reply).await.is_err() {
-            return;
+        while end - start >= HEADER_LEN {
+            let header = &buf[start..start + HEADER_LEN];
+            let destination = u16::from_be_bytes([header[4], header[5]]);
+            let len = HEADER_LEN + usize::from(u16::from_be_bytes([header[6], header[7]]));
+            if end - start < len {
+                break;
+            }
+            start += len;
+            if destination == ANSWERED_WPORT {
+                out.extend_from_slice(&reply);
+            }
+        }
+        if start == end {
+            (start, end) = (0, 0);
+        }
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
         }
     }
 }
@@ -197,13 +218,19 @@ async fn drive(
 ) -> Result<u64, String> {
     let failed = |e: std::io::Error| format!("ceiling connection: {e}");
     let answered = frame(shape.request, ANSWERED_WPORT);
-    let mut reply = vec![0u8; shape.reply.max(HEADER_LEN)];
+    let reply = shape.reply.max(HEADER_LEN);
+    // Read into more room than a reply needs: a read that does not fill the buffer tells
+    // tokio the socket is drained, so that the next read waits for readiness instead of
+    // trying first (one system call fewer per round trip, as meterfleet's own reads do).
+    let mut buf = vec![0u8; 4096];
     let mut count = 0u64;
     match shape.burst {
         None => {
             while tokio::time::Instant::now() < deadline {
                 stream.write_all(&answered).await.map_err(failed)?;
-                stream.read_exact(&mut reply).await.map_err(failed)?;
+                read_reply(&mut stream, &mut buf, reply)
+                    .await
+                    .map_err(failed)?;
                 count += 1;
             }
         }
@@ -214,8 +241,22 @@ async fn drive(
                 count += n.max(1) as u64;
             }
             stream.write_all(&answered).await.map_err(failed)?;
-            stream.read_exact(&mut reply).await.map_err(failed)?;
+            read_reply(&mut stream, &mut buf, reply)
+                .await
+                .map_err(failed)?;
         }
     }
     Ok(count)
+}
+
+/// Reads one `len`-byte reply.
+async fn read_reply(stream: &mut TcpStream, buf: &mut [u8], len: usize) -> std::io::Result<()> {
+    let mut got = 0;
+    while got < len {
+        match stream.read(buf).await? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => got += n,
+        }
+    }
+    Ok(())
 }

@@ -279,7 +279,7 @@ async fn campaign_rate(
 
 /// When the last meter's bit-string showed every block in (Unix seconds): the end of the
 /// block transfers, whether they were confirmed one by one or pushed unconfirmed.
-fn last_complete(meters: &[harness::campaign::MeterResult]) -> f64 {
+pub(crate) fn last_complete(meters: &[harness::campaign::MeterResult]) -> f64 {
     meters
         .iter()
         .filter_map(|m| {

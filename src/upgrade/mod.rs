@@ -340,7 +340,7 @@ fn campaign_of(
         }
     }
     let targets: Vec<Target> = meters.drain(..).map(|m| m.main).collect();
-    let runtime = crate::process::runtime()?;
+    let runtime = crate::process::runtime_for(targets.len())?;
     if targets.len() == 1 && journalled.journal.is_none() {
         let driver = Driver::new(&targets[0], &plan).watched(|e| {
             println!(
