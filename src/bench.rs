@@ -55,6 +55,26 @@ pub enum BenchCommand {
         #[arg(long, value_name = "FILE")]
         json: Option<std::path::PathBuf>,
     },
+    /// The emulator's own capacity: a fleet driven by a load generator that does no protocol
+    /// work (frames built beforehand, replies not decoded): blocks per second and the fleet
+    /// process's CPU time per block, beside the ceiling of the same shape.
+    #[command(after_help = "Examples:
+  meterfleet bench emulator --meters 1 --connections 1
+  meterfleet bench emulator --meters 10000 --connections 1000 --seconds 5")]
+    Emulator {
+        /// Meters in the fleet.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=60_000))]
+        meters: u32,
+        /// Connections kept busy, one meter each.
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        /// How long to measure.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Also write the figures as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<std::path::PathBuf>,
+    },
     /// The loopback ceiling alone: bare round trips (or unanswered bursts) shaped like the
     /// block path, between this process and a server process, with no protocol work.
     #[command(after_help = "Examples:
@@ -174,6 +194,39 @@ pub fn run(command: BenchCommand) -> ExitCode {
             );
             println!("ceiling, the same run: {}", figures.ceiling);
             println!("ratio: {:.0} % of the ceiling", 100.0 * figures.ratio());
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&figures).expect("serializes");
+                crate::process::write(&path, &text)?;
+            }
+            Ok(())
+        })),
+        BenchCommand::Emulator {
+            meters,
+            connections,
+            seconds,
+            json,
+        } => finish(current_exe().and_then(|executable| {
+            let figures = crate::process::runtime_for(connections)?.block_on(
+                lab::capacity::measure(
+                    &executable,
+                    meters,
+                    connections,
+                    std::time::Duration::from_secs(seconds),
+                ),
+            )?;
+            println!(
+                "emulator, {} meters over {} connections: {:.0} blocks/s, {:.1} us of CPU per block ({:.2} cores)",
+                figures.meters,
+                figures.connections,
+                figures.blocks_per_second,
+                figures.cpu_us_per_block,
+                figures.cores
+            );
+            println!("ceiling, the same run: {}", figures.ceiling);
+            println!(
+                "ratio: {:.0} % of the ceiling",
+                100.0 * figures.blocks_per_second / figures.ceiling.per_second.max(1e-9)
+            );
             if let Some(path) = json {
                 let text = serde_json::to_string_pretty(&figures).expect("serializes");
                 crate::process::write(&path, &text)?;

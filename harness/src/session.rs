@@ -298,17 +298,16 @@ impl Session {
     /// link duplicated or delayed, with another invoke-id) is recorded and skipped.
     pub async fn raw(&mut self, request: &[u8]) -> Result<Vec<u8>, SessionError> {
         self.record(Direction::Request, request);
-        let wire = match self.association.as_mut().and_then(|a| a.cipher.as_mut()) {
+        match self.association.as_mut().and_then(|a| a.cipher.as_mut()) {
             Some(cipher) => {
                 let wire = cipher
                     .protect_apdu(request)
                     .map_err(|e| SessionError::BadReply(e.to_string()))?;
                 crate::invocation_counters::used(&cipher.own_title, cipher.next_invocation_counter);
-                wire
+                self.conn.send(&wire).await?;
             }
-            None => request.to_vec(),
-        };
-        self.conn.send(&wire).await?;
+            None => self.conn.send(request).await?,
+        }
         let deadline = Instant::now() + self.timeout;
         self.stray = None;
         let mut stray = None;
@@ -555,7 +554,7 @@ impl Session {
         let request = ActionRequest::Normal {
             iip,
             method,
-            parameters: parameters.clone(),
+            parameters: parameters.as_ref().map(EncodedData::borrowed),
         }
         .to_bytes();
         let limit = self.request_limit();

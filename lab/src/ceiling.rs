@@ -75,10 +75,10 @@ fn frame(len: usize, destination: u16) -> Vec<u8> {
 /// connection reading whole wrapper frames and answering those to [`ANSWERED_WPORT`] with a
 /// `reply`-byte frame. Prints one line once every listener is bound, then serves until killed.
 pub async fn serve(listeners: usize, reply: usize) -> Result<(), String> {
-    let needed = listeners as u64 + 2 * listeners.min(20_000) as u64 + 64;
+    // A listener each, and room for a connection to each.
     emulator::fleet::ensure_open_files(emulator::fleet::FilesNeeded {
-        required: needed,
-        wanted: needed,
+        required: listeners as u64 + 64,
+        wanted: 2 * listeners as u64 + 64,
         per_connection: 1,
     })?;
     let reply = std::sync::Arc::new(frame(reply, 16));

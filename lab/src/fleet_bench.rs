@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// A clean fleet of `meters` from `first_address`, for an image of `image_kib` KiB in 1 KiB
 /// blocks.
-fn scenario_text(meters: u32, image_kib: u32, first_address: &str) -> String {
+pub(crate) fn scenario_text(meters: u32, image_kib: u32, first_address: &str) -> String {
     format!(
         "name = \"bench\"\nseed = 1\nfirst_address = \"{first_address}\"\n[image]\npart = 1\nversion = \"BENCH-2\"\nsize = {}\n[[population]]\nname = \"m\"\ncount = {meters}\nprofile = {{ image_block_size = 1024, max_pdu_size = 2048, activation_reboot_ms = 1000 }}\n",
         image_kib * 1024

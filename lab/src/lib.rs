@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod capacity;
 pub mod ceiling;
 pub mod conform_bench;
 pub mod fleet_bench;

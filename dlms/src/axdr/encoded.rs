@@ -38,6 +38,11 @@ impl<'a> EncodedData<'a> {
         EncodedData(Cow::Owned(value.to_bytes()))
     }
 
+    /// The same encoding, borrowed (no copy).
+    pub fn borrowed(&self) -> EncodedData<'_> {
+        EncodedData(Cow::Borrowed(&self.0))
+    }
+
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0

@@ -48,6 +48,9 @@ pub struct Connection {
     server_wport: u16,
     server_hdlc: HdlcAddress,
     buf: Vec<u8>,
+    /// The current wait's deadline: one timer for the connection, moved for each wait
+    /// (cheaper than a timer per reply).
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 /// What carries the frames: a byte stream (TCP, a serial line), or datagrams.
@@ -163,6 +166,7 @@ impl Connection {
             server_wport: target.server_wport,
             server_hdlc: target.server_hdlc,
             buf: vec![0; 8192],
+            timer: Box::pin(tokio::time::sleep(timeout)),
         };
         if let Framing::Hdlc(link) = &mut conn.framing {
             link.connect(Instant::now());
@@ -230,7 +234,9 @@ impl Connection {
     pub async fn receive(&mut self, timeout: Duration) -> Result<Vec<u8>, LinkFailure> {
         match &mut self.framing {
             Framing::Wrapper(decoder) => {
-                let deadline = tokio::time::Instant::now() + timeout;
+                self.timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + timeout);
                 loop {
                     match decoder.next_frame() {
                         Ok(Some(f)) if f.destination == self.client_sap => return Ok(f.apdu),
@@ -238,9 +244,11 @@ impl Connection {
                         Ok(None) => {}
                         Err(e) => return Err(LinkFailure::Framing(e.to_string())),
                     }
-                    let n = tokio::time::timeout_at(deadline, self.pipe.read(&mut self.buf))
-                        .await
-                        .map_err(|_| LinkFailure::Timeout(timeout))??;
+                    let n = tokio::select! {
+                        biased;
+                        n = self.pipe.read(&mut self.buf) => n?,
+                        _ = self.timer.as_mut() => return Err(LinkFailure::Timeout(timeout)),
+                    };
                     match (&self.pipe, n) {
                         (Pipe::Tcp(_) | Pipe::Serial(_), 0) => return Err(LinkFailure::Closed),
                         (Pipe::Udp(_), _) => {

@@ -738,14 +738,18 @@ impl<'a> Driver<'a> {
         }
     }
 
-    fn block(&self, n: u32, block_size: usize) -> Vec<u8> {
+    /// Block `n`'s bytes: borrowed from the image, or a padded copy of a short last block.
+    fn block(&self, n: u32, block_size: usize) -> std::borrow::Cow<'a, [u8]> {
+        let plan: &'a Plan = self.plan;
         let start = n as usize * block_size;
-        let end = (start + block_size).min(self.plan.image.len());
-        let mut bytes = self.plan.image[start..end].to_vec();
-        if self.plan.pad_last_block {
-            bytes.resize(block_size, 0);
+        let end = (start + block_size).min(plan.image.len());
+        let bytes = &plan.image[start..end];
+        if plan.pad_last_block && bytes.len() < block_size {
+            let mut padded = bytes.to_vec();
+            padded.resize(block_size, 0);
+            return std::borrow::Cow::Owned(padded);
         }
-        bytes
+        std::borrow::Cow::Borrowed(bytes)
     }
 
     /// Blocks per write when this pass may go unconfirmed.

@@ -270,15 +270,11 @@ impl Report {
     /// Records that `phase` was reached now: the first time for connect, initiate and the
     /// first block, the latest for the others.
     pub fn reached(&mut self, phase: Phase) {
-        let now = unix_seconds(SystemTime::now());
-        match phase {
-            Phase::Connect | Phase::Initiate | Phase::FirstBlock => {
-                self.phases.entry(phase).or_insert(now);
-            }
-            _ => {
-                self.phases.insert(phase, now);
-            }
+        let first_only = matches!(phase, Phase::Connect | Phase::Initiate | Phase::FirstBlock);
+        if first_only && self.phases.contains_key(&phase) {
+            return;
         }
+        self.phases.insert(phase, unix_seconds(SystemTime::now()));
     }
 }
 

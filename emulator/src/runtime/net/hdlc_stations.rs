@@ -192,6 +192,9 @@ pub(super) async fn hdlc_connection<S: AsyncRead + AsyncWrite + Unpin>(
     // A DISC ends an optical port's session even with no link up (answered by DM): the client
     // is done with mode E.
     let mut disc_seen = false;
+    // One future for the connection's life (not one per read).
+    let reboot = rebooted_now(&mut rebooted);
+    tokio::pin!(reboot);
     let result = loop {
         let now = Instant::now();
         let mut out = Vec::new();
@@ -222,7 +225,6 @@ pub(super) async fn hdlc_connection<S: AsyncRead + AsyncWrite + Unpin>(
         } else {
             sleep
         };
-        let reboot = rebooted_now(&mut rebooted);
         tokio::select! {
             // Bytes already there count before a timer (an inter-octet time-out must not drop
             // a frame whose rest is waiting to be read).
@@ -252,7 +254,7 @@ pub(super) async fn hdlc_connection<S: AsyncRead + AsyncWrite + Unpin>(
                     station.link.handle_timeout(now);
                 }
             }
-            _ = reboot => break Ok(SessionEnd::Ended),
+            _ = &mut reboot => break Ok(SessionEnd::Ended),
         }
     };
     for station in stations.values() {

@@ -90,7 +90,9 @@ impl Route {
 pub(super) struct PeerReader {
     buf: Vec<u8>,
     idle: std::time::Duration,
-    quiet_until: tokio::time::Instant,
+    /// When the peer will have been silent for `idle`: one timer for the connection's life,
+    /// pushed later as bytes arrive (cheaper than a timer per read).
+    quiet: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl PeerReader {
@@ -99,7 +101,7 @@ impl PeerReader {
         PeerReader {
             buf: vec![0; 4096],
             idle,
-            quiet_until: tokio::time::Instant::now() + idle,
+            quiet: Box::pin(tokio::time::sleep(idle)),
         }
     }
 
@@ -110,15 +112,17 @@ impl PeerReader {
         &mut self,
         stream: &mut R,
     ) -> std::io::Result<Option<&[u8]>> {
-        match tokio::time::timeout_at(self.quiet_until, stream.read(&mut self.buf)).await {
-            Err(_) => {
-                tracing::debug!("closing a connection silent for {:?}", self.idle);
-                Ok(None)
-            }
-            Ok(read) => {
+        let PeerReader { buf, idle, quiet } = self;
+        tokio::select! {
+            biased;
+            read = stream.read(buf) => {
                 let n = read?;
-                self.quiet_until = tokio::time::Instant::now() + self.idle;
-                Ok((n > 0).then_some(&self.buf[..n]))
+                quiet.as_mut().reset(tokio::time::Instant::now() + *idle);
+                Ok((n > 0).then_some(&buf[..n]))
+            }
+            _ = quiet.as_mut() => {
+                tracing::debug!("closing a connection silent for {idle:?}");
+                Ok(None)
             }
         }
     }

@@ -175,8 +175,10 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
     let mut rebooted = route.lone_meter_reboots();
     let mut decoder = WrapperDecoder::new(route.max_pdu_size());
     let mut reader = PeerReader::new(route.inactivity_timeout());
+    // One future for the connection's life (not one per read).
+    let reboot = rebooted_now(&mut rebooted);
+    tokio::pin!(reboot);
     let result = loop {
-        let reboot = rebooted_now(&mut rebooted);
         tokio::select! {
             received = reader.next(&mut stream) => {
                 let Some(received) = received? else {
@@ -268,7 +270,7 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                     }
                 }
             }
-            _ = reboot => break Ok(()),
+            _ = &mut reboot => break Ok(()),
         }
     };
     disconnect_all(&route, &ids);
