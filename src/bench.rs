@@ -96,7 +96,10 @@ pub enum BenchCommand {
         seconds: u64,
     },
     /// The ceiling's server (started by the benches in a process of its own).
-    #[command(hide = true)]
+    #[command(
+        hide = true,
+        after_help = "Examples:\n  meterfleet bench ceiling-serve --listeners 1 --reply-bytes 13"
+    )]
     CeilingServe {
         /// Listeners.
         #[arg(long)]

@@ -174,7 +174,7 @@ async fn run(
     let scenario = dir.join("fleet.toml");
     std::fs::write(
         &scenario,
-        crate::fleet_bench::scenario_text(meters, image_kib, "127.2.0.1"),
+        crate::fleet_bench::scenario_text(meters, image_kib, "127.121.0.1"),
     )
     .map_err(|e| e.to_string())?;
     let targets = dir.join("targets.toml");
