@@ -6,25 +6,19 @@
 mod common;
 
 use common::pty::Cable;
-use common::{output_in, python, root, signed_image, text, Running, MANAGEMENT};
-use std::io::{BufRead, BufReader};
+use common::{output_in, python, root, signed_image, spawn_ready, text, Running, MANAGEMENT};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// `meterfleet emulate --serial PORT` with `args`, once it serves the line.
 fn serial_meter(port: &str, args: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meterfleet"))
-        .args(["emulate", "--serial", port])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
+    let (child, line) = spawn_ready(
+        Command::new(env!("CARGO_BIN_EXE_meterfleet"))
+            .args(["emulate", "--serial", port])
+            .args(args)
+            .stderr(Stdio::null()),
+    );
     assert!(line.starts_with("meter on serial port"), "{line:?}");
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     Running(child)
 }
 

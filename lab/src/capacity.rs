@@ -15,7 +15,7 @@ use dlms::Codec;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The figures.
@@ -192,11 +192,7 @@ async fn run(
         .spawn()
         .map_err(|e| format!("starting the fleet: {e}"))?;
     let pid = child.id().ok_or("the fleet process has no id")?;
-    let mut line = String::new();
-    tokio::io::BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .await
-        .map_err(|e| e.to_string())?;
+    let line = crate::child::first_line(&mut child).await?;
     if line.is_empty() {
         return Err("the fleet process did not start".into());
     }

@@ -8,7 +8,7 @@ use dlms::wrapper::{wrap, HEADER_LEN};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The first address the ceiling's listeners take (each on its own loopback address, as a
@@ -174,11 +174,7 @@ pub async fn measure(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("starting the ceiling's server: {e}"))?;
-    let mut line = String::new();
-    tokio::io::BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .await
-        .map_err(|e| e.to_string())?;
+    let line = crate::child::first_line(&mut child).await?;
     if line.is_empty() {
         return Err("the ceiling's server did not start".into());
     }

@@ -216,12 +216,7 @@ async fn campaign_rate(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| e.to_string())?;
-    use tokio::io::AsyncBufReadExt;
-    let mut line = String::new();
-    tokio::io::BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .await
-        .map_err(|e| e.to_string())?;
+    let line = crate::child::first_line(&mut child).await?;
     if line.is_empty() {
         let log = std::fs::read_to_string(&fleet_log).unwrap_or_default();
         let _ = std::fs::remove_dir_all(&dir);

@@ -9,6 +9,7 @@
 
 pub mod capacity;
 pub mod ceiling;
+mod child;
 pub mod conform_bench;
 pub mod fleet_bench;
 pub mod group_bench;

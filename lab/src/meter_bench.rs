@@ -12,7 +12,6 @@ use harness::transfer::BlockService;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncBufReadExt;
 
 /// The block size the bench's meter offers.
 pub const BLOCK_SIZE: usize = 1024;
@@ -100,11 +99,7 @@ async fn run(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("starting the meter: {e}"))?;
-    let mut line = String::new();
-    tokio::io::BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .await
-        .map_err(|e| e.to_string())?;
+    let line = crate::child::first_line(&mut child).await?;
     let address: std::net::SocketAddr = line
         .split_whitespace()
         .nth(3)

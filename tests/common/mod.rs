@@ -122,15 +122,21 @@ pub fn signed_image(dir: &Path, version: &str, payload_len: u32) -> (PathBuf, Pa
     (PathBuf::from(format!("{}.pub", prefix.display())), image)
 }
 
-/// Starts `command`, which prints "... HOST:PORT" as its first line once it listens; returns the
-/// process and the port.
-pub fn spawn_listening(command: &mut Command) -> (Child, u16) {
+/// Starts `command` and returns it with the first line it prints (once it is ready); what it
+/// prints later is read and dropped, so that it never meets a closed pipe.
+pub fn spawn_ready(command: &mut Command) -> (Child, String) {
     let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     stdout.read_line(&mut line).unwrap();
-    // Keep reading, so that later lines do not meet a closed pipe and end the process.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (child, line)
+}
+
+/// Starts `command`, which prints "... HOST:PORT" as its first line once it listens; returns the
+/// process and the port.
+pub fn spawn_listening(command: &mut Command) -> (Child, u16) {
+    let (child, line) = spawn_ready(command);
     let port = line
         .split_whitespace()
         .find_map(|word| {
