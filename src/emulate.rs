@@ -16,11 +16,11 @@ use std::process::ExitCode;
 #[command(after_help = EXAMPLES)]
 pub struct EmulateArgs {
     /// Where to listen (one meter; a scenario names its own addresses).
-    #[arg(long, default_value = "127.0.0.1:4059", conflicts_with = "scenario")]
+    #[arg(long, default_value = "127.0.0.1:4059", conflicts_with_all = ["scenario", "serial"])]
     listen: SocketAddr,
     /// The framing: wrapper (IEC 62056-4-7) or hdlc (IEC 62056-46) (one meter; a scenario
-    /// names its own).
-    #[arg(long, default_value_t = Transport::Wrapper, conflicts_with = "scenario")]
+    /// names its own; a serial line carries HDLC).
+    #[arg(long, default_value_t = Transport::Wrapper, conflicts_with_all = ["scenario", "serial"])]
     transport: Transport,
     /// A meter profile (TOML); the default is the strict reading of the Blue Book (one meter; a
     /// scenario gives each population its profile).
