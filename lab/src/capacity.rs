@@ -73,21 +73,6 @@ fn frames(image: &[u8], version: &[u8]) -> Frames {
     }
 }
 
-/// CPU time (user + system) of process `pid` so far.
-fn cpu_time(pid: u32) -> Duration {
-    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // The fields after the command name in parentheses; utime and stime are 14 and 15.
-            let rest = stat.rsplit_once(')')?.1;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0);
-    // The kernel's USER_HZ is 100 on Linux.
-    Duration::from_millis(ticks * 10)
-}
-
 /// Reads one reply frame (its wrapper header tells its length); what follows it stays in `buf`.
 async fn reply(stream: &mut TcpStream, buf: &mut Vec<u8>, chunk: &mut [u8]) -> std::io::Result<()> {
     loop {
@@ -216,12 +201,15 @@ async fn run(
         .map(|a| tokio::spawn(load(*a, frames.clone(), start, deadline)))
         .collect();
     tokio::time::sleep_until(start).await;
-    let (cpu_before, started) = (cpu_time(pid), Instant::now());
+    let (cpu_before, started) = (crate::ceiling::cpu_time(pid), Instant::now());
     let mut blocks = 0u64;
     for task in tasks {
         blocks += task.await.map_err(|e| e.to_string())??;
     }
-    let (cpu, elapsed) = (cpu_time(pid) - cpu_before, started.elapsed());
+    let (cpu, elapsed) = (
+        crate::ceiling::cpu_time(pid) - cpu_before,
+        started.elapsed(),
+    );
     let _ = child.kill().await;
     let (request, reply) = crate::meter_bench::block_frames();
     let ceiling = ceiling::measure(

@@ -45,6 +45,8 @@ pub struct Ceiling {
     pub shape: Shape,
     /// Requests handled per second by the server (round trips, or frames of the bursts).
     pub per_second: f64,
+    /// The server process's CPU time (user + system) per request, in microseconds.
+    pub server_cpu_us: f64,
 }
 
 impl std::fmt::Display for Ceiling {
@@ -56,8 +58,9 @@ impl std::fmt::Display for Ceiling {
         };
         write!(
             f,
-            "{:.0}/s ({how}; {} connection{} to {} listener{})",
+            "{:.0}/s, {:.1} us of server CPU each ({how}; {} connection{} to {} listener{})",
             self.per_second,
+            self.server_cpu_us,
             s.connections,
             if s.connections == 1 { "" } else { "s" },
             s.listeners,
@@ -152,6 +155,21 @@ async fn answer(mut stream: TcpStream, reply: std::sync::Arc<Vec<u8>>) {
     }
 }
 
+/// CPU time (user + system) of process `pid` so far.
+pub fn cpu_time(pid: u32) -> Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // The fields after the command name in parentheses; utime and stime are 14 and 15.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // The kernel's USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
 /// Measures `shape` for `duration` against a server in a child process of `executable` (a
 /// `meterfleet` that has `bench ceiling-serve`).
 pub async fn measure(
@@ -187,7 +205,8 @@ pub async fn measure(
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         streams.push(stream);
     }
-    let started = Instant::now();
+    let pid = child.id().ok_or("the ceiling's server has no process id")?;
+    let (cpu_before, started) = (cpu_time(pid), Instant::now());
     let deadline = tokio::time::Instant::now() + duration;
     let tasks: Vec<_> = streams
         .into_iter()
@@ -197,11 +216,12 @@ pub async fn measure(
     for task in tasks {
         requests += task.await.map_err(|e| e.to_string())??;
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    let (cpu, elapsed) = (cpu_time(pid) - cpu_before, started.elapsed().as_secs_f64());
     let _ = child.kill().await;
     Ok(Ceiling {
         shape,
         per_second: requests as f64 / elapsed.max(1e-9),
+        server_cpu_us: cpu.as_secs_f64() * 1e6 / requests.max(1) as f64,
     })
 }
 
