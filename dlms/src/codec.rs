@@ -246,9 +246,15 @@ pub trait Codec<'a>: Sized {
     /// Reads one value from the reader.
     fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError>;
 
+    /// About how many bytes the encoding takes, so that [`Self::to_bytes`] allocates once
+    /// (0 where a type does not say; the vector then grows as it is written).
+    fn size_hint(&self) -> usize {
+        0
+    }
+
     /// The encoding as a new vector.
     fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.size_hint());
         self.encode(&mut out);
         out
     }

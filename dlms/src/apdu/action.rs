@@ -81,6 +81,20 @@ fn read_methods(r: &mut Reader<'_>) -> Result<Vec<MethodDescriptor>, DecodeError
 }
 
 impl<'a> Codec<'a> for ActionRequest<'a> {
+    /// Exact for ACTION-Request-Normal (tag, choice, invoke-id, the 9-byte method descriptor,
+    /// the parameters' flag and encoding), the block's length for the others.
+    fn size_hint(&self) -> usize {
+        match self {
+            ActionRequest::Normal { parameters, .. } => {
+                13 + parameters.as_ref().map_or(0, |p| p.as_bytes().len())
+            }
+            ActionRequest::WithFirstPblock { block, .. }
+            | ActionRequest::WithListAndFirstPblock { block, .. }
+            | ActionRequest::WithPblock { block, .. } => 32 + block.raw_data.len(),
+            _ => 0,
+        }
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(super::tag::ACTION_REQUEST);
         match self {

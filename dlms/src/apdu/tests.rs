@@ -260,3 +260,20 @@ proptest! {
         let _ = Apdu::decode(&bytes);
     }
 }
+
+#[test]
+fn an_action_request_normal_says_its_size_exactly() {
+    let block = crate::cosem::image_transfer::block_parameters(7, &[0xA5; 1024]);
+    let with = ActionRequest::Normal {
+        iip: InvokeIdAndPriority(0xC1),
+        method: image_method(2),
+        parameters: Some(crate::axdr::EncodedData::new(&block)),
+    };
+    assert_eq!(with.size_hint(), with.to_bytes().len());
+    let without = ActionRequest::Normal {
+        iip: InvokeIdAndPriority(0xC1),
+        method: image_method(4),
+        parameters: None,
+    };
+    assert_eq!(without.size_hint(), without.to_bytes().len());
+}
