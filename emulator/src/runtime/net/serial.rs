@@ -160,6 +160,8 @@ async fn message(
             None => read.await?,
         };
         if n == 0 {
+            // A line whose far end is gone reads as ended at once: do not spin on it.
+            tokio::time::sleep(Duration::from_millis(100)).await;
             return Ok(None);
         }
         begun = true;
