@@ -11,7 +11,8 @@ use std::process::ExitCode;
 /// `meterfleet bench ...`
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
-    /// Fleet memory (idle, mid-transfer) and, with --campaign, a campaign's throughput.
+    /// Fleet memory (idle, mid-transfer) and, with --campaign, a campaign's throughput beside
+    /// the loopback ceiling of the same shape, measured in the same run.
     #[command(after_help = "Examples:
   meterfleet bench fleet --meters 10000 --campaign --concurrency 1000
   meterfleet bench fleet --meters 2000 --campaign --unconfirmed-blocks 16
@@ -24,7 +25,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
         image_kib: u32,
         /// Also run a campaign over the fleet, started as a separate `meterfleet emulate`
-        /// process, and report block transfers per second.
+        /// process, and report block transfers per second beside the ceiling.
         #[arg(long)]
         campaign: bool,
         /// Meters receiving blocks at once in the campaign.
