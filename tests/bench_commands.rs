@@ -27,7 +27,7 @@ fn json(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
 }
 
 #[test]
-fn bench_meter_and_bench_emulator_report_beside_the_ceiling() {
+fn the_benches_report_beside_the_ceiling() {
     let dir = tempfile::tempdir().unwrap();
     // Five transfers of a 64 KiB image in 1 KiB blocks (and the image's header block).
     let meter = json(dir.path(), &["bench", "meter", "--image-kib", "64"]);
@@ -61,6 +61,33 @@ fn bench_meter_and_bench_emulator_report_beside_the_ceiling() {
     );
     assert!(fleet["cpu_us_per_block"].as_f64().unwrap() > 0.0, "{fleet}");
     assert_eq!(fleet["ceiling"]["shape"]["listeners"], 20, "{fleet}");
+
+    // A campaign's block rate beside the ceiling measured before and after it, over the
+    // whole transfer and over the middle half of the blocks the fleet counted.
+    let out = output_in(
+        dir.path(),
+        &[
+            "bench",
+            "fleet",
+            "--meters",
+            "20",
+            "--image-kib",
+            "16",
+            "--campaign",
+            "--concurrency",
+            "4",
+        ],
+    );
+    let printed = text(&out.stdout);
+    assert!(out.status.success(), "{printed}\n{}", text(&out.stderr));
+    for line in [
+        "ceiling before the campaign: ",
+        "ceiling after the campaign: ",
+        "first block to the last bit-string: ",
+        "the middle half of the blocks as the fleet stored them: ",
+    ] {
+        assert!(printed.contains(line), "{line}: {printed}");
+    }
 
     let out = output_in(
         dir.path(),

@@ -12,6 +12,7 @@ pub mod ceiling;
 mod child;
 pub mod conform_bench;
 pub mod fleet_bench;
+mod fleet_counter;
 pub mod group_bench;
 pub mod keys;
 pub mod matrix;

@@ -1,7 +1,11 @@
 //! Where a meter keeps the image it receives: its own buffer (a single meter, persisted), or a
 //! process-wide store of canonical blocks shared by a fleet, plus only the blocks in which this
-//! meter's copy differs. 10,000 meters receiving the same 1 MiB image then hold it once.
+//! meter's copy differs. 10,000 meters receiving the same 1 MiB image then hold it once, and
+//! check it once: the format, CRC and signature checks of the canonical image are remembered
+//! beside its blocks for every meter whose copy is the canonical one.
 
+use dlms::image::{self, ImageError, ImageInfo};
+use p256::ecdsa::VerifyingKey;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -11,6 +15,49 @@ pub struct Canonical {
     size: usize,
     block_size: usize,
     blocks: Vec<OnceLock<Box<[u8]>>>,
+    /// What checking the whole canonical image found, with each key it was checked against
+    /// (`None`: its format and CRC only).
+    checks: Mutex<Vec<(Option<VerifyingKey>, ImageCheck)>>,
+}
+
+/// What checking a complete image found: its header, or the check it failed.
+pub type ImageCheck = Result<CheckedImage, ImageError>;
+
+/// The header of an image whose checks passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedImage {
+    /// Target firmware part.
+    pub part: u8,
+    /// Version identifier.
+    pub identifier: Vec<u8>,
+    /// What must run before it: (firmware part, the least version identifier).
+    pub prerequisites: Vec<(u8, Vec<u8>)>,
+    /// The signature trailer.
+    pub signature: Vec<u8>,
+}
+
+impl From<ImageInfo<'_>> for CheckedImage {
+    fn from(info: ImageInfo<'_>) -> Self {
+        CheckedImage {
+            part: info.part,
+            identifier: info.identifier.to_vec(),
+            prerequisites: info
+                .prerequisites
+                .iter()
+                .map(|(part, least)| (*part, least.to_vec()))
+                .collect(),
+            signature: info.signature.to_vec(),
+        }
+    }
+}
+
+/// Checks `bytes` as an image: its format and CRC, and its signature with `key` if given.
+fn check_image(bytes: &[u8], key: Option<&VerifyingKey>) -> ImageCheck {
+    match key {
+        Some(key) => image::verify(bytes, key),
+        None => image::parse(bytes),
+    }
+    .map(CheckedImage::from)
 }
 
 /// What identifies an image in the store: identifier, size and block size.
@@ -41,6 +88,7 @@ impl BlockStore {
             size: size as usize,
             block_size: block_size as usize,
             blocks: (0..count).map(|_| OnceLock::new()).collect(),
+            checks: Mutex::new(Vec::new()),
         });
         images.insert(key, Arc::downgrade(&canonical));
         canonical
@@ -153,6 +201,27 @@ impl ImageData {
         }
     }
 
+    /// Checks the whole image (blocks never received read as the canonical ones, or zeros):
+    /// its format and CRC, and its signature with `key` if given. A copy that is the canonical
+    /// image, every block received and none differing, is checked once for all the meters
+    /// holding it.
+    pub fn check(&self, key: Option<&VerifyingKey>) -> ImageCheck {
+        match self {
+            ImageData::Shared { canonical, own }
+                if own.is_empty() && canonical.blocks.iter().all(|b| b.get().is_some()) =>
+            {
+                let mut checks = canonical.checks.lock().expect("image checks lock");
+                if let Some((_, found)) = checks.iter().find(|(k, _)| k.as_ref() == key) {
+                    return found.clone();
+                }
+                let found = check_image(&self.to_vec(), key);
+                checks.push((key.copied(), found.clone()));
+                found
+            }
+            _ => check_image(&self.to_vec(), key),
+        }
+    }
+
     /// Bytes this meter holds on its own (the shared blocks not counted).
     pub fn own_bytes(&self) -> usize {
         match self {
@@ -187,6 +256,44 @@ mod tests {
         assert_eq!(store.image_count(), 1);
         drop((a, b));
         assert_eq!(store.image_count(), 0, "freed with its last meter");
+    }
+
+    #[test]
+    fn the_canonical_image_is_checked_once_for_every_meter_holding_it() {
+        let key = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+        let bytes = image::build(&key, 1, b"V2", &[0x5A; 100]).unwrap();
+        let (size, block) = (bytes.len() as u32, 32);
+        let store = BlockStore::new();
+        let receive = |bytes: &[u8]| {
+            let mut data = ImageData::new(Some(&store), b"V2", size, block);
+            for (n, chunk) in bytes.chunks(block as usize).enumerate() {
+                data.write_block(n as u32, block as usize, chunk);
+            }
+            data
+        };
+        let (a, b) = (receive(&bytes), receive(&bytes));
+        let mut damaged = bytes.clone();
+        damaged[20] ^= 1;
+        let c = receive(&damaged);
+        let trusted = Some(key.verifying_key());
+        let good = a.check(trusted).unwrap();
+        assert_eq!((good.part, &good.identifier[..]), (1, &b"V2"[..]));
+        assert_eq!(b.check(trusted), Ok(good));
+        let ImageData::Shared { canonical, .. } = &a else {
+            panic!("shared")
+        };
+        assert_eq!(canonical.checks.lock().unwrap().len(), 1, "checked once");
+        assert!(
+            c.check(trusted).is_err(),
+            "its own copy, checked on its own"
+        );
+        assert!(a.check(None).is_ok(), "without a key: the format and CRC");
+        let other = p256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap();
+        assert_eq!(
+            a.check(Some(other.verifying_key())),
+            Err(ImageError::BadSignature)
+        );
+        assert_eq!(canonical.checks.lock().unwrap().len(), 3, "one per key");
     }
 
     #[test]

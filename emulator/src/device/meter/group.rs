@@ -139,7 +139,7 @@ impl Meter {
         // The group's own association, and no judge: what a group request does to a meter
         // not initiated is the standard's silent discard, not a head-end's mistake.
         let unicast = (self.session.take(), self.judge.take());
-        self.session = Some(self.group_session());
+        self.session = Some(Box::new(self.group_session()));
         let reply = self.carry_out(now_ms, apdu);
         self.session = unicast.0;
         self.judge = unicast.1;

@@ -173,10 +173,12 @@ pub struct Meter {
     state: MeterState,
     /// The association of the connection whose request is being handled (taken out of
     /// `sessions` for the request, put back after it).
-    session: Option<Session>,
+    session: Option<Box<Session>>,
     /// Each connection's own association: client, authentication, ciphering, negotiated
-    /// context. The transfer state and firmware are the meter's, shared by all.
-    sessions: std::collections::BTreeMap<ConnectionId, Session>,
+    /// context. The transfer state and firmware are the meter's, shared by all. A meter has a
+    /// handful at most: a vector searched in order, boxed so that taking one out for a request
+    /// and putting it back moves a pointer and allocates nothing.
+    sessions: Vec<(ConnectionId, Box<Session>)>,
     /// The connection whose request is being handled.
     connection: ConnectionId,
     /// What the meter saw the head-end do, judged (when the config asks).
@@ -256,7 +258,7 @@ impl Meter {
             objects: cosem::catalogue(),
             state,
             session: None,
-            sessions: std::collections::BTreeMap::new(),
+            sessions: Vec::new(),
             connection: 0,
             judge,
             offline_until_ms: interrupted.then_some(0),
@@ -331,7 +333,7 @@ impl Meter {
 
     /// A connection dropped: its association ends, and only its.
     pub fn disconnect(&mut self, connection: ConnectionId, now_ms: u64) {
-        if let (Some(session), Some(j)) = (self.sessions.remove(&connection), &mut self.judge) {
+        if let (Some(session), Some(j)) = (self.take_session(connection), &mut self.judge) {
             j.not_released(now_ms, session.client_sap);
         }
     }
@@ -340,7 +342,7 @@ impl Meter {
     /// unanswered any more (requests read together, before their replies went out, are the
     /// ones a client sent without waiting).
     pub fn replies_delivered(&mut self, connection: ConnectionId) {
-        if let Some(session) = self.sessions.get_mut(&connection) {
+        if let Some((_, session)) = self.sessions.iter_mut().find(|(c, _)| *c == connection) {
             session.unanswered = 0;
         }
     }
@@ -390,7 +392,7 @@ impl Meter {
     /// (the connection's own association, which the AARQ replaces, does not count).
     fn limit_reached(&self, client_sap: u16, connection: ConnectionId) -> Option<u16> {
         let profile = &self.config.profile;
-        let others = || self.sessions.iter().filter(move |(c, _)| **c != connection);
+        let others = || self.sessions.iter().filter(move |(c, _)| *c != connection);
         let all = profile.max_associations;
         if all > 0 && others().count() >= usize::from(all) {
             return Some(all);
@@ -553,13 +555,19 @@ impl Meter {
         client_sap: u16,
         request: &[u8],
     ) -> Option<Vec<u8>> {
-        self.session = self.sessions.remove(&connection);
+        self.session = self.take_session(connection);
         self.connection = connection;
         let reply = self.handle_request(now_ms, client_sap, request);
         if let Some(session) = self.session.take() {
-            self.sessions.insert(connection, session);
+            self.sessions.push((connection, session));
         }
         reply
+    }
+
+    /// Takes `connection`'s association out of `sessions`.
+    fn take_session(&mut self, connection: ConnectionId) -> Option<Box<Session>> {
+        let at = self.sessions.iter().position(|(c, _)| *c == connection)?;
+        Some(self.sessions.swap_remove(at).1)
     }
 
     fn handle_request(&mut self, now_ms: u64, client_sap: u16, request: &[u8]) -> Option<Vec<u8>> {
@@ -783,7 +791,7 @@ impl Meter {
                 }
                 self.dirty = true;
             }
-            Session {
+            Box::new(Session {
                 client_sap,
                 rights: client.rights,
                 association,
@@ -792,7 +800,7 @@ impl Meter {
                 outgoing: None,
                 incoming: None,
                 unanswered: 0,
-            }
+            })
         });
         accepted.aare
     }

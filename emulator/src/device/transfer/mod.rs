@@ -332,18 +332,13 @@ impl Transfer {
                 self.first_not_transferred()
             ));
         }
-        let bytes = self.data.to_vec();
         let trusted_key = ctx
             .trusted_key
             .filter(|_| !ctx.profile.has(Quirk::NoSignatureCheck));
-        let parsed = match trusted_key {
-            Some(key) => image::verify(&bytes, key),
-            None => image::parse(&bytes),
-        };
-        let (part, identification, signature) = match parsed {
+        let (part, identification, signature) = match self.data.check(trusted_key) {
             Ok(info) if ctx.trusted_key.is_some() => {
                 unmet_prerequisite(ctx.parts, &info.prerequisites)?;
-                (info.part, info.identifier.to_vec(), info.signature.to_vec())
+                (info.part, info.identifier, info.signature)
             }
             Ok(_) if !ctx.profile.accept_opaque_images => {
                 return Err("signature: no trusted key configured".into())
@@ -459,7 +454,10 @@ impl Transfer {
 
 /// Refuses an image whose prerequisites the meter's parts do not meet: each names a part and
 /// the least version it must run ([`image::version_cmp`]).
-fn unmet_prerequisite(parts: &[FirmwarePart], prerequisites: &[(u8, &[u8])]) -> Result<(), String> {
+fn unmet_prerequisite(
+    parts: &[FirmwarePart],
+    prerequisites: &[(u8, Vec<u8>)],
+) -> Result<(), String> {
     for (needed, least) in prerequisites {
         let running = parts.iter().find(|p| p.part == *needed);
         let met = running.is_some_and(|p| {
