@@ -47,6 +47,8 @@ pub struct Ceiling {
     pub per_second: f64,
     /// The server process's CPU time (user + system) per request, in microseconds.
     pub server_cpu_us: f64,
+    /// The client's (this process's) CPU time per request, in microseconds.
+    pub client_cpu_us: f64,
 }
 
 impl std::fmt::Display for Ceiling {
@@ -58,9 +60,11 @@ impl std::fmt::Display for Ceiling {
         };
         write!(
             f,
-            "{:.0}/s, {:.1} us of server CPU each ({how}; {} connection{} to {} listener{})",
+            "{:.0}/s, {:.1} us of server and {:.1} us of client CPU each ({how}; {} connection{} \
+             to {} listener{})",
             self.per_second,
             self.server_cpu_us,
+            self.client_cpu_us,
             s.connections,
             if s.connections == 1 { "" } else { "s" },
             s.listeners,
@@ -206,7 +210,8 @@ pub async fn measure(
         streams.push(stream);
     }
     let pid = child.id().ok_or("the ceiling's server has no process id")?;
-    let (cpu_before, started) = (cpu_time(pid), Instant::now());
+    let own = std::process::id();
+    let (cpu_before, own_before, started) = (cpu_time(pid), cpu_time(own), Instant::now());
     let deadline = tokio::time::Instant::now() + duration;
     let tasks: Vec<_> = streams
         .into_iter()
@@ -216,12 +221,15 @@ pub async fn measure(
     for task in tasks {
         requests += task.await.map_err(|e| e.to_string())??;
     }
-    let (cpu, elapsed) = (cpu_time(pid) - cpu_before, started.elapsed().as_secs_f64());
+    let elapsed = started.elapsed().as_secs_f64();
+    let (cpu, own_cpu) = (cpu_time(pid) - cpu_before, cpu_time(own) - own_before);
     let _ = child.kill().await;
+    let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e6 / requests.max(1) as f64;
     Ok(Ceiling {
         shape,
         per_second: requests as f64 / elapsed.max(1e-9),
-        server_cpu_us: cpu.as_secs_f64() * 1e6 / requests.max(1) as f64,
+        server_cpu_us: per_request(cpu),
+        client_cpu_us: per_request(own_cpu),
     })
 }
 

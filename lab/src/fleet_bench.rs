@@ -164,10 +164,14 @@ pub fn fleet(
             100.0 * rates.whole / mean
         );
         match rates.middle_half {
-            Some(rate) => println!(
+            Some(m) => println!(
                 "campaign block rate, the middle half of the blocks as the fleet stored them: \
-                 {rate:.0}/s = {:.0} % of the ceiling",
-                100.0 * rate / mean
+                 {:.0}/s = {:.0} % of the ceiling; CPU per block there: {:.1} us in the fleet, \
+                 {:.1} us in the harness",
+                m.per_second,
+                100.0 * m.per_second / mean,
+                m.fleet_cpu_us,
+                m.harness_cpu_us
             ),
             None => {
                 println!("campaign block rate, the middle half: the fleet's counter was not read")
@@ -218,9 +222,8 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 struct CampaignRates {
     /// Blocks per second from the first block sent to the last meter's complete bit-string.
     whole: f64,
-    /// Blocks per second over the middle half of the blocks the fleet stored, if its counter
-    /// could be read.
-    middle_half: Option<f64>,
+    /// The middle half of the blocks the fleet stored, if its counter could be read.
+    middle_half: Option<crate::fleet_counter::MiddleHalf>,
 }
 
 /// A campaign against a fleet in a separate `meterfleet emulate --scenario` process, and its
@@ -275,12 +278,20 @@ async fn campaign_rate(
     };
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let sampler = crate::fleet_counter::control_address(&line)
-        .map(|control| tokio::spawn(crate::fleet_counter::sample(control, SAMPLE_EVERY, stopped)));
+        .zip(child.id())
+        .map(|(control, pid)| {
+            tokio::spawn(crate::fleet_counter::sample(
+                control,
+                pid,
+                SAMPLE_EVERY,
+                stopped,
+            ))
+        });
     let report =
         harness::campaign::run(targets, std::sync::Arc::new(plan), &settings, progress).await;
     let _ = stop.send(());
     let middle_half = match sampler {
-        Some(task) => task.await.ok().and_then(|s| s.middle_half_rate()),
+        Some(task) => task.await.ok().and_then(|s| s.middle_half()),
         None => None,
     };
     let s = &report.summary;

@@ -1,7 +1,8 @@
 //! The blocks a fleet in another process has stored, read from its control endpoint's
-//! `/metrics` while a campaign runs: the campaign's block rate over time as the meters saw it,
-//! from which the bench takes the middle half of the transfer, away from its start and its
-//! tail.
+//! `/metrics` while a campaign runs, with the CPU time of the fleet's process and of this one
+//! (the harness): the campaign's block rate over time as the meters saw it, from which the
+//! bench takes the middle half of the transfer, away from its start and its tail, and what
+//! each side spent on a block there.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -40,12 +41,36 @@ pub(crate) async fn blocks_stored(control: SocketAddr) -> Result<u64, String> {
         .ok_or_else(|| format!("the fleet's /metrics has no {BLOCKS_STORED}"))
 }
 
-/// The counter read every `every` until `stop` fires, then once more.
+/// One reading.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    /// When the counter was read.
+    at: Instant,
+    /// The blocks the fleet had stored.
+    blocks: u64,
+    /// The fleet process's CPU time so far.
+    fleet_cpu: Duration,
+    /// This process's CPU time so far.
+    harness_cpu: Duration,
+}
+
+/// The counter, and both processes' CPU time, read every `every` until `stop` fires, then
+/// once more.
 pub(crate) async fn sample(
     control: SocketAddr,
+    fleet_pid: u32,
     every: Duration,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Samples {
+    let read = || async {
+        let blocks = blocks_stored(control).await.ok()?;
+        Some(Sample {
+            at: Instant::now(),
+            blocks,
+            fleet_cpu: crate::ceiling::cpu_time(fleet_pid),
+            harness_cpu: crate::ceiling::cpu_time(std::process::id()),
+        })
+    };
     let mut samples = Samples::default();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -54,40 +79,55 @@ pub(crate) async fn sample(
             _ = tick.tick() => {}
             _ = &mut stop => break,
         }
-        if let Ok(count) = blocks_stored(control).await {
-            samples.0.push((Instant::now(), count));
-        }
+        samples.0.extend(read().await);
     }
-    if let Ok(count) = blocks_stored(control).await {
-        samples.0.push((Instant::now(), count));
-    }
+    samples.0.extend(read().await);
     samples
 }
 
-/// The counter's readings, in time order.
+/// The readings, in time order.
 #[derive(Debug, Default)]
-pub(crate) struct Samples(Vec<(Instant, u64)>);
+pub(crate) struct Samples(Vec<Sample>);
+
+/// The campaign over the middle half of its blocks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct MiddleHalf {
+    /// Blocks stored per second.
+    pub per_second: f64,
+    /// The fleet process's CPU time per block, in microseconds.
+    pub fleet_cpu_us: f64,
+    /// The harness's (this process's) CPU time per block, in microseconds.
+    pub harness_cpu_us: f64,
+}
 
 impl Samples {
-    /// Blocks per second between the moments the fleet had stored a quarter and three
-    /// quarters of all it stored (each moment interpolated between the readings around it).
-    pub(crate) fn middle_half_rate(&self) -> Option<f64> {
-        let total = self.0.last()?.1 as f64;
-        let quarter = self.crossing(total / 4.0)?;
-        let three_quarters = self.crossing(total * 3.0 / 4.0)?;
+    /// The rate between the moments the fleet had stored a quarter and three quarters of all
+    /// it stored (each moment interpolated between the readings around it), and the CPU time
+    /// per block between the readings that first reached those counts.
+    pub(crate) fn middle_half(&self) -> Option<MiddleHalf> {
+        let total = self.0.last()?.blocks as f64;
+        let (quarter, from) = self.crossing(total / 4.0)?;
+        let (three_quarters, to) = self.crossing(total * 3.0 / 4.0)?;
         let seconds = three_quarters.duration_since(quarter).as_secs_f64();
-        (seconds > 0.0).then(|| total / 2.0 / seconds)
+        let (from, to) = (self.0[from], self.0[to]);
+        let blocks = to.blocks.saturating_sub(from.blocks).max(1) as f64;
+        let per_block = |cpu: Duration| cpu.as_secs_f64() * 1e6 / blocks;
+        (seconds > 0.0).then(|| MiddleHalf {
+            per_second: total / 2.0 / seconds,
+            fleet_cpu_us: per_block(to.fleet_cpu.saturating_sub(from.fleet_cpu)),
+            harness_cpu_us: per_block(to.harness_cpu.saturating_sub(from.harness_cpu)),
+        })
     }
 
-    /// When the count reached `count`.
-    fn crossing(&self, count: f64) -> Option<Instant> {
-        let after = self.0.iter().position(|&(_, c)| c as f64 >= count)?;
-        let (t1, c1) = self.0[after];
-        let Some(&(t0, c0)) = after.checked_sub(1).and_then(|i| self.0.get(i)) else {
-            return Some(t1);
+    /// When the count reached `count`, and the first reading that shows it.
+    fn crossing(&self, count: f64) -> Option<(Instant, usize)> {
+        let after = self.0.iter().position(|s| s.blocks as f64 >= count)?;
+        let s1 = self.0[after];
+        let Some(s0) = after.checked_sub(1).map(|i| self.0[i]) else {
+            return Some((s1.at, after));
         };
-        let fraction = (count - c0 as f64) / (c1 - c0) as f64;
-        Some(t0 + t1.duration_since(t0).mul_f64(fraction))
+        let fraction = (count - s0.blocks as f64) / (s1.blocks - s0.blocks) as f64;
+        Some((s0.at + s1.at.duration_since(s0.at).mul_f64(fraction), after))
     }
 }
 
@@ -111,23 +151,37 @@ mod tests {
     fn the_middle_half_leaves_out_a_slow_start_and_a_slow_tail() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let sample = |ms: u64, blocks: u64, cpu_ms: u64| Sample {
+            at: at(ms),
+            blocks,
+            fleet_cpu: Duration::from_millis(cpu_ms),
+            harness_cpu: Duration::from_millis(cpu_ms / 2),
+        };
         // 100 blocks in the first second, 800 in the next two, 100 in the last four.
         let samples = Samples(vec![
-            (at(0), 0),
-            (at(1000), 100),
-            (at(2000), 500),
-            (at(3000), 900),
-            (at(7000), 1000),
+            sample(0, 0, 0),
+            sample(1000, 100, 100),
+            sample(2000, 500, 300),
+            sample(3000, 900, 500),
+            sample(7000, 1000, 900),
         ]);
-        // A quarter (250) at 1.375 s, three quarters (750) at 2.625 s: 500 blocks in 1.25 s.
-        let rate = samples.middle_half_rate().unwrap();
-        assert!((rate - 400.0).abs() < 1e-6, "{rate}");
+        // A quarter (250) at 1.375 s, three quarters (750) at 2.625 s: 500 blocks in 1.25 s;
+        // the readings that first show them (500 and 900 blocks) 200 ms of fleet CPU apart.
+        let middle = samples.middle_half().unwrap();
+        assert!((middle.per_second - 400.0).abs() < 1e-6, "{middle:?}");
+        assert!((middle.fleet_cpu_us - 500.0).abs() < 1e-6, "{middle:?}");
+        assert!((middle.harness_cpu_us - 250.0).abs() < 1e-6, "{middle:?}");
     }
 
     #[test]
     fn no_blocks_or_one_reading_gives_no_rate() {
-        assert_eq!(Samples::default().middle_half_rate(), None);
-        let one = Samples(vec![(Instant::now(), 10)]);
-        assert_eq!(one.middle_half_rate(), None);
+        assert_eq!(Samples::default().middle_half(), None);
+        let one = Samples(vec![Sample {
+            at: Instant::now(),
+            blocks: 10,
+            fleet_cpu: Duration::ZERO,
+            harness_cpu: Duration::ZERO,
+        }]);
+        assert_eq!(one.middle_half(), None);
     }
 }

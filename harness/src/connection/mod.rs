@@ -48,8 +48,9 @@ pub struct Connection {
     server_wport: u16,
     server_hdlc: HdlcAddress,
     buf: Vec<u8>,
-    /// The current wait's deadline: one timer for the connection, moved for each wait
-    /// (cheaper than a timer per reply).
+    /// One timer for the connection, due no later than the current wait's deadline: moved
+    /// earlier when a wait is shorter than the one it was set for, set again when it fires
+    /// before the deadline, and otherwise left alone (cheaper than moving it for each reply).
     timer: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -234,9 +235,10 @@ impl Connection {
     pub async fn receive(&mut self, timeout: Duration) -> Result<Vec<u8>, LinkFailure> {
         match &mut self.framing {
             Framing::Wrapper(decoder) => {
-                self.timer
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + timeout);
+                let deadline = tokio::time::Instant::now() + timeout;
+                if self.timer.deadline() > deadline {
+                    self.timer.as_mut().reset(deadline);
+                }
                 loop {
                     match decoder.next_frame() {
                         Ok(Some(f)) if f.destination == self.client_sap => return Ok(f.apdu),
@@ -247,7 +249,14 @@ impl Connection {
                     let n = tokio::select! {
                         biased;
                         n = self.pipe.read(&mut self.buf) => n?,
-                        _ = self.timer.as_mut() => return Err(LinkFailure::Timeout(timeout)),
+                        _ = self.timer.as_mut() => {
+                            if deadline > tokio::time::Instant::now() {
+                                // Set for an earlier wait: now for this one.
+                                self.timer.as_mut().reset(deadline);
+                                continue;
+                            }
+                            return Err(LinkFailure::Timeout(timeout));
+                        }
                     };
                     match (&self.pipe, n) {
                         (Pipe::Tcp(_) | Pipe::Serial(_), 0) => return Err(LinkFailure::Closed),

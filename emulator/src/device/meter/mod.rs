@@ -1238,12 +1238,16 @@ impl Meter {
     fn judge_method(&mut self, now_ms: u64, method: i8, params: Option<&EncodedData<'_>>) {
         use crate::judge::Seen;
         use dlms::cosem::image_transfer::{read_block_parameters, read_initiate_parameters};
-        let decoded = params.map(EncodedData::decode);
+        // Decoded for initiate only: a block's parameters are read where they lie.
+        let decoded;
         let seen = match method {
-            it_method::IMAGE_TRANSFER_INITIATE => decoded
-                .as_ref()
-                .and_then(read_initiate_parameters)
-                .map(|(identifier, size)| Seen::Initiate { identifier, size }),
+            it_method::IMAGE_TRANSFER_INITIATE => {
+                decoded = params.map(EncodedData::decode);
+                decoded
+                    .as_ref()
+                    .and_then(read_initiate_parameters)
+                    .map(|(identifier, size)| Seen::Initiate { identifier, size })
+            }
             it_method::IMAGE_BLOCK_TRANSFER => {
                 params
                     .and_then(read_block_parameters)

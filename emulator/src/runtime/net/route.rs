@@ -90,18 +90,23 @@ impl Route {
 pub(super) struct PeerReader {
     buf: Vec<u8>,
     idle: std::time::Duration,
-    /// When the peer will have been silent for `idle`: one timer for the connection's life,
-    /// pushed later as bytes arrive (cheaper than a timer per read).
+    /// When the peer last sent something.
+    heard: tokio::time::Instant,
+    /// One timer for the connection's life, due no later than `heard + idle`: when it fires
+    /// early (bytes came since it was set) it is set again, so that a read only notes the
+    /// time instead of moving a timer.
     quiet: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl PeerReader {
     /// A reader that gives up once the peer has been silent for `idle`.
     pub(super) fn new(idle: std::time::Duration) -> Self {
+        let now = tokio::time::Instant::now();
         PeerReader {
             buf: vec![0; 4096],
             idle,
-            quiet: Box::pin(tokio::time::sleep(idle)),
+            heard: now,
+            quiet: Box::pin(tokio::time::sleep_until(now + idle)),
         }
     }
 
@@ -112,17 +117,29 @@ impl PeerReader {
         &mut self,
         stream: &mut R,
     ) -> std::io::Result<Option<&[u8]>> {
-        let PeerReader { buf, idle, quiet } = self;
-        tokio::select! {
-            biased;
-            read = stream.read(buf) => {
-                let n = read?;
-                quiet.as_mut().reset(tokio::time::Instant::now() + *idle);
-                Ok((n > 0).then_some(&buf[..n]))
-            }
-            _ = quiet.as_mut() => {
-                tracing::debug!("closing a connection silent for {idle:?}");
-                Ok(None)
+        let PeerReader {
+            buf,
+            idle,
+            heard,
+            quiet,
+        } = self;
+        loop {
+            tokio::select! {
+                biased;
+                read = stream.read(buf) => {
+                    let n = read?;
+                    *heard = tokio::time::Instant::now();
+                    return Ok((n > 0).then_some(&buf[..n]));
+                }
+                _ = quiet.as_mut() => {
+                    let due = *heard + *idle;
+                    if due > tokio::time::Instant::now() {
+                        quiet.as_mut().reset(due);
+                        continue;
+                    }
+                    tracing::debug!("closing a connection silent for {idle:?}");
+                    return Ok(None);
+                }
             }
         }
     }
@@ -135,5 +152,41 @@ pub(super) async fn rebooted_now(rebooted: &mut Option<watch::Receiver<u64>>) {
             let _ = r.changed().await;
         }
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn the_reader_counts_silence_from_the_last_bytes() {
+        let idle = Duration::from_millis(200);
+        let (mut peer, mut ours) = tokio::io::duplex(64);
+        let mut reader = PeerReader::new(idle);
+        let started = tokio::time::Instant::now();
+        let writer = tokio::spawn(async move {
+            for _ in 0..2 {
+                tokio::time::sleep(Duration::from_millis(120)).await;
+                peer.write_all(b"x").await.unwrap();
+            }
+            // Kept open, silent.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(peer);
+        });
+        // The second byte comes 240 ms in: past the time-out counted from the start, within
+        // it counted from the first byte.
+        for _ in 0..2 {
+            assert_eq!(reader.next(&mut ours).await.unwrap(), Some(&b"x"[..]));
+        }
+        assert_eq!(reader.next(&mut ours).await.unwrap(), None, "silent");
+        let silent_after = started.elapsed();
+        assert!(
+            silent_after >= Duration::from_millis(440) && silent_after < Duration::from_secs(4),
+            "{silent_after:?}"
+        );
+        writer.abort();
     }
 }
