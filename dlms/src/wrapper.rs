@@ -90,6 +90,17 @@ pub struct WrapperFrame {
     pub apdu: Vec<u8>,
 }
 
+/// One reassembled wrapper frame, its APDU still in the decoder's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrapperFrameRef<'a> {
+    /// The sender's wPort.
+    pub source: u16,
+    /// The receiver's wPort.
+    pub destination: u16,
+    /// The APDU.
+    pub apdu: &'a [u8],
+}
+
 /// Why a wrapper frame could not be delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum WrapperError {
@@ -158,6 +169,16 @@ impl WrapperDecoder {
     /// [ends the stream](WrapperError::ends_stream), or an over-long frame, reported once its
     /// last byte is skipped.
     pub fn next_frame(&mut self) -> Result<Option<WrapperFrame>, WrapperError> {
+        Ok(self.next_frame_ref()?.map(|f| WrapperFrame {
+            source: f.source,
+            destination: f.destination,
+            apdu: f.apdu.to_vec(),
+        }))
+    }
+
+    /// As [`Self::next_frame`], the APDU borrowed from the decoder's buffer instead of copied
+    /// out of it (valid until the decoder is used again).
+    pub fn next_frame_ref(&mut self) -> Result<Option<WrapperFrameRef<'_>>, WrapperError> {
         if let Some((remaining, error)) = &mut self.skipping {
             let skipped = (*remaining).min(self.buf.len() - self.start);
             *remaining -= skipped;
@@ -191,19 +212,19 @@ impl WrapperDecoder {
                 limit: self.limit,
             };
             self.skipping = Some((length, error));
-            return self.next_frame();
+            return self.next_frame_ref();
         }
         let total = HEADER_LEN + length;
         if pending.len() < total {
             self.compact();
             return Ok(None);
         }
-        let apdu = pending[HEADER_LEN..total].to_vec();
+        let apdu_at = self.start + HEADER_LEN;
         self.start += total;
-        Ok(Some(WrapperFrame {
+        Ok(Some(WrapperFrameRef {
             source: header.source,
             destination: header.destination,
-            apdu,
+            apdu: &self.buf[apdu_at..apdu_at + length],
         }))
     }
 

@@ -188,7 +188,7 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                 // The replies to every request this read brought go out in one write.
                 let mut out = Vec::new();
                 loop {
-                    let frame = match decoder.next_frame() {
+                    let frame = match decoder.next_frame_ref() {
                         Ok(Some(f)) => f,
                         Ok(None) => break,
                         Err(WrapperError::TooLong { sender, receiver, length, .. }) => {
@@ -208,7 +208,7 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                         }
                     };
                     if frame.destination == dlms::wrapper::wport::ALL_STATION {
-                        route.to_all_stations(frame.source, &frame.apdu);
+                        route.to_all_stations(frame.source, frame.apdu);
                         continue;
                     }
                     let Some(host) = route.wrapper_host(frame.destination) else {
@@ -222,7 +222,7 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                         continue;
                     }
                     let id = *ids.entry(frame.destination).or_insert_with(|| host.connection_id());
-                    match host.admit(id, frame.source, &frame.apdu) {
+                    match host.admit(id, frame.source, frame.apdu) {
                         Admission::Serve => {}
                         Admission::Wait => {
                             stream.write_all(&std::mem::take(&mut out)).await?;
@@ -243,7 +243,7 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                         }
                     }
                     answered.push((frame.destination, id));
-                    if let Some(reply) = host.handle(id, frame.source, &frame.apdu) {
+                    if let Some(reply) = host.handle(id, frame.source, frame.apdu) {
                         let delay = host.link.exchange_time(frame.apdu.len(), reply.len());
                         if !delay.is_zero() {
                             stream.write_all(&std::mem::take(&mut out)).await?;
