@@ -16,12 +16,20 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-/// Takes the next connection. Failures that pass (no open files left, a connection reset before
-/// it was taken) are logged and retried after a pause, so that the meter keeps listening.
+/// Takes the next connection, with Nagle's algorithm off: a reply goes out as soon as it is
+/// written, never held for the acknowledgement of the one before (a head-end that sends without
+/// waiting would otherwise meet the peer's delayed acknowledgement). Failures that pass (no
+/// open files left, a connection reset before it was taken) are logged and retried after a
+/// pause, so that the meter keeps listening.
 async fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
     loop {
         match listener.accept().await {
-            Ok(connection) => return Ok(connection),
+            Ok(connection) => {
+                if let Err(e) = connection.0.set_nodelay(true) {
+                    tracing::debug!("TCP_NODELAY on an accepted connection: {e}");
+                }
+                return Ok(connection);
+            }
             Err(e) if transient_accept_error(&e) => {
                 tracing::warn!("accepting a connection failed: {e}; retrying");
                 tokio::time::sleep(Duration::from_millis(50)).await;
