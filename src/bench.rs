@@ -25,7 +25,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
         image_kib: u32,
         /// Also run a campaign over the fleet, started as a separate `meterfleet emulate`
-        /// process, and report block transfers per second beside the ceiling.
+        /// process, and report block transfers per second (over the whole transfer, and over
+        /// the middle half of the blocks with each side's CPU per block) beside the ceiling
+        /// measured before and after it.
         #[arg(long)]
         campaign: bool,
         /// Meters receiving blocks at once in the campaign.
