@@ -20,6 +20,12 @@ mod shard;
 mod target_args;
 mod upgrade;
 
+/// mimalloc instead of the C library's allocator: a fleet and a campaign allocate and free a
+/// few small buffers per request on every worker thread, which glibc's per-thread arenas serve
+/// slower (docs/figures.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     // RUST_LOG (or METERFLEET_LOG, its older name) overrides the command's default and -v.
