@@ -66,17 +66,25 @@ impl WrapperHeader {
 
 /// Wraps one APDU from `source` to `destination`; `None` if it is longer than 65,535 bytes.
 pub fn wrap(source: u16, destination: u16, apdu: &[u8]) -> Option<Vec<u8>> {
-    let length = u16::try_from(apdu.len()).ok()?;
     let mut out = Vec::with_capacity(HEADER_LEN + apdu.len());
+    wrap_into(&mut out, source, destination, apdu).then_some(out)
+}
+
+/// Appends one APDU from `source` to `destination`, wrapped, to `out`; false (and nothing
+/// appended) if it is longer than 65,535 bytes.
+pub fn wrap_into(out: &mut Vec<u8>, source: u16, destination: u16, apdu: &[u8]) -> bool {
+    let Ok(length) = u16::try_from(apdu.len()) else {
+        return false;
+    };
     WrapperHeader {
         version: VERSION,
         source,
         destination,
         length,
     }
-    .encode(&mut out);
+    .encode(out);
     out.extend_from_slice(apdu);
-    Some(out)
+    true
 }
 
 /// One reassembled wrapper frame.

@@ -53,6 +53,9 @@ pub struct MeterHost {
     next_connection: std::sync::atomic::AtomicU64,
     pub(super) link: LinkShape,
     link_faults: Mutex<LinkFaultState>,
+    /// True while the link faults can inject nothing: a connection then skips them, and
+    /// their lock, for every request and reply.
+    link_clean: std::sync::atomic::AtomicBool,
     /// Woken when a request may have changed the meter's next deadline.
     timer: tokio::sync::Notify,
     /// Woken when an association ends (for AARQs held over a limit).
@@ -94,6 +97,7 @@ impl MeterHost {
             generation: watch::channel(0).0,
             next_connection: std::sync::atomic::AtomicU64::new(1),
             link_faults: Mutex::new(LinkFaultState::new(LinkFaults::default())),
+            link_clean: std::sync::atomic::AtomicBool::new(true),
             timer: tokio::sync::Notify::new(),
             freed: tokio::sync::Notify::new(),
             save_failed: std::sync::atomic::AtomicBool::new(false),
@@ -102,7 +106,16 @@ impl MeterHost {
 
     /// Replaces the link faults still to fire (from the scenario, or injected now).
     pub fn set_link_faults(&self, plan: LinkFaults) {
-        *self.link_faults.lock().expect("link faults lock") = LinkFaultState::new(plan);
+        let mut state = self.link_faults.lock().expect("link faults lock");
+        self.link_clean
+            .store(plan.is_clean(), std::sync::atomic::Ordering::Release);
+        *state = LinkFaultState::new(plan);
+    }
+
+    /// True while the link faults can inject nothing (none planned, or none since the last
+    /// plan): the per-request and per-reply draws may be skipped.
+    pub(super) fn link_faults_clean(&self) -> bool {
+        self.link_clean.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// What the link faults injected so far.

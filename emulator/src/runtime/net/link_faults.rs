@@ -31,6 +31,17 @@ pub struct LinkFaults {
     pub seed: u64,
 }
 
+impl LinkFaults {
+    /// True when the plan can inject nothing (its seed aside).
+    pub fn is_clean(&self) -> bool {
+        *self
+            == LinkFaults {
+                seed: self.seed,
+                ..LinkFaults::default()
+            }
+    }
+}
+
 /// Counts of what was injected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LinkFaultStats {
@@ -147,6 +158,36 @@ impl LinkFaultState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_is_clean_only_when_it_can_inject_nothing() {
+        assert!(LinkFaults::default().is_clean());
+        let seeded = LinkFaults {
+            seed: 7,
+            ..LinkFaults::default()
+        };
+        assert!(seeded.is_clean(), "a seed alone injects nothing");
+        for faulty in [
+            LinkFaults {
+                loss: 0.1,
+                ..seeded.clone()
+            },
+            LinkFaults {
+                half_open_at_request: Some(3),
+                ..seeded.clone()
+            },
+            LinkFaults {
+                refuse_connections: 1,
+                ..seeded.clone()
+            },
+            LinkFaults {
+                group_loss: 0.5,
+                ..seeded.clone()
+            },
+        ] {
+            assert!(!faulty.is_clean(), "{faulty:?}");
+        }
+    }
 
     fn run(plan: LinkFaults, frames: u32) -> (Vec<Vec<u8>>, LinkFaultStats) {
         let mut state = LinkFaultState::new(plan);

@@ -9,7 +9,7 @@ use super::host::{now_ms, timers, MeterHost};
 use super::link_faults::LinkFaultState;
 use super::route::{rebooted_now, PeerReader, Route};
 use crate::meter::Admission;
-use dlms::wrapper::{wrap, WrapperDecoder, WrapperError};
+use dlms::wrapper::{wrap, wrap_into, WrapperDecoder, WrapperError};
 use dlms::Transport;
 use std::sync::Arc;
 use std::time::Duration;
@@ -225,7 +225,7 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                     if half_open.contains(&frame.destination) {
                         continue;
                     }
-                    if host.link_fault(LinkFaultState::goes_half_open) {
+                    if !host.link_faults_clean() && host.link_fault(LinkFaultState::goes_half_open) {
                         half_open.insert(frame.destination);
                         continue;
                     }
@@ -257,7 +257,9 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                             stream.write_all(&std::mem::take(&mut out)).await?;
                             tokio::time::sleep(delay).await;
                         }
-                        if let Some(bytes) = wrap(frame.destination, frame.source, &reply) {
+                        if host.link_faults_clean() {
+                            wrap_into(&mut out, frame.destination, frame.source, &reply);
+                        } else if let Some(bytes) = wrap(frame.destination, frame.source, &reply) {
                             // The 8-byte wrapper header is kept: damage there ends the
                             // connection instead of testing the head-end.
                             for frame in host.link_fault(|f| f.outgoing(bytes, 8)) {
