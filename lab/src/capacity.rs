@@ -163,19 +163,13 @@ async fn run(
     )
     .map_err(|e| e.to_string())?;
     let targets = dir.join("targets.toml");
-    let mut child = tokio::process::Command::new(executable)
-        .args(["emulate", "--scenario"])
-        .arg(&scenario)
-        .arg("--trust-key")
-        .arg(&public)
-        .arg("--targets-out")
-        .arg(&targets)
-        .args(["--control", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("starting the fleet: {e}"))?;
+    let mut child = crate::child::spawn_fleet(
+        executable,
+        &scenario,
+        &public,
+        &targets,
+        std::process::Stdio::null(),
+    )?;
     let pid = child.id().ok_or("the fleet process has no id")?;
     let line = crate::child::first_line(&mut child).await?;
     if line.is_empty() {

@@ -241,19 +241,15 @@ async fn campaign_rate(
     std::fs::write(&scenario_file, &fleet.scenario).map_err(|e| e.to_string())?;
     let targets = dir.join("targets.toml");
     let fleet_log = dir.join("fleet.log");
-    let mut child = tokio::process::Command::new(&args.executable)
-        .args(["emulate", "--scenario"])
-        .arg(&scenario_file)
-        .arg("--trust-key")
-        .arg(&public)
-        .arg("--targets-out")
-        .arg(&targets)
-        .args(["--control", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&fleet_log).map_err(|e| e.to_string())?)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let mut child = crate::child::spawn_fleet(
+        &args.executable,
+        &scenario_file,
+        &public,
+        &targets,
+        std::fs::File::create(&fleet_log)
+            .map_err(|e| e.to_string())?
+            .into(),
+    )?;
     let line = crate::child::first_line(&mut child).await?;
     if line.is_empty() {
         let log = std::fs::read_to_string(&fleet_log).unwrap_or_default();
