@@ -312,8 +312,7 @@ impl Session {
         self.stray = None;
         let mut stray = None;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let reply = match self.conn.receive(left).await {
+            let reply = match self.conn.receive_until(deadline, self.timeout).await {
                 Ok(reply) => reply,
                 Err(e) => {
                     self.stray = stray;
@@ -366,8 +365,7 @@ impl Session {
     pub async fn unasked_reply(&mut self, wait: Duration) -> Result<Option<Vec<u8>>, SessionError> {
         let deadline = Instant::now() + wait;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.conn.receive(left).await {
+            match self.conn.receive_until(deadline, wait).await {
                 Ok(reply) => {
                     if let Some(plain) = self.plain_reply(reply)? {
                         return Ok(Some(plain));
@@ -549,8 +547,18 @@ impl Session {
         method: MethodDescriptor,
         parameters: Option<Data<'_>>,
     ) -> Result<ActionOutcome<'static>, SessionError> {
+        self.action_encoded(method, parameters.as_ref().map(EncodedData::new))
+            .await
+    }
+
+    /// [`Self::action`] with the parameters already encoded (a block sent again is not
+    /// encoded again).
+    pub async fn action_encoded(
+        &mut self,
+        method: MethodDescriptor,
+        parameters: Option<EncodedData<'_>>,
+    ) -> Result<ActionOutcome<'static>, SessionError> {
         let iip = self.next_iip();
-        let parameters = parameters.as_ref().map(EncodedData::new);
         let request = ActionRequest::Normal {
             iip,
             method,

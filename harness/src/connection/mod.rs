@@ -7,7 +7,7 @@ mod serial;
 
 use crate::target::{Endpoint, Target, Transport};
 use dlms::hdlc::{HdlcAddress, HdlcLink, LinkConfig, LinkEvent, Role};
-use dlms::wrapper::{wrap, WrapperDecoder};
+use dlms::wrapper::{wrap, wrap_into, WrapperDecoder};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,6 +48,8 @@ pub struct Connection {
     server_wport: u16,
     server_hdlc: HdlcAddress,
     buf: Vec<u8>,
+    /// The frame being sent, kept for the next one.
+    out: Vec<u8>,
     /// One timer for the connection, due no later than the current wait's deadline: moved
     /// earlier when a wait is shorter than the one it was set for, set again when it fires
     /// before the deadline, and otherwise left alone (cheaper than moving it for each reply).
@@ -167,11 +169,12 @@ impl Connection {
             server_wport: target.server_wport,
             server_hdlc: target.server_hdlc,
             buf: vec![0; 8192],
+            out: Vec::new(),
             timer: Box::pin(tokio::time::sleep(timeout)),
         };
         if let Framing::Hdlc(link) = &mut conn.framing {
             link.connect(Instant::now());
-            conn.pump(timeout, |e| {
+            conn.pump(Instant::now() + timeout, timeout, |e| {
                 matches!(e, LinkEvent::Connected(_)).then_some(())
             })
             .await?;
@@ -186,16 +189,18 @@ impl Connection {
         timeout: Duration,
     ) -> Result<Vec<u8>, LinkFailure> {
         self.send(apdu).await?;
-        self.receive(timeout).await
+        self.receive_until(Instant::now() + timeout, timeout).await
     }
 
     /// Sends one APDU (over HDLC, hands it to the link, which sends it while receiving).
     pub async fn send(&mut self, apdu: &[u8]) -> Result<(), LinkFailure> {
         match &mut self.framing {
             Framing::Wrapper(_) => {
-                let frame = wrap(self.client_sap, self.server_wport, apdu)
-                    .ok_or_else(|| LinkFailure::Framing("APDU longer than 65,535 bytes".into()))?;
-                self.pipe.write(&frame).await
+                self.out.clear();
+                if !wrap_into(&mut self.out, self.client_sap, self.server_wport, apdu) {
+                    return Err(LinkFailure::Framing("APDU longer than 65,535 bytes".into()));
+                }
+                self.pipe.write(&self.out).await
             }
             Framing::Hdlc(link) => link.send_apdu(apdu).map_err(|_| LinkFailure::Closed),
         }
@@ -231,11 +236,16 @@ impl Connection {
         self.pipe.write(&frames).await
     }
 
-    /// Waits for the next APDU from the meter.
-    pub async fn receive(&mut self, timeout: Duration) -> Result<Vec<u8>, LinkFailure> {
+    /// Waits until `deadline` for the next APDU from the meter; `timeout` is the whole wait,
+    /// as a time-out names it.
+    pub async fn receive_until(
+        &mut self,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, LinkFailure> {
         match &mut self.framing {
             Framing::Wrapper(decoder) => {
-                let deadline = tokio::time::Instant::now() + timeout;
+                let deadline = tokio::time::Instant::from_std(deadline);
                 if self.timer.deadline() > deadline {
                     self.timer.as_mut().reset(deadline);
                 }
@@ -270,7 +280,7 @@ impl Connection {
                 }
             }
             Framing::Hdlc(_) => {
-                self.pump(timeout, |e| match e {
+                self.pump(deadline, timeout, |e| match e {
                     LinkEvent::Apdu(a) => Some(a),
                     _ => None,
                 })
@@ -282,13 +292,13 @@ impl Connection {
     /// Runs the HDLC link until `want` picks an event, the link goes down, or time runs out.
     async fn pump<T>(
         &mut self,
+        deadline: Instant,
         timeout: Duration,
         mut want: impl FnMut(LinkEvent) -> Option<T>,
     ) -> Result<T, LinkFailure> {
         let Framing::Hdlc(link) = &mut self.framing else {
             unreachable!("pump is for HDLC")
         };
-        let deadline = Instant::now() + timeout;
         loop {
             let now = Instant::now();
             while let Some(frame) = link.poll_transmit(now) {
@@ -328,9 +338,11 @@ impl Connection {
     pub async fn close(mut self) {
         if let Framing::Hdlc(link) = &mut self.framing {
             if link.is_connected() {
-                link.disconnect(Instant::now());
+                let now = Instant::now();
+                link.disconnect(now);
+                let wait = Duration::from_millis(500);
                 let ended = self
-                    .pump(Duration::from_millis(500), |e| {
+                    .pump(now + wait, wait, |e| {
                         matches!(e, LinkEvent::Disconnected(_)).then_some(())
                     })
                     .await;

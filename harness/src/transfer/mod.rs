@@ -22,6 +22,7 @@ pub use report::{unix_seconds, Event, Evidence, Outcome, Phase, Report, Step};
 use crate::session::{Session, SessionError};
 use crate::target::Target;
 use dlms::apdu::DataAccessResult as R;
+use dlms::axdr::EncodedData;
 use dlms::cosem::image_transfer::{
     self as it, attribute as attr, method as m, ImageToActivateInfo, ImageTransferStatus as S,
 };
@@ -820,9 +821,7 @@ impl<'a> Driver<'a> {
                     missing = still;
                 }
                 None => {
-                    for n in missing {
-                        self.send_block(n, block_size).await?;
-                    }
+                    self.send_confirmed(&missing, block_size).await?;
                     missing = self.missing(count).await?;
                 }
             }
@@ -854,16 +853,32 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
+    /// Sends `blocks` as confirmed image_block_transfer ACTIONs, one at a time. The first and
+    /// last block phases are marked around the pass, not for each block.
+    async fn send_confirmed(&mut self, blocks: &[u32], block_size: usize) -> Result<(), Stop> {
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        self.reached(Phase::FirstBlock);
+        let mut sent = Ok(());
+        for &n in blocks {
+            sent = self.send_block(n, block_size).await;
+            if sent.is_err() {
+                break;
+            }
+        }
+        self.reached(Phase::LastBlock);
+        sent
+    }
+
     async fn send_block(&mut self, n: u32, block_size: usize) -> Result<(), Stop> {
         let block = self.block(n, block_size);
-        let params = it::block_parameters(n, &block);
+        let params = EncodedData::new(&it::block_parameters(n, &block));
         for attempt in 0..3 {
-            self.reached(Phase::FirstBlock);
-            self.reached(Phase::LastBlock);
             self.report.blocks_sent += 1;
             let outcome = self
                 .session()
-                .action(it::method(m::IMAGE_BLOCK_TRANSFER), Some(params.clone()))
+                .action_encoded(it::method(m::IMAGE_BLOCK_TRANSFER), Some(params.borrowed()))
                 .await?;
             match outcome.result {
                 R::SUCCESS => return Ok(()),

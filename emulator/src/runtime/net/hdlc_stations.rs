@@ -5,7 +5,7 @@
 
 use super::host::{MeterHost, LOGICAL_DEVICE, PHYSICAL_ADDRESS};
 use super::link_faults::LinkFaultState;
-use super::route::{rebooted_now, PeerReader, Route};
+use super::route::{PeerReader, Reboot, Route};
 use crate::meter::Admission;
 use dlms::hdlc::{
     Frame, FrameSplitter, HdlcAddress, HdlcLink, HdlcParameters, LinkConfig, LinkEvent, Role,
@@ -171,7 +171,6 @@ pub(super) async fn hdlc_connection<S: AsyncRead + AsyncWrite + Unpin>(
     carrier: Carrier,
 ) -> std::io::Result<SessionEnd> {
     let mut stations: HashMap<u16, Station> = HashMap::new();
-    let mut rebooted = route.lone_meter_reboots();
     if let Route::One(host) = &route {
         stations.insert(
             PHYSICAL_ADDRESS,
@@ -193,8 +192,7 @@ pub(super) async fn hdlc_connection<S: AsyncRead + AsyncWrite + Unpin>(
     // is done with mode E.
     let mut disc_seen = false;
     // One future for the connection's life (not one per read).
-    let reboot = rebooted_now(&mut rebooted);
-    tokio::pin!(reboot);
+    let mut reboot = Reboot::of(&route);
     let result = loop {
         let now = Instant::now();
         let mut out = Vec::new();

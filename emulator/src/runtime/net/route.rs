@@ -145,13 +145,63 @@ impl PeerReader {
     }
 }
 
-/// Completes when the lone meter reboots (never when there is none to watch).
-pub(super) async fn rebooted_now(rebooted: &mut Option<watch::Receiver<u64>>) {
-    match rebooted {
-        Some(r) => {
-            let _ = r.changed().await;
+/// Completes when the lone meter reboots (never when there is none to watch). A connection's
+/// `select!` polls it on every turn; it asks the meter's watch (whose `Notified` takes a lock
+/// on every poll) only when the watch has moved or the task's waker changed, and otherwise
+/// answers from one atomic load.
+pub(super) struct Reboot(Option<RebootWatch>);
+
+struct RebootWatch {
+    /// Read to see whether the watch moved, without a lock.
+    seen: watch::Receiver<u64>,
+    /// Waits for the watch to move (on a clone of `seen`).
+    changed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    /// The waker `changed` was last polled with.
+    waker: Option<std::task::Waker>,
+}
+
+impl Reboot {
+    /// The lone meter's reboot on `route` (none behind a gateway).
+    pub(super) fn of(route: &Route) -> Self {
+        Self::watching(route.lone_meter_reboots())
+    }
+
+    /// Completes when `generation` moves (or its meter is gone); never without one.
+    fn watching(generation: Option<watch::Receiver<u64>>) -> Self {
+        Reboot(generation.map(|seen| {
+            let mut watching = seen.clone();
+            RebootWatch {
+                seen,
+                changed: Box::pin(async move {
+                    let _ = watching.changed().await;
+                }),
+                waker: None,
+            }
+        }))
+    }
+}
+
+impl std::future::Future for Reboot {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let Some(watch) = self.0.as_mut() else {
+            return std::task::Poll::Pending;
+        };
+        let still = matches!(watch.seen.has_changed(), Ok(false));
+        if still
+            && watch
+                .waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return std::task::Poll::Pending;
         }
-        None => std::future::pending().await,
+        watch.waker = Some(cx.waker().clone());
+        watch.changed.as_mut().poll(cx)
     }
 }
 
@@ -188,5 +238,29 @@ mod tests {
             "{silent_after:?}"
         );
         writer.abort();
+    }
+
+    #[tokio::test]
+    async fn a_reboot_is_seen_however_often_it_was_polled_before() {
+        let (generation, seen) = watch::channel(0u64);
+        let mut reboot = Reboot::watching(Some(seen));
+        for _ in 0..3 {
+            assert!(poll_once(&mut reboot).await.is_pending());
+        }
+        let waiter = tokio::spawn(reboot);
+        tokio::task::yield_now().await;
+        generation.send_replace(1);
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the reboot completes the wait")
+            .unwrap();
+        let mut none = Reboot::watching(None);
+        assert!(poll_once(&mut none).await.is_pending());
+    }
+
+    /// Polls `f` once, from a task's context.
+    async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+        std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx)))
+            .await
     }
 }

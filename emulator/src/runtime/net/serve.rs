@@ -7,7 +7,7 @@ use super::caps::{admit, ConnectionCap};
 use super::hdlc_stations::{hdlc_connection, Carrier, SessionEnd};
 use super::host::{now_ms, timers, MeterHost};
 use super::link_faults::LinkFaultState;
-use super::route::{rebooted_now, PeerReader, Route};
+use super::route::{PeerReader, Reboot, Route};
 use crate::meter::Admission;
 use dlms::wrapper::{wrap, wrap_into, WrapperDecoder, WrapperError};
 use dlms::Transport;
@@ -180,14 +180,14 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
     let mut half_open = std::collections::HashSet::new();
     // The meters the requests of the current read went to.
     let mut answered: Vec<(u16, u64)> = Vec::new();
-    let mut rebooted = route.lone_meter_reboots();
     let mut decoder = WrapperDecoder::new(route.max_pdu_size());
     let mut reader = PeerReader::new(route.inactivity_timeout());
     // One future for the connection's life (not one per read).
-    let reboot = rebooted_now(&mut rebooted);
-    tokio::pin!(reboot);
+    let mut reboot = Reboot::of(&route);
     let result = loop {
         tokio::select! {
+            // Bytes waiting are served first: the reboot is looked at when there are none.
+            biased;
             received = reader.next(&mut stream) => {
                 let Some(received) = received? else {
                     break Ok(());
