@@ -85,9 +85,16 @@ fn the_benches_report_beside_the_ceiling() {
         "ceiling after the campaign: ",
         "first block to the last bit-string: ",
         "the middle half of the blocks as the fleet stored them: ",
+        "campaign request rate there ",
     ] {
         assert!(printed.contains(line), "{line}: {printed}");
     }
+    // Every block is a request, and each meter is sent more than its blocks.
+    let per_block: f64 = printed
+        .split_once("requests a block")
+        .and_then(|(before, _)| before.rsplit(' ').nth(1)?.parse().ok())
+        .unwrap_or_else(|| panic!("requests a block: {printed}"));
+    assert!(per_block > 1.0 && per_block < 5.0, "{per_block}: {printed}");
 
     let out = output_in(
         dir.path(),

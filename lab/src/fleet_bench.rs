@@ -164,15 +164,25 @@ pub fn fleet(
             100.0 * rates.whole / mean
         );
         match rates.middle_half {
-            Some(m) => println!(
-                "campaign block rate, the middle half of the blocks as the fleet stored them: \
-                 {:.0}/s = {:.0} % of the ceiling; CPU per block there: {:.1} us in the fleet, \
-                 {:.1} us in the harness",
-                m.per_second,
-                100.0 * m.per_second / mean,
-                m.fleet_cpu_us,
-                m.harness_cpu_us
-            ),
+            Some(m) => {
+                println!(
+                    "campaign block rate, the middle half of the blocks as the fleet stored \
+                     them: {:.0}/s = {:.0} % of the ceiling; CPU per block there: {:.1} us in \
+                     the fleet, {:.1} us in the harness",
+                    m.per_second,
+                    100.0 * m.per_second / mean,
+                    m.fleet_cpu_us,
+                    m.harness_cpu_us
+                );
+                let requests = m.per_second * m.requests_per_block;
+                println!(
+                    "campaign request rate there (a round trip each: the blocks, and the \
+                     association, reads, verification and activation of the meters around \
+                     them): {:.2} requests a block, {requests:.0}/s = {:.0} % of the ceiling",
+                    m.requests_per_block,
+                    100.0 * requests / mean
+                );
+            }
             None => {
                 println!("campaign block rate, the middle half: the fleet's counter was not read")
             }

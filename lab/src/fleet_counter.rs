@@ -10,6 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The counter `emulate`'s `/metrics` gives the blocks the meters stored under.
 const BLOCKS_STORED: &str = "meterfleet_blocks_received_total";
+/// The counter of every request the meters were sent (blocks and the rest).
+const REQUESTS: &str = "meterfleet_requests_total";
 
 /// The fleet's control address, from the line `emulate --scenario` prints once it serves
 /// (`... control on http://ADDRESS`).
@@ -22,8 +24,17 @@ pub(crate) fn control_address(first_line: &str) -> Option<SocketAddr> {
         .ok()
 }
 
-/// The blocks stored so far by the fleet whose control endpoint is `control`.
-pub(crate) async fn blocks_stored(control: SocketAddr) -> Result<u64, String> {
+/// What the fleet whose control endpoint is `control` has counted so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counts {
+    /// Blocks stored.
+    pub blocks: u64,
+    /// Requests the meters were sent.
+    pub requests: u64,
+}
+
+/// The fleet's counts so far, from its `/metrics`.
+pub(crate) async fn counts(control: SocketAddr) -> Result<Counts, String> {
     let mut stream = tokio::net::TcpStream::connect(control)
         .await
         .map_err(|e| format!("the fleet's control endpoint {control}: {e}"))?;
@@ -36,9 +47,15 @@ pub(crate) async fn blocks_stored(control: SocketAddr) -> Result<u64, String> {
         .read_to_string(&mut text)
         .await
         .map_err(|e| e.to_string())?;
-    text.lines()
-        .find_map(|line| line.strip_prefix(BLOCKS_STORED)?.trim().parse().ok())
-        .ok_or_else(|| format!("the fleet's /metrics has no {BLOCKS_STORED}"))
+    let counter = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .ok_or_else(|| format!("the fleet's /metrics has no {name}"))
+    };
+    Ok(Counts {
+        blocks: counter(BLOCKS_STORED)?,
+        requests: counter(REQUESTS)?,
+    })
 }
 
 /// One reading.
@@ -48,6 +65,8 @@ struct Sample {
     at: Instant,
     /// The blocks the fleet had stored.
     blocks: u64,
+    /// The requests its meters had been sent.
+    requests: u64,
     /// The fleet process's CPU time so far.
     fleet_cpu: Duration,
     /// This process's CPU time so far.
@@ -63,10 +82,11 @@ pub(crate) async fn sample(
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Samples {
     let read = || async {
-        let blocks = blocks_stored(control).await.ok()?;
+        let Counts { blocks, requests } = counts(control).await.ok()?;
         Some(Sample {
             at: Instant::now(),
             blocks,
+            requests,
             fleet_cpu: crate::ceiling::cpu_time(fleet_pid),
             harness_cpu: crate::ceiling::cpu_time(std::process::id()),
         })
@@ -98,24 +118,33 @@ pub(crate) struct MiddleHalf {
     pub fleet_cpu_us: f64,
     /// The harness's (this process's) CPU time per block, in microseconds.
     pub harness_cpu_us: f64,
+    /// Requests per block stored (the blocks and every other request, each a round trip).
+    pub requests_per_block: f64,
 }
 
 impl Samples {
     /// The rate between the moments the fleet had stored a quarter and three quarters of all
     /// it stored (each moment interpolated between the readings around it), and the CPU time
-    /// per block between the readings that first reached those counts.
+    /// and the requests per block from the last reading before a quarter to the first that
+    /// shows three quarters.
     pub(crate) fn middle_half(&self) -> Option<MiddleHalf> {
         let total = self.0.last()?.blocks as f64;
         let (quarter, from) = self.crossing(total / 4.0)?;
         let (three_quarters, to) = self.crossing(total * 3.0 / 4.0)?;
         let seconds = three_quarters.duration_since(quarter).as_secs_f64();
-        let (from, to) = (self.0[from], self.0[to]);
-        let blocks = to.blocks.saturating_sub(from.blocks).max(1) as f64;
+        // From the last reading before a quarter: never the same reading as the one that
+        // shows three quarters, however few readings a short campaign gave.
+        let (from, to) = (self.0[from.saturating_sub(1)], self.0[to]);
+        if to.blocks <= from.blocks {
+            return None;
+        }
+        let blocks = (to.blocks - from.blocks) as f64;
         let per_block = |cpu: Duration| cpu.as_secs_f64() * 1e6 / blocks;
         (seconds > 0.0).then(|| MiddleHalf {
             per_second: total / 2.0 / seconds,
             fleet_cpu_us: per_block(to.fleet_cpu.saturating_sub(from.fleet_cpu)),
             harness_cpu_us: per_block(to.harness_cpu.saturating_sub(from.harness_cpu)),
+            requests_per_block: to.requests.saturating_sub(from.requests) as f64 / blocks,
         })
     }
 
@@ -154,6 +183,8 @@ mod tests {
         let sample = |ms: u64, blocks: u64, cpu_ms: u64| Sample {
             at: at(ms),
             blocks,
+            // A block, and one other request for every ten blocks.
+            requests: blocks + blocks / 10,
             fleet_cpu: Duration::from_millis(cpu_ms),
             harness_cpu: Duration::from_millis(cpu_ms / 2),
         };
@@ -166,11 +197,12 @@ mod tests {
             sample(7000, 1000, 900),
         ]);
         // A quarter (250) at 1.375 s, three quarters (750) at 2.625 s: 500 blocks in 1.25 s;
-        // the readings that first show them (500 and 900 blocks) 200 ms of fleet CPU apart.
+        // the readings around them (100 and 900 blocks) 400 ms of fleet CPU apart.
         let middle = samples.middle_half().unwrap();
         assert!((middle.per_second - 400.0).abs() < 1e-6, "{middle:?}");
         assert!((middle.fleet_cpu_us - 500.0).abs() < 1e-6, "{middle:?}");
         assert!((middle.harness_cpu_us - 250.0).abs() < 1e-6, "{middle:?}");
+        assert!((middle.requests_per_block - 1.1).abs() < 1e-6, "{middle:?}");
     }
 
     #[test]
@@ -179,9 +211,26 @@ mod tests {
         let one = Samples(vec![Sample {
             at: Instant::now(),
             blocks: 10,
+            requests: 12,
             fleet_cpu: Duration::ZERO,
             harness_cpu: Duration::ZERO,
         }]);
         assert_eq!(one.middle_half(), None);
+    }
+
+    #[test]
+    fn a_campaign_between_two_readings_still_gives_its_cost_per_block() {
+        let t0 = Instant::now();
+        let sample = |ms: u64, blocks: u64, requests: u64, cpu_ms: u64| Sample {
+            at: t0 + Duration::from_millis(ms),
+            blocks,
+            requests,
+            fleet_cpu: Duration::from_millis(cpu_ms),
+            harness_cpu: Duration::from_millis(cpu_ms),
+        };
+        let samples = Samples(vec![sample(0, 0, 0, 0), sample(100, 340, 700, 34)]);
+        let middle = samples.middle_half().unwrap();
+        assert!((middle.fleet_cpu_us - 100.0).abs() < 1e-6, "{middle:?}");
+        assert!((middle.requests_per_block - 700.0 / 340.0).abs() < 1e-6, "{middle:?}");
     }
 }

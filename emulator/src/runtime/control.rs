@@ -281,7 +281,7 @@ pub fn exposition(fleet: &Fleet) -> String {
     let (mut offline, mut blocks, mut reboots, mut ok, mut failed) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut lost, mut cuts, mut power) = (0u64, 0u64, 0u64);
     let (mut busy, mut dropped, mut full) = (0u64, 0u64, 0u64);
-    let (mut initiates, mut repeated) = (0u64, 0u64);
+    let (mut initiates, mut repeated, mut requests) = (0u64, 0u64, 0u64);
     let (mut group, mut group_discarded, mut group_replays) = (0u64, 0u64, 0u64);
     let mut link = crate::net::link_faults::LinkFaultStats::default();
     let mut broken = [0u64; crate::judge::rule::ALL.len()];
@@ -296,6 +296,7 @@ pub fn exposition(fleet: &Fleet) -> String {
             offline += u64::from(meter.is_offline());
             let s = meter.stats();
             blocks += s.blocks_received;
+            requests += s.requests;
             reboots += s.reboots;
             ok += s.activations_succeeded;
             failed += s.activations_failed;
@@ -339,6 +340,13 @@ pub fn exposition(fleet: &Fleet) -> String {
         "gauge",
         "Meters rebooting now.",
         &[("", offline)],
+    );
+    family(
+        &mut out,
+        "meterfleet_requests_total",
+        "counter",
+        "Requests (APDUs) the meters were sent over their own addresses, answered or not.",
+        &[("", requests)],
     );
     family(
         &mut out,

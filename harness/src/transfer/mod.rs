@@ -981,21 +981,28 @@ impl<'a> Driver<'a> {
 
     async fn info_matches(&mut self) -> Result<bool, Stop> {
         Ok(match self.get(attr::IMAGE_TO_ACTIVATE_INFO).await? {
-            Ok(value) => ImageToActivateInfo::list_from_data(&value)
-                .unwrap_or_default()
-                .iter()
-                .any(|e| {
-                    e.size as usize == self.plan.image.len()
-                        && (e.identification == self.plan.expected_version
-                            || e.identification == self.plan.identifier)
-                }),
+            Ok(value) => self.describes_the_image(&value),
             Err(_) => false,
         })
     }
 
+    /// True when an image_to_activate_info value lists the image sent (its size, and its
+    /// identifier or expected version).
+    fn describes_the_image(&self, info: &Data<'_>) -> bool {
+        ImageToActivateInfo::list_from_data(info)
+            .unwrap_or_default()
+            .iter()
+            .any(|e| {
+                e.size as usize == self.plan.image.len()
+                    && (e.identification == self.plan.expected_version
+                        || e.identification == self.plan.identifier)
+            })
+    }
+
     async fn check_info(&mut self) -> Result<(), Stop> {
         match self.get(attr::IMAGE_TO_ACTIVATE_INFO).await? {
-            Ok(Data::Array(entries)) if !entries.is_empty() => {
+            Ok(info) if matches!(&info, Data::Array(entries) if !entries.is_empty()) => {
+                let entries = info.as_elements().unwrap_or_default();
                 let described: Vec<String> = entries
                     .iter()
                     .map(|e| match e.as_elements() {
@@ -1007,7 +1014,7 @@ impl<'a> Driver<'a> {
                         _ => format!("{e:?}"),
                     })
                     .collect();
-                if self.info_matches().await? {
+                if self.describes_the_image(&info) {
                     self.event(
                         Step::CheckInfo,
                         format!("image_to_activate_info matches: {}", described.join("; ")),

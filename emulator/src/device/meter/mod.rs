@@ -116,6 +116,8 @@ pub enum Admission {
 /// What a meter counts for metrics (since it was created, across reboots).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MeterStats {
+    /// Requests (APDUs) handed to the meter over its own address, answered or not.
+    pub requests: u64,
     /// Image blocks stored.
     pub blocks_received: u64,
     /// Blocks stored again that the meter already held (a head-end resending what it had
@@ -555,6 +557,7 @@ impl Meter {
         client_sap: u16,
         request: &[u8],
     ) -> Option<Vec<u8>> {
+        self.stats.requests += 1;
         self.session = self.take_session(connection);
         self.connection = connection;
         let reply = self.handle_request(now_ms, client_sap, request);
