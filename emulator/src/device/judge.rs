@@ -3,6 +3,8 @@
 //! each image transfer request before handling it, and each association that ends or is
 //! refused; it keeps, per rule, how often the head-end broke it and the first occurrences.
 
+use bitvec::order::Msb0;
+use bitvec::slice::BitSlice;
 use dlms::cosem::image_transfer::ImageTransferStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -173,11 +175,19 @@ pub struct TransferView<'a> {
     pub size: u32,
     /// Blocks the transfer has.
     pub block_count: u32,
-    /// Blocks received.
-    pub received: u32,
+    /// The blocks received, a bit each: counted only where a rule needs the count, not for
+    /// every block (a count is as long as the image).
+    pub received: &'a BitSlice<u8, Msb0>,
     /// Whether image_activate verifies an image not yet verified (the standard says it does;
     /// a meter with the `no-implicit-verify` quirk does not).
     pub verifies_implicitly: bool,
+}
+
+impl TransferView<'_> {
+    /// How many blocks were received.
+    fn received_count(&self) -> u32 {
+        self.received.count_ones() as u32
+    }
 }
 
 /// One meter's judge.
@@ -265,14 +275,14 @@ impl Judge {
             Seen::Initiate { identifier, size } => {
                 let same = identifier == t.identifier && size == t.size;
                 let cut_off = self.transfer_connection.is_some_and(|c| c != connection);
-                if same && cut_off && t.status == S::Initiated && t.received > 0 {
+                if same && cut_off && t.status == S::Initiated && t.received.any() {
                     self.broke(
                         rule::REINITIATE_INSTEAD_OF_RESUME,
                         now_ms,
                         format!(
                             "initiate of {} ({size} bytes) again on a new connection, with {} of {} blocks already held",
                             String::from_utf8_lossy(identifier),
-                            t.received,
+                            t.received_count(),
                             t.block_count
                         ),
                     );
@@ -290,15 +300,15 @@ impl Judge {
                         "image_verify while status is 2 (verification initiated)".into(),
                     );
                 } else if t.status == S::Initiated
-                    && t.received < t.block_count
                     && !self.completeness_read
+                    && t.received_count() < t.block_count
                 {
                     self.broke(
                         rule::VERIFY_WITHOUT_BITMAP,
                         now_ms,
                         format!(
                             "image_verify with {} of {} blocks missing, attributes 3 and 4 not read since the last block",
-                            t.block_count - t.received,
+                            t.block_count - t.received_count(),
                             t.block_count
                         ),
                     );
@@ -618,13 +628,15 @@ mod tests {
     }
 
     fn view(status: ImageTransferStatus, received: u32) -> TransferView<'static> {
+        // The first `received` of the 5 blocks.
+        static HELD: [u8; 6] = [0x00, 0x80, 0xC0, 0xE0, 0xF0, 0xF8];
         TransferView {
             status,
             block_size: 200,
             identifier: b"APP-2",
             size: 1000,
             block_count: 5,
-            received,
+            received: &BitSlice::from_element(&HELD[received as usize])[..5],
             verifies_implicitly: true,
         }
     }

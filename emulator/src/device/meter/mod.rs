@@ -1231,7 +1231,7 @@ impl Meter {
             identifier: &t.identifier,
             size: t.size,
             block_count: t.block_count(),
-            received: t.received.count_ones() as u32,
+            received: &t.received,
             verifies_implicitly: !self.config.profile.has(Quirk::NoImplicitVerify),
         };
         judge.observe(now_ms, self.connection, seen, &view);
