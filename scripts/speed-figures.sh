@@ -16,7 +16,7 @@ $M bench emulator --meters 1 --connections 1 --seconds 3
 $M bench emulator --meters 10000 --connections 1000 --seconds 3 2>&1 | grep -v WARN
 echo "== a confirmed fleet campaign: 2,000 meters, 256 KiB, 1,000 at once (3 runs)"
 for _ in 1 2 3; do
-  $M bench fleet --meters 2000 --image-kib 256 --campaign --concurrency 1000 2>&1 | grep -E "^(campaign|ceiling|per meter)"
+  $M bench fleet --meters 2000 --image-kib 256 --campaign --concurrency 1000 2>&1 | grep -E "^(campaign|ceiling|per meter)" | sed "s/ (a round trip each.*them)//"
 done
 echo "== scale in one process (hard open-file limit: $(ulimit -Hn))"
 for n in 1000 5000 10000 19000; do
