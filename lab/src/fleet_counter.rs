@@ -231,6 +231,9 @@ mod tests {
         let samples = Samples(vec![sample(0, 0, 0, 0), sample(100, 340, 700, 34)]);
         let middle = samples.middle_half().unwrap();
         assert!((middle.fleet_cpu_us - 100.0).abs() < 1e-6, "{middle:?}");
-        assert!((middle.requests_per_block - 700.0 / 340.0).abs() < 1e-6, "{middle:?}");
+        assert!(
+            (middle.requests_per_block - 700.0 / 340.0).abs() < 1e-6,
+            "{middle:?}"
+        );
     }
 }
