@@ -65,8 +65,14 @@ pub struct Object {
 /// standard one.
 pub const LAST_EVENT_DETAIL: ObisCode = ObisCode::new(0, 0, 96, 11, 8, 255);
 
-/// Every object of an emulated meter, in object-list order.
-pub fn catalogue() -> Vec<Object> {
+/// Every object of an emulated meter, in object-list order: one list every meter of the
+/// process shares (it is the same for all, and a shared list stays in the cache).
+pub fn catalogue() -> &'static [Object] {
+    static CATALOGUE: std::sync::OnceLock<Vec<Object>> = std::sync::OnceLock::new();
+    CATALOGUE.get_or_init(build_catalogue)
+}
+
+fn build_catalogue() -> Vec<Object> {
     let mut objects = vec![
         Object {
             class_id: class::ASSOCIATION_LN,

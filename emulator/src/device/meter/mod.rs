@@ -171,7 +171,6 @@ pub type ConnectionId = u64;
 #[derive(Debug)]
 pub struct Meter {
     config: MeterConfig,
-    objects: Vec<Object>,
     state: MeterState,
     /// The association of the connection whose request is being handled (taken out of
     /// `sessions` for the request, put back after it).
@@ -257,7 +256,6 @@ impl Meter {
             faults: FaultState::new(config.faults.clone()),
             stats: MeterStats::default(),
             config,
-            objects: cosem::catalogue(),
             state,
             session: None,
             sessions: Vec::new(),
@@ -894,7 +892,7 @@ impl Meter {
     }
 
     fn find(&self, class_id: u16, ln: &dlms::apdu::ObisCode) -> Result<Object, R> {
-        match self.objects.iter().find(|o| o.ln == *ln) {
+        match cosem::catalogue().iter().find(|o| o.ln == *ln) {
             None => Err(R::OBJECT_UNDEFINED),
             Some(o) if o.class_id != class_id => Err(R::OBJECT_CLASS_INCONSISTENT),
             Some(o) => Ok(*o),
@@ -933,7 +931,7 @@ impl Meter {
             self.judge_transfer(now_ms, crate::judge::Seen::Get(d.attribute_id));
         }
         let view = self.view().expect("a session exists");
-        let objects = &self.objects;
+        let objects = cosem::catalogue();
         // A GET reads; nothing it does is stored, so it needs no journal.
         let env = Env {
             state: &mut self.state,

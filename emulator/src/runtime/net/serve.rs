@@ -175,9 +175,10 @@ pub async fn serve_gateway(
 }
 
 async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Result<()> {
-    // Per meter reached on this connection: its connection id, and whether it went half-open.
-    let mut ids: std::collections::HashMap<u16, u64> = std::collections::HashMap::new();
-    let mut half_open = std::collections::HashSet::new();
+    // Per meter reached on this connection: its connection id, and whether it went half-open
+    // (ordered maps: looked up per request, with no hashing of a 2-byte key).
+    let mut ids: std::collections::BTreeMap<u16, u64> = std::collections::BTreeMap::new();
+    let mut half_open = std::collections::BTreeSet::new();
     // The meters the requests of the current read went to.
     let mut answered: Vec<(u16, u64)> = Vec::new();
     let mut decoder = WrapperDecoder::new(route.max_pdu_size());
@@ -288,7 +289,7 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
 }
 
 /// The connection closed: each meter it reached loses the association it made.
-fn disconnect_all(route: &Route, ids: &std::collections::HashMap<u16, u64>) {
+fn disconnect_all(route: &Route, ids: &std::collections::BTreeMap<u16, u64>) {
     for (&wport, &id) in ids {
         if let Some(host) = route.wrapper_host(wport) {
             host.disconnect(id);
