@@ -232,7 +232,9 @@ pub async fn run_journalled(
                     let (journal, key) = (journal.clone(), key.clone());
                     driver = driver.on_phase(move |phase| journal.reached(&key, phase));
                 }
-                let report = driver.run().await;
+                // Boxed: every meter's task is spawned at once, and a driver's future (some
+                // 4 KiB) is only allocated once the meter has a slot.
+                let report = Box::pin(driver.run()).await;
                 if let Some(journal) = &journal {
                     journal.record(&Record::Outcome {
                         meter: key,
