@@ -18,6 +18,12 @@ echo "== a confirmed fleet campaign: 2,000 meters, 256 KiB, 1,000 at once (3 run
 for _ in 1 2 3; do
   $M bench fleet --meters 2000 --image-kib 256 --campaign --concurrency 1000 2>&1 | grep -E "^(campaign|ceiling|per meter)" | sed "s/ (a round trip each.*them)//"
 done
+echo "== the same block path with less of each meter's own work in the middle half: one wave"
+echo "   (1,000 meters, 1,000 at once, 256 KiB), and 2,000 meters with a 1 MiB image"
+for args in "--meters 1000 --image-kib 256" "--meters 2000 --image-kib 1024"; do
+  # shellcheck disable=SC2086
+  $M bench fleet $args --campaign --concurrency 1000 2>&1 | grep -E "^campaign (block|request) rate" | sed "s/ (a round trip each.*them)//"
+done
 echo "== scale in one process (hard open-file limit: $(ulimit -Hn))"
 for n in 1000 5000 10000 19000; do
   echo "-- $n meters"
