@@ -225,14 +225,14 @@ impl CampaignFleet {
 /// How long the ceiling is measured, before the campaign and again after it.
 const CEILING_TIME: Duration = Duration::from_secs(3);
 
-/// How often the fleet's block counter is read during the campaign.
+/// How often the fleet's counters are read during the campaign.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 /// A campaign's block rates.
 struct CampaignRates {
     /// Blocks per second from the first block sent to the last meter's complete bit-string.
     whole: f64,
-    /// The middle half of the blocks the fleet stored, if its counter could be read.
+    /// The middle half of the blocks the fleet stored, if its counters could be read.
     middle_half: Option<crate::fleet_counter::MiddleHalf>,
 }
 

@@ -1,8 +1,8 @@
-//! The blocks a fleet in another process has stored, read from its control endpoint's
-//! `/metrics` while a campaign runs, with the CPU time of the fleet's process and of this one
-//! (the harness): the campaign's block rate over time as the meters saw it, from which the
-//! bench takes the middle half of the transfer, away from its start and its tail, and what
-//! each side spent on a block there.
+//! The blocks a fleet in another process has stored and the requests its meters were sent,
+//! read from its control endpoint's `/metrics` while a campaign runs, with the CPU time of the
+//! fleet's process and of this one (the harness): the campaign's block rate over time as the
+//! meters saw it, from which the bench takes the middle half of the transfer, away from its
+//! start and its tail, and what each side spent on a block there, in CPU and in requests.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
