@@ -107,6 +107,10 @@ async fn the_control_endpoint_lists_shows_reboots_and_counts() {
         "{metrics}"
     );
     assert!(
+        metrics.contains("meterfleet_connections_total 1\n"),
+        "one connection reached a meter: {metrics}"
+    );
+    assert!(
         metrics.contains("# TYPE meterfleet_faults_injected_total counter"),
         "{metrics}"
     );

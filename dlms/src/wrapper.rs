@@ -161,11 +161,20 @@ impl WrapperDecoder {
 
     /// Appends bytes received from the stream.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.input(bytes.len()).extend_from_slice(bytes);
+    }
+
+    /// The buffer the stream's next bytes are to be appended to, with room for at least
+    /// `room` of them: a reader can receive straight into it (as tokio's `read_buf` does)
+    /// instead of into a buffer of its own and then [`Self::push`]. Only appending is
+    /// meant; the bytes already in it are the decoder's.
+    pub fn input(&mut self, room: usize) -> &mut Vec<u8> {
         if self.start > 0 && self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
         }
-        self.buf.extend_from_slice(bytes);
+        self.buf.reserve(room);
+        &mut self.buf
     }
 
     /// The number of buffered bytes not yet returned in a frame.
@@ -283,6 +292,23 @@ mod tests {
         assert_eq!(dec.next_frame().unwrap().unwrap().apdu, b"second!");
         assert_eq!(dec.next_frame().unwrap(), None);
         assert_eq!(dec.buffered(), 0);
+    }
+
+    #[test]
+    fn a_reader_appends_straight_into_the_input_buffer() {
+        let a = wrap(1, 16, b"first").unwrap();
+        let mut dec = WrapperDecoder::new(100);
+        let input = dec.input(4096);
+        assert!(input.capacity() - input.len() >= 4096);
+        input.extend_from_slice(&a);
+        input.extend_from_slice(&a[..4]);
+        assert_eq!(dec.next_frame().unwrap().unwrap().apdu, b"first");
+        assert_eq!(dec.next_frame().unwrap(), None);
+        // What was returned is gone; the partial frame stays first in the buffer.
+        assert_eq!(dec.input(16).as_slice(), &a[..4]);
+        dec.input(16).extend_from_slice(&a[4..]);
+        assert_eq!(dec.next_frame().unwrap().unwrap().apdu, b"first");
+        assert!(dec.input(16).is_empty());
     }
 
     #[test]

@@ -282,6 +282,7 @@ pub fn exposition(fleet: &Fleet) -> String {
     let (mut lost, mut cuts, mut power) = (0u64, 0u64, 0u64);
     let (mut busy, mut dropped, mut full) = (0u64, 0u64, 0u64);
     let (mut initiates, mut repeated, mut requests) = (0u64, 0u64, 0u64);
+    let mut connections = 0u64;
     let (mut group, mut group_discarded, mut group_replays) = (0u64, 0u64, 0u64);
     let mut link = crate::net::link_faults::LinkFaultStats::default();
     let mut broken = [0u64; crate::judge::rule::ALL.len()];
@@ -312,6 +313,7 @@ pub fn exposition(fleet: &Fleet) -> String {
             group_discarded += s.group_discarded;
             group_replays += s.group_replays;
         });
+        connections += m.host.connections_opened();
         let l = m.host.link_fault_stats();
         link.lost += l.lost;
         link.duplicated += l.duplicated;
@@ -347,6 +349,13 @@ pub fn exposition(fleet: &Fleet) -> String {
         "counter",
         "Requests (APDUs) the meters were sent over their own addresses, answered or not.",
         &[("", requests)],
+    );
+    family(
+        &mut out,
+        "meterfleet_connections_total",
+        "counter",
+        "Connections that reached a meter, each counted at its first request.",
+        &[("", connections)],
     );
     family(
         &mut out,

@@ -211,6 +211,14 @@ impl MeterHost {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The connections that have reached this meter (each counted at its first request) since
+    /// the process started.
+    pub fn connections_opened(&self) -> u64 {
+        self.next_connection
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .saturating_sub(1)
+    }
+
     /// A connection closed: its association ends.
     pub(super) fn disconnect(&self, connection: u64) {
         self.with_meter(|m| m.disconnect(connection, now_ms()));

@@ -88,6 +88,7 @@ impl Route {
 
 /// What a connection's peer sends, read with the meter's inactivity time-out.
 pub(super) struct PeerReader {
+    /// Where [`Self::next`] reads to.
     buf: Vec<u8>,
     idle: std::time::Duration,
     /// When the peer last sent something.
@@ -98,12 +99,15 @@ pub(super) struct PeerReader {
     quiet: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
+/// The most a read takes in at once.
+pub(super) const READ_SIZE: usize = 4096;
+
 impl PeerReader {
     /// A reader that gives up once the peer has been silent for `idle`.
     pub(super) fn new(idle: std::time::Duration) -> Self {
         let now = tokio::time::Instant::now();
         PeerReader {
-            buf: vec![0; 4096],
+            buf: Vec::new(),
             idle,
             heard: now,
             quiet: Box::pin(tokio::time::sleep_until(now + idle)),
@@ -117,19 +121,31 @@ impl PeerReader {
         &mut self,
         stream: &mut R,
     ) -> std::io::Result<Option<&[u8]>> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.reserve(READ_SIZE);
+        let read = self.next_into(stream, &mut buf).await;
+        self.buf = buf;
+        Ok(read?.map(|_| &self.buf[..]))
+    }
+
+    /// As [`Self::next`], the bytes appended to `into` (up to its spare capacity, at least
+    /// one byte) instead: the number appended, `None` at the end.
+    pub(super) async fn next_into<R: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut R,
+        into: &mut Vec<u8>,
+    ) -> std::io::Result<Option<usize>> {
         let PeerReader {
-            buf,
-            idle,
-            heard,
-            quiet,
+            idle, heard, quiet, ..
         } = self;
         loop {
             tokio::select! {
                 biased;
-                read = stream.read(buf) => {
+                read = stream.read_buf(into) => {
                     let n = read?;
                     *heard = tokio::time::Instant::now();
-                    return Ok((n > 0).then_some(&buf[..n]));
+                    return Ok((n > 0).then_some(n));
                 }
                 _ = quiet.as_mut() => {
                     let due = *heard + *idle;

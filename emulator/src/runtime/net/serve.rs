@@ -7,7 +7,7 @@ use super::caps::{admit, ConnectionCap};
 use super::hdlc_stations::{hdlc_connection, Carrier, SessionEnd};
 use super::host::{now_ms, timers, MeterHost};
 use super::link_faults::LinkFaultState;
-use super::route::{PeerReader, Reboot, Route};
+use super::route::{PeerReader, Reboot, Route, READ_SIZE};
 use crate::meter::Admission;
 use dlms::wrapper::{wrap, wrap_into, WrapperDecoder, WrapperError};
 use dlms::Transport;
@@ -183,19 +183,21 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
     let mut answered: Vec<(u16, u64)> = Vec::new();
     let mut decoder = WrapperDecoder::new(route.max_pdu_size());
     let mut reader = PeerReader::new(route.inactivity_timeout());
+    // The replies to every request a read brought, which go out in one write (one buffer for
+    // the connection's life).
+    let mut out = Vec::new();
     // One future for the connection's life (not one per read).
     let mut reboot = Reboot::of(&route);
     let result = loop {
         tokio::select! {
             // Bytes waiting are served first: the reboot is looked at when there are none.
             biased;
-            received = reader.next(&mut stream) => {
-                let Some(received) = received? else {
+            // Read straight into the decoder's buffer.
+            received = reader.next_into(&mut stream, decoder.input(READ_SIZE)) => {
+                if received?.is_none() {
                     break Ok(());
-                };
-                decoder.push(received);
-                // The replies to every request this read brought go out in one write.
-                let mut out = Vec::new();
+                }
+                out.clear();
                 loop {
                     let frame = match decoder.next_frame_ref() {
                         Ok(Some(f)) => f,
@@ -234,7 +236,8 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                     match host.admit(id, frame.source, frame.apdu) {
                         Admission::Serve => {}
                         Admission::Wait => {
-                            stream.write_all(&std::mem::take(&mut out)).await?;
+                            stream.write_all(&out).await?;
+                            out.clear();
                             host.wait_for_association(id, frame.source).await;
                         }
                         Admission::Reset if matches!(route, Route::One(_)) => {
@@ -255,7 +258,8 @@ async fn wrapper_connection(mut stream: TcpStream, route: Route) -> std::io::Res
                     if let Some(reply) = host.handle(id, frame.source, frame.apdu) {
                         let delay = host.link.exchange_time(frame.apdu.len(), reply.len());
                         if !delay.is_zero() {
-                            stream.write_all(&std::mem::take(&mut out)).await?;
+                            stream.write_all(&out).await?;
+                            out.clear();
                             tokio::time::sleep(delay).await;
                         }
                         if host.link_faults_clean() {
