@@ -22,7 +22,7 @@ echo "== the same block path with less of each meter's own work in the middle ha
 echo "   (1,000 meters, 1,000 at once, 256 KiB), and 2,000 meters with a 1 MiB image"
 for args in "--meters 1000 --image-kib 256" "--meters 2000 --image-kib 1024"; do
   # shellcheck disable=SC2086
-  $M bench fleet $args --campaign --concurrency 1000 2>&1 | grep -E "^campaign (block|request) rate" | sed "s/ (a round trip each.*them)//"
+  $M bench fleet $args --campaign --concurrency 1000 2>&1 | grep -E "^campaign (block|request) rate|^ceiling with" | sed "s/ (a round trip each.*them)//"
 done
 echo "== scale in one process (hard open-file limit: $(ulimit -Hn))"
 for n in 1000 5000 10000 19000; do

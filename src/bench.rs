@@ -83,7 +83,8 @@ pub enum BenchCommand {
     #[command(after_help = "Examples:
   meterfleet bench ceiling
   meterfleet bench ceiling --connections 1000 --listeners 10000 --seconds 5
-  meterfleet bench ceiling --burst 16")]
+  meterfleet bench ceiling --burst 16
+  meterfleet bench ceiling --connections 1000 --listeners 2000 --round-trips-per-connection 90")]
     Ceiling {
         /// Client connections.
         #[arg(long, default_value_t = 1)]
@@ -94,6 +95,10 @@ pub enum BenchCommand {
         /// Requests per write, unanswered, instead of round trips.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
         burst: Option<u32>,
+        /// Round trips before a connection is closed and the next listener connected to (as
+        /// a campaign's meters are); without it, each connection lasts the whole run.
+        #[arg(long, conflicts_with = "burst", value_parser = clap::value_parser!(u64).range(1..))]
+        round_trips_per_connection: Option<u64>,
         /// How long to measure.
         #[arg(long, default_value_t = 3)]
         seconds: u64,
@@ -243,6 +248,7 @@ pub fn run(command: BenchCommand) -> ExitCode {
             connections,
             listeners,
             burst,
+            round_trips_per_connection,
             seconds,
         } => finish(current_exe().and_then(|executable| {
             let (request, reply) = lab::meter_bench::block_frames();
@@ -252,6 +258,7 @@ pub fn run(command: BenchCommand) -> ExitCode {
                 request: request.len(),
                 reply: reply.len(),
                 burst: burst.map(|b| b as usize),
+                round_trips_per_connection,
             };
             let ceiling = crate::process::runtime_for(connections)?.block_on(
                 lab::ceiling::measure(&executable, shape, std::time::Duration::from_secs(seconds)),

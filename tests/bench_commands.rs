@@ -63,7 +63,8 @@ fn the_benches_report_beside_the_ceiling() {
     assert_eq!(fleet["ceiling"]["shape"]["listeners"], 20, "{fleet}");
 
     // A campaign's block rate beside the ceiling measured before and after it, over the
-    // whole transfer and over the middle half of the blocks the fleet counted.
+    // whole transfer and over the middle half of the blocks the fleet counted; its request
+    // rate there also beside a ceiling that opens as many connections.
     let out = output_in(
         dir.path(),
         &[
@@ -86,6 +87,8 @@ fn the_benches_report_beside_the_ceiling() {
         "first block to the last bit-string: ",
         "the middle half of the blocks as the fleet stored them: ",
         "campaign request rate there ",
+        "ceiling with the campaign's connections, after the campaign: ",
+        "beside the ceiling with its connections",
     ] {
         assert!(printed.contains(line), "{line}: {printed}");
     }

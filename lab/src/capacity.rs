@@ -214,6 +214,7 @@ async fn run(
             request: request.len(),
             reply: reply.len(),
             burst: None,
+            round_trips_per_connection: None,
         },
         duration,
     )

@@ -22,8 +22,8 @@ pub const ANSWERED_WPORT: u16 = 1;
 /// See [`ANSWERED_WPORT`].
 pub const UNANSWERED_WPORT: u16 = 2;
 
-/// What is measured: how many connections to how many listeners, the frame sizes, and whether
-/// requests go out in unanswered bursts.
+/// What is measured: how many connections to how many listeners, the frame sizes, whether
+/// requests go out in unanswered bursts, and how often a connection is closed and another opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Shape {
     /// Listeners in the server process.
@@ -36,6 +36,9 @@ pub struct Shape {
     pub reply: usize,
     /// Requests per write, none answered (a closing request is), instead of round trips.
     pub burst: Option<usize>,
+    /// Round trips a connection makes before it is closed and the next listener in turn is
+    /// connected to, as a campaign's meters are (none: each connection lasts the whole run).
+    pub round_trips_per_connection: Option<u64>,
 }
 
 /// A ceiling measured.
@@ -58,10 +61,14 @@ impl std::fmt::Display for Ceiling {
             Some(n) => format!("unanswered {}-byte frames, {n} per write", s.request),
             None => format!("round trips of {} bytes out, {} back", s.request, s.reply),
         };
+        let churn = match s.round_trips_per_connection {
+            Some(n) => format!(", each closed and another opened after {n} round trips"),
+            None => String::new(),
+        };
         write!(
             f,
             "{:.0}/s, {:.1} us of server and {:.1} us of client CPU each ({how}; {} connection{} \
-             to {} listener{})",
+             to {} listener{}{churn})",
             self.per_second,
             self.server_cpu_us,
             self.client_cpu_us,
@@ -202,12 +209,7 @@ pub async fn measure(
     }
     let mut streams = Vec::with_capacity(shape.connections);
     for i in 0..shape.connections {
-        let address = SocketAddr::from((address(i % shape.listeners.max(1)), PORT));
-        let stream = TcpStream::connect(address)
-            .await
-            .map_err(|e| format!("connecting to the ceiling's server at {address}: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        streams.push(stream);
+        streams.push((i, connect(i, shape.listeners).await?));
     }
     let pid = child.id().ok_or("the ceiling's server has no process id")?;
     let own = std::process::id();
@@ -215,7 +217,7 @@ pub async fn measure(
     let deadline = tokio::time::Instant::now() + duration;
     let tasks: Vec<_> = streams
         .into_iter()
-        .map(|stream| tokio::spawn(drive(stream, shape, deadline)))
+        .map(|(i, stream)| tokio::spawn(drive(stream, i, shape, deadline)))
         .collect();
     let mut requests = 0u64;
     for task in tasks {
@@ -233,10 +235,22 @@ pub async fn measure(
     })
 }
 
-/// One connection's requests until `deadline`: round trips, or bursts closed by one answered
-/// request (so that every frame counted was read by the server).
+/// A connection to listener `i` (of `listeners`, in turn), with Nagle's algorithm off.
+async fn connect(i: usize, listeners: usize) -> Result<TcpStream, String> {
+    let address = SocketAddr::from((address(i % listeners.max(1)), PORT));
+    let stream = TcpStream::connect(address)
+        .await
+        .map_err(|e| format!("connecting to the ceiling's server at {address}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
+/// Connection `i`'s requests until `deadline`: round trips (on a new connection to the next
+/// listener in turn every [`Shape::round_trips_per_connection`]), or bursts closed by one
+/// answered request (so that every frame counted was read by the server).
 async fn drive(
     mut stream: TcpStream,
+    mut i: usize,
     shape: Shape,
     deadline: tokio::time::Instant,
 ) -> Result<u64, String> {
@@ -256,6 +270,15 @@ async fn drive(
                     .await
                     .map_err(failed)?;
                 count += 1;
+                if shape
+                    .round_trips_per_connection
+                    .is_some_and(|n| count % n.max(1) == 0)
+                {
+                    // Closed by this side, as a head-end closes after releasing.
+                    drop(stream);
+                    i += shape.connections;
+                    stream = connect(i, shape.listeners).await?;
+                }
             }
         }
         Some(n) => {

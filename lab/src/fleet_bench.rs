@@ -141,10 +141,11 @@ pub fn fleet(
                 BlockService::Unconfirmed { burst } => Some(burst as usize),
                 _ => None,
             },
+            round_trips_per_connection: None,
         };
         // The ceiling before and after the campaign: on a shared machine it moves from minute
         // to minute, and the campaign is held against the mean of the two.
-        let ceiling = |when| {
+        let ceiling = |when, shape| {
             let ceiling = runtime.block_on(crate::ceiling::measure(
                 &args.executable,
                 shape,
@@ -153,9 +154,9 @@ pub fn fleet(
             println!("ceiling {when} the campaign: {ceiling}");
             Ok::<_, String>(ceiling.per_second)
         };
-        let before = ceiling("before")?;
+        let before = ceiling("before", shape)?;
         let rates = runtime.block_on(campaign_rate(fleet, &args, progress))?;
-        let after = ceiling("after")?;
+        let after = ceiling("after", shape)?;
         let mean = ((before + after) / 2.0).max(1e-9);
         println!(
             "campaign block rate, first block to the last bit-string: {:.0}/s = {:.0} % of the \
@@ -182,6 +183,20 @@ pub fn fleet(
                     m.requests_per_block,
                     100.0 * requests / mean
                 );
+                // The campaign also opens connections (a meter's prerequisites, its transfer,
+                // its confirmation after the reboot): the same round trips with the same churn.
+                if let (None, Some(per_connection)) = (shape.burst, m.requests_per_connection) {
+                    let churn = crate::ceiling::Shape {
+                        round_trips_per_connection: Some(per_connection.round().max(1.0) as u64),
+                        ..shape
+                    };
+                    let churned = ceiling("with the campaign's connections, after", churn)?;
+                    println!(
+                        "campaign request rate there beside the ceiling with its connections \
+                         ({per_connection:.0} requests a connection): {:.0} % of {churned:.0}/s",
+                        100.0 * requests / churned.max(1e-9)
+                    );
+                }
             }
             None => {
                 println!("campaign block rate, the middle half: the fleet's counter was not read")

@@ -2,7 +2,8 @@
 //! read from its control endpoint's `/metrics` while a campaign runs, with the CPU time of the
 //! fleet's process and of this one (the harness): the campaign's block rate over time as the
 //! meters saw it, from which the bench takes the middle half of the transfer, away from its
-//! start and its tail, and what each side spent on a block there, in CPU and in requests.
+//! start and its tail, what each side spent on a block there, in CPU and in requests, and how
+//! many requests a connection carried.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -12,6 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const BLOCKS_STORED: &str = "meterfleet_blocks_received_total";
 /// The counter of every request the meters were sent (blocks and the rest).
 const REQUESTS: &str = "meterfleet_requests_total";
+/// The counter of the connections that reached a meter.
+const CONNECTIONS: &str = "meterfleet_connections_total";
 
 /// The fleet's control address, from the line `emulate --scenario` prints once it serves
 /// (`... control on http://ADDRESS`).
@@ -31,6 +34,8 @@ pub(crate) struct Counts {
     pub blocks: u64,
     /// Requests the meters were sent.
     pub requests: u64,
+    /// Connections that reached a meter.
+    pub connections: u64,
 }
 
 /// The fleet's counts so far, from its `/metrics`.
@@ -55,6 +60,7 @@ pub(crate) async fn counts(control: SocketAddr) -> Result<Counts, String> {
     Ok(Counts {
         blocks: counter(BLOCKS_STORED)?,
         requests: counter(REQUESTS)?,
+        connections: counter(CONNECTIONS)?,
     })
 }
 
@@ -67,6 +73,8 @@ struct Sample {
     blocks: u64,
     /// The requests its meters had been sent.
     requests: u64,
+    /// The connections that had reached its meters.
+    connections: u64,
     /// The fleet process's CPU time so far.
     fleet_cpu: Duration,
     /// This process's CPU time so far.
@@ -82,11 +90,16 @@ pub(crate) async fn sample(
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Samples {
     let read = || async {
-        let Counts { blocks, requests } = counts(control).await.ok()?;
+        let Counts {
+            blocks,
+            requests,
+            connections,
+        } = counts(control).await.ok()?;
         Some(Sample {
             at: Instant::now(),
             blocks,
             requests,
+            connections,
             fleet_cpu: crate::ceiling::cpu_time(fleet_pid),
             harness_cpu: crate::ceiling::cpu_time(std::process::id()),
         })
@@ -120,13 +133,15 @@ pub(crate) struct MiddleHalf {
     pub harness_cpu_us: f64,
     /// Requests per block stored (the blocks and every other request, each a round trip).
     pub requests_per_block: f64,
+    /// Requests per connection opened there; none when no connection was opened.
+    pub requests_per_connection: Option<f64>,
 }
 
 impl Samples {
     /// The rate between the moments the fleet had stored a quarter and three quarters of all
     /// it stored (each moment interpolated between the readings around it), and the CPU time
-    /// and the requests per block from the last reading before a quarter to the first that
-    /// shows three quarters.
+    /// and the requests per block and per connection from the last reading before a quarter
+    /// to the first that shows three quarters.
     pub(crate) fn middle_half(&self) -> Option<MiddleHalf> {
         let total = self.0.last()?.blocks as f64;
         let (quarter, from) = self.crossing(total / 4.0)?;
@@ -139,12 +154,15 @@ impl Samples {
             return None;
         }
         let blocks = (to.blocks - from.blocks) as f64;
+        let requests = to.requests.saturating_sub(from.requests) as f64;
+        let connections = to.connections.saturating_sub(from.connections);
         let per_block = |cpu: Duration| cpu.as_secs_f64() * 1e6 / blocks;
         (seconds > 0.0).then(|| MiddleHalf {
             per_second: total / 2.0 / seconds,
             fleet_cpu_us: per_block(to.fleet_cpu.saturating_sub(from.fleet_cpu)),
             harness_cpu_us: per_block(to.harness_cpu.saturating_sub(from.harness_cpu)),
-            requests_per_block: to.requests.saturating_sub(from.requests) as f64 / blocks,
+            requests_per_block: requests / blocks,
+            requests_per_connection: (connections > 0).then(|| requests / connections as f64),
         })
     }
 
@@ -183,8 +201,9 @@ mod tests {
         let sample = |ms: u64, blocks: u64, cpu_ms: u64| Sample {
             at: at(ms),
             blocks,
-            // A block, and one other request for every ten blocks.
+            // A block, and one other request for every ten blocks; a connection every 100.
             requests: blocks + blocks / 10,
+            connections: blocks / 100,
             fleet_cpu: Duration::from_millis(cpu_ms),
             harness_cpu: Duration::from_millis(cpu_ms / 2),
         };
@@ -203,6 +222,8 @@ mod tests {
         assert!((middle.fleet_cpu_us - 500.0).abs() < 1e-6, "{middle:?}");
         assert!((middle.harness_cpu_us - 250.0).abs() < 1e-6, "{middle:?}");
         assert!((middle.requests_per_block - 1.1).abs() < 1e-6, "{middle:?}");
+        // 880 requests over 8 connections.
+        assert_eq!(middle.requests_per_connection, Some(110.0));
     }
 
     #[test]
@@ -212,6 +233,7 @@ mod tests {
             at: Instant::now(),
             blocks: 10,
             requests: 12,
+            connections: 1,
             fleet_cpu: Duration::ZERO,
             harness_cpu: Duration::ZERO,
         }]);
@@ -225,6 +247,8 @@ mod tests {
             at: t0 + Duration::from_millis(ms),
             blocks,
             requests,
+            // Every connection opened before the first reading.
+            connections: 5,
             fleet_cpu: Duration::from_millis(cpu_ms),
             harness_cpu: Duration::from_millis(cpu_ms),
         };
@@ -235,5 +259,6 @@ mod tests {
             (middle.requests_per_block - 700.0 / 340.0).abs() < 1e-6,
             "{middle:?}"
         );
+        assert_eq!(middle.requests_per_connection, None, "no connection opened");
     }
 }

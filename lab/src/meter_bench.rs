@@ -125,6 +125,7 @@ async fn run(
             BlockService::Unconfirmed { burst } => Some(burst as usize),
             _ => None,
         },
+        round_trips_per_connection: None,
     };
     let ceiling =
         ceiling::measure(executable, shape, Duration::from_secs_f64(seconds.max(1.0))).await?;
