@@ -272,7 +272,7 @@ async fn drive(
                 count += 1;
                 if shape
                     .round_trips_per_connection
-                    .is_some_and(|n| count % n.max(1) == 0)
+                    .is_some_and(|n| count.is_multiple_of(n.max(1)))
                 {
                     // Closed by this side, as a head-end closes after releasing.
                     drop(stream);
