@@ -101,6 +101,24 @@ fn the_benches_report_beside_the_ceiling() {
 
     let out = output_in(
         dir.path(),
+        &[
+            "bench",
+            "ceiling",
+            "--round-trips-per-connection",
+            "5",
+            "--seconds",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("each closed and another opened after 5 round trips"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = output_in(
+        dir.path(),
         &["bench", "ceiling", "--burst", "4", "--seconds", "1"],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -183,8 +183,8 @@ pub fn fleet(
                     m.requests_per_block,
                     100.0 * requests / mean
                 );
-                // The campaign also opens connections (a meter's prerequisites, its transfer,
-                // its confirmation after the reboot): the same round trips with the same churn.
+                // The campaign also opens connections (each meter's transfer, and its
+                // confirmation after the reboot): the same round trips with the same churn.
                 if let (None, Some(per_connection)) = (shape.burst, m.requests_per_connection) {
                     let churn = crate::ceiling::Shape {
                         round_trips_per_connection: Some(per_connection.round().max(1.0) as u64),
